@@ -1,0 +1,1 @@
+"""Benchmarks: `outagewatch bench NAME` prints one JSON object per figure."""

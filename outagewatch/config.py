@@ -1,0 +1,246 @@
+"""One settings object for every outagewatch process.
+
+Values come from, lowest precedence first: the defaults below (which point at
+the local stack), an optional TOML file, then ``OUTAGEWATCH_*`` environment
+variables. A field ``bootstrap`` of section ``kafka`` is set by
+``OUTAGEWATCH_KAFKA_BOOTSTRAP`` or by ``[kafka] bootstrap = ...`` in the file.
+
+>>> s = load_settings(env={"OUTAGEWATCH_STREAMS_WINDOW_SECONDS": "30"})
+>>> s.streams.window_seconds
+30
+>>> s.topics.client_reports
+'client-reports'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "OUTAGEWATCH_"
+CONFIG_FILE_ENV = "OUTAGEWATCH_CONFIG"
+DEFAULT_CONFIG_FILE = "outagewatch.toml"
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names it."""
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "outagewatch"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "outagewatch"
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap: str = "127.0.0.1:19092"
+    # Used by the local stack only: the KRaft controller listener.
+    controller_port: int = 19093
+    # Partitions for every topic we create; keys are rooms and services.
+    partitions: int = 8
+    replication_factor: int = 1
+    client_id: str = "outagewatch"
+
+
+@dataclass(frozen=True)
+class ClickHouseSettings:
+    # Native protocol (clickhouse-driver): clickhouse://user:password@host:port/database
+    url: str = "clickhouse://default:@127.0.0.1:19000/outagewatch"
+    http_port: int = 18123
+    # Read-only user for dashboards and analysts (history/ creates it).
+    reader_user: str = "outagewatch_reader"
+    reader_password: str = "outagewatch_reader"
+
+
+@dataclass(frozen=True)
+class TopicSettings:
+    """The one place that knows topic names."""
+
+    client_reports: str = "client-reports"
+    server_metrics: str = "server-metrics"
+    room_health: str = "room-health"
+    service_health: str = "service-health"
+    alerts: str = "alerts"
+    dead_letter: str = "dead-letter"
+
+    def all(self) -> tuple[str, ...]:
+        return tuple(str(getattr(self, f.name)) for f in dataclasses.fields(self))
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    # Where the local stack keeps its data, logs and pid files.
+    data_dir: Path = field(default_factory=_default_data_dir)
+    # Downloaded artefacts (Kafka jars) that survive `stack down` and re-clones.
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    kafka_version: str = "3.9.2"
+    kafka_heap: str = "1g"
+    ready_timeout_seconds: float = 90.0
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    host: str = "127.0.0.1"
+    port: int = 18080
+    # API keys as "name:secret" pairs, comma-separated in the environment.
+    # The collector keeps only their SHA-256 digests in memory.
+    api_keys: tuple[str, ...] = ("demo:demo-key",)
+    max_body_bytes: int = 1024 * 1024
+    max_batch_items: int = 5000
+    rate_per_second: float = 200_000.0
+    rate_burst: float = 400_000.0
+    dedup_horizon_seconds: float = 300.0
+    scrape_targets: tuple[str, ...] = ()
+    scrape_interval_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
+class StreamsSettings:
+    app_id: str = "outagewatch-streams"
+    window_seconds: int = 10
+    allowed_lateness_seconds: int = 10
+    web_port: int = 16066
+
+
+@dataclass(frozen=True)
+class AlertingSettings:
+    webhook_urls: tuple[str, ...] = ()
+    alertmanager_url: str = ""
+    slack_webhook_url: str = ""
+    pagerduty_routing_key: str = ""
+    pending_windows: int = 2
+    resolve_windows: int = 3
+    renotify_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class GrafanaSettings:
+    url: str = "http://127.0.0.1:3000"
+    token: str = ""
+    folder_uid: str = "outagewatch"
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    clickhouse: ClickHouseSettings = field(default_factory=ClickHouseSettings)
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    stack: StackSettings = field(default_factory=StackSettings)
+    collector: CollectorSettings = field(default_factory=CollectorSettings)
+    streams: StreamsSettings = field(default_factory=StreamsSettings)
+    alerting: AlertingSettings = field(default_factory=AlertingSettings)
+    grafana: GrafanaSettings = field(default_factory=GrafanaSettings)
+
+    def env_names(self) -> dict[str, Any]:
+        """Every setting by its environment variable name, with its value."""
+        out: dict[str, Any] = {}
+        for section in dataclasses.fields(self):
+            value = getattr(self, section.name)
+            for f in dataclasses.fields(value):
+                out[f"{ENV_PREFIX}{section.name}_{f.name}".upper()] = getattr(value, f.name)
+        return out
+
+
+def _coerce(raw: Any, annotation: Any, where: str) -> Any:
+    """Turn a TOML value or an environment string into the field's type."""
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        if isinstance(raw, str):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if isinstance(raw, list):
+            return tuple(str(item) for item in raw)
+        raise ConfigError(f"{where}: expected a list or a comma-separated string, got {raw!r}")
+    if annotation is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {raw!r}")
+    if annotation in (int, float):
+        try:
+            return annotation(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {raw!r}") from None
+    if annotation is Path:
+        return Path(str(raw)).expanduser()
+    if annotation is str:
+        return str(raw)
+    raise ConfigError(f"{where}: unsupported setting type {annotation!r}")
+
+
+def _section_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _build_section(cls: type, file_values: Mapping[str, Any], env: Mapping[str, str], name: str) -> Any:
+    hints = _section_types(cls)
+    kwargs: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(file_values) - known
+    if unknown:
+        raise ConfigError(
+            f"config file section [{name}] has unknown key(s) {sorted(unknown)}; known: {sorted(known)}"
+        )
+    for f in dataclasses.fields(cls):
+        env_name = f"{ENV_PREFIX}{name}_{f.name}".upper()
+        if env_name in env:
+            kwargs[f.name] = _coerce(env[env_name], hints[f.name], env_name)
+        elif f.name in file_values:
+            kwargs[f.name] = _coerce(file_values[f.name], hints[f.name], f"[{name}] {f.name}")
+    return cls(**kwargs)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read settings: defaults < TOML file < environment.
+
+    The file is ``path`` if given, else ``$OUTAGEWATCH_CONFIG``, else
+    ``./outagewatch.toml`` when it exists.
+    """
+    env = os.environ if env is None else env
+    file_path = path or env.get(CONFIG_FILE_ENV)
+    file_values: dict[str, Any] = {}
+    if file_path:
+        file_values = _read_toml(Path(file_path))
+    elif Path(DEFAULT_CONFIG_FILE).is_file():
+        file_values = _read_toml(Path(DEFAULT_CONFIG_FILE))
+
+    sections = {f.name: f for f in dataclasses.fields(Settings)}
+    unknown = set(file_values) - set(sections)
+    if unknown:
+        raise ConfigError(f"config file has unknown section(s) {sorted(unknown)}; known: {sorted(sections)}")
+    hints = typing.get_type_hints(Settings)
+    built = {}
+    for name in sections:
+        values = file_values.get(name, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file: [{name}] must be a table")
+        built[name] = _build_section(hints[name], values, env, name)
+    return Settings(**built)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+

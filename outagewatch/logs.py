@@ -1,0 +1,22 @@
+"""Logging an on-call engineer can read at 3 am: time, level, component, message."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+# Client libraries log every reconnect at INFO; that drowns our own lines.
+_NOISY = ("kafka", "aiokafka", "faust", "mode", "clickhouse_driver", "urllib3", "aiohttp.access")
+
+
+def setup_logging(verbosity: int = 0) -> None:
+    level = logging.DEBUG if verbosity >= 2 else logging.INFO
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        force=True,
+    )
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)

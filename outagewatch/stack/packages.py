@@ -1,0 +1,68 @@
+"""Finding (and, as root, installing) the Debian packages the stack runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from outagewatch.stack.process import StackError
+
+log = logging.getLogger(__name__)
+
+# Debian's postinst scripts would start these as system services on their
+# default ports; we run them ourselves, so tell invoke-rc.d to start nothing.
+_POLICY_RC = Path("/usr/sbin/policy-rc.d")
+
+
+def find_binary(name: str, extra_dirs: tuple[str, ...] = ("/usr/sbin", "/usr/bin", "/sbin")) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in extra_dirs:
+        candidate = Path(folder) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def ensure_binary(name: str, packages: tuple[str, ...]) -> str:
+    """The path of ``name``; install its Debian packages first when missing and we are root."""
+    found = find_binary(name)
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise StackError(
+            f"{name} is not installed. Install it with: sudo apt-get install -y {' '.join(packages)}"
+        )
+    apt_install(packages)
+    found = find_binary(name)
+    if not found:
+        raise StackError(f"installed {' '.join(packages)} but {name} is still not on PATH")
+    return found
+
+
+def apt_install(packages: tuple[str, ...]) -> None:
+    log.warning("installing Debian packages %s (first use only)", " ".join(packages))
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    created_policy = False
+    if not _POLICY_RC.exists():
+        _POLICY_RC.write_text("#!/bin/sh\nexit 101\n")
+        _POLICY_RC.chmod(0o755)
+        created_policy = True
+    try:
+        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+        result = subprocess.run(install, env=env, capture_output=True, text=True)  # noqa: S603
+        if result.returncode != 0:
+            # A fresh machine has no package lists yet.
+            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=False)
+            result = subprocess.run(install, env=env, capture_output=True, text=True)  # noqa: S603
+        if result.returncode != 0:
+            raise StackError(
+                f"apt-get install {' '.join(packages)} failed:\n{result.stderr[-2000:]}"
+            )
+    finally:
+        if created_policy:
+            _POLICY_RC.unlink(missing_ok=True)
