@@ -164,6 +164,26 @@ class Evidence(msgspec.Struct, kw_only=True, omit_defaults=True):
     detail: str = ""
 
 
+class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A detector's verdict on one window of one key: what alerting consumes.
+
+    Detectors emit one per (scope, key, kind) they judged, good or bad: the
+    good ones are what lets a firing alert resolve.
+    """
+
+    scope: Scope
+    key: str
+    kind: str
+    window_start: int
+    window_end: int
+    bad: bool
+    severity: Literal["info", "warning", "critical"] = "warning"
+    score: float = 0.0
+    evidence: list[Evidence] = []
+    # Context for grouping and routing: region, cluster, platform, app_version...
+    labels: dict[str, str] = {}
+
+
 class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
     """An alert event: the alert as it is at ``event_ts`` (firing or resolved)."""
 
