@@ -99,7 +99,11 @@ class AlertEngine:
     def _keep_aggregate(self, decision: Decision) -> None:
         slot = f"{decision.scope}\x00{decision.key}\x00{decision.kind}"
         kept = self._aggregates.get(slot)
-        if kept is None or decision.window_end > kept.window_end or (decision.window_end == kept.window_end and decision.bad):
+        if (
+            kept is None
+            or decision.window_end > kept.window_end
+            or (decision.window_end == kept.window_end and decision.bad)
+        ):
             self._aggregates[slot] = decision
 
     def _observe_leaf(self, decision: Decision) -> Alert | None:
@@ -140,20 +144,22 @@ class AlertEngine:
         members = []
         for track in self._tracks.values():
             if track.scope in grouping.leaf_scopes and track.last_bad and track.last_window_end >= horizon:
-                group = group_of(track.labels, grouping.group_labels)
-                if group is not None:
-                    members.append(Member(group[0], group[1], track.key, track.kind, track.severity))
+                where = group_of(track.labels, grouping.group_labels)
+                if where is not None:
+                    members.append(Member(where[0], where[1], track.key, track.kind, track.severity))
         recent = [d for d in self._aggregates.values() if d.window_end >= horizon]
         self._aggregates = {k: d for k, d in self._aggregates.items() if d.window_end >= horizon}
-        for group, track in self._groups.items():
-            active.setdefault(group, 0)  # an open incident is judged until it resolves
-            labels.setdefault(group, next(iter(track.labels), "region"))
+        for name, incident in self._groups.items():
+            active.setdefault(name, 0)  # an open incident is judged until it resolves
+            labels.setdefault(name, next(iter(incident.labels), "region"))
         verdicts = judge_groups(
             members, active, labels, [d for d in recent if d.scope in AGGREGATE_SCOPES], grouping, self._watermark
         )
         events = []
         for verdict in verdicts:
-            track = self._groups.setdefault(verdict.decision.key, Tracked.new("cluster", verdict.decision.key, CORRELATED))
+            track = self._groups.setdefault(
+                verdict.decision.key, Tracked.new("cluster", verdict.decision.key, CORRELATED)
+            )
             event = observe(track, verdict.decision, self._group_lifecycle, verdict.summary, verdict.affected)
             if event is not None:
                 events.append(event)

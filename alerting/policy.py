@@ -88,7 +88,7 @@ class NotifyPolicy:
         >>> NotifyPolicy(backoff_seconds=0.5).backoff(3, 0.999)
         1.998
         """
-        ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+        ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2.0 ** (attempt - 1))
         return round(ceiling * jitter, 6)
 
 

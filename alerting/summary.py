@@ -31,10 +31,7 @@ def decision_summary(decision: Decision) -> str:
     if best is None:
         return f"{head} judged bad (score {decision.score:.2f}, {seconds} s window)"
     if "ratio" in best.detector:
-        return (
-            f"{head} error ratio {best.observed:.1%} vs {best.baseline:.1%} baseline"
-            f" ({seconds} s window)"
-        )
+        return f"{head} error ratio {best.observed:.1%} vs {best.baseline:.1%} baseline ({seconds} s window)"
     if best.baseline > 0:
         factor = best.observed / best.baseline
         shown = f"{factor:.0f}x" if factor >= 10 else f"{factor:.1f}x"
@@ -53,9 +50,7 @@ def _listing(names: Sequence[str], limit: int) -> str:
     return f"{shown} +{rest} more" if rest > 0 else shown
 
 
-def incident_summary(
-    group: str, rooms: Sequence[str], active: int, kinds: Mapping[str, int], limit: int = 5
-) -> str:
+def incident_summary(group: str, rooms: Sequence[str], active: int, kinds: Mapping[str, int], limit: int = 5) -> str:
     if not rooms:
         return f"{group}: judged bad by its own aggregate window"
     return f"{group}: {len(rooms)} of {active} active rooms alerting ({_kinds(kinds)}): {_listing(rooms, limit)}"
