@@ -5,7 +5,7 @@ severity changes and new evidence; it is the Kafka key of the ``alerts``
 topic, PagerDuty's ``dedup_key`` and the nflog key.
 
 >>> fingerprint("room", "room-17", "details_not_available")
-'68e13095237179c3'
+'4676650f04e6de4c'
 >>> fingerprint("room", "room-17", "details_not_available") == fingerprint("room", "room-17", "crash")
 False
 """
@@ -13,14 +13,15 @@ False
 from __future__ import annotations
 
 import hashlib
+import json
 
 from outagewatch.schemas import Alert
 
 
 def fingerprint(scope: str, key: str, kind: str) -> str:
     """16 hex digits of SHA-256 over the three parts (Alertmanager's width)."""
-    # NUL cannot occur inside the parts, so ("a", "b\x00c") cannot collide with ("a\x00b", "c").
-    digest = hashlib.sha256(f"{scope}\x00{key}\x00{kind}".encode()).hexdigest()
+    # JSON quoting keeps the parts apart: ("a", "b,c") cannot collide with ("a,b", "c").
+    digest = hashlib.sha256(json.dumps([scope, key, kind]).encode()).hexdigest()
     return digest[:16]
 
 
