@@ -30,6 +30,10 @@ def decision(
         bad=bad,
         severity=severity,  # type: ignore[arg-type]
         score=observed / baseline if bad else 0.5,
-        evidence=[Evidence(detector="volume", observed=observed if bad else baseline, baseline=baseline, score=5.0 if bad else 0.1)],
+        evidence=[
+            Evidence(
+                detector="volume", observed=observed if bad else baseline, baseline=baseline, score=5.0 if bad else 0.1
+            )
+        ],
         labels=labels,
     )

@@ -84,6 +84,7 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, int]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
+
         def ready() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"alertmanager exited: {(tmp_path / 'alertmanager.log').read_text()[-2000:]}")
@@ -107,14 +108,26 @@ def test_alertmanager_round_trip(alertmanager: tuple[str, int]) -> None:
     now = SystemClock().now_ms()
     fp = fingerprint("room", "room-17", "details_not_available")
     firing = Alert(
-        fingerprint=fp, status="firing", scope="room", key="room-17", kind="details_not_available",
-        severity="critical", starts_at=now - 20_000, event_ts=now,
+        fingerprint=fp,
+        status="firing",
+        scope="room",
+        key="room-17",
+        kind="details_not_available",
+        severity="critical",
+        starts_at=now - 20_000,
+        event_ts=now,
         summary="room-17: details_not_available reports 42x baseline (1,260 clients in 10 s)",
         labels={"region": "eu-west", "app_version": "5.1.0"},
         evidence=[Evidence(detector="volume", observed=1260, baseline=30, score=9.1)],
     )
-    resolved = Alert(**{**{f: getattr(firing, f) for f in firing.__struct_fields__},
-                        "status": "resolved", "event_ts": now + 1_000, "ends_at": now})
+    resolved = Alert(
+        **{
+            **{f: getattr(firing, f) for f in firing.__struct_fields__},
+            "status": "resolved",
+            "event_ts": now + 1_000,
+            "ends_at": now,
+        }
+    )
 
     def listed() -> list[dict[str, Any]]:
         return [a for a in _get(f"{base}/api/v2/alerts") if a["labels"].get("key") == "room-17"]
@@ -131,8 +144,12 @@ def test_alertmanager_round_trip(alertmanager: tuple[str, int]) -> None:
             got = alerts[0]
             assert got["status"]["state"] == "active"
             assert got["labels"] == {
-                "alertname": "details_not_available", "scope": "room", "key": "room-17",
-                "kind": "details_not_available", "severity": "critical", "region": "eu-west",
+                "alertname": "details_not_available",
+                "scope": "room",
+                "key": "room-17",
+                "kind": "details_not_available",
+                "severity": "critical",
+                "region": "eu-west",
                 "app_version": "5.1.0",
             }
             assert got["annotations"]["summary"] == firing.summary

@@ -20,13 +20,25 @@ from tests.alerting.helpers import T0
 from tests.alerting.receiver import Receiver
 
 FIRING = Alert(
-    fingerprint="4676650f04e6de4c", status="firing", scope="room", key="room-17", kind="details_not_available",
-    severity="critical", starts_at=T0, event_ts=T0 + 20_000,
+    fingerprint="4676650f04e6de4c",
+    status="firing",
+    scope="room",
+    key="room-17",
+    kind="details_not_available",
+    severity="critical",
+    starts_at=T0,
+    event_ts=T0 + 20_000,
     summary="room-17: details_not_available reports 42x baseline (1,260 clients in 10 s)",
     labels={"region": "eu-west"},
 )
-RESOLVED = Alert(**{**{f: getattr(FIRING, f) for f in FIRING.__struct_fields__}, "status": "resolved",
-                    "event_ts": T0 + 90_000, "ends_at": T0 + 60_000})
+RESOLVED = Alert(
+    **{
+        **{f: getattr(FIRING, f) for f in FIRING.__struct_fields__},
+        "status": "resolved",
+        "event_ts": T0 + 90_000,
+        "ends_at": T0 + 60_000,
+    }
+)
 
 
 class Sleeps:
@@ -39,7 +51,9 @@ class Sleeps:
         self.delays.append(delay)
 
 
-def dispatcher(notifier: object, nflog: Nflog | None = None, sleeps: Sleeps | None = None, muters: list | None = None) -> Dispatcher:  # type: ignore[type-arg]
+def dispatcher(
+    notifier: object, nflog: Nflog | None = None, sleeps: Sleeps | None = None, muters: list | None = None
+) -> Dispatcher:  # type: ignore[type-arg]
     return Dispatcher(
         [notifier],  # type: ignore[list-item]
         nflog or Nflog(ManualClock(T0)),
@@ -143,7 +157,9 @@ def test_same_event_twice_and_after_a_restart_is_one_delivery(tmp_path: Path) ->
 
 
 def test_renotify_is_a_new_page_with_its_own_key() -> None:
-    renotify = Alert(**{**{f: getattr(FIRING, f) for f in FIRING.__struct_fields__}, "event_ts": FIRING.event_ts + 3_600_000})
+    renotify = Alert(
+        **{**{f: getattr(FIRING, f) for f in FIRING.__struct_fields__}, "event_ts": FIRING.event_ts + 3_600_000}
+    )
 
     async def body(receiver: Receiver) -> None:
         d = dispatcher(WebhookNotifier(receiver.url))
@@ -180,8 +196,10 @@ def test_slack_and_pagerduty_payloads_reach_the_receiver() -> None:
         outcomes = await d.send([FIRING, RESOLVED])
         await d.close()
         assert sorted((o.receiver, o.status, o.result) for o in outcomes) == [
-            ("pagerduty", "firing", "delivered"), ("pagerduty", "resolved", "delivered"),
-            ("slack", "firing", "delivered"), ("slack", "resolved", "delivered"),
+            ("pagerduty", "firing", "delivered"),
+            ("pagerduty", "resolved", "delivered"),
+            ("slack", "firing", "delivered"),
+            ("slack", "resolved", "delivered"),
         ]
         slack = [r.body for r in receiver.requests if r.path == "/slack"]
         assert slack[0]["text"].startswith(":rotating_light: [FIRING critical] room-17: details_not_available")
@@ -189,11 +207,34 @@ def test_slack_and_pagerduty_payloads_reach_the_receiver() -> None:
         assert slack[0]["blocks"][0]["type"] == "section"
         pd = [r.body for r in receiver.requests if r.path == "/v2/enqueue"]
         assert [(b["event_action"], b["dedup_key"], b["routing_key"]) for b in pd] == [
-            ("trigger", FIRING.fingerprint, "R0UTING"), ("resolve", FIRING.fingerprint, "R0UTING"),
+            ("trigger", FIRING.fingerprint, "R0UTING"),
+            ("resolve", FIRING.fingerprint, "R0UTING"),
         ]
         assert pd[0]["payload"]["severity"] == "critical"
         assert pd[0]["payload"]["source"] == "outagewatch/room/room-17"
         assert pd[0]["payload"]["summary"] == FIRING.summary
         assert pd[0]["payload"]["custom_details"]["labels"] == {"region": "eu-west"}
+
+    run(Receiver(), body)
+
+
+def test_engine_and_dispatcher_page_once_for_a_regional_outage() -> None:
+    """Eight rooms of one region go bad: one cluster page; the room alerts are recorded, not paged."""
+    from alerting.engine import AlertEngine
+    from alerting.policy import AlertingPolicy
+    from tests.alerting.helpers import decision
+
+    engine = AlertEngine(AlertingPolicy(), ManualClock(T0))
+
+    async def body(receiver: Receiver) -> None:
+        d = Dispatcher([WebhookNotifier(receiver.url)], Nflog(ManualClock(T0)), muters=engine.muters)
+        events = []
+        for i in range(3):
+            batch = engine.process([decision(f"room-{r}", i, r < 8) for r in range(20)])
+            events += batch
+            await d.send(batch)
+        await d.close()
+        assert sum(e.scope == "room" for e in events) == 8  # recorded for the alerts topic
+        assert [(r.body["scope"], r.body["key"]) for r in receiver.requests] == [("cluster", "eu-west")]
 
     run(Receiver(), body)

@@ -71,7 +71,7 @@ def test_several_regions_make_one_global_incident_that_inhibits_the_rest() -> No
     glob = next(e for e in events if e.scope == "global")
     assert glob.key == "all"
     assert glob.affected[:2] == ["eu-west", "us-east"] and len(glob.affected) == 2 + 13
-    assert "GLOBAL: 2 regions/clusters alerting (eu-west, us-east); 13 rooms affected" == glob.summary
+    assert glob.summary == "GLOBAL: 2 regions/clusters alerting (eu-west, us-east); 13 rooms affected"
     clusters = [e for e in events if e.scope == "cluster"]
     assert all(engine.inhibitor.mutes(c).startswith("inhibited by global incident") for c in clusters)  # type: ignore[union-attr]
     assert engine.inhibitor.mutes(glob) is None
@@ -134,7 +134,10 @@ def test_state_round_trip_keeps_open_alerts_and_json_is_enough() -> None:
     assert save_state(restored) == state
     assert {t.fingerprint for t in restored.open_alerts()} == {t.fingerprint for t in engine.open_alerts()}
     # Same input after the restart, same output as the engine that never stopped.
-    later = [window(e, 2, {"eu-west": 0}, {"eu-west": 10}) + window(e, 3, {"eu-west": 0}, {"eu-west": 10}) for e in (engine, restored)]
+    later = [
+        window(e, 2, {"eu-west": 0}, {"eu-west": 10}) + window(e, 3, {"eu-west": 0}, {"eu-west": 10})
+        for e in (engine, restored)
+    ]
     assert later[0] == later[1]
     assert by_scope(later[1]) == {"room": ["resolved"] * 8, "cluster": ["resolved"]}
 

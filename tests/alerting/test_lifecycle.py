@@ -9,7 +9,9 @@ from outagewatch.schemas import Alert
 from tests.alerting.helpers import T0, WINDOW_MS, decision
 
 
-def run(verdicts: list[bool], policy: LifecyclePolicy, severity: str = "warning") -> tuple[Tracked, list[tuple[int, Alert]]]:
+def run(
+    verdicts: list[bool], policy: LifecyclePolicy, severity: str = "warning"
+) -> tuple[Tracked, list[tuple[int, Alert]]]:
     track = Tracked.new("room", "room-17", "details_not_available")
     events = []
     for window, bad in enumerate(verdicts):
@@ -71,7 +73,13 @@ def test_escalation_notifies_immediately_and_never_downgrades() -> None:
     track = Tracked.new("room", "room-17", "details_not_available")
     severities = ["warning", "warning", "warning", "critical", "warning"]
     events = [observe(track, decision("room-17", w, True, severity=s), policy, "s") for w, s in enumerate(severities)]
-    assert [e and (e.status, e.severity) for e in events] == [None, ("firing", "warning"), None, ("firing", "critical"), None]
+    assert [e and (e.status, e.severity) for e in events] == [
+        None,
+        ("firing", "warning"),
+        None,
+        ("firing", "critical"),
+        None,
+    ]
     assert track.severity == "critical"
 
 
@@ -87,7 +95,9 @@ def test_duplicate_and_late_windows_change_nothing() -> None:
 
 
 def test_a_new_episode_has_a_new_start_and_the_same_fingerprint() -> None:
-    _, events = run([True, True, False, False, False, True, True], LifecyclePolicy(pending_windows=2, resolve_windows=3))
+    _, events = run(
+        [True, True, False, False, False, True, True], LifecyclePolicy(pending_windows=2, resolve_windows=3)
+    )
     statuses = [(e.status, e.starts_at) for _, e in events]
     assert statuses == [("firing", T0), ("resolved", T0), ("firing", T0 + 5 * WINDOW_MS)]
     assert len({e.fingerprint for _, e in events}) == 1

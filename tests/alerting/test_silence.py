@@ -12,8 +12,16 @@ from tests.alerting.helpers import T0
 
 def alert(key: str = "room-17", region: str = "eu-west", kind: str = "crash") -> Alert:
     return Alert(
-        fingerprint="f", status="firing", scope="room", key=key, kind=kind, severity="warning",
-        starts_at=T0, event_ts=T0, summary="", labels={"region": region},
+        fingerprint="f",
+        status="firing",
+        scope="room",
+        key=key,
+        kind=kind,
+        severity="warning",
+        starts_at=T0,
+        event_ts=T0,
+        summary="",
+        labels={"region": region},
     )
 
 
