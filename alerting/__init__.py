@@ -1,1 +1,15 @@
-"""alerting"""
+"""Alerting: decisions in, alert events out, notifications with no double pages.
+
+Stages, as in Prometheus Alertmanager: ``lifecycle`` (pending, firing,
+resolved per fingerprint), ``correlate`` (cluster and global incidents),
+``inhibit`` and ``silence`` (both ``Muter``), ``dispatch`` (mute, nflog,
+retry), ``notify`` (one module per receiver), ``nflog`` (what was sent).
+``engine.AlertEngine`` is the facade a worker calls. No Kafka client here.
+"""
+
+from alerting.dispatch import Dispatcher, Outcome
+from alerting.engine import AlertEngine, restore_engine, save_state
+from alerting.nflog import Nflog
+from alerting.policy import AlertingPolicy
+
+__all__ = ["AlertEngine", "AlertingPolicy", "Dispatcher", "Nflog", "Outcome", "restore_engine", "save_state"]

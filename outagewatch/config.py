@@ -122,6 +122,16 @@ class AlertingSettings:
     pending_windows: int = 2
     resolve_windows: int = 3
     renotify_seconds: float = 3600.0
+    # A critical decision may page sooner: on-call must hear within seconds.
+    critical_pending_windows: int = 1
+    # A cluster/region incident needs this many alerting rooms AND this share
+    # of the group's active rooms; a global one needs this many bad groups.
+    group_min_rooms: int = 5
+    group_min_share: float = 0.2
+    global_min_groups: int = 2
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    notify_max_attempts: int = 5
+    notify_backoff_seconds: float = 0.5
 
 
 @dataclass(frozen=True)

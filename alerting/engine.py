@@ -1,0 +1,227 @@
+"""The facade a worker calls: decisions in, alert events out.
+
+>>> from outagewatch.schemas import Decision
+>>> from outagewatch.timeutil import ManualClock
+>>> engine = AlertEngine(AlertingPolicy(), ManualClock(0))
+>>> def window(i, bad):
+...     return Decision(scope="room", key="room-17", kind="crash", window_start=i * 10_000,
+...                     window_end=(i + 1) * 10_000, bad=bad, labels={"region": "eu"})
+>>> [[a.status for a in engine.process([window(i, bad)])] for i, bad in enumerate([1, 1, 0, 0, 0])]
+[[], ['firing'], [], [], ['resolved']]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from alerting.correlate import CORRELATED, GLOBAL_KEY, Member, group_of, judge_global, judge_groups
+from alerting.inhibit import Inhibitor
+from alerting.lifecycle import Tracked, observe, resolve
+from alerting.muter import Muter
+from alerting.policy import AlertingPolicy
+from alerting.silence import Silences
+from alerting.summary import decision_summary
+from outagewatch.schemas import Alert, Decision
+from outagewatch.timeutil import Clock
+
+log = logging.getLogger("outagewatch.alerting")
+
+STATE_VERSION = 1
+AGGREGATE_SCOPES = ("region", "cluster")
+
+
+class AlertEngine:
+    """Lifecycle per (scope, key, kind), correlation into incidents, muters.
+
+    Event time comes from the decisions (``window_end`` is an event's
+    ``event_ts``); the injected clock only drives silence expiry.
+    The engine must see every leaf decision of a group to correlate it: run
+    one engine per region/cluster partition, or one for everything.
+    """
+
+    def __init__(self, policy: AlertingPolicy, clock: Clock) -> None:
+        self.policy = policy
+        self.clock = clock
+        self._group_lifecycle = replace(
+            policy.lifecycle,
+            pending_windows=policy.grouping.pending_windows,
+            critical_pending_windows=policy.grouping.pending_windows,
+        )
+        self._tracks: dict[str, Tracked] = {}
+        self._groups: dict[str, Tracked] = {}
+        self._global = Tracked.new("global", GLOBAL_KEY, CORRELATED)
+        # leaf "scope\x00key" -> (group label, group, last window_end): who is active where
+        self._seen: dict[str, tuple[str, str, int]] = {}
+        self._aggregates: dict[str, Decision] = {}  # "scope\x00key\x00kind" -> latest verdict
+        self._watermark = (0, 0)  # (window_start, window_end) of the newest window seen
+        self.silences = Silences(clock)
+        self.inhibitor = Inhibitor(self, policy.grouping)
+
+    @property
+    def muters(self) -> list[Muter]:
+        return [self.inhibitor, self.silences]
+
+    def open_group(self, group: str) -> Tracked | None:
+        track = self._groups.get(group)
+        return track if track is not None and track.open else None
+
+    def open_global(self) -> Tracked | None:
+        return self._global if self._global.open else None
+
+    def open_alerts(self) -> list[Tracked]:
+        every = [*self._tracks.values(), *self._groups.values(), self._global]
+        return [t for t in every if t.open]
+
+    def process(self, decisions: Iterable[Decision]) -> list[Alert]:
+        """Feed decisions (any order of keys, event time ascending per key); return alert events."""
+        events: list[Alert] = []
+        seen_any = False
+        for decision in decisions:
+            seen_any = True
+            if decision.window_end > self._watermark[1]:
+                self._watermark = (decision.window_start, decision.window_end)
+            if decision.scope == "global" or decision.scope in AGGREGATE_SCOPES:
+                self._keep_aggregate(decision)
+                continue
+            event = self._observe_leaf(decision)
+            if event is not None:
+                events.append(event)
+        if seen_any:
+            events += self._expire_stale()
+            events += self._correlate()
+        for event in events:
+            log.info("alert %s %s [%s] %s", event.status, event.fingerprint, event.severity, event.summary)
+        return events
+
+    def _keep_aggregate(self, decision: Decision) -> None:
+        slot = f"{decision.scope}\x00{decision.key}\x00{decision.kind}"
+        kept = self._aggregates.get(slot)
+        if (
+            kept is None
+            or decision.window_end > kept.window_end
+            or (decision.window_end == kept.window_end and decision.bad)
+        ):
+            self._aggregates[slot] = decision
+
+    def _observe_leaf(self, decision: Decision) -> Alert | None:
+        track = Tracked.new(decision.scope, decision.key, decision.kind)
+        track = self._tracks.setdefault(track.fingerprint, track)
+        event = observe(track, decision, self.policy.lifecycle, decision_summary(decision))
+        if track.phase == "inactive":
+            del self._tracks[track.fingerprint]  # only open or pending alerts cost memory
+        if decision.scope in self.policy.grouping.leaf_scopes:
+            group = group_of(decision.labels, self.policy.grouping.group_labels)
+            if group is not None:
+                self._seen[f"{decision.scope}\x00{decision.key}"] = (group[0], group[1], decision.window_end)
+        return event
+
+    def _expire_stale(self) -> list[Alert]:
+        horizon = self._watermark[1] - int(self.policy.lifecycle.stale_seconds * 1000)
+        events = []
+        for fp, track in list(self._tracks.items()):
+            if track.last_window_end >= horizon:
+                continue
+            if track.open:
+                log.info("alert %s: no decision since %d, resolving it as stale", fp, track.last_window_end)
+                events.append(resolve(track, self._watermark[1], ends_at=track.last_window_end))
+            del self._tracks[fp]
+        return events
+
+    def _correlate(self) -> list[Alert]:
+        grouping = self.policy.grouping
+        horizon = self._watermark[1] - int(grouping.active_seconds * 1000)
+        active: dict[str, int] = {}
+        labels: dict[str, str] = {}
+        for leaf, (label, group, last_end) in list(self._seen.items()):
+            if last_end < horizon:
+                del self._seen[leaf]
+                continue
+            active[group] = active.get(group, 0) + 1
+            labels[group] = label
+        members = []
+        for track in self._tracks.values():
+            if track.scope in grouping.leaf_scopes and track.last_bad and track.last_window_end >= horizon:
+                where = group_of(track.labels, grouping.group_labels)
+                if where is not None:
+                    members.append(Member(where[0], where[1], track.key, track.kind, track.severity))
+        recent = [d for d in self._aggregates.values() if d.window_end >= horizon]
+        self._aggregates = {k: d for k, d in self._aggregates.items() if d.window_end >= horizon}
+        for name, incident in self._groups.items():
+            active.setdefault(name, 0)  # an open incident is judged until it resolves
+            labels.setdefault(name, next(iter(incident.labels), "region"))
+        verdicts = judge_groups(
+            members, active, labels, [d for d in recent if d.scope in AGGREGATE_SCOPES], grouping, self._watermark
+        )
+        events = []
+        for verdict in verdicts:
+            track = self._groups.setdefault(
+                verdict.decision.key, Tracked.new("cluster", verdict.decision.key, CORRELATED)
+            )
+            event = observe(track, verdict.decision, self._group_lifecycle, verdict.summary, verdict.affected)
+            if event is not None:
+                events.append(event)
+                if event.status == "resolved":
+                    self._release(lambda t, g=track.key: group_of(t.labels, grouping.group_labels) == (labels[g], g))
+            if track.phase == "inactive":
+                del self._groups[verdict.decision.key]
+        verdict = judge_global(verdicts, [d for d in recent if d.scope == "global"], grouping, self._watermark)
+        event = observe(self._global, verdict.decision, self._group_lifecycle, verdict.summary, verdict.affected)
+        if event is not None:
+            events.append(event)
+            if event.status == "resolved":
+                self._release(lambda t: True)
+        return events
+
+    def _release(self, member: Any) -> None:
+        """Alerts inhibited under a closed incident page at their next bad window."""
+        for track in [*self._tracks.values(), *self._groups.values()]:
+            if track.open and member(track):
+                track.last_emitted_ms = 0
+
+    # -- state -------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-safe snapshot: a restarted worker restores it and keeps its open alerts."""
+        import msgspec
+
+        return {
+            "version": STATE_VERSION,
+            "watermark": list(self._watermark),
+            "tracks": [t.to_state() for t in self._tracks.values()],
+            "groups": [t.to_state() for t in self._groups.values()],
+            "global": self._global.to_state(),
+            "seen": [[leaf, *where] for leaf, where in self._seen.items()],
+            "aggregates": [msgspec.to_builtins(d) for d in self._aggregates.values()],
+            "silences": self.silences.to_state(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        import msgspec
+
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"alert engine state version {state.get('version')!r}, expected {STATE_VERSION}")
+        start, end = state["watermark"]
+        self._watermark = (int(start), int(end))
+        self._tracks = {t.fingerprint: t for t in map(Tracked.from_state, state["tracks"])}
+        self._groups = {t.key: t for t in map(Tracked.from_state, state["groups"])}
+        self._global = Tracked.from_state(state["global"])
+        self._seen = {leaf: (label, group, int(end)) for leaf, label, group, end in state["seen"]}
+        self._aggregates = {}
+        for raw in state["aggregates"]:
+            self._keep_aggregate(msgspec.convert(raw, Decision))
+        self.silences.load_state(state["silences"])
+
+
+def save_state(engine: AlertEngine) -> dict[str, Any]:
+    return engine.to_state()
+
+
+def restore_engine(policy: AlertingPolicy, clock: Clock, state: dict[str, Any] | None) -> AlertEngine:
+    """A new engine, with ``state`` (from ``save_state``) loaded when given."""
+    engine = AlertEngine(policy, clock)
+    if state:
+        engine.load_state(state)
+    return engine

@@ -1,0 +1,173 @@
+"""The state machine of one alert: inactive -> pending -> firing -> resolved.
+
+Hysteresis: it fires after ``pending_windows`` consecutive bad windows (fewer
+for critical) and resolves only after ``resolve_windows`` consecutive good
+ones, so a key that flaps between good and bad neither pages on every bad
+window nor resolves and re-fires. Windows are counted by ``window_end``
+(event time): a replayed or duplicated decision for a window already seen
+changes nothing, except that a window first judged good may be corrected to
+bad (a group re-evaluated as more rooms of the same window arrive).
+
+>>> from outagewatch.schemas import Decision
+>>> policy = LifecyclePolicy(pending_windows=2, resolve_windows=2)
+>>> track = Tracked.new("room", "room-1", "crash")
+>>> def window(i, bad):
+...     d = Decision(scope="room", key="room-1", kind="crash", window_start=i * 10_000,
+...                  window_end=(i + 1) * 10_000, bad=bad)
+...     event = observe(track, d, policy, summary="room-1: crash")
+...     return track.phase, event and (event.status, event.starts_at, event.event_ts, event.ends_at)
+>>> [window(i, bad) for i, bad in enumerate([True, True, False, True, False, False])]
+[('pending', None), ('firing', ('firing', 0, 20000, None)), ('firing', None), ('firing', None), ('firing', None), ('inactive', ('resolved', 0, 60000, 40000))]
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from alerting.identity import fingerprint
+from alerting.policy import SEVERITY_RANK, LifecyclePolicy
+from outagewatch.schemas import Alert, Decision, Evidence
+
+Phase = Literal["inactive", "pending", "firing"]
+
+
+@dataclass
+class Tracked:
+    """Everything remembered about one (scope, key, kind); JSON-safe via ``to_state``."""
+
+    scope: str
+    key: str
+    kind: str
+    fingerprint: str
+    phase: Phase = "inactive"
+    bad_streak: int = 0
+    good_streak: int = 0
+    onset_ms: int = 0  # window_start of the first bad window of this episode
+    recovery_ms: int = 0  # window_start of the first good window of the current good streak
+    last_window_end: int = 0
+    last_bad: bool = False
+    last_emitted_ms: int = 0  # event_ts of the last firing event (for renotify)
+    severity: str = "info"
+    notified_severity: str = "info"
+    summary: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    affected: list[str] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, scope: str, key: str, kind: str) -> Tracked:
+        return cls(scope=scope, key=key, kind=kind, fingerprint=fingerprint(scope, key, kind))
+
+    def to_state(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Tracked:
+        return cls(**state)
+
+    @property
+    def open(self) -> bool:
+        return self.phase == "firing"
+
+    def alert(self, status: Literal["firing", "resolved"], event_ts: int) -> Alert:
+        return Alert(
+            fingerprint=self.fingerprint,
+            status=status,
+            scope=self.scope,  # type: ignore[arg-type]
+            key=self.key,
+            kind=self.kind,
+            severity=self.severity,  # type: ignore[arg-type]
+            starts_at=self.onset_ms,
+            event_ts=event_ts,
+            ends_at=self.recovery_ms if status == "resolved" else None,
+            summary=self.summary,
+            labels=dict(self.labels),
+            evidence=msgspec.convert(self.evidence, list[Evidence]),
+            affected=list(self.affected),
+        )
+
+
+def _worse(a: str, b: str) -> str:
+    return a if SEVERITY_RANK.get(a, 0) >= SEVERITY_RANK.get(b, 0) else b
+
+
+def observe(
+    track: Tracked,
+    decision: Decision,
+    policy: LifecyclePolicy,
+    summary: str,
+    affected: list[str] | None = None,
+) -> Alert | None:
+    """Feed one window's verdict; return the alert event it causes, if any."""
+    if decision.window_end < track.last_window_end:
+        return None  # late: a newer window was already judged
+    if decision.window_end == track.last_window_end and (not decision.bad or track.last_bad):
+        return None  # duplicate (a replay) or a good verdict after a bad one for the same window
+    track.last_window_end = decision.window_end
+    track.last_bad = decision.bad
+    if decision.bad:
+        return _bad(track, decision, policy, summary, affected)
+    return _good(track, decision, policy)
+
+
+def _bad(
+    track: Tracked, decision: Decision, policy: LifecyclePolicy, summary: str, affected: list[str] | None
+) -> Alert | None:
+    if track.phase == "inactive":
+        track.phase = "pending"
+        track.bad_streak = 0
+        track.onset_ms = decision.window_start
+        track.severity = "info"
+    track.bad_streak += 1
+    track.good_streak = 0
+    # Severity only rises while an alert is open: a page escalates, it never quietly downgrades.
+    track.severity = _worse(track.severity, decision.severity)
+    track.summary = summary
+    track.labels.update(decision.labels)
+    track.evidence = [msgspec.to_builtins(e) for e in decision.evidence]
+    if affected is not None:
+        track.affected = list(affected)
+    event_ts = decision.window_end
+    if track.phase == "pending":
+        if track.bad_streak >= policy.windows_to_fire(track.severity):
+            track.phase = "firing"
+            return _fire(track, event_ts)
+        return None
+    escalated = SEVERITY_RANK.get(track.severity, 0) > SEVERITY_RANK.get(track.notified_severity, 0)
+    if escalated or event_ts - track.last_emitted_ms >= policy.renotify_seconds * 1000:
+        return _fire(track, event_ts)
+    return None
+
+
+def _fire(track: Tracked, event_ts: int) -> Alert:
+    track.last_emitted_ms = event_ts
+    track.notified_severity = track.severity
+    return track.alert("firing", event_ts)
+
+
+def _good(track: Tracked, decision: Decision, policy: LifecyclePolicy) -> Alert | None:
+    if track.phase == "pending":
+        track.phase = "inactive"
+        track.bad_streak = 0
+        return None
+    if track.phase != "firing":
+        return None
+    if track.good_streak == 0:
+        track.recovery_ms = decision.window_start
+    track.good_streak += 1
+    if track.good_streak < policy.resolve_windows:
+        return None
+    return resolve(track, decision.window_end)
+
+
+def resolve(track: Tracked, event_ts: int, ends_at: int | None = None) -> Alert:
+    """Close a firing alert now (enough good windows, or its key went silent)."""
+    if ends_at is not None:
+        track.recovery_ms = ends_at
+    event = track.alert("resolved", event_ts)
+    track.phase = "inactive"
+    track.bad_streak = track.good_streak = 0
+    return event

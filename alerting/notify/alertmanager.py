@@ -1,0 +1,83 @@
+"""Alertmanager: ``POST /api/v2/alerts`` so teams keep their own routing.
+
+Alertmanager identifies an alert by its label set (``alert_labels``). A firing
+alert gets an ``endsAt`` in the future (``hold_seconds`` past its event time)
+because Alertmanager resolves an alert whose ``endsAt`` passes: outagewatch
+re-sends at each re-notification, and if it dies, Alertmanager lets the alert
+expire instead of keeping it forever. A resolved alert's ``endsAt`` is when it
+recovered.
+
+>>> from outagewatch.schemas import Alert
+>>> a = Alert(fingerprint="68e1", status="firing", scope="room", key="room-17", kind="crash",
+...           severity="critical", starts_at=1795323600000, event_ts=1795323620000,
+...           summary="room-17: crash", labels={"region": "eu-west", "app.version": "5.1"})
+>>> body = payload(a, hold_seconds=600)[0]
+>>> body["labels"]["alertname"], body["labels"]["app_version"], body["startsAt"], body["endsAt"]
+('crash', '5.1', '2026-11-22T05:00:00.000Z', '2026-11-22T05:10:20.000Z')
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from alerting.identity import alert_labels
+from alerting.notify import Delivery
+from alerting.notify.http import HttpPoster
+from outagewatch.schemas import Alert
+from outagewatch.timeutil import format_ms
+
+_INVALID = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _label_name(name: str) -> str:
+    # Alertmanager label names are [A-Za-z_][A-Za-z0-9_]*.
+    clean = _INVALID.sub("_", name)
+    return clean if clean and not clean[0].isdigit() else f"_{clean}"
+
+
+def payload(alert: Alert, hold_seconds: float = 7200.0, generator_url: str = "") -> list[dict[str, Any]]:
+    labels = {_label_name(k): v for k, v in alert_labels(alert).items() if v}
+    annotations = {"summary": alert.summary, "fingerprint": alert.fingerprint}
+    if alert.affected:
+        annotations["affected"] = ", ".join(alert.affected)
+    if alert.evidence:
+        annotations["evidence"] = "; ".join(
+            f"{e.detector}: observed {e.observed:g} baseline {e.baseline:g} score {e.score:.2f}" for e in alert.evidence
+        )
+    if alert.status == "resolved":
+        ends = max(alert.ends_at if alert.ends_at is not None else alert.event_ts, alert.starts_at)
+    else:
+        ends = alert.event_ts + int(hold_seconds * 1000)
+    body: dict[str, Any] = {
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": format_ms(alert.starts_at),
+        "endsAt": format_ms(ends),
+    }
+    if generator_url:
+        body["generatorURL"] = generator_url
+    return [body]
+
+
+class AlertmanagerNotifier:
+    def __init__(
+        self,
+        base_url: str,
+        name: str = "alertmanager",
+        hold_seconds: float = 7200.0,
+        generator_url: str = "",
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.url = base_url.rstrip("/") + "/api/v2/alerts"
+        self._hold_seconds = hold_seconds
+        self._generator_url = generator_url
+        self._http = HttpPoster(timeout_seconds)
+
+    async def notify(self, alert: Alert, idempotency_key: str) -> Delivery:
+        body = payload(alert, self._hold_seconds, self._generator_url)
+        return await self._http.post_json(self.url, body, {"Idempotency-Key": idempotency_key})
+
+    async def close(self) -> None:
+        await self._http.close()

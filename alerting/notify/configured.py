@@ -1,0 +1,31 @@
+"""The notifiers the settings ask for.
+
+>>> from outagewatch.config import load_settings
+>>> s = load_settings(env={"OUTAGEWATCH_ALERTING_WEBHOOK_URLS": "http://a/hook,http://b/hook",
+...                        "OUTAGEWATCH_ALERTING_ALERTMANAGER_URL": "http://am:9093"})
+>>> [n.name for n in notifiers_from_settings(s.alerting)]
+['webhook-1', 'webhook-2', 'alertmanager']
+"""
+
+from __future__ import annotations
+
+from alerting.notify import Notifier
+from alerting.notify.alertmanager import AlertmanagerNotifier
+from alerting.notify.pagerduty import PagerDutyNotifier
+from alerting.notify.slack import SlackNotifier
+from alerting.notify.webhook import WebhookNotifier
+from outagewatch.config import AlertingSettings
+
+
+def notifiers_from_settings(settings: AlertingSettings) -> list[Notifier]:
+    notifiers: list[Notifier] = [
+        WebhookNotifier(url, name=f"webhook-{i}") for i, url in enumerate(settings.webhook_urls, start=1)
+    ]
+    if settings.slack_webhook_url:
+        notifiers.append(SlackNotifier(settings.slack_webhook_url))
+    if settings.pagerduty_routing_key:
+        notifiers.append(PagerDutyNotifier(settings.pagerduty_routing_key, settings.pagerduty_url))
+    if settings.alertmanager_url:
+        # Held twice the re-notification interval: re-sent before Alertmanager would expire it.
+        notifiers.append(AlertmanagerNotifier(settings.alertmanager_url, hold_seconds=2 * settings.renotify_seconds))
+    return notifiers

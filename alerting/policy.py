@@ -1,0 +1,119 @@
+"""Alerting policies: frozen, built once from ``settings.alerting``.
+
+>>> from outagewatch.config import load_settings
+>>> policy = AlertingPolicy.from_settings(load_settings(env={}).alerting)
+>>> policy.lifecycle.windows_to_fire("warning"), policy.lifecycle.windows_to_fire("critical")
+(2, 1)
+>>> policy.grouping.min_rooms, policy.grouping.group_labels
+(5, ('cluster', 'region'))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from outagewatch.config import AlertingSettings
+
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True)
+class LifecyclePolicy:
+    """When one (scope, key, kind) goes pending, fires, re-notifies and resolves.
+
+    Counts are of consecutive windows (event time), so the same input always
+    gives the same alerts, live or in a replay.
+    """
+
+    pending_windows: int = 2
+    critical_pending_windows: int = 1
+    resolve_windows: int = 3
+    renotify_seconds: float = 3600.0
+    # A key that stops sending decisions (room closed, detector gone) must not
+    # stay firing forever: resolve it after this much event time of silence.
+    stale_seconds: float = 120.0
+
+    def __post_init__(self) -> None:
+        for name in ("pending_windows", "critical_pending_windows", "resolve_windows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"alerting {name} must be >= 1, got {getattr(self, name)}")
+        if self.renotify_seconds <= 0 or self.stale_seconds <= 0:
+            raise ValueError("alerting renotify_seconds and stale_seconds must be > 0")
+
+    def windows_to_fire(self, severity: str) -> int:
+        if severity == "critical":
+            return min(self.critical_pending_windows, self.pending_windows)
+        return self.pending_windows
+
+
+@dataclass(frozen=True)
+class GroupingPolicy:
+    """When many leaf alerts (rooms, services) become one cluster or global incident."""
+
+    # The first of these labels a decision carries names its group.
+    group_labels: tuple[str, ...] = ("cluster", "region")
+    min_rooms: int = 5
+    min_share: float = 0.2
+    global_min_groups: int = 2
+    # A room counts as active in its group if it sent a decision this recently.
+    active_seconds: float = 60.0
+    # Incidents derive from rooms that already passed their own pending
+    # windows, so one window of agreement is enough.
+    pending_windows: int = 1
+    leaf_scopes: tuple[str, ...] = ("room", "service")
+
+    def __post_init__(self) -> None:
+        if self.min_rooms < 1 or self.global_min_groups < 1 or self.pending_windows < 1:
+            raise ValueError("grouping min_rooms, global_min_groups and pending_windows must be >= 1")
+        if not 0.0 <= self.min_share <= 1.0:
+            raise ValueError(f"grouping min_share must be within 0..1, got {self.min_share}")
+
+
+@dataclass(frozen=True)
+class NotifyPolicy:
+    """Retries of one notification: exponential backoff with full jitter."""
+
+    max_attempts: int = 5
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 10.0
+    timeout_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"notify max_attempts must be >= 1, got {self.max_attempts}")
+
+    def backoff(self, attempt: int, jitter: float) -> float:
+        """Delay before try ``attempt + 1`` (attempt counts from 1), ``jitter`` in [0, 1).
+
+        >>> NotifyPolicy(backoff_seconds=0.5).backoff(3, 0.999)
+        1.998
+        """
+        ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2.0 ** (attempt - 1))
+        return round(ceiling * jitter, 6)
+
+
+@dataclass(frozen=True)
+class AlertingPolicy:
+    lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
+    grouping: GroupingPolicy = field(default_factory=GroupingPolicy)
+    notify: NotifyPolicy = field(default_factory=NotifyPolicy)
+
+    @classmethod
+    def from_settings(cls, settings: AlertingSettings) -> AlertingPolicy:
+        return cls(
+            lifecycle=LifecyclePolicy(
+                pending_windows=settings.pending_windows,
+                critical_pending_windows=settings.critical_pending_windows,
+                resolve_windows=settings.resolve_windows,
+                renotify_seconds=settings.renotify_seconds,
+            ),
+            grouping=GroupingPolicy(
+                min_rooms=settings.group_min_rooms,
+                min_share=settings.group_min_share,
+                global_min_groups=settings.global_min_groups,
+            ),
+            notify=NotifyPolicy(
+                max_attempts=settings.notify_max_attempts,
+                backoff_seconds=settings.notify_backoff_seconds,
+            ),
+        )

@@ -1,0 +1,39 @@
+"""Decision builders shared by the alerting tests."""
+
+from __future__ import annotations
+
+from outagewatch.schemas import Decision, Evidence
+
+WINDOW_MS = 10_000
+T0 = 1_795_323_600_000  # 2026-11-22T05:00:00Z
+
+
+def decision(
+    key: str,
+    window: int,
+    bad: bool,
+    *,
+    scope: str = "room",
+    kind: str = "details_not_available",
+    severity: str = "warning",
+    region: str | None = "eu-west",
+    observed: float = 1260.0,
+    baseline: float = 30.0,
+) -> Decision:
+    labels = {"region": region} if region else {}
+    return Decision(
+        scope=scope,  # type: ignore[arg-type]
+        key=key,
+        kind=kind,
+        window_start=T0 + window * WINDOW_MS,
+        window_end=T0 + (window + 1) * WINDOW_MS,
+        bad=bad,
+        severity=severity,  # type: ignore[arg-type]
+        score=observed / baseline if bad else 0.5,
+        evidence=[
+            Evidence(
+                detector="volume", observed=observed if bad else baseline, baseline=baseline, score=5.0 if bad else 0.1
+            )
+        ],
+        labels=labels,
+    )

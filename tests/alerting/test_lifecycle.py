@@ -1,0 +1,124 @@
+"""Alert lifecycle: pending, firing, resolve, hysteresis, flapping, renotify, fingerprints."""
+
+from __future__ import annotations
+
+from alerting.identity import fingerprint
+from alerting.lifecycle import Tracked, observe
+from alerting.policy import LifecyclePolicy
+from outagewatch.schemas import Alert
+from tests.alerting.helpers import T0, WINDOW_MS, decision
+
+
+def run(
+    verdicts: list[bool], policy: LifecyclePolicy, severity: str = "warning"
+) -> tuple[Tracked, list[tuple[int, Alert]]]:
+    track = Tracked.new("room", "room-17", "details_not_available")
+    events = []
+    for window, bad in enumerate(verdicts):
+        event = observe(track, decision("room-17", window, bad, severity=severity), policy, summary="s")
+        if event is not None:
+            events.append((window, event))
+    return track, events
+
+
+def test_pending_then_firing_after_pending_windows() -> None:
+    track, events = run([True, True, True], LifecyclePolicy(pending_windows=3))
+    assert [(w, e.status) for w, e in events] == [(2, "firing")]
+    firing = events[0][1]
+    assert firing.starts_at == T0  # onset is the first bad window, not the window that fired
+    assert firing.event_ts == T0 + 3 * WINDOW_MS
+    assert firing.fingerprint == fingerprint("room", "room-17", "details_not_available")
+
+
+def test_pending_that_recovers_never_fires() -> None:
+    track, events = run([True, False, True, False], LifecyclePolicy(pending_windows=2))
+    assert events == []
+    assert track.phase == "inactive"
+
+
+def test_critical_fires_after_one_window() -> None:
+    _, events = run([True], LifecyclePolicy(pending_windows=2, critical_pending_windows=1), severity="critical")
+    assert [(w, e.status, e.severity) for w, e in events] == [(0, "firing", "critical")]
+
+
+def test_resolves_after_resolve_windows_good_ones() -> None:
+    _, events = run([True, True, False, False, False], LifecyclePolicy(pending_windows=2, resolve_windows=3))
+    assert [(w, e.status) for w, e in events] == [(1, "firing"), (4, "resolved")]
+    resolved = events[1][1]
+    assert resolved.ends_at == T0 + 2 * WINDOW_MS  # start of the first good window
+    assert resolved.starts_at == events[0][1].starts_at
+
+
+def test_hysteresis_flapping_neither_resolves_nor_repages() -> None:
+    verdicts = [True, True] + [False, False, True] * 10  # never three good windows in a row
+    track, events = run(verdicts, LifecyclePolicy(pending_windows=2, resolve_windows=3))
+    assert [e.status for _, e in events] == ["firing"]
+    assert track.phase == "firing"
+
+
+def test_flapping_below_pending_never_pages() -> None:
+    _, events = run([True, False] * 20, LifecyclePolicy(pending_windows=2))
+    assert events == []
+
+
+def test_renotify_after_interval_in_event_time() -> None:
+    # 10 s windows, renotify every 60 s: fires at window 1, re-notifies at window 7, 13.
+    _, events = run([True] * 14, LifecyclePolicy(pending_windows=2, renotify_seconds=60))
+    assert [w for w, _ in events] == [1, 7, 13]
+    assert len({e.starts_at for _, e in events}) == 1
+
+
+def test_escalation_notifies_immediately_and_never_downgrades() -> None:
+    policy = LifecyclePolicy(pending_windows=2, renotify_seconds=3600)
+    track = Tracked.new("room", "room-17", "details_not_available")
+    severities = ["warning", "warning", "warning", "critical", "warning"]
+    events = [observe(track, decision("room-17", w, True, severity=s), policy, "s") for w, s in enumerate(severities)]
+    assert [e and (e.status, e.severity) for e in events] == [
+        None,
+        ("firing", "warning"),
+        None,
+        ("firing", "critical"),
+        None,
+    ]
+    assert track.severity == "critical"
+
+
+def test_duplicate_and_late_windows_change_nothing() -> None:
+    policy = LifecyclePolicy(pending_windows=2)
+    track = Tracked.new("room", "room-17", "details_not_available")
+    assert observe(track, decision("room-17", 0, True), policy, "s") is None
+    assert observe(track, decision("room-17", 0, True), policy, "s") is None  # replayed: still one bad window
+    assert track.bad_streak == 1
+    assert observe(track, decision("room-17", 1, True), policy, "s") is not None
+    assert observe(track, decision("room-17", 0, False), policy, "s") is None  # late
+    assert track.phase == "firing" and track.good_streak == 0
+
+
+def test_a_new_episode_has_a_new_start_and_the_same_fingerprint() -> None:
+    _, events = run(
+        [True, True, False, False, False, True, True], LifecyclePolicy(pending_windows=2, resolve_windows=3)
+    )
+    statuses = [(e.status, e.starts_at) for _, e in events]
+    assert statuses == [("firing", T0), ("resolved", T0), ("firing", T0 + 5 * WINDOW_MS)]
+    assert len({e.fingerprint for _, e in events}) == 1
+
+
+def test_fingerprint_is_stable_and_distinct() -> None:
+    assert fingerprint("room", "r1", "crash") == fingerprint("room", "r1", "crash")
+    assert fingerprint("room", "r1", "crash") == "b31b3ab5dd04fa77"  # pinned: a change would orphan every open alert
+    keys = {fingerprint(s, k, c) for s in ("room", "service") for k in ("r1", "r2") for c in ("crash", "timeout")}
+    assert len(keys) == 8
+    assert fingerprint("room", "a,b", "c") != fingerprint("room", "a", "b,c")
+    assert fingerprint("room", "a\x00b", "c") != fingerprint("room", "a", "b\x00c")
+
+
+def test_firing_event_carries_the_3am_summary() -> None:
+    from alerting.summary import decision_summary
+
+    policy = LifecyclePolicy(pending_windows=1)
+    track = Tracked.new("room", "room-17", "details_not_available")
+    d = decision("room-17", 0, True)
+    event = observe(track, d, policy, decision_summary(d))
+    assert event is not None
+    assert event.summary == "room-17: details_not_available reports 42x baseline (1,260 clients in 10 s)"
+    assert event.labels == {"region": "eu-west"} and event.evidence[0].observed == 1260
