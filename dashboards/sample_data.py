@@ -30,7 +30,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from history.migrations import ERROR_CLIENT_COLUMNS, ERROR_CODE_COLUMNS
-from outagewatch.schemas import ERROR_CODES
 
 REGIONS = ("eu-west", "us-east", "us-west", "ap-south", "sa-east")
 SERVICES = ("api", "media", "chat", "auth", "gateway")
@@ -91,10 +90,10 @@ class SampleData:
         )
         return f"""
 INSERT INTO room_health (window_start, window_end, scope, key, region, listeners, joins, leaves, reports,
-    errors, error_ratio, error_clients, late_reports, {", ".join(c for pair in zip(ERROR_CODE_COLUMNS, ERROR_CLIENT_COLUMNS) for c in pair)},
+    errors, error_ratio, error_clients, late_reports, {", ".join(c for pair in zip(ERROR_CODE_COLUMNS, ERROR_CLIENT_COLUMNS, strict=True) for c in pair)},
     latency_p50_ms, latency_p99_ms, inserted_at)
 SELECT window_start, window_end, 'room', key, region, listeners, joins, leaves, reports,
-    errors, errors / reports, errors * 0.8, toUInt32(0), {", ".join(c for pair in zip(ERROR_CODE_COLUMNS, ERROR_CLIENT_COLUMNS) for c in pair)},
+    errors, errors / reports, errors * 0.8, toUInt32(0), {", ".join(c for pair in zip(ERROR_CODE_COLUMNS, ERROR_CLIENT_COLUMNS, strict=True) for c in pair)},
     latency_p50_ms, latency_p99_ms, window_end
 FROM (
     SELECT toDateTime({ts}) AS window_start, toDateTime({ts} + {w}) AS window_end,
@@ -112,8 +111,8 @@ FROM (
 )"""
 
     def _aggregate_rows(self, scope: str, key_expr: str, region_expr: str) -> str:
-        sums = ", ".join(f"sum({c})" for pair in zip(ERROR_CODE_COLUMNS, ERROR_CLIENT_COLUMNS) for c in pair)
-        columns = ", ".join(c for pair in zip(ERROR_CODE_COLUMNS, ERROR_CLIENT_COLUMNS) for c in pair)
+        sums = ", ".join(f"sum({c})" for pair in zip(ERROR_CODE_COLUMNS, ERROR_CLIENT_COLUMNS, strict=True) for c in pair)
+        columns = ", ".join(c for pair in zip(ERROR_CODE_COLUMNS, ERROR_CLIENT_COLUMNS, strict=True) for c in pair)
         return f"""
 INSERT INTO room_health (window_start, window_end, scope, key, region, listeners, joins, leaves, reports,
     errors, error_ratio, error_clients, late_reports, {columns}, latency_p50_ms, latency_p99_ms, inserted_at)
@@ -185,7 +184,7 @@ FROM system.numbers LIMIT {samples * per_step}"""
 INSERT INTO anomaly_scores (window_start, scope, key, detector, observed, baseline, lower, upper, score, inserted_at)
 SELECT window_start, 'room', key, 'errors', errors, reports * 0.002, reports * 0.001, reports * 0.004 + 2,
     least(1, greatest(0, (errors - (reports * 0.004 + 2)) / (reports * 0.004 + 2))), inserted_at
-FROM room_health WHERE scope = 'room' AND key IN ({keys})""", f"""
+FROM room_health WHERE scope = 'room' AND key IN ({keys})""", """
 INSERT INTO anomaly_scores (window_start, scope, key, detector, observed, baseline, lower, upper, score, inserted_at)
 SELECT window_start, 'service', key, 'error_rate', metric_values[2], 0.001, 0, 0.01,
     least(1, greatest(0, (metric_values[2] - 0.01) * 10)), inserted_at
@@ -230,9 +229,3 @@ SELECT toDateTime({event_ts}), '{fingerprint}', '{status}', '{scope}', '{key}', 
             *self._anomaly_rows(),
             *self.alert_statements(),
         ]
-
-    def expected_last_global_listeners(self) -> float:
-        return CORRECTED_LISTENERS
-
-
-ERROR_CODE_NAMES: tuple[str, ...] = ERROR_CODES

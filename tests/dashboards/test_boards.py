@@ -45,7 +45,7 @@ def test_panel_ids_are_unique_and_grid_positions_fit(board: dict[str, Any]) -> N
     for panel in panels:
         pos = panel["gridPos"]
         assert set(pos) == {"x", "y", "w", "h"}
-        assert 0 <= pos["x"] and pos["x"] + pos["w"] <= 24 and pos["h"] > 0 and pos["w"] > 0, panel["title"]
+        assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24 and pos["h"] > 0 and pos["w"] > 0, panel["title"]
         cells = {(pos["x"] + dx, pos["y"] + dy) for dx in range(pos["w"]) for dy in range(pos["h"])}
         assert not cells & occupied, f"{panel['title']} overlaps another panel"
         occupied |= cells

@@ -15,7 +15,6 @@ from dashboards.catalog import PanelQuery, queries
 from dashboards.grafana import TIME_SERIES
 from dashboards.macros import ALL, TimeRange, VariableValue, expand, grafana_interval_seconds
 from dashboards.sample_data import CORRECTED_LISTENERS, OUTAGE_ROOM, SERVICES
-
 from tests.dashboards.sample import END, PLAN, Result, Runner
 
 RANGES = {"15m": 15 * 60, "6h": 6 * 3600, "7d": 7 * 86400}
@@ -161,5 +160,3 @@ def test_all_queries_are_found() -> None:
     assert len(ALL_QUERIES) >= 30
 
 
-def _sequence_of_names(rows: Sequence[Sequence[Any]]) -> list[str]:
-    return [str(row[0]) for row in rows]
