@@ -7,9 +7,10 @@ one standard deviation kept for a few windows, or a slow creep the other
 detectors' baselines would quietly absorb, crosses ``h``.
 
 The reference (mean and deviation) starts from the median and MAD of the
-first ``warmup`` values and then follows the series slowly (``half_life``),
-but only while the sum is zero: while a shift is being accumulated, the
-reference stays where it was, so a slow degradation cannot drag it along.
+first ``warmup`` values and then follows the series slowly (``half_life``)
+with each residual clipped at 2.5 deviations, so a shift drags it along far
+more slowly than the sum grows, and an underestimated start does not leave
+the sum wandering up forever.
 The deviation is at least ``rel_floor`` of the mean, so a very stable series
 (an error ratio in a room of 700k listeners) does not alarm on a change
 nobody would care about. The score is ``S / (S + h)``: 0.5 at the alarm line.
@@ -116,11 +117,12 @@ class Cusum:
                 self._warm = []
             return
         self.total = self._next_total(x)
-        if self.total == 0.0:
-            limit = _HUBER_C * self.deviation()
-            residual = max(-limit, min(limit, x - self.mean))
-            self.mean += self._alpha * residual
-            self.std = math.sqrt((1 - self._alpha) * self.std ** 2 + self._alpha * residual ** 2 / self._kappa)
+        # The reference follows the series, but each value moves it by at most
+        # huber_c deviations times alpha: a slow creep outruns it.
+        limit = _HUBER_C * self.deviation()
+        residual = max(-limit, min(limit, x - self.mean))
+        self.mean += self._alpha * residual
+        self.std = math.sqrt((1 - self._alpha) * self.std ** 2 + self._alpha * residual ** 2 / self._kappa)
 
     def score_one(self, x: float) -> float:
         """The score the sum would have after ``x`` (nothing is changed)."""
