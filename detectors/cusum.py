@@ -41,7 +41,7 @@ Examples
 ...     scores.append(cusum.score_one(value))
 ...     cusum.learn_one(value)
 >>> round(max(scores[:40]), 3), next(i for i, s in enumerate(scores) if s >= 0.5)
-(0.244, 54)
+(0.243, 54)
 
 References
 ----------
