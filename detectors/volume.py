@@ -163,7 +163,7 @@ class VolumeBaseline:
                 season = self._season[bucket] = [self.level, self.scale, 0.0, -1.0]
             if season[3] != day:
                 season[2] += 1
-                season[3] = day
+                season[3] = float(day)
             season[0], season[1] = self._update(x, season[0], season[1])
         self.level, self.scale = self._update(x, self.level, self.scale)
 
