@@ -61,7 +61,7 @@ class EnsembleConfig:
     max_keys: int = 100_000
     volume: dict[str, Any] = field(default_factory=lambda: {"warmup": 12, "half_life": 90.0, "z_alarm": 4.0})
     ratio: dict[str, Any] = field(default_factory=lambda: {"warmup": 3, "alarm_lift": 2.0, "z": 3.0})
-    cusum: dict[str, Any] = field(default_factory=lambda: {"warmup": 30, "h": 8.0, "rel_floor": 0.25})
+    cusum: dict[str, Any] = field(default_factory=lambda: {"warmup": 30, "h": 10.0, "rel_floor": 0.25})
     server: dict[str, Any] = field(default_factory=dict)
 
 

@@ -81,7 +81,7 @@ class ServerAnomaly:
         window: int = 360,
         min_train: int = 30,
         retrain_every: int = 60,
-        if_margin: float = 0.08,
+        if_margin: float = 0.12,
         z_alarm: float = 6.0,
         seed: int = 0,
     ) -> None:
