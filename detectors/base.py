@@ -48,7 +48,7 @@ def half_life_alpha(half_life: float) -> float:
     """Weight of the newest value in an exponential average with this half-life (in updates)."""
     if half_life <= 0:
         raise ValueError(f"half_life must be > 0, got {half_life}")
-    return 1.0 - 0.5 ** (1.0 / half_life)
+    return 1.0 - float(0.5 ** (1.0 / half_life))
 
 
 def median(values: Sequence[float]) -> float:

@@ -12,7 +12,7 @@ a Faust table keyed like the topic).
 >>> registry = RoomDetectors(EnsembleConfig(max_keys=2))
 >>> for room in ("a", "b", "c"):
 ...     decisions = registry.observe(RoomHealth(key=room, window_start=0, window_end=10_000, listeners=100))
->>> [d.kind for d in decisions], sorted(registry.keys())
+>>> [d.kind for d in decisions], sorted(registry.key_ids())
 (['error_ratio', 'volume'], [('room', 'b'), ('room', 'c')])
 """
 
@@ -36,7 +36,7 @@ class RoomDetectors:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def keys(self) -> list[KeyId]:
+    def key_ids(self) -> list[KeyId]:
         return list(self._keys)
 
     def observe(self, window: RoomHealth | ServiceHealth) -> list[Decision]:
@@ -61,7 +61,7 @@ class RoomDetectors:
 
     def restore_key(self, scope: str, key: str, state: dict[str, Any]) -> None:
         cls = RoomEnsemble if state["kind"] == "room" else ServiceEnsemble
-        self._keys[(scope, key)] = cls.from_state(state["state"], self.config)  # type: ignore[attr-defined]
+        self._keys[(scope, key)] = cls.from_state(state["state"], self.config)
         self._keys.move_to_end((scope, key))
         while len(self._keys) > self.config.max_keys:
             self._keys.popitem(last=False)
