@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "outagewatch.stack.cli",
     "outagewatch.bench.cli",
     "dashboards.cli",
+    "detectors.cli",
 )
 
 log = logging.getLogger("outagewatch")

@@ -17,6 +17,7 @@ from outagewatch.config import Settings
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "schemas": ("outagewatch.bench.schemas", "decode+validate 100k client reports: msgspec vs pydantic"),
     "dashboards": ("outagewatch.bench.dashboards", "p50/p95 of every dashboard query, 7 d x 1,000 rooms in ClickHouse"),
+    "detectors": ("outagewatch.bench.detectors", "detector us per call, ensemble windows/s, detect-csv rows/s"),
 }
 
 

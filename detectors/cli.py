@@ -1,0 +1,134 @@
+"""`outagewatch detect-csv IN.csv OUT.csv`: score a series with the room volume detector.
+
+IN has the header ``timestamp,value``; OUT gets ``timestamp,value,anomaly_score``,
+one row per input row, the score in [0, 1] from ``VolumeBaseline`` (the class
+that watches a room's report volume), computed streaming: row i is scored
+against rows before it, then learned, so it never sees the future. Timestamps
+are copied as they are; when they parse (epoch seconds or milliseconds, RFC
+3339, ``YYYY-MM-DD HH:MM:SS`` taken as UTC) they also feed the time-of-day
+baseline. OUT is written to a temporary file and renamed at the end, so a bad
+input leaves no half-written output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+import os
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from detectors.volume import VolumeBaseline
+from outagewatch.config import Settings
+
+log = logging.getLogger("outagewatch.detect_csv")
+
+
+class InputError(ValueError):
+    """The input file is not ``timestamp,value`` CSV; the message names the line."""
+
+
+def parse_timestamp(text: str) -> int | None:
+    """Epoch milliseconds, or ``None`` when the timestamp is not a time we understand.
+
+    >>> parse_timestamp("1795323600"), parse_timestamp("1795323600000"), parse_timestamp("2014-04-01 00:00:00")
+    (1795323600000, 1795323600000, 1396310400000)
+    >>> parse_timestamp("step 7") is None
+    True
+    """
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(number):
+            return None
+        return int(number if abs(number) >= 1e11 else number * 1000)
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def detect_csv(source: Path, target: Path, detector: VolumeBaseline) -> int:
+    """Score every row of ``source`` into ``target``; returns the number of rows."""
+    target_dir = target.resolve().parent
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target_dir)
+    rows = 0
+    try:
+        with open(source, newline="", encoding="utf-8-sig") as infile, os.fdopen(handle, "w", newline="") as outfile:
+            reader = csv.reader(infile)
+            header = next(reader, None)
+            if header is None or [cell.strip().lower() for cell in header] != ["timestamp", "value"]:
+                raise InputError(f"{source} line 1: header must be 'timestamp,value', got {','.join(header or [])!r}")
+            writer = csv.writer(outfile, lineterminator="\n")
+            writer.writerow(["timestamp", "value", "anomaly_score"])
+            score_one, learn_one = detector.score_one, detector.learn_one
+            for row in reader:
+                line = reader.line_num
+                if not row:
+                    continue
+                if len(row) != 2:
+                    raise InputError(f"{source} line {line}: expected 2 columns (timestamp,value), got {len(row)}")
+                stamp_text, value_text = row
+                try:
+                    value = float(value_text)
+                except ValueError:
+                    raise InputError(f"{source} line {line}: value {value_text!r} is not a number") from None
+                if not math.isfinite(value):
+                    raise InputError(f"{source} line {line}: value {value_text!r} is not a finite number")
+                ts_ms = parse_timestamp(stamp_text)
+                score = score_one(value, ts_ms)
+                learn_one(value, ts_ms)
+                writer.writerow([stamp_text, value_text, f"{score:.6f}"])
+                rows += 1
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; OUT is an ordinary file
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return rows
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "detect-csv",
+        help="score a timestamp,value CSV with the room report-volume detector",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    parser.add_argument("source", metavar="IN.csv", type=Path, help="input CSV with the header timestamp,value")
+    parser.add_argument("target", metavar="OUT.csv", type=Path, help="output CSV: timestamp,value,anomaly_score")
+    parser.add_argument("--warmup", type=int, default=12, help="rows learned before scoring starts (score 0 until then; default 12)")
+    parser.add_argument("--half-life", type=float, default=90.0, help="half-life of the baseline, in rows (default 90)")
+    parser.add_argument("--z-alarm", type=float, default=4.0, help="excess over the baseline, in scales, that scores 0.5 (default 4)")
+    parser.add_argument("--min-volume", type=float, default=0.0, help="values below this score 0 (default 0: score everything)")
+    parser.add_argument("--direction", choices=("up", "both"), default="up",
+                        help="'up' scores only rises (report volume, the default); 'both' scores drops too")
+    parser.add_argument("--not-counts", action="store_true",
+                        help="the values are not counts: do not use Poisson noise as the floor of the scale")
+    parser.set_defaults(func=_run)
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    detector = VolumeBaseline(warmup=args.warmup, half_life=args.half_life, z_alarm=args.z_alarm,
+                              min_volume=args.min_volume, direction=args.direction, counts=not args.not_counts)
+    started = time.perf_counter()
+    try:
+        rows = detect_csv(args.source, args.target, detector)
+    except (InputError, OSError, UnicodeDecodeError) as exc:
+        log.error("detect-csv: %s", exc)
+        return 1
+    seconds = time.perf_counter() - started
+    log.info("detect-csv: scored %d rows of %s into %s in %.2f s", rows, args.source, args.target, seconds)
+    return 0

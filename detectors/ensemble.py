@@ -1,0 +1,225 @@
+"""From detector scores to decisions: what one key's window means for on-call.
+
+Every detector scores 0.5 at its own alarm line (see ``detectors.base``);
+this module combines them, per kind, into one ``Decision`` per kind judged,
+bad or not (the good ones let alerting resolve). For a ``RoomHealth`` window
+(a room, or a region/platform/app_version/global aggregate):
+
+- one kind per error code seen on this key (``details_not_available``,
+  ``crash``...): the code's distinct error clients are far above their
+  baseline (``VolumeBaseline``, Downdetector's method) **and** the code's
+  share of listeners is proven above its normal (``ErrorRatio``). The ratio is
+  what keeps a benign surge of listeners quiet: more listeners, more error
+  clients, same ratio. Counting distinct clients is what keeps one client
+  spamming errors quiet. A volume detector still in warm-up (a new room) does
+  not veto the ratio.
+- ``error_ratio``: all distinct error clients over listeners, proven above
+  normal by ``ErrorRatio``, or a sustained rise by ``Cusum`` (slow
+  degradations the baselines would absorb) while the current window is still
+  above the CUSUM reference and the ratio score is at least ``confirm_score``.
+- ``volume``: all distinct error clients above baseline, confirmed by a ratio
+  score of at least ``confirm_score`` (the surge is not just more listeners).
+
+Nothing is bad below ``min_error_clients`` distinct error clients: tiny rooms
+never page. For a ``ServiceHealth`` window, the one kind is ``server_anomaly``
+(``ServerAnomaly``: IsolationForest plus per-metric robust z).
+
+Learning happens after judging, so a window never judges itself: volume
+baselines learn every window (their own clipping keeps spikes out), the
+ratio learns a window it finds anomalous at ``anomalous_weight``, the server
+forest learns only normal windows (and one anomalous window in
+``anomalous_learn_every``, so a permanent new normal is eventually accepted).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, Self
+
+from detectors.cusum import Cusum
+from detectors.ratio import ErrorRatio
+from detectors.server import ServerAnomaly
+from detectors.volume import VolumeBaseline
+from outagewatch.schemas import ERROR_CODES, Decision, Evidence, RoomHealth, ServiceHealth
+
+Severity = Literal["info", "warning", "critical"]
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """How detectors are built and combined; the detector parameter dicts override their defaults."""
+
+    threshold: float = 0.5
+    confirm_score: float = 0.4
+    min_error_clients: float = 5.0
+    critical_score: float = 0.8
+    critical_error_clients: float = 1000.0
+    anomalous_weight: float = 0.05
+    anomalous_learn_every: int = 10
+    cusum_min_listeners: float = 50.0
+    max_keys: int = 100_000
+    volume: dict[str, Any] = field(default_factory=lambda: {"warmup": 12, "half_life": 90.0, "z_alarm": 4.0})
+    ratio: dict[str, Any] = field(default_factory=lambda: {"warmup": 3, "alarm_lift": 2.0, "z": 3.0})
+    cusum: dict[str, Any] = field(default_factory=lambda: {"warmup": 30, "h": 10.0, "rel_floor": 0.25})
+    server: dict[str, Any] = field(default_factory=dict)
+
+
+def _severity(config: EnsembleConfig, bad: bool, score: float, clients: float) -> Severity:
+    if not bad:
+        return "info"
+    if score >= config.critical_score or clients >= config.critical_error_clients:
+        return "critical"
+    return "warning"
+
+
+class RoomEnsemble:
+    """The detectors of one ``RoomHealth`` key."""
+
+    def __init__(self, config: EnsembleConfig) -> None:
+        self.config = config
+        self.volume = VolumeBaseline(**config.volume)
+        self.ratio = ErrorRatio(**config.ratio)
+        self.cusum = Cusum(**config.cusum)
+        self.code_volume = {code: VolumeBaseline(**config.volume) for code in ERROR_CODES}
+        self.code_ratio = {code: ErrorRatio(**config.ratio) for code in ERROR_CODES}
+        self.seen_codes: set[str] = set()
+
+    def observe(self, window: RoomHealth) -> list[Decision]:
+        config = self.config
+        listeners = max(float(window.listeners), 0.0)
+        clients = max(float(window.error_clients), 0.0)
+        labels = {"region": window.region} if window.region else {}
+
+        def decision(kind: str, bad: bool, score: float, kind_clients: float, evidence: list[Evidence]) -> Decision:
+            return Decision(scope=window.scope, key=window.key, kind=kind, window_start=window.window_start,
+                            window_end=window.window_end, bad=bad, score=round(score, 4), evidence=evidence,
+                            severity=_severity(config, bad, score, kind_clients), labels=labels)
+
+        decisions: list[Decision] = []
+        by_code = window.error_clients_by_code
+        self.seen_codes.update(code for code, count in by_code.items() if count > 0 and code in self.code_volume)
+        for code in ERROR_CODES:
+            if code not in self.seen_codes:
+                continue
+            count = max(float(by_code.get(code, 0.0)), 0.0)
+            volume, ratio = self.code_volume[code], self.code_ratio[code]
+            volume_score, ratio_score = volume.score_one(count, window.window_start), ratio.score_one(count, listeners)
+            volume_agrees = volume_score >= config.threshold or not volume.ready
+            bad = count >= config.min_error_clients and ratio_score >= config.threshold and volume_agrees
+            score = min(ratio_score, volume_score) if volume.ready else ratio_score
+            decisions.append(decision(code, bad, score, count, [
+                self._volume_evidence(volume, count, volume_score, window.window_start),
+                self._ratio_evidence(ratio, count, listeners, ratio_score),
+            ]))
+
+        volume_score, ratio_score = self.volume.score_one(clients, window.window_start), self.ratio.score_one(clients, listeners)
+        observed_ratio = clients / max(listeners, clients) if clients > 0 else 0.0
+        use_cusum = listeners >= config.cusum_min_listeners
+        cusum_score = self.cusum.score_one(observed_ratio) if use_cusum else 0.0
+        shift_now = observed_ratio > self.cusum.mean + self.cusum.k * self.cusum.deviation()
+        enough = clients >= config.min_error_clients
+        ratio_bad = enough and (ratio_score >= config.threshold or (cusum_score >= config.threshold and shift_now
+                                                                   and ratio_score >= config.confirm_score))
+        ratio_evidence = [self._ratio_evidence(self.ratio, clients, listeners, ratio_score),
+                          Evidence(detector="cusum", observed=round(observed_ratio, 6),
+                                   baseline=round(self.cusum.mean, 6), score=round(cusum_score, 4),
+                                   detail=f"sum {self.cusum.total:.1f}, alarm at {self.cusum.h:g} deviations")]
+        decisions.append(decision("error_ratio", ratio_bad, max(ratio_score, cusum_score), clients, ratio_evidence))
+        volume_bad = enough and volume_score >= config.threshold and ratio_score >= config.confirm_score
+        decisions.append(decision("volume", volume_bad, volume_score, clients, [
+            self._volume_evidence(self.volume, clients, volume_score, window.window_start), ratio_evidence[0]]))
+
+        self._learn(window, listeners, clients, observed_ratio, use_cusum)
+        return decisions
+
+    def _learn(self, window: RoomHealth, listeners: float, clients: float, observed_ratio: float,
+               use_cusum: bool) -> None:
+        by_code = window.error_clients_by_code
+        for code in ERROR_CODES:
+            count = max(float(by_code.get(code, 0.0)), 0.0)
+            self._learn_ratio(self.code_ratio[code], count, listeners)
+            self.code_volume[code].learn_one(count, window.window_start)
+        self._learn_ratio(self.ratio, clients, listeners)
+        self.volume.learn_one(clients, window.window_start)
+        if use_cusum:
+            self.cusum.learn_one(observed_ratio)
+
+    def _learn_ratio(self, ratio: ErrorRatio, errors: float, listeners: float) -> None:
+        suspicious = ratio.score_one(errors, listeners) >= self.config.threshold
+        ratio.learn_one(errors, listeners, self.config.anomalous_weight if suspicious else 1.0)
+
+    @staticmethod
+    def _volume_evidence(volume: VolumeBaseline, count: float, score: float, ts_ms: int) -> Evidence:
+        level, scale = volume.expected(ts_ms)
+        state = "warming up" if not volume.ready else f"scale {scale:.1f}, alarm at {volume.z_alarm:g} scales"
+        return Evidence(detector="volume_baseline", observed=count, baseline=round(level, 3),
+                        score=round(score, 4), detail=f"distinct error clients; {state}")
+
+    @staticmethod
+    def _ratio_evidence(ratio: ErrorRatio, errors: float, listeners: float, score: float) -> Evidence:
+        trials = max(listeners, errors)
+        observed = errors / trials if trials > 0 else 0.0
+        return Evidence(detector="error_ratio", observed=round(observed, 6), baseline=round(ratio.baseline_ratio, 6),
+                        score=round(score, 4),
+                        detail=f"{errors:.0f} error clients of {listeners:.0f} listeners, "
+                               f"proven lift x{ratio.lift(errors, listeners):.2f} (alarm x{ratio.alarm_lift:g})")
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "volume": self.volume.to_state(), "ratio": self.ratio.to_state(), "cusum": self.cusum.to_state(),
+            "code_volume": {code: d.to_state() for code, d in self.code_volume.items()},
+            "code_ratio": {code: d.to_state() for code, d in self.code_ratio.items()},
+            "seen_codes": sorted(self.seen_codes),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], config: EnsembleConfig) -> Self:
+        ensemble = cls(config)
+        ensemble.volume = VolumeBaseline.from_state(state["volume"])
+        ensemble.ratio = ErrorRatio.from_state(state["ratio"])
+        ensemble.cusum = Cusum.from_state(state["cusum"])
+        ensemble.code_volume.update({c: VolumeBaseline.from_state(s) for c, s in state["code_volume"].items()})
+        ensemble.code_ratio.update({c: ErrorRatio.from_state(s) for c, s in state["code_ratio"].items()})
+        ensemble.seen_codes = set(state["seen_codes"])
+        return ensemble
+
+
+class ServiceEnsemble:
+    """The detector of one ``ServiceHealth`` key: kind ``server_anomaly``."""
+
+    def __init__(self, config: EnsembleConfig) -> None:
+        self.config = config
+        self.server = ServerAnomaly(**config.server)
+        self.anomalous_streak = 0
+
+    def observe(self, window: ServiceHealth) -> list[Decision]:
+        config = self.config
+        metrics = {name: value for name, value in window.metrics.items() if math.isfinite(value)}
+        score = self.server.score_one(metrics) if metrics else 0.0
+        bad = score >= config.threshold
+        top = self.server.explain(metrics)
+        detail = "; ".join(f"{name} {value:.4g} (normal {normal:.4g}, z {z:.1f})" for name, value, normal, z in top)
+        evidence = [Evidence(detector="isolation_forest",
+                             observed=round(top[0][1], 6) if top else 0.0,
+                             baseline=round(top[0][2], 6) if top else 0.0,
+                             score=round(score, 4), detail=detail or "warming up")]
+        labels = {"cluster": window.cluster} if window.cluster else {}
+        decision = Decision(scope=window.scope, key=window.key, kind="server_anomaly",
+                            window_start=window.window_start, window_end=window.window_end, bad=bad,
+                            severity=_severity(config, bad, score, 0.0), score=round(score, 4),
+                            evidence=evidence, labels=labels)
+        self.anomalous_streak = self.anomalous_streak + 1 if bad else 0
+        if metrics and (not bad or self.anomalous_streak % config.anomalous_learn_every == 0):
+            self.server.learn_one(metrics)
+        return [decision]
+
+    def to_state(self) -> dict[str, Any]:
+        return {"server": self.server.to_state(), "anomalous_streak": self.anomalous_streak}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], config: EnsembleConfig) -> Self:
+        ensemble = cls(config)
+        ensemble.server = ServerAnomaly.from_state(state["server"])
+        ensemble.anomalous_streak = int(state["anomalous_streak"])
+        return ensemble

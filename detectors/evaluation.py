@@ -1,0 +1,172 @@
+"""Score alerts against labelled incidents: the numbers ``outagewatch evaluate`` prints.
+
+Pure: it takes the alert events a replay produced and the labels document,
+and returns the JSON object design.md specifies. The rules, from design.md:
+
+- an alert *covers* an incident when it is for the incident's key, or it is
+  a global alert, or it lists the incident's key in ``affected`` (a cluster
+  or region incident grouping rooms); a global incident is covered only by a
+  global alert;
+- an incident is detected when a covering alert **fires** between its start
+  and its end plus ``grace_s`` (60 s); the delay is the first such firing
+  minus the start;
+- an alert is one firing episode: the events sharing a fingerprint and
+  ``starts_at`` (re-notifications are not new alerts). It fires at its first
+  firing event and lasts until its resolved event (or the end of the replay).
+  It is a false alert when that span overlaps no incident it covers, each
+  incident stretched by the same grace after its end.
+
+``recall`` is detected / incidents, ``precision`` is (alerts - false alerts) /
+alerts; each is 1.0 when its denominator is 0 (no incidents to miss, no alert
+to be wrong), so a negative scenario that stays silent scores 1.0 and 0 false
+alerts. Delay percentiles are nearest-rank (the p95 of 20 delays is the 19th),
+``null`` when nothing was detected. Ratios are rounded to 4 decimals, delays
+to the millisecond.
+
+>>> from outagewatch.schemas import Alert
+>>> labels = {"incidents": [{"id": "i1", "scope": "room", "key": "room-17", "kind": "crash",
+...                          "start": "2026-11-22T05:00:00Z", "end": "2026-11-22T05:05:00Z"}]}
+>>> fired = Alert(fingerprint="f1", status="firing", scope="room", key="room-17", kind="crash",
+...               severity="critical", starts_at=1795323620000, event_ts=1795323620000, summary="crash spike")
+>>> score_alerts([fired], labels, room_days=1.0)["delay_s"]
+{'p50': 20.0, 'p95': 20.0, 'max': 20.0}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from outagewatch.schemas import Alert
+from outagewatch.timeutil import parse_event_time
+
+GRACE_S = 60.0
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    scope: str
+    key: str
+    kind: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class AlertEpisode:
+    fingerprint: str
+    scope: str
+    key: str
+    affected: frozenset[str]
+    fired_ms: int
+    ended_ms: float  # math.inf while still firing at the end of the replay
+
+    def covers(self, incident: Incident) -> bool:
+        if incident.scope == "global":
+            return self.scope == "global"
+        return self.scope == "global" or self.key == incident.key or incident.key in self.affected
+
+
+def parse_labels(document: Mapping[str, Any]) -> list[Incident]:
+    """The incidents of a labels document, with a clear error for a malformed one.
+
+    >>> parse_labels({"incidents": [{"id": "x", "scope": "room", "key": "r", "kind": "crash",
+    ...                              "start": "2026-11-22T05:00:00Z", "end": "soon"}]})
+    Traceback (most recent call last):
+    ...
+    ValueError: labels: incident 0 ('x'): end: ts 'soon' is not RFC 3339 (e.g. 2026-11-22T05:00:00Z)
+    """
+    items = document.get("incidents") if isinstance(document, Mapping) else None
+    if not isinstance(items, list):
+        raise ValueError('labels: expected {"incidents": [...]}')
+    incidents = []
+    for index, item in enumerate(items):
+        where = f"labels: incident {index} ({item.get('id')!r})" if isinstance(item, Mapping) else f"labels: incident {index}"
+        if not isinstance(item, Mapping):
+            raise ValueError(f"{where}: expected an object")
+        missing = [name for name in ("id", "scope", "key", "start", "end") if name not in item]
+        if missing:
+            raise ValueError(f"{where}: missing {', '.join(missing)}")
+        times = {}
+        for name in ("start", "end"):
+            try:
+                times[name] = parse_event_time(item[name])
+            except ValueError as exc:
+                raise ValueError(f"{where}: {name}: {exc}") from None
+        if times["end"] < times["start"]:
+            raise ValueError(f"{where}: end is before start")
+        incidents.append(Incident(id=str(item["id"]), scope=str(item["scope"]), key=str(item["key"]),
+                                  kind=str(item.get("kind", "")), start_ms=times["start"], end_ms=times["end"]))
+    return incidents
+
+
+def alert_episodes(alerts: Iterable[Alert]) -> list[AlertEpisode]:
+    """One episode per (fingerprint, starts_at) that fired, in firing order."""
+    fired: dict[tuple[str, int], Alert] = {}
+    first_fired: dict[tuple[str, int], int] = {}
+    ended: dict[tuple[str, int], int] = {}
+    for alert in alerts:
+        episode = (alert.fingerprint, alert.starts_at)
+        if alert.status == "firing":
+            fired.setdefault(episode, alert)
+            first_fired[episode] = min(first_fired.get(episode, alert.event_ts), alert.event_ts)
+        else:
+            ended[episode] = alert.ends_at if alert.ends_at is not None else alert.event_ts
+    episodes = [
+        AlertEpisode(fingerprint=alert.fingerprint, scope=alert.scope, key=alert.key,
+                     affected=frozenset(alert.affected), fired_ms=first_fired[episode],
+                     ended_ms=ended.get(episode, math.inf))
+        for episode, alert in fired.items()
+    ]
+    return sorted(episodes, key=lambda episode: (episode.fired_ms, episode.fingerprint))
+
+
+def _nearest_rank(ordered: list[float], fraction: float) -> float:
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def score_alerts(
+    alerts: Iterable[Alert],
+    labels: Mapping[str, Any],
+    room_days: float,
+    grace_s: float = GRACE_S,
+) -> dict[str, Any]:
+    """The evaluate JSON object (see the module docstring for the rules)."""
+    if not room_days > 0:
+        raise ValueError(f"room_days must be > 0, got {room_days}")
+    incidents = parse_labels(labels)
+    episodes = alert_episodes(alerts)
+    grace_ms = grace_s * 1000.0
+
+    delays: list[float] = []
+    for incident in incidents:
+        firings = [e.fired_ms for e in episodes
+                   if e.covers(incident) and incident.start_ms <= e.fired_ms <= incident.end_ms + grace_ms]
+        if firings:
+            delays.append((min(firings) - incident.start_ms) / 1000.0)
+
+    false_alerts = sum(
+        1 for e in episodes
+        if not any(e.covers(i) and e.fired_ms <= i.end_ms + grace_ms and e.ended_ms >= i.start_ms for i in incidents)
+    )
+    detected, total = len(delays), len(episodes)
+    recall = detected / len(incidents) if incidents else 1.0
+    precision = (total - false_alerts) / total if total else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    delays.sort()
+    delay_s = ({"p50": round(_nearest_rank(delays, 0.5), 3), "p95": round(_nearest_rank(delays, 0.95), 3),
+                "max": round(delays[-1], 3)} if delays else {"p50": None, "p95": None, "max": None})
+    return {
+        "incidents": len(incidents),
+        "detected": detected,
+        "recall": round(recall, 4),
+        "precision": round(precision, 4),
+        "f1": round(f1, 4),
+        "delay_s": delay_s,
+        "false_alerts": false_alerts,
+        "false_alerts_per_room_day": round(false_alerts / room_days, 4),
+        "alerts": total,
+    }

@@ -1,0 +1,83 @@
+"""Detectors per key, created lazily, bounded, saved and restored as a whole.
+
+``RoomDetectors`` is what a worker holds: ``observe(window)`` routes a
+``RoomHealth`` or ``ServiceHealth`` window to the ensemble of its
+``(scope, key)`` (created on first sight) and returns its decisions. At most
+``config.max_keys`` keys are kept; the key seen least recently is forgotten
+first (a room that ended hours ago). State is plain JSON-safe dicts, whole
+(``to_state``/``from_state``) or per key (``key_state``/``restore_key``, for
+a Faust table keyed like the topic).
+
+>>> from outagewatch.schemas import RoomHealth
+>>> registry = RoomDetectors(EnsembleConfig(max_keys=2))
+>>> for room in ("a", "b", "c"):
+...     decisions = registry.observe(RoomHealth(key=room, window_start=0, window_end=10_000, listeners=100))
+>>> [d.kind for d in decisions], sorted(registry.key_ids())
+(['error_ratio', 'volume'], [('room', 'b'), ('room', 'c')])
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Self
+
+from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
+from outagewatch.schemas import Decision, RoomHealth, ServiceHealth
+
+KeyId = tuple[str, str]
+STATE_VERSION = 1
+
+
+class RoomDetectors:
+    def __init__(self, config: EnsembleConfig | None = None) -> None:
+        self.config = config or EnsembleConfig()
+        self._keys: OrderedDict[KeyId, RoomEnsemble | ServiceEnsemble] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def key_ids(self) -> list[KeyId]:
+        return list(self._keys)
+
+    def observe(self, window: RoomHealth | ServiceHealth) -> list[Decision]:
+        """Judge one closed window, then learn from it."""
+        key_id = (window.scope, window.key)
+        ensemble = self._keys.get(key_id)
+        if ensemble is None:
+            ensemble = RoomEnsemble(self.config) if isinstance(window, RoomHealth) else ServiceEnsemble(self.config)
+            self._keys[key_id] = ensemble
+            while len(self._keys) > self.config.max_keys:
+                self._keys.popitem(last=False)
+        else:
+            self._keys.move_to_end(key_id)
+        return ensemble.observe(window)  # type: ignore[arg-type]
+
+    def key_state(self, scope: str, key: str) -> dict[str, Any] | None:
+        ensemble = self._keys.get((scope, key))
+        if ensemble is None:
+            return None
+        kind = "room" if isinstance(ensemble, RoomEnsemble) else "service"
+        return {"kind": kind, "state": ensemble.to_state()}
+
+    def restore_key(self, scope: str, key: str, state: dict[str, Any]) -> None:
+        cls = RoomEnsemble if state["kind"] == "room" else ServiceEnsemble
+        self._keys[(scope, key)] = cls.from_state(state["state"], self.config)
+        self._keys.move_to_end((scope, key))
+        while len(self._keys) > self.config.max_keys:
+            self._keys.popitem(last=False)
+
+    def to_state(self) -> dict[str, Any]:
+        """Every key, least recently seen first (so a restore keeps the eviction order)."""
+        entries = []
+        for (scope, key) in self._keys:
+            entries.append({"scope": scope, "key": key, **(self.key_state(scope, key) or {})})
+        return {"version": STATE_VERSION, "keys": entries}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], config: EnsembleConfig | None = None) -> Self:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"detector state version {state.get('version')!r} is not {STATE_VERSION}")
+        registry = cls(config)
+        for entry in state["keys"]:
+            registry.restore_key(entry["scope"], entry["key"], entry)
+        return registry

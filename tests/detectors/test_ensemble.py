@@ -1,0 +1,97 @@
+"""The ensemble on synthetic rooms: real spikes page fast, benign surges and spammers do not."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
+from detectors.synthetic import Spike, room_windows, service_windows
+from outagewatch.schemas import Decision, RoomHealth
+
+RAMP = [float(min(100 + 8300 * i, 700_000)) for i in range(300)]  # +50k listeners a minute up to 700k
+
+
+def _bad(windows: list[RoomHealth]) -> list[set[str]]:
+    ensemble = RoomEnsemble(EnsembleConfig())
+    return [{d.kind for d in ensemble.observe(window) if d.bad} for window in windows]
+
+
+def test_spike_in_a_steady_room_is_bad_from_its_first_window_and_only_then() -> None:
+    windows = room_windows(np.random.default_rng(1), [5000.0] * 400, spikes=[Spike(300, 330, "details_not_available", 0.05)])
+    bad = _bad(windows)
+    assert all("details_not_available" in kinds for kinds in bad[300:330])
+    assert not any(bad[:300]) and not any(bad[332:])
+
+
+def test_spike_during_the_launch_ramp_is_caught_within_one_window() -> None:
+    windows = room_windows(np.random.default_rng(2), RAMP, spikes=[Spike(60, 90, "crash", 0.03)])
+    bad = _bad(windows)
+    assert "crash" in bad[60] and "crash" in bad[61]
+    assert not any(bad[:60])
+
+
+def test_benign_surge_of_listeners_stays_quiet() -> None:
+    assert not any(_bad(room_windows(np.random.default_rng(3), RAMP)))
+
+
+def test_one_client_spamming_errors_stays_quiet() -> None:
+    windows = room_windows(np.random.default_rng(4), [300.0] * 200, spam_windows=range(50, 150))
+    assert sum(w.errors_by_code.get("other", 0.0) for w in windows[50:150]) > 50_000
+    assert not any(_bad(windows))
+
+
+def test_tiny_room_never_pages_even_when_most_listeners_err() -> None:
+    window = RoomHealth(key="tiny", window_start=0, window_end=10_000, listeners=5, error_clients=3,
+                        error_clients_by_code={"crash": 3})
+    ensemble = RoomEnsemble(EnsembleConfig())
+    for start in range(10):
+        ensemble.observe(RoomHealth(key="tiny", window_start=start, window_end=start + 1, listeners=5))
+    assert not any(d.bad for d in ensemble.observe(window))
+
+
+def test_slow_degradation_is_caught_by_the_cusum() -> None:
+    creep = [Spike(100 + i, 101 + i, code, 0.00004 * i) for i in range(300) for code in ("timeout", "audio_dropout")]
+    windows = room_windows(np.random.default_rng(5), [20_000.0] * 400, spikes=creep)
+    ensemble = RoomEnsemble(EnsembleConfig())
+    flagged = None
+    for index, window in enumerate(windows):
+        for decision in ensemble.observe(window):
+            if decision.kind == "error_ratio" and decision.bad and flagged is None:
+                flagged = (index, decision)
+    assert flagged is not None and flagged[0] > 100
+    cusum = next(e for e in flagged[1].evidence if e.detector == "cusum")
+    assert cusum.score > 0
+
+
+def test_decisions_carry_severity_evidence_and_labels_and_are_emitted_when_good() -> None:
+    windows = room_windows(np.random.default_rng(6), [50_000.0] * 60, spikes=[Spike(50, 60, "crash", 0.2)])
+    ensemble = RoomEnsemble(EnsembleConfig())
+    decisions: list[list[Decision]] = [ensemble.observe(window) for window in windows]
+    quiet = {d.kind: d for d in decisions[40]}
+    assert {"error_ratio", "volume", "crash", "details_not_available"} <= set(quiet)
+    assert all(not d.bad and d.severity == "info" for d in quiet.values())
+    crash = next(d for d in decisions[50] if d.kind == "crash")
+    assert crash.bad and crash.severity == "critical" and crash.labels == {"region": "eu-west"}
+    assert {e.detector for e in crash.evidence} == {"volume_baseline", "error_ratio"}
+    ratio = next(e for e in crash.evidence if e.detector == "error_ratio")
+    assert ratio.observed > 0.1 and ratio.baseline < 0.01 and 0.5 <= ratio.score <= 1.0
+
+
+def test_many_quiet_rooms_produce_no_two_consecutive_bad_windows() -> None:
+    """The false-alert rate: alerting fires after 2 bad windows in a row; 50 room-hours, none."""
+    rng = np.random.default_rng(7)
+    for room in range(25):
+        size = float(rng.choice([20, 200, 2000, 20_000, 200_000, 700_000]))
+        listeners = [size * float(rng.uniform(0.9, 1.1)) for _ in range(720)]
+        bad = _bad(room_windows(rng, listeners, key=f"room-{room}", dispersion=float(rng.choice([10, 30]))))
+        assert not any(bad[i] & bad[i - 1] for i in range(1, len(bad))), f"room {room} of {size:.0f}"
+
+
+def test_service_anomaly_pages_and_resolves() -> None:
+    ensemble = ServiceEnsemble(EnsembleConfig())
+    windows = service_windows(np.random.default_rng(8), 260, incident=range(200, 220))
+    decisions = [ensemble.observe(window)[0] for window in windows]
+    assert all(d.kind == "server_anomaly" and d.labels == {"cluster": "eu-1"} for d in decisions)
+    assert all(d.bad for d in decisions[200:220])
+    assert not any(d.bad for d in decisions[60:200]) and not any(d.bad for d in decisions[225:])
+    assert "latency_p99_ms" in decisions[205].evidence[0].detail
