@@ -86,9 +86,9 @@ class WindowPipeline:
         self.source = app.topic(source, **raw)
         self.output = app.topic(output, **raw)
         self.progress = app.topic(f"{app.conf.id}-{name}-progress", partitions=1, internal=True, **raw)
-        schema = faust.Schema(**raw)
-        self.windows_table = app.Table(f"{name}-windows", partitions=partitions, schema=schema)
-        self.scopes_table = app.Table(f"{name}-scopes", partitions=1, schema=schema)
+        # key_type/value_type bytes is what makes a table use the raw codec.
+        self.windows_table = app.Table(f"{name}-windows", partitions=partitions, key_type=bytes, value_type=bytes)
+        self.scopes_table = app.Table(f"{name}-scopes", partitions=1, key_type=bytes, value_type=bytes)
         self.sources = partitions
         self.engines: dict[int, PartitionWindows[Any, Any, Any]] = {}
         self.merger: ScopeMerger | None = None
@@ -223,6 +223,13 @@ class StreamsApp:
             topic_replication_factor=settings.kafka.replication_factor,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            # Our values are msgspec bytes; table recovery must not try JSON on them.
+            key_serializer="raw",
+            value_serializer="raw",
+            # A SIGKILLed worker's partitions move to the survivors after this,
+            # rather than after Faust's default of 60 s.
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=2.0,
             broker_commit_every=batch_max,
             stream_buffer_maxsize=max(4096, batch_max * 2),
         )

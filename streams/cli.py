@@ -65,6 +65,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     log.info("worker %s: %s (%d partitions) -> %s, %s (%d partitions) -> %s", streams.app.conf.id,
              settings.topics.client_reports, report_partitions, settings.topics.room_health,
              settings.topics.server_metrics, metric_partitions, settings.topics.service_health)
-    worker = faust.Worker(streams.app, loglevel="WARNING", quiet=True)
+    loglevel = "INFO" if getattr(args, "verbose", 0) else "WARNING"
+    worker = faust.Worker(streams.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0

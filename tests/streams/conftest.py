@@ -91,7 +91,7 @@ class WorkerTopics:
     def start(self, name: str = "w1") -> subprocess.Popen[bytes]:
         log = open(self.log_dir / f"{name}-{len(self.processes)}.log", "wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "outagewatch", "worker", "--web-port", str(free_port()), "--idle-seconds", "1",
+            [sys.executable, "-m", "outagewatch", "-v", "worker", "--web-port", str(free_port()), "--idle-seconds", "1",
              "--batch-max", "500"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.processes.append(process)

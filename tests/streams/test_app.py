@@ -56,7 +56,11 @@ def wait_for_windows(worker: WorkerTopics, bootstrap: str, expected: dict[Any, A
             start for _, start in expected) for h in values)
     values = read_topic(bootstrap, worker.room_health, complete, timeout_s, lambda raw: schemas.decode(raw, RoomHealth),
                         worker.alive)
-    assert complete(values), f"windows missing after {timeout_s}s; worker log:\n{worker.logs()}"
+    seen = {(h.key, h.window_start) for h in values if h.scope == "room"}
+    missing = sorted(set(expected) - seen)
+    assert complete(values), (f"{len(missing)} of {len(expected)} room windows missing after {timeout_s}s "
+                              f"(first: {missing[:3]}, scopes seen: {sorted({h.scope for h in values})}); "
+                              f"worker log:\n{worker.logs()}")
     return values
 
 
@@ -81,3 +85,49 @@ def test_worker_publishes_exact_windows(worker_topics: WorkerTopics, kafka_boots
     worker_topics.start()
     values = wait_for_windows(worker_topics, kafka_bootstrap, expected_rooms(reports), 45)
     check_totals(values, reports)
+
+
+def test_sigkill_mid_stream_loses_and_doubles_nothing(worker_topics: WorkerTopics, kafka_bootstrap: str) -> None:
+    start = int(time.time() * 1000) - 30_000
+    start -= start % 2000
+    reports = generate_reports(rooms=10, per_room=300, start_ms=start, span_ms=20_000, seed=3)
+    half = len(reports) // 2
+    produce_batches(kafka_bootstrap, worker_topics.reports, reports[:half])
+    first = worker_topics.start("first")
+    # Kill it once it has published something, so state and output are both mid-flight.
+    read_topic(kafka_bootstrap, worker_topics.room_health, lambda values: len(values) >= 5, 30,
+               lambda raw: raw, worker_topics.alive)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    produce_batches(kafka_bootstrap, worker_topics.reports, reports[half:])
+    worker_topics.start("second")
+    values = wait_for_windows(worker_topics, kafka_bootstrap, expected_rooms(reports), 50)
+    check_totals(values, reports)
+
+
+def test_garbage_goes_to_dead_letter_and_worker_keeps_running(worker_topics: WorkerTopics,
+                                                               kafka_bootstrap: str) -> None:
+    from kafka import KafkaProducer
+
+    start = int(time.time() * 1000) - 20_000
+    start -= start % 2000
+    reports = generate_reports(rooms=4, per_room=50, start_ms=start, span_ms=6_000, seed=5)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    garbage = [b"not json", b'{"reports": 7}', b'{"report_id": "x"}', b"",
+               b'{"reports": [{"report_id": "bad", "ts": 1, "client_id": "c", "room_id": "room-0",'
+               b' "kind": "heartbeat", "platform": "ios"}]}']
+    for value in garbage:
+        producer.send(worker_topics.reports, key=b"room-0", value=value)
+    producer.flush()
+    producer.close()
+    produce_batches(kafka_bootstrap, worker_topics.reports, reports)
+    process = worker_topics.start()
+    letters = read_topic(kafka_bootstrap, worker_topics.dead_letter, lambda values: len(values) >= len(garbage), 30,
+                         lambda raw: schemas.decode(raw, DeadLetter), worker_topics.alive)
+    assert sorted(letter.raw for letter in letters) == sorted(garbage)
+    assert all(letter.error and letter.offset >= 0 and letter.source_topic == worker_topics.reports
+               for letter in letters)
+    assert any("malformed" in letter.error for letter in letters)
+    values = wait_for_windows(worker_topics, kafka_bootstrap, expected_rooms(reports), 40)
+    check_totals(values, reports)
+    assert process.poll() is None, "the worker died on garbage input"
