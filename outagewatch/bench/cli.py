@@ -16,6 +16,7 @@ from outagewatch.config import Settings
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "schemas": ("outagewatch.bench.schemas", "decode+validate 100k client reports: msgspec vs pydantic"),
+    "streams": ("outagewatch.bench.streams", "reports/s through `outagewatch worker`, Kafka in -> room-health out"),
 }
 
 

@@ -43,12 +43,16 @@ def generate_reports(rooms: int, per_room: int, start_ms: int, span_ms: int, see
 
 
 def produce_batches(bootstrap: str, topic: str, reports: list[ClientReport], per_batch: int = 20) -> None:
-    """As the collector does: consecutive reports grouped by room, one message per room batch."""
+    """As the collector does: one request's reports (a short span of event time) grouped by room.
+
+    Requests must stay short in event time: the watermark is per partition, so a
+    message spanning seconds would make other rooms' reports in its partition late.
+    """
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    for offset in range(0, len(reports), per_batch * 10):
-        chunk = reports[offset:offset + per_batch * 10]
+    for offset in range(0, len(reports), per_batch):
+        chunk = reports[offset:offset + per_batch]
         by_room: dict[str, list[ClientReport]] = {}
         for report in chunk:
             by_room.setdefault(report.room_id, []).append(report)

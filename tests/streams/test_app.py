@@ -88,19 +88,28 @@ def test_worker_publishes_exact_windows(worker_topics: WorkerTopics, kafka_boots
 
 
 def test_sigkill_mid_stream_loses_and_doubles_nothing(worker_topics: WorkerTopics, kafka_bootstrap: str) -> None:
+    import threading
+
     start = int(time.time() * 1000) - 30_000
     start -= start % 2000
     reports = generate_reports(rooms=10, per_room=300, start_ms=start, span_ms=20_000, seed=3)
-    half = len(reports) // 2
-    produce_batches(kafka_bootstrap, worker_topics.reports, reports[:half])
+    chunks = [reports[i:i + 300] for i in range(0, len(reports), 300)]
+
+    def produce_paced() -> None:  # input keeps arriving while the worker dies and comes back
+        for chunk in chunks:
+            produce_batches(kafka_bootstrap, worker_topics.reports, chunk)
+            time.sleep(0.6)
+
+    producer = threading.Thread(target=produce_paced)
+    producer.start()
     first = worker_topics.start("first")
     # Kill it once it has published something, so state and output are both mid-flight.
     read_topic(kafka_bootstrap, worker_topics.room_health, lambda values: len(values) >= 5, 30,
                lambda raw: raw, worker_topics.alive)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    produce_batches(kafka_bootstrap, worker_topics.reports, reports[half:])
     worker_topics.start("second")
+    producer.join()
     values = wait_for_windows(worker_topics, kafka_bootstrap, expected_rooms(reports), 50)
     check_totals(values, reports)
 
