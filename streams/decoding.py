@@ -9,7 +9,7 @@ each invalid one becomes its own dead letter.
 >>> reports, bad
 ([], ['reports[0]: Object missing required field `ts`'])
 >>> decode_reports(b'not json')[1]
-['JSON is malformed: invalid character (byte 0)']
+['JSON is malformed: invalid character (byte 4)']
 """
 
 from __future__ import annotations

@@ -147,13 +147,13 @@ class PartitionWindows(Generic[I, S, P]):
             late = start + window_ms <= meta.closed_upto
             if not late:
                 state = self._window(key, start)
-                if getattr(state, "closed"):
+                if state.closed:
                     late = True
             if late:
                 watermark = max(meta.watermark, max_ts)
                 start = watermark - watermark % window_ms
                 state = self._window(key, start)
-            if offset <= getattr(state, "applied_offset"):
+            if offset <= state.applied_offset:
                 self.skipped_items += 1
                 continue
             if late:
@@ -226,7 +226,7 @@ class PartitionWindows(Generic[I, S, P]):
             merged: dict[str, P] = {}
             for key in sorted(self._open_sets[start]):
                 state = self._window(key, start)
-                if getattr(state, "closed"):
+                if state.closed:
                     continue
                 results.append(reducer.result(state, reducer.scope, key, start, start + self.policy.window_ms))
                 for (scope, scope_key), part in reducer.partials(state).items():
@@ -248,7 +248,7 @@ class PartitionWindows(Generic[I, S, P]):
             keys = sorted(self._open_sets.get(start, ()))
             for key in keys:
                 previous = self._window(key, start)
-                marker = state_type(applied_offset=getattr(previous, "applied_offset"), closed=True)  # type: ignore[call-arg]
+                marker = state_type(applied_offset=previous.applied_offset, closed=True)  # type: ignore[call-arg]
                 self._cache[(key, start)] = marker
                 self._dirty.add((key, start))
             self.meta.closing[start] = keys

@@ -93,7 +93,8 @@ class WorkerTopics:
     log_dir: Path = Path(".")
 
     def start(self, name: str = "w1") -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / f"{name}-{len(self.processes)}.log", "wb")
+        log = open(  # noqa: SIM115 - the worker subprocess writes to it until it exits
+            self.log_dir / f"{name}-{len(self.processes)}.log", "wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "outagewatch", "-v", "worker", "--web-port", str(free_port()), "--idle-seconds", "1",
              "--batch-max", "500"],
