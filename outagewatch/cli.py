@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "outagewatch.bench.cli",
     "dashboards.cli",
     "detectors.cli",
+    "streams.cli",
 )
 
 log = logging.getLogger("outagewatch")

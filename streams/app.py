@@ -1,0 +1,259 @@
+"""The Faust app: Kafka in, windows in tables, closed windows out.
+
+Agents (all batch with ``take_events``; nothing is done per report in Faust):
+
+- ``client-reports`` -> per-partition ``PartitionWindows`` (table ``room-windows``)
+  -> closed room windows on ``room-health``, partials on the internal
+  ``<app_id>-room-progress`` topic (1 partition) -> the scope merger
+  (table ``room-scopes``) -> region/platform/app_version/global windows on
+  ``room-health``;
+- ``server-metrics`` -> the same with ``service-windows``/``service-scopes``
+  -> ``service-health`` (scope ``service`` and ``cluster``);
+- anything undecodable -> ``dead-letter`` with the reason, partition, offset.
+
+Extra in-process consumers of closed windows (e.g. detectors) register with
+``StreamsApp.on_room_health(callback)``: the callback gets every published
+``RoomHealth`` list, after Kafka acknowledged it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import faust
+import msgspec
+
+from outagewatch import schemas
+from outagewatch.config import Settings
+from outagewatch.schemas import DeadLetter, RoomHealth, ServiceHealth
+from outagewatch.timeutil import Clock, SystemClock
+from streams import decoding, metrics
+from streams import windows as room_windows
+from streams.engine import Closed, PartitionWindows, WindowPolicy
+from streams.scopes import MergerState, Progress, ScopeMerger
+
+log = logging.getLogger("outagewatch.streams")
+
+_progress_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(Progress))
+_merger_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(MergerState))
+MERGER_KEY = b"merger"
+
+
+class TableStore:
+    """``engine.StateStore`` over a Faust table, writing one partition's changelog."""
+
+    def __init__(self, table: Any, partition: int) -> None:
+        self.table, self.partition = table, partition
+        self.data = table.data
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self.data.data.get(key)
+        return value
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.data.data[key] = value
+        self.data._key_partition[key] = self.partition
+        self.table.send_changelog(self.partition, key, value)
+
+    def delete(self, key: bytes) -> None:
+        self.data.data.pop(key, None)
+        self.data._key_partition.pop(key, None)
+        self.table.send_changelog(self.partition, key, None)
+
+
+def health_key(health: RoomHealth | ServiceHealth) -> bytes:
+    """The Kafka key contracts.md gives a closed window."""
+    if health.scope in ("room", "service"):
+        return health.key.encode()
+    return f"{health.scope}:{health.key}".encode()
+
+
+class WindowPipeline:
+    """One input topic's agents: decode, fold, close, publish, merge scopes."""
+
+    def __init__(self, app: faust.App, name: str, reducer: ModuleType, source: str, output: str,
+                 dead_letter: Any, decode: Callable[[bytes | None], tuple[list[Any], list[str]]],
+                 policy: WindowPolicy, partitions: int, clock: Clock, batch_max: int) -> None:
+        self.app, self.name, self.reducer, self.policy, self.clock = app, name, reducer, policy, clock
+        self.decode, self.dead_letter, self.source_name = decode, dead_letter, source
+        self.batch_max = batch_max
+        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        self.source = app.topic(source, **raw)
+        self.output = app.topic(output, **raw)
+        self.progress = app.topic(f"{app.conf.id}-{name}-progress", partitions=1, internal=True, **raw)
+        # key_type/value_type bytes is what makes a table use the raw codec.
+        self.windows_table = app.Table(f"{name}-windows", partitions=partitions, key_type=bytes, value_type=bytes)
+        self.scopes_table = app.Table(f"{name}-scopes", partitions=1, key_type=bytes, value_type=bytes)
+        self.sources = partitions
+        self.engines: dict[int, PartitionWindows[Any, Any, Any]] = {}
+        self.merger: ScopeMerger | None = None
+        self.lock = asyncio.Lock()
+        self.listeners: list[Callable[[list[Any]], Awaitable[None]]] = []
+        self.counters = {"messages": 0, "items": 0, "dead_letters": 0, "windows_out": 0}
+        app.agent(self.source, name=f"{name}-windows")(self._consume)
+        app.agent(self.progress, name=f"{name}-scopes")(self._merge)
+        app.timer(1.0, name=f"{name}-tick")(self._tick)
+
+    def forget(self, partitions: set[int]) -> None:
+        """Drop cached engines (on rebalance); the table holds the truth."""
+        for partition in partitions:
+            self.engines.pop(partition, None)
+        self.merger = None
+
+    def _engine(self, partition: int) -> PartitionWindows[Any, Any, Any]:
+        engine = self.engines.get(partition)
+        if engine is None:
+            engine = PartitionWindows(self.reducer, partition, self.policy,
+                                      TableStore(self.windows_table, partition), self.clock)
+            self.engines[partition] = engine
+        return engine
+
+    async def _consume(self, stream: Any) -> None:
+        async for events in stream.take_events(self.batch_max, within=0.2):
+            async with self.lock:
+                touched: dict[int, PartitionWindows[Any, Any, Any]] = {}
+                for event in events:
+                    message = event.message
+                    items, errors = self.decode(event.value)
+                    for error in errors:
+                        await self._dead_letter(message, error)
+                    engine = touched.get(message.partition) or self._engine(message.partition)
+                    touched[message.partition] = engine
+                    engine.add_message(items, message.offset)
+                    self.counters["items"] += len(items)
+                self.counters["messages"] += len(events)
+                await self._publish_and_flush(touched.values(), always_progress=False)
+
+    async def _tick(self) -> None:
+        async with self.lock:
+            assigned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.source_name}
+            engines = [self._engine(partition) for partition in sorted(assigned)]
+            for engine in engines:
+                engine.advance_idle()
+            await self._publish_and_flush(engines, always_progress=True)
+
+    async def _publish_and_flush(self, engines: Any, always_progress: bool) -> None:
+        futures = []
+        done: list[tuple[PartitionWindows[Any, Any, Any], Closed[Any]]] = []
+        for engine in engines:
+            pending = engine.take_pending()
+            for closed in pending:
+                for health in closed.results:
+                    futures.append(await self.output.send(key=health_key(health), value=schemas.encode(health)))
+                done.append((engine, closed))
+            if pending or always_progress:
+                partials: dict[int, dict[str, Any]] = {}
+                for closed in pending:
+                    partials.update(closed.partials)
+                marker = engine.meta.closed_upto if engine.meta.max_ts >= 0 else None
+                progress = Progress(partition=engine.partition, closed_upto=marker, windows=partials)
+                futures.append(await self.progress.send(key=str(engine.partition).encode(),
+                                                        value=_progress_codec[0].encode(progress)))
+        # Published (acknowledged) before marked closed: a crash re-publishes, never loses.
+        if futures:
+            await asyncio.gather(*futures)
+        for engine, closed in done:
+            engine.mark_closed(closed)
+            self.counters["windows_out"] += len(closed.results)
+            await self._notify(closed.results)
+        for engine in engines:
+            engine.flush()
+
+    async def _merge(self, stream: Any) -> None:
+        async for events in stream.take_events(100, within=0.2):
+            async with self.lock:
+                merger = self._merger()
+                out: list[Any] = []
+                for event in events:
+                    if event.message.offset <= merger.state.applied_offset:
+                        continue
+                    out.extend(merger.apply(_progress_codec[1].decode(event.value)))
+                    merger.state.applied_offset = event.message.offset
+                futures = [await self.output.send(key=health_key(h), value=schemas.encode(h)) for h in out]
+                if futures:
+                    await asyncio.gather(*futures)
+                self.counters["windows_out"] += len(out)
+                TableStore(self.scopes_table, 0).put(MERGER_KEY, _merger_codec[0].encode(merger.state))
+                await self._notify(out)
+
+    def _merger(self) -> ScopeMerger:
+        if self.merger is None:
+            raw = self.scopes_table.data.data.get(MERGER_KEY)
+            state = _merger_codec[1].decode(raw) if raw else None
+            self.merger = ScopeMerger(self.reducer, self.sources, self.policy.window_ms, state)
+        return self.merger
+
+    async def _notify(self, healths: list[Any]) -> None:
+        if healths:
+            for listener in self.listeners:
+                await listener(healths)
+
+    async def _dead_letter(self, message: Any, error: str) -> None:
+        self.counters["dead_letters"] += 1
+        letter = DeadLetter(source_topic=message.topic, error=error, raw=message.value or b"",
+                            partition=message.partition, offset=message.offset,
+                            received_ms=self.clock.now_ms())
+        log.warning("dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, error)
+        await self.dead_letter.send(key=message.topic.encode(), value=schemas.encode(letter))
+
+
+class StreamsApp:
+    """The worker: one Faust app with the room and service pipelines."""
+
+    def __init__(self, settings: Settings, *, report_partitions: int, metric_partitions: int,
+                 web_port: int | None = None, app_id: str | None = None, clock: Clock | None = None,
+                 batch_max: int = 2000, idle_ms: int | None = None) -> None:
+        s = settings.streams
+        app_id = app_id or s.app_id
+        data_dir = Path(settings.stack.data_dir) / "streams" / app_id
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            app_id,
+            broker=f"kafka://{settings.kafka.bootstrap}",
+            web_port=web_port or s.web_port,
+            web_host="127.0.0.1",
+            web_bind="127.0.0.1",
+            datadir=str(data_dir),
+            store="memory://",
+            topic_replication_factor=settings.kafka.replication_factor,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            # Our values are msgspec bytes; table recovery must not try JSON on them.
+            key_serializer="raw",
+            value_serializer="raw",
+            # A SIGKILLed worker's partitions move to the survivors after this,
+            # rather than after Faust's default of 60 s.
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=2.0,
+            broker_commit_every=batch_max,
+            stream_buffer_maxsize=max(4096, batch_max * 2),
+        )
+        policy = WindowPolicy(window_ms=s.window_seconds * 1000, lateness_ms=s.allowed_lateness_seconds * 1000,
+                              idle_ms=idle_ms if idle_ms is not None else s.window_seconds * 1000)
+        clock = clock or SystemClock()
+        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        dead_letter = self.app.topic(settings.topics.dead_letter, **raw)
+        self.rooms = WindowPipeline(self.app, "room", room_windows, settings.topics.client_reports,
+                                    settings.topics.room_health, dead_letter, decoding.decode_reports,
+                                    policy, report_partitions, clock, batch_max)
+        self.services = WindowPipeline(self.app, "service", metrics, settings.topics.server_metrics,
+                                       settings.topics.service_health, dead_letter, decoding.decode_samples,
+                                       policy, metric_partitions, clock, batch_max)
+        self.app.on_partitions_revoked.connect(self._on_rebalance)
+        self.app.on_partitions_assigned.connect(self._on_rebalance)
+
+    async def _on_rebalance(self, app: Any, tps: Sequence[Any] | set[Any], **_: Any) -> None:
+        for pipeline in (self.rooms, self.services):
+            pipeline.forget({tp.partition for tp in tps if tp.topic == pipeline.source_name})
+
+    def on_room_health(self, callback: Callable[[list[RoomHealth]], Awaitable[None]]) -> None:
+        """Call ``callback`` with every batch of closed room/scope windows once published."""
+        self.rooms.listeners.append(callback)
+
+    def on_service_health(self, callback: Callable[[list[ServiceHealth]], Awaitable[None]]) -> None:
+        self.services.listeners.append(callback)

@@ -1,0 +1,71 @@
+"""`outagewatch worker`: run a streams worker (Faust) until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from outagewatch.config import Settings
+
+log = logging.getLogger("outagewatch.streams")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run a streams worker: client reports and server metrics in, closed windows out",
+        description=(
+            "Consume client-reports and server-metrics, aggregate them in event-time windows kept in "
+            "Faust tables, and publish closed windows to room-health and service-health. Start several "
+            "with different --web-port values to share the partitions."
+        ),
+    )
+    parser.add_argument("--web-port", type=int, default=None,
+                        help="port of the worker's HTTP status page (default: streams.web_port); "
+                             "each worker on one machine needs its own")
+    parser.add_argument("--app-id", default=None,
+                        help="Faust app id = consumer group and table prefix (default: streams.app_id)")
+    parser.add_argument("--batch-max", type=int, default=2000,
+                        help="most Kafka messages folded per batch (default: 2000)")
+    parser.add_argument("--idle-seconds", type=float, default=None,
+                        help="wall seconds without input after which a partition's watermark follows the "
+                             "clock, closing its windows (default: streams.window_seconds)")
+    parser.set_defaults(func=run)
+
+
+def topic_partitions(settings: Settings) -> tuple[int, int]:
+    """Create our topics if missing; return the partition counts of the two inputs."""
+    from kafka import KafkaConsumer
+
+    from outagewatch.stack.kafka import ensure_topics
+
+    topics = settings.topics
+    ensure_topics(settings.kafka.bootstrap, {name: settings.kafka.partitions for name in (
+        topics.client_reports, topics.server_metrics, topics.room_health, topics.service_health,
+        topics.dead_letter)}, settings.kafka.replication_factor)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap)
+    try:
+        reports = consumer.partitions_for_topic(topics.client_reports) or set()
+        samples = consumer.partitions_for_topic(topics.server_metrics) or set()
+    finally:
+        consumer.close()
+    return len(reports) or settings.kafka.partitions, len(samples) or settings.kafka.partitions
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.app import StreamsApp
+
+    report_partitions, metric_partitions = topic_partitions(settings)
+    idle_ms = int(args.idle_seconds * 1000) if args.idle_seconds is not None else None
+    streams = StreamsApp(settings, report_partitions=report_partitions, metric_partitions=metric_partitions,
+                         web_port=args.web_port, app_id=args.app_id, batch_max=args.batch_max, idle_ms=idle_ms)
+    log.info("worker %s: %s (%d partitions) -> %s, %s (%d partitions) -> %s", streams.app.conf.id,
+             settings.topics.client_reports, report_partitions, settings.topics.room_health,
+             settings.topics.server_metrics, metric_partitions, settings.topics.service_health)
+    loglevel = "INFO" if getattr(args, "verbose", 0) else "WARNING"
+    worker = faust.Worker(streams.app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0

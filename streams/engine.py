@@ -1,0 +1,279 @@
+"""Tumbling event-time windows of one source partition, over a key-value store.
+
+``PartitionWindows`` folds decoded items (client reports or metric samples)
+into per-key windows with a reducer (``streams.windows`` or
+``streams.metrics``), keeps a per-partition watermark (the highest event time
+seen, advanced with the wall clock once the partition has been idle), and
+closes windows that end at least ``lateness`` before the watermark. It is the
+same code in the Faust agent (store = a Faust table) and in the offline
+replay (store = a dict).
+
+Exactly-once over restarts rests on three rules, because a crash can leave
+any prefix of one flush's writes in the changelog:
+
+1. every window value carries ``applied_offset``, the highest source offset
+   folded into it; a replayed message at or below it is skipped for that value;
+2. a closed window is first overwritten by a small *closed marker* (with its
+   offset), and deleted only at the next flush, after the partition's meta
+   (``closed_upto``, ``applied_offset``) has been written behind it;
+3. windows are published (and delivery awaited) before they are marked closed,
+   so a crash re-publishes them, identical, and never loses one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import msgspec
+
+from outagewatch.timeutil import Clock
+
+S = TypeVar("S")
+P = TypeVar("P")
+I = TypeVar("I")  # noqa: E741 - the item type
+
+
+class Reducer(Protocol[I, S, P]):
+    """What a window reducer module provides (see streams.windows, streams.metrics)."""
+
+    state_type: type[S]
+    initialize: Callable[[], S]
+    add: Callable[[S, I], S]
+    add_late: Callable[[S, I], S]
+    partials: Callable[[S], dict[tuple[str, str], P]]
+    merge: Callable[[P, P], P]
+    result: Callable[[S, str, str, int, int], Any]
+    key_of: Callable[[I], str]
+    ts_of: Callable[[I], int]
+    scope: str
+
+
+class StateStore(Protocol):
+    """Bytes in, bytes out; a dict, or a Faust table writing one partition's changelog."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+    def put(self, key: bytes, value: bytes) -> None: ...
+    def delete(self, key: bytes) -> None: ...
+
+
+class DictStore:
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.data[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.data.pop(key, None)
+
+
+@dataclass(frozen=True)
+class WindowPolicy:
+    window_ms: int = 10_000
+    lateness_ms: int = 10_000
+    # Wall time without input after which a partition's watermark moves on
+    # with the clock, so a quiet partition still closes its windows.
+    idle_ms: int = 5_000
+
+
+class PartitionMeta(msgspec.Struct, kw_only=True):
+    max_ts: int = -1
+    watermark: int = -1
+    closed_upto: int = -1
+    applied_offset: int = -1
+    # window_start -> keys: windows holding state, and closed markers to purge.
+    open: dict[int, list[str]] = {}
+    closing: dict[int, list[str]] = {}
+
+
+@dataclass
+class Closed(Generic[P]):
+    """Windows ready to publish: results per key and partials per scope window."""
+
+    results: list[Any]
+    partials: dict[int, dict[str, P]]
+    starts: list[int]
+    closed_upto: int
+
+
+_meta_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(PartitionMeta))
+
+
+class PartitionWindows(Generic[I, S, P]):
+    def __init__(self, reducer: Reducer[I, S, P], partition: int, policy: WindowPolicy,
+                 store: StateStore, clock: Clock) -> None:
+        self.reducer = reducer
+        self.partition = partition
+        self.policy = policy
+        self.store = store
+        self.clock = clock
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode_state = msgspec.msgpack.Decoder(reducer.state_type).decode
+        self._prefix = f"{partition}|".encode()
+        raw = store.get(self._prefix + b"meta")
+        self.meta = _meta_codec[1].decode(raw) if raw else PartitionMeta()
+        self._open_sets: dict[int, set[str]] = {start: set(keys) for start, keys in self.meta.open.items()}
+        self._cache: dict[tuple[str, int], S] = {}
+        self._dirty: set[tuple[str, int]] = set()
+        # Window starts closed logically (results in ``pending``) or as markers.
+        self._collected: set[int] = set(self.meta.closing)
+        self.pending: list[Closed[P]] = []
+        self._last_input_wall = clock.now_ms()
+        self.late_items = 0
+        self.skipped_items = 0
+
+    # -- folding ----------------------------------------------------------
+    def add_message(self, items: Iterable[I], offset: int) -> None:
+        """Fold every item of the message at ``offset`` (skips replays already applied)."""
+        self._last_input_wall = self.clock.now_ms()
+        meta = self.meta
+        if offset <= meta.applied_offset:
+            self.skipped_items += sum(1 for _ in items)
+            return
+        window_ms = self.policy.window_ms
+        reducer = self.reducer
+        add, ts_of, key_of = reducer.add, reducer.ts_of, reducer.key_of
+        touched: list[Any] = []
+        max_ts = meta.max_ts
+        for item in items:
+            ts = ts_of(item)
+            key = key_of(item)
+            start = ts - ts % window_ms
+            late = start + window_ms <= meta.closed_upto
+            if not late:
+                state = self._window(key, start)
+                if state.closed:
+                    late = True
+            if late:
+                watermark = max(meta.watermark, max_ts)
+                start = watermark - watermark % window_ms
+                state = self._window(key, start)
+            if offset <= state.applied_offset:
+                self.skipped_items += 1
+                continue
+            if late:
+                self.late_items += 1
+                reducer.add_late(state, item)
+            else:
+                add(state, item)
+                if ts > max_ts:
+                    max_ts = ts
+            touched.append((key, start, state))
+        for key, start, state in touched:
+            state.applied_offset = offset  # type: ignore[attr-defined]
+            self._dirty.add((key, start))
+        meta.max_ts = max_ts
+        meta.watermark = max(meta.watermark, max_ts)
+        meta.applied_offset = offset
+        # Close by offset, not by batch: a replay after a crash then closes the
+        # same windows after the same message and re-publishes them identical.
+        self.close_due()
+
+    def _window(self, key: str, start: int) -> S:
+        cache_key = (key, start)
+        state = self._cache.get(cache_key)
+        if state is None:
+            raw = self.store.get(self._state_key(key, start))
+            state = self._decode_state(raw) if raw else self.reducer.initialize()
+            self._cache[cache_key] = state
+            keys = self._open_sets.setdefault(start, set())
+            if key not in keys:
+                keys.add(key)
+        return state
+
+    def _state_key(self, key: str, start: int) -> bytes:
+        return self._prefix + f"{start}|{key}".encode()
+
+    # -- closing ------------------------------------------------------------
+    def advance_idle(self) -> None:
+        """Let the watermark follow the wall clock while the partition gets no input."""
+        idle = self.clock.now_ms() - self._last_input_wall
+        if idle >= self.policy.idle_ms and self.meta.max_ts >= 0:
+            self.meta.watermark = max(self.meta.watermark, self.meta.max_ts + idle)
+            self.close_due()
+
+    def close_due(self, final: bool = False) -> None:
+        """Close (logically) every window the watermark has passed by ``lateness``.
+
+        Their results wait in ``pending`` until the caller has published them
+        and called ``mark_closed``; from now on reports for them are late.
+        """
+        horizon = self.meta.watermark - self.policy.lateness_ms
+        ready = [start for start in self._open_sets
+                 if start not in self._collected and (final or start + self.policy.window_ms <= horizon)]
+        if not ready:
+            return
+        closed = self.collect(sorted(ready))
+        self._collected.update(ready)
+        self.meta.closed_upto = closed.closed_upto
+        self.pending.append(closed)
+
+    def take_pending(self) -> list[Closed[P]]:
+        pending, self.pending = self.pending, []
+        return pending
+
+    def collect(self, starts: list[int]) -> Closed[P]:
+        """Results and scope partials of the windows at ``starts`` (nothing changes yet)."""
+        reducer = self.reducer
+        results: list[Any] = []
+        partials: dict[int, dict[str, P]] = {}
+        for start in starts:
+            merged: dict[str, P] = {}
+            for key in sorted(self._open_sets[start]):
+                state = self._window(key, start)
+                if state.closed:
+                    continue
+                results.append(reducer.result(state, reducer.scope, key, start, start + self.policy.window_ms))
+                for (scope, scope_key), part in reducer.partials(state).items():
+                    name = f"{scope}|{scope_key}"
+                    if name in merged:
+                        reducer.merge(merged[name], part)
+                    else:
+                        merged[name] = part
+            partials[start] = merged
+        closed_upto = self.meta.closed_upto
+        if starts:
+            closed_upto = max(closed_upto, max(starts) + self.policy.window_ms)
+        return Closed(results=results, partials=partials, starts=starts, closed_upto=closed_upto)
+
+    def mark_closed(self, closed: Closed[P]) -> None:
+        """After publishing: replace the windows by closed markers."""
+        state_type = self.reducer.state_type
+        for start in closed.starts:
+            keys = sorted(self._open_sets.get(start, ()))
+            for key in keys:
+                previous = self._window(key, start)
+                marker = state_type(applied_offset=previous.applied_offset, closed=True)  # type: ignore[call-arg]
+                self._cache[(key, start)] = marker
+                self._dirty.add((key, start))
+            self.meta.closing[start] = keys
+        self.meta.closed_upto = max(self.meta.closed_upto, closed.closed_upto)
+
+    # -- persistence --------------------------------------------------------
+    def flush(self) -> None:
+        """Write changed windows, purge markers closed at the previous flush, then the meta."""
+        store, encode = self.store, self._encode
+        purge = {start: keys for start, keys in self.meta.closing.items()
+                 if not any((key, start) in self._dirty for key in keys)}
+        for key, start in self._dirty:
+            if start in purge:
+                continue
+            store.put(self._state_key(key, start), encode(self._cache[(key, start)]))
+        self._dirty.clear()
+        for start, keys in purge.items():
+            for key in keys:
+                store.delete(self._state_key(key, start))
+                self._cache.pop((key, start), None)
+            self._open_sets.pop(start, None)
+            self._collected.discard(start)
+            del self.meta.closing[start]
+        self.meta.open = {start: sorted(keys) for start, keys in self._open_sets.items()}
+        store.put(self._prefix + b"meta", _meta_codec[0].encode(self.meta))
+
+    def open_windows(self) -> int:
+        return sum(len(keys) for keys in self._open_sets.values())

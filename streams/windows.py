@@ -1,0 +1,240 @@
+"""Pure reducers for one event-time window of client reports (no Faust here).
+
+In the Quix Streams style: ``initialize() -> state``, ``add(state, report)
+-> state`` and ``result(state, ...) -> RoomHealth``. The state of a room's
+window is split into *cells*, one per (region, platform, app_version) seen
+in the room, so the same state also yields the room's contribution to the
+region, platform, app_version and global windows (``partials``) without a
+second pass over the reports.
+
+Definitions (every count is a sum of report weights):
+
+- ``listeners``: distinct clients with a heartbeat or join in the window, each
+  counted with the largest weight it reported (a sampled heartbeat of weight N
+  stands for N listeners, a client heartbeating twice still counts once).
+- ``error_clients_by_code[c]``: distinct clients that reported code ``c``, once
+  per window and code (one spamming client counts once, as Downdetector counts
+  one report per user); ``error_clients`` is their sum over codes.
+- ``error_ratio``: ``errors / listeners``; when nobody heartbeated but errors
+  came in (everyone crashed), ``errors / error_clients``; 0 with no errors.
+- latency: p50/p99 of ``latency_ms`` where reported, from a 1 % sketch.
+- ``late_reports``: reports whose window had already closed; they are counted
+  in the room's window at the watermark instead of being dropped.
+
+>>> from outagewatch.schemas import ClientReport
+>>> def r(i, kind, client, **kw):
+...     return ClientReport(report_id=f"r{i}", ts=1_795_323_600_000 + i, client_id=client,
+...                         room_id="room-1", kind=kind, platform="ios", **kw)
+>>> state = initialize()
+>>> for report in [r(1, "heartbeat", "a"), r(2, "heartbeat", "a"), r(3, "join", "b", weight=5),
+...                r(4, "error", "a", error_code="crash"), r(5, "error", "a", error_code="crash"),
+...                r(6, "error", "c", error_code="crash", latency_ms=40)]:
+...     state = add(state, report)
+>>> health = result(state, "room", "room-1", 0, 10_000)
+>>> health.listeners, health.joins, health.errors, health.error_clients, health.error_ratio
+(6.0, 5.0, 3.0, 2.0, 0.5)
+>>> health.errors_by_code, round(health.latency_p50_ms, 1)  # the sketch is within 1 %
+({'crash': 3.0}, 40.0)
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from outagewatch.schemas import ClientReport, RoomHealth
+from streams import sketch
+
+UNKNOWN = "unknown"
+CELL_SEPARATOR = "\x1f"
+# Scopes derived from a room window's cells, with the cell field that keys them.
+SCOPES: tuple[str, ...] = ("region", "platform", "app_version", "global")
+
+
+class Cell(msgspec.Struct, kw_only=True):
+    """Counters of one (region, platform, app_version) slice of a window."""
+
+    reports: float = 0.0
+    joins: float = 0.0
+    leaves: float = 0.0
+    errors: float = 0.0
+    errors_by_code: dict[str, float] = {}
+    latency: dict[int, float] = {}
+    late_reports: int = 0
+
+
+class WindowState(msgspec.Struct, kw_only=True):
+    """One room's window: what ``add`` folds into and a Faust table stores.
+
+    ``applied_offset`` is the highest source offset folded in (replays at or
+    below it are skipped); ``closed`` marks a window already published.
+    """
+
+    cells: dict[str, Cell] = {}
+    # client_id -> (weight, cell): distinct listeners and where they count.
+    listeners: dict[str, tuple[float, str]] = {}
+    # error_code -> client_id -> (weight, cell)
+    error_clients: dict[str, dict[str, tuple[float, str]]] = {}
+    applied_offset: int = -1
+    closed: bool = False
+
+
+class Partial(msgspec.Struct, kw_only=True):
+    """A room window's (or many rooms') contribution to one scope window; adds up."""
+
+    listeners: float = 0.0
+    joins: float = 0.0
+    leaves: float = 0.0
+    reports: float = 0.0
+    errors: float = 0.0
+    errors_by_code: dict[str, float] = {}
+    error_clients_by_code: dict[str, float] = {}
+    latency: dict[int, float] = {}
+    late_reports: int = 0
+
+
+def initialize() -> WindowState:
+    return WindowState()
+
+
+def cell_key(report: ClientReport) -> str:
+    return CELL_SEPARATOR.join((report.region or UNKNOWN, report.platform, report.app_version or UNKNOWN))
+
+
+def _cell(state: WindowState, key: str) -> Cell:
+    cell = state.cells.get(key)
+    if cell is None:
+        cell = state.cells[key] = Cell()
+    return cell
+
+
+def add(state: WindowState, report: ClientReport) -> WindowState:
+    """Fold one report into the window (mutates and returns ``state``)."""
+    key = cell_key(report)
+    cell = _cell(state, key)
+    weight = report.weight
+    kind = report.kind
+    cell.reports += weight
+    if kind == "heartbeat" or kind == "join":
+        if kind == "join":
+            cell.joins += weight
+        _count_distinct(state.listeners, report.client_id, weight, key)
+    elif kind == "leave":
+        cell.leaves += weight
+    else:
+        code = report.error_code or "other"
+        cell.errors += weight
+        cell.errors_by_code[code] = cell.errors_by_code.get(code, 0.0) + weight
+        clients = state.error_clients.get(code)
+        if clients is None:
+            clients = state.error_clients[code] = {}
+        _count_distinct(clients, report.client_id, weight, key)
+    if report.latency_ms is not None:
+        sketch.add(cell.latency, report.latency_ms, weight)
+    return state
+
+
+def add_late(state: WindowState, report: ClientReport) -> WindowState:
+    """Count a report whose own window had closed, in this (open) window."""
+    _cell(state, cell_key(report)).late_reports += 1
+    return state
+
+
+def _count_distinct(seen: dict[str, tuple[float, str]], client: str, weight: float, key: str) -> None:
+    previous = seen.get(client)
+    if previous is None:
+        seen[client] = (weight, key)
+    elif weight > previous[0]:
+        seen[client] = (weight, previous[1])
+
+
+def partials(state: WindowState) -> dict[tuple[str, str], Partial]:
+    """The window's contribution to every region/platform/app_version/global window."""
+    by_cell: dict[str, Partial] = {}
+    for key, cell in state.cells.items():
+        by_cell[key] = Partial(reports=cell.reports, joins=cell.joins, leaves=cell.leaves, errors=cell.errors,
+                               errors_by_code=dict(cell.errors_by_code), latency=dict(cell.latency),
+                               late_reports=cell.late_reports)
+    for weight, key in state.listeners.values():
+        by_cell[key].listeners += weight
+    for code, clients in state.error_clients.items():
+        for weight, key in clients.values():
+            counts = by_cell[key].error_clients_by_code
+            counts[code] = counts.get(code, 0.0) + weight
+    out: dict[tuple[str, str], Partial] = {}
+    for key, part in by_cell.items():
+        region, platform, app_version = key.split(CELL_SEPARATOR)
+        for scope_key in (("region", region), ("platform", platform), ("app_version", app_version), ("global", "all")):
+            merge(out.setdefault(scope_key, Partial()), part)
+    return out
+
+
+def merge(into: Partial, other: Partial) -> Partial:
+    into.listeners += other.listeners
+    into.joins += other.joins
+    into.leaves += other.leaves
+    into.reports += other.reports
+    into.errors += other.errors
+    into.late_reports += other.late_reports
+    for code, value in other.errors_by_code.items():
+        into.errors_by_code[code] = into.errors_by_code.get(code, 0.0) + value
+    for code, value in other.error_clients_by_code.items():
+        into.error_clients_by_code[code] = into.error_clients_by_code.get(code, 0.0) + value
+    sketch.merge(into.latency, other.latency)
+    return into
+
+
+def result(state: WindowState, scope: str, key: str, window_start: int, window_end: int) -> RoomHealth:
+    """The closed window of a room as published on ``room-health``."""
+    total = Partial()
+    region_reports: dict[str, float] = {}
+    for part_key, part in partials(state).items():
+        if part_key[0] == "global":
+            total = part
+        elif part_key[0] == "region":
+            region_reports[part_key[1]] = part.reports
+    # A room's region is where most of its reports come from (ties: by name).
+    region = min(region_reports, key=lambda name: (-region_reports[name], name)) if region_reports else ""
+    return health_of(total, scope, key, window_start, window_end, region=region)
+
+
+def health_of(part: Partial, scope: str, key: str, window_start: int, window_end: int, region: str = "") -> RoomHealth:
+    """A ``RoomHealth`` from summed counters (rooms and the other scopes share this)."""
+    error_clients = sum(part.error_clients_by_code.values())
+    if part.listeners > 0:
+        error_ratio = part.errors / part.listeners
+    elif error_clients > 0:
+        error_ratio = part.errors / error_clients
+    else:
+        error_ratio = 0.0
+    return RoomHealth(
+        scope=scope,  # type: ignore[arg-type]
+        key=key,
+        window_start=window_start,
+        window_end=window_end,
+        listeners=part.listeners,
+        joins=part.joins,
+        leaves=part.leaves,
+        reports=part.reports,
+        errors=part.errors,
+        error_ratio=error_ratio,
+        errors_by_code=dict(sorted(part.errors_by_code.items())),
+        error_clients=error_clients,
+        error_clients_by_code=dict(sorted(part.error_clients_by_code.items())),
+        latency_p50_ms=sketch.quantile(part.latency, 0.5),
+        latency_p99_ms=sketch.quantile(part.latency, 0.99),
+        late_reports=part.late_reports,
+        region=region,
+    )
+
+
+# What the generic engine (streams.engine.Reducer) needs besides the functions above.
+state_type = WindowState
+scope = "room"
+
+
+def key_of(report: ClientReport) -> str:
+    return report.room_id
+
+
+def ts_of(report: ClientReport) -> int:
+    return report.ts  # type: ignore[return-value]  # an int once decoded (schemas)
