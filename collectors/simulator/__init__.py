@@ -7,8 +7,14 @@ optionally paced to ``speed`` times event time.
 """
 
 from .engine import Tick, generate
+from .http_target import HttpPolicy, send_http
 from .labels import labels
+from .pacing import Delivery, Pacer, Progress
 from .scenarios import SCENARIOS, Scenario, get_scenario
+from .targets import TargetError, send_kafka, write_files
 from .world import DEFAULT_START_MS
 
-__all__ = ["DEFAULT_START_MS", "SCENARIOS", "Scenario", "Tick", "generate", "get_scenario", "labels"]
+__all__ = [
+    "DEFAULT_START_MS", "SCENARIOS", "Delivery", "HttpPolicy", "Pacer", "Progress", "Scenario", "TargetError",
+    "Tick", "generate", "get_scenario", "labels", "send_http", "send_kafka", "write_files",
+]

@@ -145,7 +145,7 @@ def generate(
     world = build_world(plan.rooms_default if rooms is None else rooms, seed,
                         {room: (spec.cluster, spec.main_region_share) for room, spec in plan.rooms.items()})
     naming = Naming(world.room_ids, f"{plan.name}-{seed}-", f"c{seed:x}-")
-    state = _Engine(plan, world, seed, scale)
+    state = _Engine(plan, world, seed, scale, start_ms)
     for second in range(duration):
         event_ms = start_ms + second * 1000
         columns = state.step(second, event_ms)
@@ -154,7 +154,7 @@ def generate(
 
 
 class _Engine:
-    def __init__(self, plan: Scenario, world: World, seed: int, scale: float):
+    def __init__(self, plan: Scenario, world: World, seed: int, scale: float, start_ms: int):
         self.plan, self.world, self.scale = plan, world, scale
         self.rng = np.random.default_rng(seed)
         self.selectors = [_CompiledSelector(effect, world) for effect in plan.effects]
@@ -167,6 +167,9 @@ class _Engine:
         self.intensity = np.zeros(len(plan.effects))
         self.join_attempts = np.zeros(len(world.room_ids))
         self.base_mix = np.array(list(BASE_ERROR_MIX.values()))
+        # Start with the rooms already at their audience, silently: a run
+        # must not open with every listener of the world joining at once.
+        self.pool = self.new_listeners(np.round(self.targets(0, start_ms)).astype(np.int64))
 
     def targets(self, second: int, event_ms: int) -> np.ndarray:
         world = self.world

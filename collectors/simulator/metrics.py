@@ -64,6 +64,6 @@ def samples(
                 }
                 host = f"{service}-{cluster}-{host_number + 1}"
                 for name, value in values.items():
-                    out.append(MetricSample(ts=event_ms, service=service, name=name, value=round(value, 4),
+                    out.append(MetricSample(ts=event_ms, service=service, name=name, value=round(float(value), 4),
                                             host=host, cluster=cluster, labels={"region": cluster}))
     return out
