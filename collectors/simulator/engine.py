@@ -159,7 +159,15 @@ class _Engine:
         self.rng = np.random.default_rng(seed)
         self.selectors = [_CompiledSelector(effect, world) for effect in plan.effects]
         self.special = [(world.room_index[room], spec) for room, spec in plan.rooms.items()]
-        self.platform_of_version, self.version_idx, self.version_share = version_tables()
+        self.region_cdf = np.cumsum(REGION_SHARE)[:-1]
+        self.platform_cdf = np.cumsum(PLATFORM_SHARE)[:-1]
+        _, version_idx, version_share = version_tables()
+        width = max(len(idx) for idx in version_idx)
+        self.version_table = np.zeros((len(version_idx), width), dtype=np.int64)
+        self.version_cdf = np.full((len(version_idx), width), 2.0)  # 2.0: never reached by a draw in [0, 1)
+        for p, (idx, share) in enumerate(zip(version_idx, version_share, strict=True)):
+            self.version_table[p, : len(idx)] = idx
+            self.version_cdf[p, : len(idx) - 1] = np.cumsum(share)[:-1]
         empty = np.zeros(0, dtype=np.int64)
         self.pool = _Pool(empty, empty, empty, empty, empty, empty)
         self.next_uid = 0
@@ -224,19 +232,21 @@ class _Engine:
                 yield effect, selector, float(level)
 
     def new_listeners(self, attempts: np.ndarray) -> _Pool:
+        """Listeners trying to join, ``attempts[r]`` of them for room ``r``."""
         rng, world = self.rng, self.world
         n = int(attempts.sum())
         room = np.repeat(np.arange(attempts.shape[0]), attempts)
-        home = rng.random(n) < world.main_region_share[room]
-        region = np.where(home, world.room_cluster[room], rng.choice(len(REGIONS), size=n, p=REGION_SHARE))
-        platform = rng.choice(len(PLATFORM_SHARE), size=n, p=PLATFORM_SHARE)
-        version = np.zeros(n, dtype=np.int64)
-        for p, (indexes, shares) in enumerate(zip(self.version_idx, self.version_share, strict=True)):
-            on = platform == p
-            version[on] = rng.choice(indexes, size=int(on.sum()), p=shares)
+        draws = rng.random((4, n))
+        home = draws[0] < world.main_region_share[room]
+        elsewhere = np.searchsorted(self.region_cdf, draws[1], side="right")
+        region = np.where(home, world.room_cluster[room], elsewhere)
+        platform = np.searchsorted(self.platform_cdf, draws[2], side="right")
+        # Versions: the k-th version of the platform, k from the platform's cumulative shares.
+        k = (draws[3][:, None] >= self.version_cdf[platform]).sum(axis=1)
+        version = self.version_table[platform, k]
         uid = np.arange(self.next_uid, self.next_uid + n, dtype=np.int64)
         self.next_uid += n
-        phase = rng.integers(0, HEARTBEAT_PERIOD_S, size=n)
+        phase = (draws[0] * 1e6).astype(np.int64) % HEARTBEAT_PERIOD_S
         return _Pool(uid, room, platform, version, region.astype(np.int64), phase)
 
     def errors(self, pool: _Pool) -> tuple[_Pool, np.ndarray]:

@@ -1,7 +1,7 @@
 """Ground-truth labels, read from the same intensity curves the engine applies.
 
 An effect with labels is an incident for every stretch of seconds where its
-intensity is above its ``label_threshold``; the interval covers those whole
+intensity is above 0; the interval covers those whole
 seconds, so every injected report lies inside it.
 
 >>> doc = labels("room_failure", duration_s=3600)
@@ -32,7 +32,7 @@ def labels(scenario: str | Scenario, *, duration_s: int | None = None, start_ms:
     for effect in plan.effects:
         if not effect.labels:
             continue
-        on = np.asarray(curve_at(effect.intensity, seconds)) > effect.label_threshold
+        on = np.asarray(curve_at(effect.intensity, seconds)) > 0
         for first, last in _runs(on):
             for label in effect.labels:
                 incidents.append({
