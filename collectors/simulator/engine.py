@@ -34,9 +34,21 @@ from . import metrics
 from .scenarios import Effect, Scenario, get_scenario
 from .wire import Naming, ReportColumns, json_lines, to_client_reports
 from .world import (
-    BASE_ERROR_MIX, BASE_ERROR_RATE, BASE_JOIN_FAILURE, BASE_LATENCY_MS, DEFAULT_START_MS,
-    HEARTBEAT_PERIOD_S, MEAN_SESSION_S, PLATFORM_SHARE, REGION_SHARE, REGIONS, VERSION_NAMES,
-    World, build_world, rhythm, version_tables,
+    BASE_ERROR_MIX,
+    BASE_ERROR_RATE,
+    BASE_JOIN_FAILURE,
+    BASE_LATENCY_MS,
+    DEFAULT_START_MS,
+    HEARTBEAT_PERIOD_S,
+    MEAN_SESSION_S,
+    PLATFORM_SHARE,
+    REGION_SHARE,
+    REGIONS,
+    VERSION_NAMES,
+    World,
+    build_world,
+    rhythm,
+    version_tables,
 )
 
 HEARTBEAT, JOIN, LEAVE, ERROR = (KINDS.index(k) for k in ("heartbeat", "join", "leave", "error"))
@@ -187,7 +199,7 @@ class _Engine:
         return audience * self.scale
 
     def step(self, second: int, event_ms: int) -> ReportColumns:
-        rng, world, n_rooms = self.rng, self.world, len(self.world.room_ids)
+        rng, n_rooms = self.rng, len(self.world.room_ids)
         self.intensity = np.array([effect.intensity_at(second) for effect in self.plan.effects])
         target = self.targets(second, event_ms)
         pool = self.pool

@@ -85,10 +85,14 @@ async def _send(ticks: Iterable[Tick], base: str, api_key: str, policy: HttpPoli
             for _ in range(policy.concurrency):
                 await queue.put(None)
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(policy.concurrency):
-                group.create_task(worker())
-            group.create_task(feed())
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(policy.concurrency):
+                    group.create_task(worker())
+                group.create_task(feed())
+        except ExceptionGroup as failed:
+            # One worker's reason (a refused key, a 4xx) is the run's reason.
+            raise failed.exceptions[0] from None
     delivery.wall_s = time.perf_counter() - started
     return delivery
 
@@ -106,7 +110,7 @@ async def _post_until_accepted(session: aiohttp.ClientSession, url: str, body: b
             async with session.post(url, data=body) as response:
                 status, text = response.status, await response.text()
                 retry_after = _retry_after(response.headers.get("Retry-After"))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             status, text, retry_after = 0, f"{type(exc).__name__}: {exc}", None
         delivery.requests += 1
         if 200 <= status < 300:
