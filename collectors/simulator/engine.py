@@ -44,6 +44,7 @@ from .world import (
     PLATFORM_SHARE,
     REGION_SHARE,
     REGIONS,
+    SERVICES,
     VERSION_NAMES,
     World,
     build_world,
@@ -185,7 +186,7 @@ class _Engine:
         self.next_uid = 0
         self.next_seq = 0
         self.intensity = np.zeros(len(plan.effects))
-        self.join_attempts = np.zeros(len(world.room_ids))
+        self.join_attempts: np.ndarray = np.zeros(len(world.room_ids))
         self.base_mix = np.array(list(BASE_ERROR_MIX.values()))
         # Start with the rooms already at their audience, silently: a run
         # must not open with every listener of the world joining at once.
@@ -196,7 +197,8 @@ class _Engine:
         audience = world.base_audience * rhythm(event_ms, world.cluster_offsets_h)
         for index, spec in self.special:
             audience[index] = spec.audience_at(second)
-        return audience * self.scale
+        scaled: np.ndarray = audience * self.scale
+        return scaled
 
     def step(self, second: int, event_ms: int) -> ReportColumns:
         rng, n_rooms = self.rng, len(self.world.room_ids)
@@ -214,8 +216,8 @@ class _Engine:
 
         # Joins: waiting clients try, some fail (and stay waiting).
         deficit = np.maximum(0.0, target - np.bincount(pool.room, minlength=n_rooms))
-        attempts = rng.poisson(deficit * JOIN_RETRY_PER_S)
-        self.join_attempts = attempts
+        attempts: np.ndarray = rng.poisson(deficit * JOIN_RETRY_PER_S)
+        self.join_attempts = attempts.astype(np.float64)
         newcomers = self.new_listeners(attempts)
         p_fail = np.full(newcomers.uid.shape[0], BASE_JOIN_FAILURE)
         for effect, selector, level in self.active():
@@ -305,8 +307,8 @@ class _Engine:
         kind = np.concatenate([np.full(part.uid.shape[0], k) for part, k, _ in parts])
         code = np.concatenate([c for _, _, c in parts])
         n = kind.shape[0]
-        ts = event_ms + rng.integers(0, 1000, size=n)
-        latency = BASE_LATENCY_MS * rng.lognormal(0.0, 0.35, size=n)
+        ts = np.asarray(rng.integers(0, 1000, size=n), dtype=np.int64) + event_ms
+        latency = np.asarray(rng.lognormal(0.0, 0.35, size=n)) * BASE_LATENCY_MS
         factor = np.ones(n)
         for effect, selector, level in self.active():
             if effect.latency_factor != 1.0:
@@ -329,10 +331,10 @@ class _Engine:
         hosted = np.bincount(world.room_cluster, weights=by_room, minlength=n_clusters)
         joining = np.bincount(world.room_cluster, weights=self.join_attempts / scale, minlength=n_clusters)
         served = np.bincount(pool.region, minlength=n_clusters) / scale
-        strain = np.zeros((len(metrics.SERVICES), n_clusters))
+        strain = np.zeros((len(SERVICES), n_clusters))
         for effect, _, level in self.active():
             for item in effect.strain:
-                row = metrics.SERVICES.index(item.service)
+                row = SERVICES.index(item.service)
                 cols = slice(None) if item.cluster == "*" else REGIONS.index(item.cluster)
                 strain[row, cols] = np.maximum(strain[row, cols], item.level * level)
         return metrics.samples(event_ms, hosted, joining, served, strain, self.rng)
