@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "dashboards.cli",
     "detectors.cli",
     "streams.cli",
+    "collectors.simulator.cli",
 )
 
 log = logging.getLogger("outagewatch")
