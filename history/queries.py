@@ -29,7 +29,9 @@ class NamedQuery:
 
 
 _PER_CODE = ",\n    ".join(f"errors_{code}" for code in ERROR_CODES)
-_ROLLUP_PER_CODE = ",\n    ".join(f"sumMerge(errors_{code}) AS errors_{code}" for code in ERROR_CODES)
+# Aliases differ from the column names: ClickHouse 18.16 resolves an alias
+# equal to a column name inside the aggregate ("sum(x) AS x" nests).
+_ROLLUP_PER_CODE = ",\n    ".join(f"sumMerge(errors_{code}) AS {code}" for code in ERROR_CODES)
 
 NAMED_QUERIES: dict[str, NamedQuery] = {q.name: q for q in (
     NamedQuery(
@@ -50,15 +52,15 @@ ORDER BY window_start""",
         "rooms with the most distinct error clients in a range, with peak listeners",
         """SELECT
     key AS room_id,
-    sum(error_clients) AS error_clients,
-    sum(errors) AS errors,
+    sum(error_clients) AS total_error_clients,
+    sum(errors) AS total_errors,
     max(listeners) AS peak_listeners,
-    if(sum(listeners) > 0, sum(errors) / sum(listeners), 0) AS error_ratio
+    if(sum(listeners) > 0, sum(errors) / sum(listeners), 0) AS overall_error_ratio
 FROM room_health FINAL
 WHERE scope = 'room'
   AND window_start >= toDateTime(%(start)s) AND window_start < toDateTime(%(end)s)
 GROUP BY key
-ORDER BY error_clients DESC, room_id
+ORDER BY total_error_clients DESC, room_id
 LIMIT %(limit)s""",
         ("start", "end", "limit"),
     ),
@@ -80,12 +82,12 @@ ORDER BY event_ts DESC, fingerprint""",
         "one room per minute from the 1-minute rollup: peak and average listeners, sums of errors",
         f"""SELECT
     bucket,
-    maxMerge(listeners_max) AS listeners_max,
-    avgMerge(listeners_avg) AS listeners_avg,
-    countMerge(windows) AS windows,
-    sumMerge(reports) AS reports,
-    sumMerge(errors) AS errors,
-    sumMerge(error_clients) AS error_clients,
+    maxMerge(listeners_max) AS peak_listeners,
+    avgMerge(listeners_avg) AS avg_listeners,
+    countMerge(windows) AS window_count,
+    sumMerge(reports) AS total_reports,
+    sumMerge(errors) AS total_errors,
+    sumMerge(error_clients) AS total_error_clients,
     {_ROLLUP_PER_CODE}
 FROM room_health_1m
 WHERE scope = %(scope)s AND key = %(key)s
@@ -100,13 +102,13 @@ ORDER BY bucket""",
         """SELECT
     error_code,
     platform,
-    sum(weight) AS reports,
+    sum(weight) AS weighted_reports,
     uniqExact(client_id) AS clients
 FROM reports FINAL
 WHERE room_id = %(room_id)s AND kind = 'error'
   AND ts >= toDateTime(%(start)s) AND ts < toDateTime(%(end)s)
 GROUP BY error_code, platform
-ORDER BY reports DESC, error_code, platform""",
+ORDER BY weighted_reports DESC, error_code, platform""",
         ("room_id", "start", "end"),
     ),
 )}

@@ -32,8 +32,9 @@ from outagewatch.schemas import (
     ServiceHealth,
     decode,
     decode_report,
+    RawReportBatch,
+    decode_items,
     decode_report_batch,
-    decode_reports_lenient,
     encode,
 )
 
@@ -59,10 +60,19 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class Mapped:
-    """Rows for one table from one message, and why parts of it were unusable."""
+    """Rows for one table from one message, and why parts of it were unusable.
+
+    ``errors[i]`` is about ``rejected[i]``: the raw bytes of the unusable
+    item, or ``None`` when the whole message is unusable.
+    """
 
     rows: list[Row] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    rejected: list[bytes | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.rejected) < len(self.errors):
+            self.rejected += [None] * (len(self.errors) - len(self.rejected))
 
 
 def _report_row(report: ClientReport, inserted_at: int) -> Row:
@@ -86,14 +96,16 @@ def map_reports(value: bytes, inserted_at: int) -> Mapped:
     except SchemaError:
         pass
     try:
-        valid, invalid = decode_reports_lenient(value)
+        envelope = decode(value, RawReportBatch)
     except SchemaError as batch_error:
         try:
             return Mapped([_report_row(decode_report(value), inserted_at)])
         except SchemaError:
             return Mapped(errors=[f"not a ReportBatch or ClientReport: {batch_error}"])
+    valid, invalid = decode_items(envelope.reports)
     return Mapped([_report_row(report, inserted_at) for report in valid],
-                  [f"reports[{index}]: {reason}" for index, reason in invalid])
+                  [f"reports[{index}]: {reason}" for index, reason in invalid],
+                  [bytes(envelope.reports[index]) for index, _ in invalid])
 
 
 def _per_code(counts: dict[str, float]) -> list[float]:

@@ -153,14 +153,15 @@ class Sink:
             if route.table == "room_health" and rows:
                 rows = self._admit_windows(rows)
             self.batch.add(route.table, rows, origin, now_ms)
-            if mapped.errors:
+            for error, rejected in zip(mapped.errors, mapped.rejected, strict=True):
+                raw = value if rejected is None else rejected
                 if route.table == "dead_letters":
                     # Garbage on the dead-letter topic is itself kept, never re-published.
-                    letter = DeadLetter(source_topic=record.topic, error="; ".join(mapped.errors), raw=value,
+                    letter = DeadLetter(source_topic=record.topic, error=error, raw=raw,
                                         partition=record.partition, offset=record.offset, received_ms=now_ms)
                     self.batch.add("dead_letters", [dead_letter_row(letter, inserted_at)], origin, now_ms)
                 else:
-                    self._dead_letter(origin, value, "history sink: " + "; ".join(mapped.errors), now_ms)
+                    self._dead_letter(origin, raw, f"history sink: {error}", now_ms)
 
     def _admit_windows(self, rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
         scope_at, key_at, start_at = _ROOM_HEALTH_KEY
