@@ -30,7 +30,7 @@ from history.batch import BatchPolicy, Origin, PendingBatch, RecentWindows, Wind
 from history.kafka_edge import Consumer, DeadLetterPublisher, Record
 from history.retry import Backoff, is_retryable
 from history.rows import COLUMNS, Route, dead_letter_row
-from history.writer import TableWriter, insert_isolating_bad_rows
+from history.writer import TableWriter, describe_error, insert_isolating_bad_rows
 
 log = logging.getLogger("history.sink")
 
@@ -306,8 +306,7 @@ class Sink:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text[:200]}"
+    return describe_error(exc)[:300]
 
 
 def build(settings: Settings, group_id: str | None = None, topics: Sequence[str] | None = None) -> Sink:

@@ -51,12 +51,23 @@ def insert_isolating_bad_rows(
         if is_retryable(exc):
             raise
         if len(rows) == 1:
-            return [(0, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:500] if str(exc).strip() else ''}")]
+            return [(0, describe_error(exc))]
     middle = len(rows) // 2
     refused = insert_isolating_bad_rows(insert, table, rows[:middle], is_retryable)
     refused += [(index + middle, reason)
                 for index, reason in insert_isolating_bad_rows(insert, table, rows[middle:], is_retryable)]
     return refused
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line: the server's message without its stack trace.
+
+    >>> from clickhouse_driver.errors import ServerException
+    >>> describe_error(ServerException("DB::Exception: Cannot parse input. Stack trace:\\n0. x", code=27))
+    'ServerException: Code: 27. DB::Exception: Cannot parse input.'
+    """
+    text = str(exc).split("Stack trace:")[0]
+    return f"{type(exc).__name__}: {' '.join(text.split())[:500]}"
 
 
 class ClickHouseWriter:

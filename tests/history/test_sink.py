@@ -45,6 +45,9 @@ def test_every_topic_lands_in_its_table_and_offsets_follow_the_inserts(
                                  "kind": "error", "platform": "web"},
                                 {"report_id": "bad-2"}]})
     windows = room_windows(rooms=3, windows=12)
+    # Valid JSON that ClickHouse cannot store (UInt32 column): refused row -> dead letter, not a crash.
+    unstorable = encode({"key": "room-9", "window_start": BASE_MS, "window_end": BASE_MS + 10_000,
+                         "late_reports": -5})
     alerts = [Alert(fingerprint=f"fp-{i}", status="firing" if i % 2 == 0 else "resolved", scope="room",
                     key="room-1", kind="details_not_available", severity="critical", starts_at=BASE_MS,
                     event_ts=BASE_MS + i * 10_000, summary=f"spike {i}", ends_at=None if i % 2 == 0 else BASE_MS + i,
@@ -63,7 +66,7 @@ def test_every_topic_lands_in_its_table_and_offsets_follow_the_inserts(
     # While the sink runs: whatever offset is committed, its rows are already in ClickHouse.
     samples = 0
     produce(bootstrap, fresh_topics.client_reports, reports[60:] + [(b"room-x", mixed), (b"room-x", b"not json{")])
-    produce(bootstrap, fresh_topics.room_health, windows + [windows[4], (b"room-0", b'{"x": 1}')])
+    produce(bootstrap, fresh_topics.room_health, windows + [windows[4], (b"room-0", b'{"x": 1}'), (b"room-9", unstorable)])
     produce(bootstrap, fresh_topics.alerts, [(a.fingerprint.encode(), encode(a)) for a in alerts])
     produce(bootstrap, fresh_topics.service_health, [(b"audio-edge", encode(s)) for s in services])
     produce(bootstrap, fresh_topics.server_metrics, [(b"audio-edge", encode(metrics))])
@@ -77,7 +80,7 @@ def test_every_topic_lands_in_its_table_and_offsets_follow_the_inserts(
         # The first `committed` messages hold at least min(committed, 120) * 50 reports.
         assert stored >= min(committed, 120) * 50, (committed, stored)
         samples += 1
-        return stored >= expected_reports and _count(client, "SELECT count() FROM dead_letters") >= 5
+        return stored >= expected_reports and _count(client, "SELECT count() FROM dead_letters") >= 6
 
     wait_for(done, 40, "every report and dead letter in ClickHouse")
     wait_for(lambda: committed_offsets(bootstrap, group).get(fresh_topics.client_reports) == 122, 10,
@@ -134,7 +137,9 @@ def test_every_topic_lands_in_its_table_and_offsets_follow_the_inserts(
         assert any("not a RoomHealth window" in e for e in reasons)
         assert (fresh_topics.dead_letter, "not a DeadLetter: JSON is malformed: invalid character (byte 0)",
                 "\\xffnot a dead letter") in letters
-        assert len(letters) == 5
+        assert any("ClickHouse refused a room_health row: TypeMismatchError" in e and "late_reports" in e
+                   for e in reasons)
+        assert len(letters) == 6
         assert any(raw == "not json{" for _, _, raw in letters)
     finally:
         client.disconnect()
