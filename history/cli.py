@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -149,6 +150,7 @@ def _query(settings: Settings, args: argparse.Namespace) -> int:
     from clickhouse_driver.errors import Error as ClickHouseError
 
     from history.api import query
+    from history.writer import describe_error
 
     sql = args.sql
     if sql.startswith("@"):
@@ -157,14 +159,16 @@ def _query(settings: Settings, args: argparse.Namespace) -> int:
             log.error("no named query %r; known: %s", sql[1:], ", ".join(NAMED_QUERIES))
             return 2
         sql = named.sql
-    try:
-        columns, rows = query(sql, parse_params(args.param), settings)
-    except ClickHouseError as exc:
-        log.error("query failed: %s", str(exc).strip().splitlines()[0])
-        return 1
-    except KeyError as exc:
-        log.error("the query uses parameter %s; pass it with --param %s=VALUE", exc, str(exc).strip("'"))
+    params = parse_params(args.param)
+    missing = sorted(set(re.findall(r"%\((\w+)\)s", sql)) - set(params))
+    if missing:
+        log.error("the query uses parameter(s) %s; pass each with --param %s=VALUE", ", ".join(missing), missing[0])
         return 2
+    try:
+        columns, rows = query(sql, params, settings)
+    except ClickHouseError as exc:
+        log.error("query failed: %s", describe_error(exc))
+        return 1
     write_result(columns, rows, args.format, sys.stdout)
     return 0
 
