@@ -16,6 +16,7 @@ from outagewatch.config import Settings
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "schemas": ("outagewatch.bench.schemas", "decode+validate 100k client reports: msgspec vs pydantic"),
+    "history-sink": ("history.bench", "reports/s through the ClickHouse sink: Kafka backlog -> rows -> ClickHouse"),
 }
 
 
