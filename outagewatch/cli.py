@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "detectors.cli",
     "streams.cli",
     "collectors.simulator.cli",
+    "history.cli",
 )
 
 log = logging.getLogger("outagewatch")
