@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from history_testkit import fresh_topics, sink_factory  # noqa: F401 - fixtures
+from tests.history.history_testkit import fresh_topics, sink_factory  # noqa: F401 - fixtures

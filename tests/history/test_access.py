@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from clickhouse_driver.errors import ServerException
-from history_testkit import settings_for
+from tests.history.history_testkit import settings_for
 
 from history import api
 from history.client import ClickHouseTarget, connect

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from history_testkit import url_of
+from tests.history.history_testkit import url_of
 
 from history.client import ClickHouseTarget
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from clickhouse_driver.util.escape import escape_params
-from history_testkit import settings_for
+from tests.history.history_testkit import settings_for
 
 from history import api, migrations, rollups
 from history.client import ClickHouseTarget, connect

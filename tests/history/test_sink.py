@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from history_testkit import (
+from tests.history.history_testkit import (
     BASE_MS,
     SinkThread,
     committed_offsets,

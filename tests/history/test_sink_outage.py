@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from history_testkit import SinkThread, committed_offsets, produce, report_batches, room_windows, settings_for, wait_for
+from tests.history.history_testkit import SinkThread, committed_offsets, produce, report_batches, room_windows, settings_for, wait_for
 
 from history.client import ClickHouseTarget, connect
 from outagewatch.config import Settings, TopicSettings
