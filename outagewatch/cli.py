@@ -21,6 +21,7 @@ from outagewatch.stack.process import StackError
 COMMANDS: tuple[str, ...] = (
     "outagewatch.stack.cli",
     "outagewatch.bench.cli",
+    "collectors.cli",
 )
 
 log = logging.getLogger("outagewatch")
