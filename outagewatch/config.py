@@ -114,7 +114,7 @@ class CollectorSettings:
     sample_heartbeats: bool = True
     sample_min_keep: float = 0.125
     dedup_max_ids: int = 1_000_000
-    kafka_compression: str = "gzip"
+    kafka_compression: str = "lz4"
 
 
 @dataclass(frozen=True)

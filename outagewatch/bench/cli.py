@@ -16,6 +16,7 @@ from outagewatch.config import Settings
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "schemas": ("outagewatch.bench.schemas", "decode+validate 100k client reports: msgspec vs pydantic"),
+    "ingest": ("outagewatch.bench.ingest", "reports/s through POST /v1/reports into Kafka, p99 latency, RSS in a 10x surge"),
 }
 
 
