@@ -177,3 +177,20 @@ def test_health_readiness_and_prometheus_metrics(collector: CollectorRunner) -> 
     assert rejected == {"missing_field": 1.0}
     statuses = {(s.labels["path"], s.labels["status"]) for s in families["outagewatch_collector_requests"].samples}
     assert ("/v1/reports", "202") in statuses and ("/readyz", "200") in statuses
+
+
+def test_heartbeats_are_sampled_with_weights_under_load_and_errors_never(
+        settings: Settings, topics: tuple[str, str], kafka_bootstrap: str) -> None:
+    # With 2 requests allowed in flight, the request itself is half the limit: sampling is on.
+    config = collector_settings(settings, *topics, max_inflight_requests=2, sample_min_keep=0.5)
+    prefix = unique_prefix()
+    items = [report(i, prefix=prefix) for i in range(400)] + [report(i, kind="error", prefix=prefix)
+                                                              for i in range(400, 420)]
+    with running_collector(config) as runner:
+        payload = post(runner, {"reports": items}).json()
+    assert payload["accepted"] == 420 and 100 < payload["sampled_out"] < 300
+    kept = [r for _, batch in read_topic(kafka_bootstrap, topics[0], 420 - payload["sampled_out"])
+            for r in batch.reports]
+    assert len(kept) == 420 - payload["sampled_out"]
+    assert all(r.weight == 2.0 for r in kept if r.kind == "heartbeat")
+    assert sum(r.kind == "error" and r.weight == 1.0 for r in kept) == 20
