@@ -65,7 +65,7 @@ def to_samples(text: str, target: ScrapeTarget, now_ms: int) -> list[MetricSampl
         for sample in family.samples:
             if not math.isfinite(sample.value):
                 continue
-            ts = int(sample.timestamp * 1000) if sample.timestamp else now_ms
+            ts = int(float(sample.timestamp) * 1000) if sample.timestamp else now_ms
             samples.append(MetricSample(ts=ts, service=target.service, cluster=target.cluster, host=target.host,
                                         name=sample.name[:200], value=float(sample.value),
                                         labels=dict(sample.labels)))

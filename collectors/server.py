@@ -290,8 +290,8 @@ async def start(settings: Settings, *, host: str | None = None, port: int | None
     site = web.TCPSite(runner, bind_host, settings.collector.port if port is None else port,
                        backlog=1024, reuse_address=True)
     await site.start()
-    server = site._server  # noqa: SLF001 - the only way to learn the port picked for port=0
-    bound_port = int(server.sockets[0].getsockname()[1]) if server and server.sockets else int(port or 0)
+    server: Any = site._server  # noqa: SLF001 - the only way to learn the port picked for port=0
+    bound_port = int(server.sockets[0].getsockname()[1])
     started = CollectorRunner(collector, runner, sink, bind_host, bound_port)
     targets = parse_targets(settings.collector.scrape_targets)
     if targets:
