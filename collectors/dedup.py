@@ -49,6 +49,27 @@ class RecentIds:
         digest = hash(report_id)
         return digest in self._current or digest in self._previous
 
+    def unseen(self, report_ids: Iterable[str]) -> list[bool]:
+        """For each id, whether it is new (not seen before, not earlier in ``report_ids``).
+
+        One clock read for the whole batch: this runs for every report.
+
+        >>> from outagewatch.timeutil import ManualClock
+        >>> seen = RecentIds(horizon_ms=1000, max_ids=100, clock=ManualClock(0))
+        >>> seen.remember(["a"]); seen.unseen(["a", "b", "b"])
+        [False, True, False]
+        """
+        self._rotate()
+        current, previous = self._current, self._previous
+        batch: set[int] = set()
+        out: list[bool] = []
+        for report_id in report_ids:
+            digest = hash(report_id)
+            new = digest not in current and digest not in previous and digest not in batch
+            batch.add(digest)
+            out.append(new)
+        return out
+
     def remember(self, report_ids: Iterable[str]) -> None:
         self._rotate()
         add = self._current.add

@@ -185,15 +185,8 @@ class Collector:
                            "sampled_out": sampled_out, "errors": self._rejected("reports", invalid)})
 
     def _drop_duplicates(self, reports: list[schemas.ClientReport]) -> tuple[list[schemas.ClientReport], int]:
-        seen = self.seen
-        in_request: set[str] = set()
-        fresh: list[schemas.ClientReport] = []
-        for report in reports:
-            report_id = report.report_id
-            if report_id in in_request or seen.contains(report_id):
-                continue
-            in_request.add(report_id)
-            fresh.append(report)
+        flags = self.seen.unseen([report.report_id for report in reports])
+        fresh = [report for report, new in zip(reports, flags, strict=True) if new]
         return fresh, len(reports) - len(fresh)
 
     async def post_metrics(self, request: web.Request) -> web.Response:
