@@ -29,6 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from collectors import batching, bodies
 from collectors.auth import ApiKeys
+from collectors.coalesce import ReportCoalescer
 from collectors.dedup import RecentIds
 from collectors.metrics import CollectorMetrics, rejection_reason
 from collectors.ratelimit import RateLimiter
@@ -70,6 +71,7 @@ class Collector:
         self.seen = RecentIds(int(c.dedup_horizon_seconds * 1000), c.dedup_max_ids, self.clock)
         self.sampling = SamplingPolicy(enabled=c.sample_heartbeats, min_keep=c.sample_min_keep)
         self.inflight = 0
+        self.coalescer = ReportCoalescer(sink, settings.topics.client_reports, c.coalesce_ms / 1000)
         self.app = web.Application(client_max_size=c.max_body_bytes)
         self.app.router.add_post("/v1/reports", self._counted("/v1/reports", self.post_reports))
         self.app.router.add_post("/v1/metrics", self._counted("/v1/metrics", self.post_metrics))
@@ -126,11 +128,10 @@ class Collector:
                           self.settings.collector.retry_after_seconds)
         return None
 
-    async def _deliver(self, records: list[Any], kind: str, accepted: int) -> web.Response | None:
+    async def _deliver(self, send: Awaitable[None], kind: str, accepted: int) -> web.Response | None:
         started = asyncio.get_running_loop().time()
-        self.metrics.pending_bytes.set(self.sink.pending_bytes + sum(len(r.value) for r in records))
         try:
-            await self.sink.send_all(records)
+            await send
         except SinkUnavailable as exc:
             self.metrics.shed.labels("kafka").inc()
             return _error(503, f"Kafka cannot take the {kind} now, nothing was accepted: {exc.reason}",
@@ -171,8 +172,7 @@ class Collector:
         keep = keep_probability(self.inflight / self.settings.collector.max_inflight_requests, self.sampling)
         self.metrics.heartbeat_keep.set(keep)
         kept, sampled_out = sample_heartbeats(fresh, keep)
-        records = batching.report_records(kept, self.settings.topics.client_reports)
-        refused = await self._deliver(records, "reports", len(fresh))
+        refused = await self._deliver(self.coalescer.submit(kept), "reports", len(fresh))
         if refused is not None:
             return refused
         # Only now: a report whose request got a 503 must not count as seen when the client retries.
@@ -201,7 +201,7 @@ class Collector:
             _, items = admitted
             valid, invalid = bodies.decode_each(items, bodies.decode_sample)
             records = batching.sample_records(valid, self.settings.topics.server_metrics)
-            refused = await self._deliver(records, "samples", len(valid))
+            refused = await self._deliver(self.sink.send_all(records), "samples", len(valid))
             if refused is not None:
                 return refused
             return _json(202, {"accepted": len(valid), "rejected": len(invalid),

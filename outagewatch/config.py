@@ -115,6 +115,8 @@ class CollectorSettings:
     sample_min_keep: float = 0.125
     dedup_max_ids: int = 1_000_000
     kafka_compression: str = "lz4"
+    # Reports of requests arriving this close together share one Kafka record per room (0: per request).
+    coalesce_ms: float = 2.0
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,15 @@ import requests
 from collectors.server import CollectorRunner
 from outagewatch import schemas
 from outagewatch.config import Settings
-from tests.collectors.helpers import (AUTH, JSON, collector_settings, read_topic, report, running_collector,
-                                      unique_prefix)
+from tests.collectors.helpers import (
+    AUTH,
+    JSON,
+    collector_settings,
+    read_topic,
+    report,
+    running_collector,
+    unique_prefix,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -194,3 +201,21 @@ def test_heartbeats_are_sampled_with_weights_under_load_and_errors_never(
     assert len(kept) == 420 - payload["sampled_out"]
     assert all(r.weight == 2.0 for r in kept if r.kind == "heartbeat")
     assert sum(r.kind == "error" and r.weight == 1.0 for r in kept) == 20
+
+
+def test_concurrent_requests_share_one_record_per_room_and_all_get_their_202(
+        settings: Settings, topics: tuple[str, str], kafka_bootstrap: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    prefix = unique_prefix()
+    with running_collector(collector_settings(settings, *topics, coalesce_ms=300.0)) as runner:
+        requests.get(runner.url + "/healthz", timeout=5)
+        bodies = [{"reports": [report(n * 100 + i, room=f"room-{i % 3}", prefix=prefix) for i in range(9)]}
+                  for n in range(4)]
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda body: post(runner, body), bodies))
+    assert [a.status_code for a in answers] == [202] * 4 and all(a.json()["accepted"] == 9 for a in answers)
+    messages = read_topic(kafka_bootstrap, topics[0], 36)
+    assert sum(len(batch.reports) for _, batch in messages) == 36
+    assert len(messages) < 12, "requests within the linger should share their rooms' records"
+    assert all({r.room_id.encode() for r in batch.reports} == {key} for key, batch in messages)

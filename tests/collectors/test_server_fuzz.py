@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from outagewatch.config import Settings
 from tests.collectors.helpers import AUTH, collector_settings, report, running_collector
