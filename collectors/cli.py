@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 from typing import Any
 
 from outagewatch.config import Settings
+
+log = logging.getLogger("collectors")
 
 
 def register(subparsers: Any) -> None:
@@ -34,7 +37,10 @@ def register(subparsers: Any) -> None:
 
 
 def _collect(settings: Settings, args: argparse.Namespace) -> int:
+    from collectors.auth import KeyConfigError
+    from collectors.scraper import TargetError
     from collectors.server import run
+    from collectors.sink import SinkUnavailable
 
     changes: dict[str, Any] = {}
     if args.scrape:
@@ -45,5 +51,9 @@ def _collect(settings: Settings, args: argparse.Namespace) -> int:
         changes["api_keys"] = tuple(args.api_key)
     if changes:
         settings = dataclasses.replace(settings, collector=dataclasses.replace(settings.collector, **changes))
-    run(settings, host=args.host, port=args.port)
+    try:
+        run(settings, host=args.host, port=args.port)
+    except (SinkUnavailable, KeyConfigError, TargetError, OSError) as exc:
+        log.error("collector not started: %s", exc)
+        return 1
     return 0

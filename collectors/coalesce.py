@@ -28,6 +28,8 @@ class ReportCoalescer:
         self._by_room: dict[str, list[schemas.ClientReport]] = defaultdict(list)
         self._waiters: list[asyncio.Future[None]] = []
         self._scheduled = False
+        # The event loop keeps only weak references to tasks: hold the in-flight sends.
+        self._sending: set[asyncio.Task[None]] = set()
         self.flushes = 0
         self.requests = 0
 
@@ -54,7 +56,9 @@ class ReportCoalescer:
         self._by_room, self._waiters, self._scheduled = defaultdict(list), [], False
         self.flushes += 1
         self.requests += len(waiters)
-        asyncio.get_running_loop().create_task(self._send(by_room, waiters))
+        task = asyncio.get_running_loop().create_task(self._send(by_room, waiters))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def _send(self, by_room: dict[str, list[schemas.ClientReport]], waiters: list[asyncio.Future[None]]) -> None:
         encode = schemas.encode

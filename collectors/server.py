@@ -272,6 +272,8 @@ async def start(settings: Settings, *, host: str | None = None, port: int | None
     ``collector.scrape_targets``.
     """
     clock = clock or SystemClock()
+    ApiKeys.parse(settings.collector.api_keys)  # refuse a bad key or target before connecting to Kafka
+    targets = parse_targets(settings.collector.scrape_targets)
     if sink is None:
         kafka = KafkaSink(producer_settings(settings), clock)
         await kafka.start([settings.topics.client_reports, settings.topics.server_metrics])
@@ -286,7 +288,6 @@ async def start(settings: Settings, *, host: str | None = None, port: int | None
     server: Any = site._server  # noqa: SLF001 - the only way to learn the port picked for port=0
     bound_port = int(server.sockets[0].getsockname()[1])
     started = CollectorRunner(collector, runner, sink, bind_host, bound_port)
-    targets = parse_targets(settings.collector.scrape_targets)
     if targets:
         scraper = Scraper(targets, sink, settings.topics.server_metrics, settings.collector.scrape_timeout_seconds,
                           collector.metrics, clock)

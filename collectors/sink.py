@@ -168,13 +168,18 @@ class KafkaSink:
             reconnect_backoff_max_ms=1000,
             # The producer's own metrics cost CPU on every record; ours are in /metrics.
             metrics_enabled=False,
+            bootstrap_timeout_ms=10_000,
             partitioner=_CachedKeyPartitioner(),
         )
 
     async def start(self, topics: Sequence[str], timeout_s: float = 30.0) -> None:
         """Connect and fetch metadata for ``topics`` so ``send`` never blocks the event loop on it."""
         loop = asyncio.get_running_loop()
-        self._producer = await loop.run_in_executor(None, self._make_producer)
+        try:
+            self._producer = await loop.run_in_executor(None, self._make_producer)
+        except Exception as exc:  # noqa: BLE001 - NoBrokersAvailable, DNS, bad config...
+            raise SinkUnavailable(f"cannot connect to Kafka at {self.settings.bootstrap}: {exc}",
+                                  self.settings.cooldown_ms / 1000) from None
         for topic in topics:
             await self._warm(topic, timeout_s)
 
