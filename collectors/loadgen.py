@@ -36,6 +36,8 @@ class LoadSpec:
 class LoadResult:
     statuses: dict[int, int] = field(default_factory=dict)
     accepted: int = 0
+    # Accepted heartbeats represented by a kept heartbeat's weight instead of their own record.
+    sampled_out: int = 0
     latencies_s: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -48,6 +50,7 @@ class LoadResult:
         return {
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "accepted": self.accepted,
+            "sampled_out": self.sampled_out,
             "seconds": round(self.elapsed_s, 2),
             "accepted_per_s": round(self.accepted / self.elapsed_s) if self.elapsed_s else 0,
             "latency_ms_p50": quantile(0.50),
@@ -107,7 +110,9 @@ async def _generate(spec: LoadSpec) -> LoadResult:
                 result.statuses[status] = result.statuses.get(status, 0) + 1
                 if status == 202:
                     result.latencies_s.append(time.perf_counter() - sent)
-                    result.accepted += schemas.decode(payload, dict)["accepted"]
+                    answer_body = schemas.decode(payload, dict)
+                    result.accepted += answer_body["accepted"]
+                    result.sampled_out += answer_body.get("sampled_out", 0)
                 elif status in (429, 503):
                     await asyncio.sleep(0.05)  # a polite client backs off a little
 

@@ -125,6 +125,7 @@ def run(settings: Settings, quick: bool = False, connections: int = 8, rooms: in
                 "benchmark": "ingest", "phase": "surge_10x", "connections": connections * 10,
                 "accepted_reports_per_s": surge["accepted_per_s"], "latency_ms_p99": surge["latency_ms_p99"],
                 "statuses": surge["statuses"], "shed_503": surge["statuses"].get("503", 0),
+                "heartbeats_sampled_out": surge["sampled_out"],
                 "collector_peak_rss_mib": round(memory["VmHWM"] / 1024, 1), "quick": quick,
             })
     finally:
