@@ -103,6 +103,20 @@ class CollectorSettings:
     dedup_horizon_seconds: float = 300.0
     scrape_targets: tuple[str, ...] = ()
     scrape_interval_seconds: float = 15.0
+    scrape_timeout_seconds: float = 5.0
+    # Storm behaviour: requests past this many in flight are shed with 503.
+    max_inflight_requests: int = 64
+    # Bytes handed to Kafka and not yet acknowledged; past it, 503.
+    max_pending_bytes: int = 64 * 1024 * 1024
+    # How long Kafka may take to acknowledge before the request gets a 503.
+    send_timeout_seconds: float = 30.0
+    retry_after_seconds: float = 1.0
+    sample_heartbeats: bool = True
+    sample_min_keep: float = 0.125
+    dedup_max_ids: int = 1_000_000
+    kafka_compression: str = "lz4"
+    # Reports of requests arriving this close together share one Kafka record per room (0: per request).
+    coalesce_ms: float = 2.0
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "detectors": ("outagewatch.bench.detectors", "detector us per call, ensemble windows/s, detect-csv rows/s"),
     "streams": ("outagewatch.bench.streams", "reports/s through `outagewatch worker`, Kafka in -> room-health out"),
     "history-sink": ("history.bench", "reports/s through the ClickHouse sink: Kafka backlog -> rows -> ClickHouse"),
+    "ingest": ("outagewatch.bench.ingest", "reports/s through POST /v1/reports into Kafka, p99 latency, RSS in a 10x surge"),
 }
 
 

@@ -1,0 +1,135 @@
+"""Request bodies: content type, gzip (capped), JSON envelope or NDJSON, per-item decoding.
+
+Pure functions; the HTTP layer maps ``BodyError.status`` to the answer.
+
+>>> valid, invalid = parse_reports(b'{"reports": [{"report_id": "a"}]}', "application/json", None, 1 << 20, 10)
+>>> valid, invalid
+([], [(0, 'Object missing required field `ts`')])
+>>> parse_reports(b'{"reports": [', "application/json", None, 1 << 20, 10)
+Traceback (most recent call last):
+...
+collectors.bodies.BodyError: 400: body is not valid JSON: Input data was truncated
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgspec
+
+from outagewatch import schemas
+
+JSON_TYPES = frozenset({"application/json"})
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson"})
+
+T = TypeVar("T")
+
+
+class BodyError(Exception):
+    """A request body we refuse: ``status`` is the HTTP answer, ``reason`` says why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status}: {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class _RawReports(msgspec.Struct):
+    reports: list[msgspec.Raw]
+
+
+class _RawSamples(msgspec.Struct):
+    samples: list[msgspec.Raw]
+
+
+_envelopes: dict[str, msgspec.json.Decoder[Any]] = {
+    "reports": msgspec.json.Decoder(_RawReports),
+    "samples": msgspec.json.Decoder(_RawSamples),
+}
+_sample_decoder = msgspec.json.Decoder(schemas.MetricSample)
+
+
+def media_type(content_type: str | None) -> str:
+    """``application/json; charset=utf-8`` -> ``application/json``; 415 unless JSON or NDJSON."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if kind in JSON_TYPES or kind in NDJSON_TYPES:
+        return kind
+    raise BodyError(415, f"Content-Type must be application/json or application/x-ndjson, got {content_type or 'none'!r}")
+
+
+def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """Undo ``Content-Encoding: gzip``, refusing (413) to inflate past ``max_bytes``: no gzip bombs.
+
+    >>> import gzip
+    >>> decompress(gzip.compress(b"x" * 10), "gzip", 100)
+    b'xxxxxxxxxx'
+    >>> decompress(gzip.compress(b"x" * 1000), "gzip", 100)
+    Traceback (most recent call last):
+    ...
+    collectors.bodies.BodyError: 413: body inflates past 100 bytes
+    """
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding == "identity":
+        return body
+    if encoding not in ("gzip", "x-gzip"):
+        raise BodyError(415, f"Content-Encoding must be gzip or absent, got {content_encoding!r}")
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, max_bytes + 1)
+        if len(out) > max_bytes or inflater.unconsumed_tail:
+            raise BodyError(413, f"body inflates past {max_bytes} bytes")
+        if not inflater.eof:
+            raise BodyError(400, "gzip body is truncated")
+    except zlib.error as exc:
+        raise BodyError(400, f"body is not valid gzip: {exc}") from None
+    return out
+
+
+def split_items(body: bytes, kind: str, field: str, max_items: int) -> list[Any]:
+    """The raw items of a batch: ``{"<field>": [...]}`` for JSON, one per non-blank line for NDJSON."""
+    if not body.strip():
+        raise BodyError(400, "body is empty")
+    if kind in NDJSON_TYPES:
+        items: list[Any] = [line for line in body.split(b"\n") if line.strip()]
+    else:
+        try:
+            envelope = _envelopes[field].decode(body)
+        except msgspec.DecodeError as exc:
+            raise BodyError(400, f"body is not valid JSON: {exc}") from None
+        except msgspec.ValidationError as exc:
+            raise BodyError(400, f"body must be {{\"{field}\": [...]}}: {exc}") from None
+        items = getattr(envelope, field)
+    if len(items) > max_items:
+        raise BodyError(413, f"batch has {len(items)} items; at most {max_items} per request")
+    return items
+
+
+def decode_each(items: list[Any], decode: Callable[[Any], T]) -> tuple[list[T], list[tuple[int, str]]]:
+    valid: list[T] = []
+    invalid: list[tuple[int, str]] = []
+    for index, item in enumerate(items):
+        try:
+            valid.append(decode(item))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            invalid.append((index, str(exc)))
+    return valid, invalid
+
+
+def parse_reports(body: bytes, content_type: str | None, content_encoding: str | None,
+                  max_bytes: int, max_items: int) -> tuple[list[schemas.ClientReport], list[tuple[int, str]]]:
+    kind = media_type(content_type)
+    items = split_items(decompress(body, content_encoding, max_bytes), kind, "reports", max_items)
+    return schemas.decode_items(items)
+
+
+def parse_samples(body: bytes, content_type: str | None, content_encoding: str | None,
+                  max_bytes: int, max_items: int) -> tuple[list[schemas.MetricSample], list[tuple[int, str]]]:
+    kind = media_type(content_type)
+    items = split_items(decompress(body, content_encoding, max_bytes), kind, "samples", max_items)
+    return decode_each(items, _sample_decoder.decode)
+
+
+def decode_sample(item: Any) -> schemas.MetricSample:
+    return _sample_decoder.decode(item)

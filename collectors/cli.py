@@ -1,0 +1,59 @@
+"""`outagewatch collect`: run the HTTP collector and the metric scraper."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from typing import Any
+
+from outagewatch.config import Settings
+
+log = logging.getLogger("collectors")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "collect",
+        help="run the collector: POST /v1/reports and /v1/metrics into Kafka, scrape server metrics",
+        description=(
+            "Accept client reports (POST /v1/reports) and pushed server metrics (POST /v1/metrics), "
+            "authenticated by API key, and produce them to Kafka; scrape Prometheus endpoints into the "
+            "server-metrics topic. Serves /healthz, /readyz and /metrics. Stops on SIGINT/SIGTERM."
+        ),
+        epilog="Every flag overrides its OUTAGEWATCH_COLLECTOR_* setting (see README.md).",
+    )
+    parser.add_argument("--host", help="address to listen on (default: collector.host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on; 0 picks a free one (default: collector.port, 18080)")
+    parser.add_argument("--scrape", action="append", metavar="URL=SERVICE[:CLUSTER]", default=[],
+                        help="a Prometheus endpoint to scrape, with the service (and cluster) its samples belong "
+                             "to, e.g. http://127.0.0.1:9100/metrics=audio-edge:eu-1; repeat for more; replaces "
+                             "collector.scrape_targets")
+    parser.add_argument("--scrape-interval", type=float, metavar="SECONDS",
+                        help="seconds between scrapes (default: collector.scrape_interval_seconds, 15)")
+    parser.add_argument("--api-key", action="append", metavar="NAME:SECRET", default=[],
+                        help="an accepted API key; repeat for more; replaces collector.api_keys")
+    parser.set_defaults(func=_collect)
+
+
+def _collect(settings: Settings, args: argparse.Namespace) -> int:
+    from collectors.auth import KeyConfigError
+    from collectors.scraper import TargetError
+    from collectors.server import run
+    from collectors.sink import SinkUnavailable
+
+    changes: dict[str, Any] = {}
+    if args.scrape:
+        changes["scrape_targets"] = tuple(args.scrape)
+    if args.scrape_interval is not None:
+        changes["scrape_interval_seconds"] = args.scrape_interval
+    if args.api_key:
+        changes["api_keys"] = tuple(args.api_key)
+    if changes:
+        settings = dataclasses.replace(settings, collector=dataclasses.replace(settings.collector, **changes))
+    try:
+        run(settings, host=args.host, port=args.port)
+    except (SinkUnavailable, KeyConfigError, TargetError, OSError) as exc:
+        log.error("collector not started: %s", exc)
+        return 1
+    return 0

@@ -1,0 +1,81 @@
+"""Merging the reports of concurrent requests into one ``ReportBatch`` per room.
+
+kafka-python spends ~25 µs of Python per record it is handed, whatever the
+record's size. A batch of 500 reports spread over 100 rooms is ~80 records,
+so at 100k reports/s the producer alone would need more than the event
+loop's one core (measured: 54k reports/s with 100 rooms per batch vs 95k
+with 10). Requests that arrive within ``linger_s`` of each other therefore
+share their per-room records: each request still gets its 202 only after
+every record holding its reports was acknowledged, and a failed flush fails
+every request in it (503), so nothing is acknowledged that is not in Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from collectors.batching import MAX_ITEMS_PER_MESSAGE
+from collectors.sink import Record, RecordSink
+from outagewatch import schemas
+
+
+class ReportCoalescer:
+    def __init__(self, sink: RecordSink, topic: str, linger_s: float) -> None:
+        self.sink = sink
+        self.topic = topic
+        self.linger_s = linger_s
+        self._by_room: dict[str, list[schemas.ClientReport]] = defaultdict(list)
+        self._waiters: list[asyncio.Future[None]] = []
+        self._scheduled = False
+        # The event loop keeps only weak references to tasks: hold the in-flight sends.
+        self._sending: set[asyncio.Task[None]] = set()
+        self.flushes = 0
+        self.requests = 0
+
+    async def submit(self, reports: list[schemas.ClientReport]) -> None:
+        """Returns when Kafka acknowledged all of ``reports``; raises ``SinkUnavailable`` otherwise."""
+        if not reports:
+            return
+        loop = asyncio.get_running_loop()
+        by_room = self._by_room
+        for report in reports:
+            by_room[report.room_id].append(report)
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        if not self._scheduled:
+            self._scheduled = True
+            if self.linger_s > 0:
+                loop.call_later(self.linger_s, self._flush)
+            else:
+                loop.call_soon(self._flush)
+        await waiter
+
+    def _flush(self) -> None:
+        by_room, waiters = self._by_room, self._waiters
+        self._by_room, self._waiters, self._scheduled = defaultdict(list), [], False
+        self.flushes += 1
+        self.requests += len(waiters)
+        task = asyncio.get_running_loop().create_task(self._send(by_room, waiters))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, by_room: dict[str, list[schemas.ClientReport]], waiters: list[asyncio.Future[None]]) -> None:
+        encode = schemas.encode
+        records: list[Record] = []
+        for room_id, items in by_room.items():
+            key = room_id.encode()
+            for start in range(0, len(items), MAX_ITEMS_PER_MESSAGE):
+                records.append(Record(self.topic, key, encode(schemas.ReportBatch(items[start:start + MAX_ITEMS_PER_MESSAGE]))))
+        try:
+            await self.sink.send_all(records)
+        except BaseException as exc:  # noqa: BLE001 - every waiter must learn the outcome
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)

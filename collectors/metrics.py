@@ -1,0 +1,64 @@
+"""The collector's own Prometheus metrics, on a registry per app (tests run several)."""
+
+from __future__ import annotations
+
+import re
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_FIELD = re.compile(r"at `\$(?:\[\d+\])?\.([A-Za-z_]+)")
+KNOWN_FIELDS = frozenset({
+    "report_id", "ts", "client_id", "room_id", "kind", "platform", "error_code", "app_version", "region",
+    "latency_ms", "weight", "service", "name", "value", "host", "cluster", "labels",
+})
+
+
+def rejection_reason(error: str) -> str:
+    """A bounded label for an item's validation error: the field it is about.
+
+    >>> rejection_reason("Expected `str` of length <= 64 - at `$.room_id`")
+    'invalid_room_id'
+    >>> rejection_reason("Object missing required field `ts`")
+    'missing_field'
+    >>> rejection_reason("JSON is malformed: invalid character (byte 0)")
+    'malformed'
+    """
+    match = _FIELD.search(error)
+    if match:
+        field = match.group(1)
+        return f"invalid_{field}" if field in KNOWN_FIELDS else "invalid_other"
+    if "missing required field" in error:
+        return "missing_field"
+    if "malformed" in error or "truncated" in error or "JSON" in error:
+        return "malformed"
+    return "invalid_other"
+
+
+class CollectorMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("outagewatch_collector_requests", "HTTP requests by path and status",
+                                ["path", "status"], registry=r)
+        self.accepted = Counter("outagewatch_collector_accepted", "items acknowledged by Kafka",
+                                ["kind"], registry=r)
+        self.rejected = Counter("outagewatch_collector_rejected", "items refused by validation, by reason",
+                                ["kind", "reason"], registry=r)
+        self.duplicates = Counter("outagewatch_collector_duplicates", "reports dropped as a recent report_id",
+                                  registry=r)
+        self.sampled_out = Counter("outagewatch_collector_heartbeats_sampled_out",
+                                   "heartbeats dropped by overload sampling (kept ones carry their weight)",
+                                   registry=r)
+        self.shed = Counter("outagewatch_collector_shed", "requests answered 503 to protect the collector, by cause",
+                            ["cause"], registry=r)
+        self.kafka_send_seconds = Histogram(
+            "outagewatch_collector_kafka_send_seconds", "from handing a request's records to the producer to acks=all",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=r)
+        self.inflight = Gauge("outagewatch_collector_inflight_requests", "ingest requests being processed", registry=r)
+        self.pending_bytes = Gauge("outagewatch_collector_kafka_pending_bytes",
+                                   "bytes handed to the producer and not yet acknowledged (queue depth)", registry=r)
+        self.heartbeat_keep = Gauge("outagewatch_collector_heartbeat_keep_ratio",
+                                    "fraction of heartbeats kept by overload sampling", registry=r)
+        self.scrapes = Counter("outagewatch_collector_scrapes", "scrapes of server metric targets by outcome",
+                               ["service", "outcome"], registry=r)
+        self.heartbeat_keep.set(1.0)

@@ -1,0 +1,139 @@
+"""`outagewatch bench ingest`: reports/s through ``POST /v1/reports`` into Kafka, p99 latency, RSS in a surge.
+
+The collector runs as ``outagewatch collect`` in a subprocess, producing to
+a fresh topic; the load generator (``collectors.loadgen``) runs in another
+process: keep-alive connections, batches of 500 Zipf-spread reports.
+
+Phases: a steady phase (``connections`` connections) whose accepted reports
+are checked against the topic: the reports in the records between the end
+offsets before and after the phase must be at least the reports the 202s
+accepted; then a surge with 10x the connections, where
+the collector sheds (503) or samples heartbeats; the collector's peak RSS
+(``VmHWM``) is read after it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from collectors.launch import CollectorProcess
+from collectors.loadgen import LoadSpec, generate
+from outagewatch.config import Settings
+from outagewatch.stack.kafka import ensure_topics
+from outagewatch.stack.process import free_port
+
+API_KEY = "bench:bench-key"
+
+
+def _end_offsets(bootstrap: str, topic: str) -> dict[Any, int]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp: int(offset) for tp, offset in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+class _Envelope(msgspec.Struct):
+    reports: list[msgspec.Raw]
+
+
+def _reports_between(bootstrap: str, before: dict[Any, int], after: dict[Any, int]) -> int:
+    """Reports in the records between two sets of end offsets (items counted, not decoded)."""
+    from kafka import KafkaConsumer
+
+    decoder = msgspec.json.Decoder(_Envelope)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=8 << 20)
+    total = 0
+    try:
+        wanted = [tp for tp in after if after[tp] > before.get(tp, 0)]
+        consumer.assign(wanted)
+        for tp in wanted:
+            consumer.seek(tp, before.get(tp, 0))
+        remaining = set(wanted)
+        deadline = time.monotonic() + 300
+        while remaining and time.monotonic() < deadline:
+            for tp, messages in consumer.poll(timeout_ms=1000).items():
+                for message in messages:
+                    if message.offset < after[tp]:
+                        total += len(decoder.decode(message.value).reports)
+                if consumer.position(tp) >= after[tp]:
+                    remaining.discard(tp)
+    finally:
+        consumer.close()
+    return total
+
+
+def _memory_kib(pid: int) -> dict[str, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return fields
+
+
+def _load(spec: LoadSpec) -> dict[str, Any]:
+    # A separate process, so the generator does not share the collector's GIL.
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(generate, (spec,))
+
+
+def run(settings: Settings, quick: bool = False, connections: int = 8, rooms: int = 100,
+        **_: Any) -> list[dict[str, Any]]:
+    steady_s, surge_s = (4.0, 3.0) if quick else (30.0, 15.0)
+    bootstrap = settings.kafka.bootstrap
+    topic = f"bench-client-reports-{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, {topic: settings.kafka.partitions})
+    port = free_port()
+    env = {
+        "OUTAGEWATCH_TOPICS_CLIENT_REPORTS": topic,
+        "OUTAGEWATCH_COLLECTOR_API_KEYS": API_KEY,
+        "OUTAGEWATCH_COLLECTOR_RATE_PER_SECOND": "10000000",
+        "OUTAGEWATCH_COLLECTOR_RATE_BURST": "10000000",
+    }
+    results: list[dict[str, Any]] = []
+    try:
+        with CollectorProcess(port, env=env) as collector:
+            warm = LoadSpec(collector.url, API_KEY.split(":", 1)[1], 1.0, connections, rooms=rooms, seed=1)
+            _load(warm)
+            before = _end_offsets(bootstrap, topic)
+            steady = _load(LoadSpec(collector.url, API_KEY.split(":", 1)[1], steady_s, connections, rooms=rooms))
+            after = _end_offsets(bootstrap, topic)
+            steady_memory = _memory_kib(collector.pid)
+            in_kafka = _reports_between(bootstrap, before, after)
+            results.append({
+                "benchmark": "ingest", "phase": "steady", "batch": 500, "connections": connections, "rooms": rooms,
+                "accepted_reports_per_s": steady["accepted_per_s"], "latency_ms_p50": steady["latency_ms_p50"],
+                "latency_ms_p99": steady["latency_ms_p99"], "statuses": steady["statuses"],
+                "kafka_messages_added": sum(after.values()) - sum(before.values()),
+                "reports_in_kafka": in_kafka, "kafka_verified": in_kafka >= steady["accepted"],
+                "collector_rss_mib": round(steady_memory["VmRSS"] / 1024, 1), "quick": quick,
+            })
+            surge = _load(LoadSpec(collector.url, API_KEY.split(":", 1)[1], surge_s, connections * 10, rooms=rooms,
+                                   seed=11))
+            memory = _memory_kib(collector.pid)
+            results.append({
+                "benchmark": "ingest", "phase": "surge_10x", "connections": connections * 10,
+                "accepted_reports_per_s": surge["accepted_per_s"], "latency_ms_p99": surge["latency_ms_p99"],
+                "statuses": surge["statuses"], "shed_503": surge["statuses"].get("503", 0),
+                "heartbeats_sampled_out": surge["sampled_out"],
+                "collector_peak_rss_mib": round(memory["VmHWM"] / 1024, 1), "quick": quick,
+            })
+    finally:
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            admin.delete_topics([topic])
+        finally:
+            admin.close()
+    return results

@@ -1,0 +1,80 @@
+"""Shared by the collector tests: a collector in a background thread, reading topics back."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from collectors.server import CollectorRunner, start
+from outagewatch import schemas
+from outagewatch.config import Settings
+
+KEY = "test-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+JSON = {**AUTH, "Content-Type": "application/json"}
+BASE_TS = 1_795_323_600_000
+
+
+def collector_settings(settings: Settings, reports_topic: str, metrics_topic: str | None = None,
+                       bootstrap: str | None = None, **collector: Any) -> Settings:
+    topics = dataclasses.replace(settings.topics, client_reports=reports_topic,
+                                 server_metrics=metrics_topic or reports_topic)
+    kafka = dataclasses.replace(settings.kafka, bootstrap=bootstrap or settings.kafka.bootstrap)
+    section = dataclasses.replace(settings.collector, api_keys=(f"tests:{KEY}",), **collector)
+    return dataclasses.replace(settings, topics=topics, kafka=kafka, collector=section)
+
+
+@contextmanager
+def running_collector(settings: Settings) -> Iterator[CollectorRunner]:
+    """The real collector (aiohttp + kafka-python) on a free port, its event loop in a thread."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    runner = asyncio.run_coroutine_threadsafe(start(settings, port=0), loop).result(60)
+    try:
+        yield runner
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def report(index: int, room: str = "room-1", kind: str = "heartbeat", prefix: str = "r", **extra: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {"report_id": f"{prefix}{index}", "ts": BASE_TS + index, "client_id": f"c{index}",
+                            "room_id": room, "kind": kind, "platform": "android"}
+    if kind == "error":
+        item["error_code"] = extra.pop("error_code", "crash")
+    item.update(extra)
+    return item
+
+
+def unique_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}-"
+
+
+def read_topic(bootstrap: str, topic: str, expected_items: int, timeout_s: float = 20.0,
+               kind: type = schemas.ReportBatch) -> list[tuple[bytes, Any]]:
+    """(key, decoded batch) of every message, until ``expected_items`` items were read or time is up."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=int(timeout_s * 1000),
+                             group_id=f"test-{uuid.uuid4().hex[:8]}")
+    out: list[tuple[bytes, Any]] = []
+    items = 0
+    try:
+        for message in consumer:
+            batch = schemas.decode(message.value, kind)
+            out.append((message.key, batch))
+            items += len(batch.reports if kind is schemas.ReportBatch else batch.samples)
+            if items >= expected_items:
+                break
+    finally:
+        consumer.close()
+    return out
