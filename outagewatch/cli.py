@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "streams.cli",
     "collectors.simulator.cli",
     "history.cli",
+    "outagewatch.demo.cli",
     "collectors.cli",
 )
 

@@ -1,0 +1,1 @@
+"""`outagewatch demo`: the whole pipeline on the real local stack, in one command."""

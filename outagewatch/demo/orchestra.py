@@ -1,0 +1,171 @@
+"""Starting, feeding, watching and stopping the demo's processes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from outagewatch.config import Settings
+from outagewatch.demo.processes import Child
+from outagewatch.demo.receiver import WebhookReceiver
+from outagewatch.demo.watch import Replay, Watcher
+from outagewatch.stack.process import StackError, free_port, port_open, wait_until
+
+log = logging.getLogger("outagewatch.demo")
+
+
+class Orchestra:
+    def __init__(self, settings: Settings, run_dir: Path, keep: bool = False) -> None:
+        self.settings = settings
+        self.run_dir = run_dir
+        self.keep = keep
+        self.started_stack: set[str] = set()
+        self.children: list[Any] = []
+        self.receiver = WebhookReceiver(run_dir / "alerts-received.ndjson")
+        self.collector: Any = None
+        self.watcher: Watcher
+        self.delivery: Any = None
+        self.feed_error: BaseException | None = None
+        self.report_prefix = ""
+        self._replay: Replay | None = None
+        self._range_ms = (0, 0)
+
+    def start(self) -> None:
+        from collectors.launch import CollectorProcess
+        from history.api import migrate
+        from outagewatch.demo.cli import child_env
+        from outagewatch.stack import manager
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log.info("bringing the local stack up (first run: fetches Kafka, installs ClickHouse)")
+        state = manager.up(self.settings)
+        self.started_stack = set(state.get("started_seconds", {}))
+        applied = migrate(self.settings)
+        log.info("ClickHouse migrations: %s", applied)
+        self.receiver.start()
+        env = child_env(self.settings, self.receiver.url)
+        port = self.settings.collector.port if not port_open("127.0.0.1", self.settings.collector.port) else free_port()
+        self.collector = CollectorProcess(port, env=env, log_path=str(self.run_dir / "collector.log")).start()
+        self.children.append(self.collector)
+        web_port = self.settings.streams.web_port if not port_open("127.0.0.1", self.settings.streams.web_port) else free_port()
+        worker = Child("worker", ["worker", "--web-port", str(web_port)], env, self.run_dir / "worker.log").start()
+        sink = Child("sink", ["history", "sink", "--no-migrate"], env, self.run_dir / "sink.log").start()
+        self.children += [worker, sink]
+        wait_until(lambda: port_open("127.0.0.1", web_port), 90, "the worker's web port")
+        self.watcher = Watcher(self.settings).start()
+        log.info("collector %s, worker pid %s, sink pid %s; webhook receiver %s",
+                 self.collector.url, worker.process.pid, sink.process.pid, self.receiver.url)
+
+    def replay(self, scenario: str, seed: int, scale: float, duration_s: int, start_ms: int,
+               story_start_ms: int, speed: float) -> Replay:
+        from collectors.simulator import HttpPolicy, generate, send_http
+
+        replay = Replay(scenario=scenario, total_event_s=duration_s)
+        self._replay = replay
+        self._range_ms = (start_ms, start_ms + duration_s * 1000)
+        self.report_prefix = f"{scenario}-{seed}-"
+        api_key = self.settings.collector.api_keys[0].split(":", 1)[1]
+
+        def ticks() -> Iterator[Any]:
+            for tick in generate(scenario, seed=seed, scale=scale, duration_s=duration_s, start_ms=start_ms):
+                replay.event_ms = tick.end_ms
+                replay.done_event_s = (tick.end_ms - start_ms) / 1000
+                replay.reports_sent += tick.n_reports
+                yield tick
+
+        def feed() -> None:
+            try:
+                self.delivery = send_http(ticks(), self.collector.url, api_key,
+                                          policy=HttpPolicy(batch_size=500, concurrency=4, gzip=False),
+                                          pacer=StoryPacer(speed, story_start_ms))
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                self.feed_error = exc
+                log.error("the replay stopped: %s", exc)
+            finally:
+                replay.finished = True
+
+        threading.Thread(target=feed, name="demo-feeder", daemon=True).start()
+        return replay
+
+    def check_children(self) -> None:
+        for child in self.children[1:]:
+            if not child.alive():
+                raise StackError(f"the {child.name} exited unexpectedly; its log ends:\n{child.log_tail()}")
+        if self.feed_error is not None:
+            raise StackError(f"the replay failed: {self.feed_error}")
+
+    def accepted(self) -> tuple[int, int]:
+        from outagewatch.demo.cli import fetch_metrics
+
+        metrics = fetch_metrics(self.collector.url)
+        return (int(metrics.get("outagewatch_collector_accepted_total", 0)),
+                int(metrics.get("outagewatch_collector_heartbeats_sampled_out_total", 0)))
+
+    def stored(self) -> int:
+        from history.client import connect, parse_url
+
+        client = connect(parse_url(self.settings.clickhouse.url))
+        try:
+            rows = client.execute(
+                "SELECT uniqExact(report_id) FROM reports WHERE ts >= toDateTime(%(start)s) "
+                "AND ts <= toDateTime(%(end)s) AND report_id LIKE %(prefix)s",
+                {"start": self._range_ms[0] // 1000, "end": self._range_ms[1] // 1000 + 60,
+                 "prefix": self.report_prefix + "%"})
+            return int(rows[0][0])
+        finally:
+            client.disconnect()
+
+    def drained(self) -> bool:
+        accepted, _ = self.accepted()
+        return accepted > 0 and self.stored() >= accepted and (self.watcher.live.lag or 0) == 0
+
+    def summary(self, scenario: str, labels_doc: dict[str, Any], seed: int, wall_s: float) -> dict[str, Any]:
+        from outagewatch.demo.cli import run_dir_files
+        from outagewatch.demo.summary import summarise
+
+        # Let the last windows close and their alerts arrive.
+        time.sleep(max(3.0, self.settings.streams.window_seconds * 1.5))
+        accepted, sampled_out = self.accepted()
+        summary = summarise(
+            scenario=scenario, labels=labels_doc, alerts=self.watcher.snapshot_alerts(),
+            sent=self.delivery.reports if self.delivery else (self._replay.reports_sent if self._replay else 0),
+            accepted=accepted, sampled_out=sampled_out, stored=self.stored(),
+            notifications=len(self.receiver.received), wall_s=wall_s, where=run_dir_files(self.run_dir))
+        summary["seed"] = seed
+        return summary
+
+    def stop(self) -> None:
+        if getattr(self, "watcher", None) is not None:
+            self.watcher.stop()
+        if self.keep:
+            log.info("--keep: leaving the collector, worker, sink and stack running (logs in %s)", self.run_dir)
+            self.receiver.stop()
+            return
+        # The sink goes last, so what the worker flushed on the way out is stored.
+        for child in self.children:
+            child.stop()
+        self.receiver.stop()
+        if self.started_stack:
+            from outagewatch.stack import manager
+
+            log.info("stopping the stack components this demo started: %s", ", ".join(sorted(self.started_stack)))
+            manager.down(self.settings)
+
+
+class StoryPacer:
+    """No waiting during the warm-up, then ``speed`` event seconds per wall second."""
+
+    def __init__(self, speed: float, story_start_ms: int) -> None:
+        from collectors.simulator import Pacer
+
+        self.story_start_ms = story_start_ms
+        self.pacer = Pacer(speed)
+
+    def delay_s(self, event_ms: int) -> float:
+        if event_ms < self.story_start_ms:
+            return 0.0
+        return float(self.pacer.delay_s(event_ms))
