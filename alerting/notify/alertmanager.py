@@ -22,8 +22,7 @@ import re
 from typing import Any
 
 from alerting.identity import alert_labels
-from alerting.notify import Delivery
-from alerting.notify.http import HttpPoster
+from alerting.notify.http import JsonPostNotifier
 from outagewatch.schemas import Alert
 from outagewatch.timeutil import format_ms
 
@@ -60,7 +59,7 @@ def payload(alert: Alert, hold_seconds: float = 7200.0, generator_url: str = "")
     return [body]
 
 
-class AlertmanagerNotifier:
+class AlertmanagerNotifier(JsonPostNotifier):
     def __init__(
         self,
         base_url: str,
@@ -69,15 +68,9 @@ class AlertmanagerNotifier:
         generator_url: str = "",
         timeout_seconds: float = 10.0,
     ) -> None:
-        self.name = name
-        self.url = base_url.rstrip("/") + "/api/v2/alerts"
+        super().__init__(base_url.rstrip("/") + "/api/v2/alerts", name, timeout_seconds)
         self._hold_seconds = hold_seconds
         self._generator_url = generator_url
-        self._http = HttpPoster(timeout_seconds)
 
-    async def notify(self, alert: Alert, idempotency_key: str) -> Delivery:
-        body = payload(alert, self._hold_seconds, self._generator_url)
-        return await self._http.post_json(self.url, body, {"Idempotency-Key": idempotency_key})
-
-    async def close(self) -> None:
-        await self._http.close()
+    def body(self, alert: Alert) -> Any:
+        return payload(alert, self._hold_seconds, self._generator_url)

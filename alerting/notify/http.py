@@ -12,6 +12,7 @@ import aiohttp
 import msgspec
 
 from alerting.notify import Delivery
+from outagewatch.schemas import Alert
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 
@@ -47,3 +48,24 @@ class HttpPoster:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class JsonPostNotifier:
+    """A notifier that POSTs one JSON body per alert event; subclasses say which body.
+
+    The ``Idempotency-Key`` header lets a receiver drop a retried delivery.
+    """
+
+    def __init__(self, url: str, name: str, timeout_seconds: float = 10.0) -> None:
+        self.name = name
+        self.url = url
+        self._http = HttpPoster(timeout_seconds)
+
+    def body(self, alert: Alert) -> Any:
+        raise NotImplementedError
+
+    async def notify(self, alert: Alert, idempotency_key: str) -> Delivery:
+        return await self._http.post_json(self.url, self.body(alert), {"Idempotency-Key": idempotency_key})
+
+    async def close(self) -> None:
+        await self._http.close()

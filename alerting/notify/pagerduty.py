@@ -19,8 +19,7 @@ from typing import Any
 
 import msgspec
 
-from alerting.notify import Delivery
-from alerting.notify.http import HttpPoster
+from alerting.notify.http import JsonPostNotifier
 from outagewatch.schemas import Alert
 from outagewatch.timeutil import format_ms
 
@@ -55,20 +54,14 @@ def payload(alert: Alert, routing_key: str) -> dict[str, Any]:
     return body
 
 
-class PagerDutyNotifier:
+class PagerDutyNotifier(JsonPostNotifier):
     def __init__(
         self, routing_key: str, url: str = DEFAULT_URL, name: str = "pagerduty", timeout_seconds: float = 10.0
     ) -> None:
         if not routing_key:
             raise ValueError("PagerDuty needs a routing key (OUTAGEWATCH_ALERTING_PAGERDUTY_ROUTING_KEY)")
-        self.name = name
-        self.url = url
+        super().__init__(url, name, timeout_seconds)
         self._routing_key = routing_key
-        self._http = HttpPoster(timeout_seconds)
 
-    async def notify(self, alert: Alert, idempotency_key: str) -> Delivery:
-        body = payload(alert, self._routing_key)
-        return await self._http.post_json(self.url, body, {"Idempotency-Key": idempotency_key})
-
-    async def close(self) -> None:
-        await self._http.close()
+    def body(self, alert: Alert) -> Any:
+        return payload(alert, self._routing_key)

@@ -13,8 +13,7 @@ from typing import Any
 
 import msgspec
 
-from alerting.notify import Delivery
-from alerting.notify.http import HttpPoster
+from alerting.notify.http import JsonPostNotifier
 from outagewatch.schemas import Alert
 
 
@@ -23,14 +22,9 @@ def payload(alert: Alert) -> dict[str, Any]:
     return body
 
 
-class WebhookNotifier:
+class WebhookNotifier(JsonPostNotifier):
     def __init__(self, url: str, name: str = "webhook", timeout_seconds: float = 10.0) -> None:
-        self.name = name
-        self.url = url
-        self._http = HttpPoster(timeout_seconds)
+        super().__init__(url, name, timeout_seconds)
 
-    async def notify(self, alert: Alert, idempotency_key: str) -> Delivery:
-        return await self._http.post_json(self.url, payload(alert), {"Idempotency-Key": idempotency_key})
-
-    async def close(self) -> None:
-        await self._http.close()
+    def body(self, alert: Alert) -> Any:
+        return payload(alert)
