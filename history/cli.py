@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, TextIO
 
-from outagewatch.config import Settings
-
 from history.queries import NAMED_QUERIES
+from outagewatch.config import Settings
 
 log = logging.getLogger("history")
 

@@ -24,10 +24,10 @@ class ClickHouseTarget:
     database: str = "default"
     secure: bool = False
 
-    def with_database(self, database: str) -> "ClickHouseTarget":
+    def with_database(self, database: str) -> ClickHouseTarget:
         return replace(self, database=database)
 
-    def with_user(self, user: str, password: str) -> "ClickHouseTarget":
+    def with_user(self, user: str, password: str) -> ClickHouseTarget:
         return replace(self, user=user, password=password)
 
     def describe(self) -> str:
@@ -54,7 +54,7 @@ def parse_url(url: str) -> ClickHouseTarget:
     )
 
 
-def connect(target: ClickHouseTarget, **settings: Any) -> "Client":
+def connect(target: ClickHouseTarget, **settings: Any) -> Client:
     """A clickhouse-driver client; columnar inserts and UTC are the defaults."""
     from clickhouse_driver import Client
 

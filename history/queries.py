@@ -14,7 +14,7 @@ at-least-once replay. Times are bound as epoch seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from outagewatch.schemas import ERROR_CODES
 from outagewatch.timeutil import parse_event_time
@@ -118,9 +118,8 @@ def epoch_seconds(value: datetime | str | int | float) -> int:
     """Epoch seconds from a datetime (naive = UTC), RFC 3339, epoch ms or epoch s."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            from datetime import timezone
 
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return int(value.timestamp())
     if isinstance(value, (int, float)) and value < 100_000_000_000:
         return int(value)

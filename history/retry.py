@@ -59,6 +59,4 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, errors.ServerException):
         return exc.code in RETRYABLE_SERVER_CODES
-    if isinstance(exc, OSError):
-        return True
-    return False
+    return isinstance(exc, OSError)

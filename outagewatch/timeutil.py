@@ -14,7 +14,7 @@ here once, at the edge.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 # Reports older than this or this far in the future are rejected: they are
@@ -50,7 +50,7 @@ def parse_event_time(value: str | int | float) -> int:
 
 def format_ms(millis: int) -> str:
     """RFC 3339 with milliseconds, in UTC."""
-    moment = datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
 
 

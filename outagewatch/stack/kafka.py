@@ -8,6 +8,7 @@ jar the broker needs in one cached folder.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import shutil
@@ -138,7 +139,7 @@ class KafkaNode:
 
     def _java_argv(self, main: str, *args: str) -> list[str]:
         return [
-            "java", f"-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC",
+            "java", "-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC",
             f"-Dlog4j.configuration=file:{self.home / 'log4j.properties'}",
             "-cp", f"{self.libs}/*", main, *args,
         ]
@@ -195,10 +196,7 @@ def round_trip(bootstrap: str, timeout_s: float = 10.0) -> bool:
         partition = TopicPartition(READY_TOPIC, metadata.partition)
         consumer.assign([partition])
         consumer.seek(partition, metadata.offset)
-        for message in consumer:
-            if message.value == token:
-                return True
-        return False
+        return any(message.value == token for message in consumer)
     finally:
         consumer.close()
 
@@ -215,10 +213,9 @@ def ensure_topics(bootstrap: str, partitions_by_topic: dict[str, int], replicati
                    if name not in existing]
         if not missing:
             return []
-        try:
+        # Another process may create the same topic between our list and create.
+        with contextlib.suppress(TopicAlreadyExistsError):
             admin.create_topics(missing)
-        except TopicAlreadyExistsError:
-            pass
         return [topic.name for topic in missing]
     finally:
         admin.close()

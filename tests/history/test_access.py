@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from clickhouse_driver.errors import ServerException
-from tests.history.history_testkit import settings_for
 
 from history import api
 from history.client import ClickHouseTarget, connect
 from outagewatch.config import Settings
+from tests.history.history_testkit import settings_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 import pytest
-from tests.history.history_testkit import url_of
 
 from history.client import ClickHouseTarget
+from tests.history.history_testkit import url_of
 
 pytestmark = pytest.mark.integration
 

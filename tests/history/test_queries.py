@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from clickhouse_driver.util.escape import escape_params
-from tests.history.history_testkit import settings_for
 
 from history import api, migrations, rollups
 from history.client import ClickHouseTarget, connect
 from history.queries import NAMED_QUERIES
 from outagewatch.config import Settings
+from tests.history.history_testkit import settings_for
 
 T0 = 1_795_323_600  # 2026-11-22T05:00:00Z
 SEED = (
@@ -135,7 +135,7 @@ def test_named_queries_agree_on_both_engines_and_dedupe_replays(server_seeded: S
     alerts = api.alert_history(T0, T0 + 3600, key="room-2", settings=server_seeded)
     assert list(alerts["status"]) == ["resolved", "firing", "resolved", "firing"]
     codes = api.error_codes("room-1", T0, T0 + 3600, settings=server_seeded)
-    assert sorted(zip(codes["error_code"], codes["weighted_reports"])) == [("crash", 13.0), ("timeout", 12.0)]
+    assert sorted(zip(codes["error_code"], codes["weighted_reports"], strict=True)) == [("crash", 13.0), ("timeout", 12.0)]
     frame = api.query_df("SELECT key, count() AS n FROM room_health FINAL WHERE key = %(k)s GROUP BY key",
                          {"k": "room-0"}, server_seeded)
     assert frame.to_dict("records") == [{"key": "room-0", "n": 12}]

@@ -8,6 +8,11 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
+
+from history import api
+from history.client import ClickHouseTarget, connect
+from outagewatch.config import Settings, TopicSettings
+from outagewatch.schemas import Alert, MetricBatch, MetricSample, ServiceHealth, decode, encode
 from tests.history.history_testkit import (
     BASE_MS,
     SinkThread,
@@ -18,11 +23,6 @@ from tests.history.history_testkit import (
     settings_for,
     wait_for,
 )
-
-from history import api
-from history.client import ClickHouseTarget, connect
-from outagewatch.config import Settings, TopicSettings
-from outagewatch.schemas import Alert, MetricBatch, MetricSample, ServiceHealth, decode, encode
 
 pytestmark = pytest.mark.integration
 

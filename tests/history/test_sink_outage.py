@@ -8,12 +8,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.history.history_testkit import SinkThread, committed_offsets, produce, report_batches, room_windows, settings_for, wait_for
 
 from history.client import ClickHouseTarget, connect
 from outagewatch.config import Settings, TopicSettings
 from outagewatch.stack.clickhouse import ClickHouseNode
 from outagewatch.stack.process import free_port
+from tests.history.history_testkit import (
+    SinkThread,
+    committed_offsets,
+    produce,
+    report_batches,
+    room_windows,
+    settings_for,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
