@@ -10,7 +10,7 @@ and by ``outagewatch evaluate`` (``replay_alerts``):
   baselines. It also returns the ``AnomalyScore`` rows the dashboards plot.
 - ``AlertStage`` runs one ``AlertEngine`` on an event-time clock (the newest
   window end seen, never wall time) and says for each alert event whether a
-  muter (inhibition, silence) keeps it from paging.
+  muter (inhibition, silence, ``SpecificFirst``) keeps it from paging.
 - ``replay_alerts`` chains recorded input -> ``streams.replay`` windows ->
   ``WindowDetection`` -> ``AlertStage`` in event time.
 
@@ -51,13 +51,14 @@ from typing import Any, Protocol
 import msgspec
 
 from alerting.engine import AlertEngine, restore_engine
+from alerting.muter import Muter
 from alerting.policy import AlertingPolicy
 from detectors.cusum import Cusum
 from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
 from detectors.ratio import ErrorRatio, wilson_bounds
 from detectors.registry import RoomDetectors
 from detectors.volume import VolumeBaseline
-from outagewatch.schemas import Alert, AnomalyScore, ClientReport, Decision, MetricSample, RoomHealth, ServiceHealth
+from outagewatch.schemas import ERROR_CODES, Alert, AnomalyScore, ClientReport, Decision, MetricSample, RoomHealth, ServiceHealth
 from streams import replay
 
 log = logging.getLogger("outagewatch.detection")
@@ -208,12 +209,36 @@ class Emitted:
     muted: str | None = None
 
 
+GENERIC_KINDS = ("error_ratio", "volume")
+
+
+class SpecificFirst:
+    """``Muter``: no page for a key's generic alert while one of its error-code alerts is firing.
+
+    A spike of one code also lifts the key's overall error ratio and volume,
+    so one incident would otherwise page two or three times. The generic
+    alerts still page on their own (a mix of codes, none bad alone).
+    """
+
+    def __init__(self, engine: AlertEngine) -> None:
+        self.engine = engine
+
+    def mutes(self, alert: Alert) -> str | None:
+        if alert.kind not in GENERIC_KINDS:
+            return None
+        for track in self.engine.open_alerts():
+            if track.scope == alert.scope and track.key == alert.key and track.kind in ERROR_CODES:
+                return f"inhibited by the {track.kind} alert {track.fingerprint} of the same {alert.scope}"
+        return None
+
+
 class AlertStage:
     """The one ``AlertEngine`` that sees every decision, driven by event time."""
 
     def __init__(self, policy: AlertingPolicy, state: dict[str, Any] | None = None) -> None:
         self.clock = EventClock(int(state["watermark"][1]) if state else 0)
         self.engine: AlertEngine = restore_engine(policy, self.clock, state)
+        self.muters: list[Muter] = [*self.engine.muters, SpecificFirst(self.engine)]
 
     def step(self, decisions: Sequence[Decision]) -> list[Emitted]:
         """Feed one batch of decisions; return its alert events, each with its mute reason."""
@@ -226,7 +251,7 @@ class AlertStage:
         # As the dispatcher does: a resolved always goes where its firing went.
         if alert.status == "resolved":
             return None
-        for muter in self.engine.muters:
+        for muter in self.muters:
             reason = muter.mutes(alert)
             if reason is not None:
                 return reason
