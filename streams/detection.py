@@ -261,6 +261,22 @@ class AlertStage:
         return self.engine.to_state()
 
 
+def by_window_end(decisions: Iterable[Decision]) -> list[list[Decision]]:
+    """Split decisions into one batch per window end, oldest first (stable within a batch).
+
+    A worker catching up receives many windows at once; stepping the engine
+    (and the muters) window by window keeps what pages the same as live.
+
+    >>> d = lambda key, end: Decision(scope="room", key=key, kind="crash", window_start=end - 10, window_end=end, bad=False)
+    >>> [[x.key for x in batch] for batch in by_window_end([d("a", 20), d("b", 10), d("c", 20)])]
+    [['b'], ['a', 'c']]
+    """
+    batches: dict[int, list[Decision]] = {}
+    for decision in decisions:
+        batches.setdefault(decision.window_end, []).append(decision)
+    return [batches[end] for end in sorted(batches)]
+
+
 def replay_alerts(
     reports: Iterable[ClientReport],
     samples: Iterable[MetricSample] = (),

@@ -38,10 +38,10 @@ from alerting.policy import AlertingPolicy
 from detectors.ensemble import EnsembleConfig
 from outagewatch import schemas
 from outagewatch.config import Settings
-from outagewatch.schemas import Decision, DeadLetter, RoomHealth, SchemaError, ServiceHealth
+from outagewatch.schemas import Alert, Decision, DeadLetter, RoomHealth, SchemaError, ServiceHealth
 from outagewatch.timeutil import Clock, SystemClock
 from streams.app import StreamsApp, TableStore, health_key
-from streams.detection import AlertStage, WindowDetection
+from streams.detection import AlertStage, WindowDetection, by_window_end
 
 log = logging.getLogger("outagewatch.detection")
 
@@ -216,14 +216,17 @@ class DetectionAgents:
             self._save(stage)
 
     async def _alert_batch(self, stage: AlertStage, decisions: list[Decision]) -> None:
-        try:
-            emitted = stage.step(decisions)
-        except Exception:  # noqa: BLE001 - keep alerting alive; the next batch is judged afresh
-            log.exception("alert engine failed on %d decisions; skipped them", len(decisions))
-            return
-        if not emitted:
-            return
-        alerts = [e.alert for e in emitted]
+        for batch in by_window_end(decisions):
+            try:
+                emitted = stage.step(batch)
+            except Exception:  # noqa: BLE001 - keep alerting alive; the next window is judged afresh
+                log.exception("alert engine failed on %d decisions of window end %d; skipped them",
+                              len(batch), batch[0].window_end)
+                continue
+            if emitted:
+                await self._publish_and_notify([e.alert for e in emitted])
+
+    async def _publish_and_notify(self, alerts: list[Alert]) -> None:
         self.counters["alerts"] += len(alerts)
         # Published (acknowledged) before anyone is paged: the topic and ClickHouse are the record.
         futures = [await self.alerts.send(key=a.fingerprint.encode(), value=schemas.encode(a)) for a in alerts]
