@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "dashboards.cli",
     "detectors.cli",
     "streams.cli",
+    "outagewatch.evaluate_cli",
 )
 
 log = logging.getLogger("outagewatch")
