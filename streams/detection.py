@@ -58,7 +58,16 @@ from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
 from detectors.ratio import ErrorRatio, wilson_bounds
 from detectors.registry import RoomDetectors
 from detectors.volume import VolumeBaseline
-from outagewatch.schemas import ERROR_CODES, Alert, AnomalyScore, ClientReport, Decision, MetricSample, RoomHealth, ServiceHealth
+from outagewatch.schemas import (
+    ERROR_CODES,
+    Alert,
+    AnomalyScore,
+    ClientReport,
+    Decision,
+    MetricSample,
+    RoomHealth,
+    ServiceHealth,
+)
 from streams import replay
 
 log = logging.getLogger("outagewatch.detection")

@@ -38,7 +38,7 @@ from alerting.policy import AlertingPolicy
 from detectors.ensemble import EnsembleConfig
 from outagewatch import schemas
 from outagewatch.config import Settings
-from outagewatch.schemas import Alert, Decision, DeadLetter, RoomHealth, SchemaError, ServiceHealth
+from outagewatch.schemas import Alert, DeadLetter, Decision, RoomHealth, SchemaError, ServiceHealth
 from outagewatch.timeutil import Clock, SystemClock
 from streams.app import StreamsApp, TableStore, health_key
 from streams.detection import AlertStage, WindowDetection, by_window_end
