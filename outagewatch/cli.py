@@ -24,6 +24,8 @@ COMMANDS: tuple[str, ...] = (
     "dashboards.cli",
     "detectors.cli",
     "streams.cli",
+    "collectors.simulator.cli",
+    "history.cli",
     "outagewatch.evaluate_cli",
 )
 

@@ -136,6 +136,18 @@ class AlertingSettings:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    # The sink's own consumer group: it reads every topic independently of the workers.
+    sink_group_id: str = "outagewatch-history"
+    sink_batch_rows: int = 50_000
+    sink_batch_seconds: float = 1.0
+    sink_retry_max_seconds: float = 30.0
+    # Room-health windows remembered (by event time) so a replayed one is not re-inserted.
+    sink_dedup_horizon_seconds: int = 900
+    sink_log_interval_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class GrafanaSettings:
     url: str = "http://127.0.0.1:3000"
     token: str = ""
@@ -151,6 +163,7 @@ class Settings:
     collector: CollectorSettings = field(default_factory=CollectorSettings)
     streams: StreamsSettings = field(default_factory=StreamsSettings)
     alerting: AlertingSettings = field(default_factory=AlertingSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     grafana: GrafanaSettings = field(default_factory=GrafanaSettings)
 
     def env_names(self) -> dict[str, Any]:

@@ -1,0 +1,53 @@
+"""Ground-truth labels, read from the same intensity curves the engine applies.
+
+An effect with labels is an incident for every stretch of seconds where its
+intensity is above 0; the interval covers those whole
+seconds, so every injected report lies inside it.
+
+>>> doc = labels("room_failure", duration_s=3600)
+>>> [(i["scope"], i["key"], i["kind"], i["start"], i["end"]) for i in doc["incidents"]]
+[('room', 'room-3', 'details_not_available', '2026-11-23T00:45:01.000Z', '2026-11-23T00:56:00.000Z')]
+>>> labels("benign_surge")
+{'incidents': []}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from outagewatch.timeutil import format_ms
+
+from .scenarios import Scenario, curve_at, get_scenario
+from .world import DEFAULT_START_MS
+
+
+def labels(scenario: str | Scenario, *, duration_s: int | None = None, start_ms: int = DEFAULT_START_MS) -> dict[str, Any]:
+    """``{"incidents": [...]}`` in the labels format of design.md, for a run of ``duration_s``."""
+    plan = get_scenario(scenario)
+    duration = int(plan.duration_s if duration_s is None else duration_s)
+    seconds = np.arange(duration)
+    incidents: list[dict[str, Any]] = []
+    for effect in plan.effects:
+        if not effect.labels:
+            continue
+        on = np.asarray(curve_at(effect.intensity, seconds)) > 0
+        for first, last in _runs(on):
+            for label in effect.labels:
+                incidents.append({
+                    "id": f"{plan.name}-{len(incidents) + 1}-{label.scope}-{label.key}",
+                    "scope": label.scope,
+                    "key": label.key,
+                    "kind": label.kind,
+                    "start": format_ms(start_ms + first * 1000),
+                    "end": format_ms(start_ms + (last + 1) * 1000),
+                })
+    return {"incidents": incidents}
+
+
+def _runs(on: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of each run of True."""
+    edges = np.diff(np.concatenate([[0], on.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))

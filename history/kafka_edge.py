@@ -1,0 +1,141 @@
+"""The sink's Kafka edge: a kafka-python consumer without auto-commit, and
+the producer that publishes dead letters.
+
+Only this module imports kafka-python; ``history.sink`` sees the small
+``Consumer`` and ``DeadLetterPublisher`` protocols.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
+
+from outagewatch.config import Settings
+from outagewatch.schemas import DeadLetter, encode
+
+log = logging.getLogger("history.sink")
+
+
+class Record(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+class Consumer(Protocol):
+    def poll(self, timeout_ms: int) -> list[Record]: ...
+
+    def pause_all(self) -> None: ...
+
+    def resume_all(self) -> None: ...
+
+    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
+
+    def lag(self) -> dict[str, int]: ...
+
+    def close(self) -> None: ...
+
+
+class DeadLetterPublisher(Protocol):
+    topic: str
+
+    def publish(self, letters: Sequence[DeadLetter]) -> None: ...
+
+
+class KafkaSinkConsumer:
+    """A group member over the sink's topics; offsets are committed explicitly."""
+
+    def __init__(self, settings: Settings, topics: Sequence[str], group_id: str,
+                 on_revoked: Callable[[], None], max_poll_records: int = 2000) -> None:
+        from kafka import KafkaConsumer
+        from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+        self._paused = False
+        owner = self
+
+        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                if revoked:
+                    on_revoked()
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                # A rebalance during a ClickHouse outage must not let records
+                # of newly assigned partitions pile up in memory.
+                if owner._paused and assigned:
+                    owner._consumer.pause(*assigned)
+                log.info("sink assigned %d partition(s): %s", len(assigned),
+                         ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned)) or "none")
+
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=settings.kafka.bootstrap.split(","),
+            client_id=f"{settings.kafka.client_id}-history-sink",
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=max_poll_records,
+            # The sink may wait minutes for ClickHouse; it keeps polling (paused)
+            # so the group keeps it, but a long single insert must not evict it.
+            max_poll_interval_ms=600_000,
+        )
+        self._consumer.subscribe(list(topics), listener=Listener())
+
+    def poll(self, timeout_ms: int) -> list[Record]:
+        batches = self._consumer.poll(timeout_ms=timeout_ms)
+        return [Record(m.topic, m.partition, m.offset, m.value) for messages in batches.values() for m in messages]
+
+    def pause_all(self) -> None:
+        self._paused = True
+        assigned = self._consumer.assignment()
+        if assigned:
+            self._consumer.pause(*assigned)
+
+    def resume_all(self) -> None:
+        if self._paused:
+            self._paused = False
+            self._consumer.resume(*self._consumer.paused())
+
+    def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
+        from kafka import TopicPartition
+        from kafka.structs import OffsetAndMetadata
+
+        if offsets:
+            self._consumer.commit({TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+                                   for (topic, partition), offset in offsets.items()})
+
+    def lag(self) -> dict[str, int]:
+        """Messages not yet consumed, per topic (end offset minus position)."""
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        ends = self._consumer.end_offsets(assigned)
+        out: dict[str, int] = {}
+        for tp in assigned:
+            position = self._consumer.position(tp)
+            out[tp.topic] = out.get(tp.topic, 0) + max(0, int(ends.get(tp, 0)) - int(position or 0))
+        return out
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+class KafkaDeadLetterPublisher:
+    """Publishes dead letters keyed by their source topic and waits for the broker's ack."""
+
+    def __init__(self, settings: Settings) -> None:
+        from kafka import KafkaProducer
+
+        self.topic = settings.topics.dead_letter
+        self._producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap.split(","),
+                                       client_id=f"{settings.kafka.client_id}-history-sink", acks="all")
+
+    def publish(self, letters: Iterable[DeadLetter]) -> None:
+        futures = [self._producer.send(self.topic, key=letter.source_topic.encode(), value=encode(letter))
+                   for letter in letters]
+        self._producer.flush(timeout=30)
+        for future in futures:
+            future.get(timeout=30)
+
+    def close(self) -> None:
+        self._producer.close(timeout=5)

@@ -1,0 +1,173 @@
+"""The sink end to end: real Kafka topics -> history.sink.run -> real ClickHouse."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from tests.history.history_testkit import (
+    BASE_MS,
+    SinkThread,
+    committed_offsets,
+    produce,
+    report_batches,
+    room_windows,
+    settings_for,
+    wait_for,
+)
+
+from history import api
+from history.client import ClickHouseTarget, connect
+from outagewatch.config import Settings, TopicSettings
+from outagewatch.schemas import Alert, MetricBatch, MetricSample, ServiceHealth, decode, encode
+
+pytestmark = pytest.mark.integration
+
+
+def _count(client: object, sql: str) -> int:
+    return int(client.execute(sql)[0][0])  # type: ignore[attr-defined]
+
+
+def test_every_topic_lands_in_its_table_and_offsets_follow_the_inserts(
+    settings: Settings, clickhouse_db: ClickHouseTarget, fresh_topics: TopicSettings,
+    sink_factory: Callable[[Settings, str], SinkThread],
+) -> None:
+    sink_settings = settings_for(settings, clickhouse_db, fresh_topics)
+    bootstrap = settings.kafka.bootstrap
+    group = f"test-history-{uuid.uuid4().hex[:8]}"
+    reports = report_batches(batches=120, per_batch=50, rooms=6)
+    mixed = encode({"reports": [{"report_id": "ok-1", "ts": BASE_MS, "client_id": "c", "room_id": "room-x",
+                                 "kind": "join", "platform": "web"},
+                                {"report_id": "bad-1", "ts": BASE_MS, "client_id": "c", "room_id": "room-x",
+                                 "kind": "error", "platform": "web"},
+                                {"report_id": "bad-2"}]})
+    windows = room_windows(rooms=3, windows=12)
+    # Valid JSON that ClickHouse cannot store (UInt32 column): refused row -> dead letter, not a crash.
+    unstorable = encode({"key": "room-9", "window_start": BASE_MS, "window_end": BASE_MS + 10_000,
+                         "late_reports": -5})
+    alerts = [Alert(fingerprint=f"fp-{i}", status="firing" if i % 2 == 0 else "resolved", scope="room",
+                    key="room-1", kind="details_not_available", severity="critical", starts_at=BASE_MS,
+                    event_ts=BASE_MS + i * 10_000, summary=f"spike {i}", ends_at=None if i % 2 == 0 else BASE_MS + i,
+                    labels={"region": "eu-west"}, affected=["room-1"]) for i in range(4)]
+    services = [ServiceHealth(key="audio-edge", cluster="eu-1", window_start=BASE_MS + i * 10_000,
+                              window_end=BASE_MS + (i + 1) * 10_000, samples=30, hosts=3,
+                              metrics={"cpu": 0.5 + i / 10, "p99_ms": 120.0}) for i in range(5)]
+    metrics = MetricBatch(samples=[MetricSample(ts=BASE_MS + i * 1000, service="audio-edge", name="cpu", value=i / 10,
+                                                host=f"h{i % 3}", cluster="eu-1", labels={"core": str(i % 2)})
+                                   for i in range(30)])
+
+    produce(bootstrap, fresh_topics.client_reports, reports[:60])
+    sink = sink_factory(sink_settings, group)
+    client = connect(clickhouse_db)
+    wait_for(lambda: _has_table(client, "reports"), 30, "the sink to apply migrations")
+    # While the sink runs: whatever offset is committed, its rows are already in ClickHouse.
+    samples = 0
+    produce(bootstrap, fresh_topics.client_reports, reports[60:] + [(b"room-x", mixed), (b"room-x", b"not json{")])
+    produce(bootstrap, fresh_topics.room_health, windows + [windows[4], (b"room-0", b'{"x": 1}'), (b"room-9", unstorable)])
+    produce(bootstrap, fresh_topics.alerts, [(a.fingerprint.encode(), encode(a)) for a in alerts])
+    produce(bootstrap, fresh_topics.service_health, [(b"audio-edge", encode(s)) for s in services])
+    produce(bootstrap, fresh_topics.server_metrics, [(b"audio-edge", encode(metrics))])
+    produce(bootstrap, fresh_topics.dead_letter, [(b"elsewhere", b"\xffnot a dead letter")])
+    expected_reports = 120 * 50 + 1
+
+    def done() -> bool:
+        nonlocal samples
+        committed = committed_offsets(bootstrap, group).get(fresh_topics.client_reports, 0)
+        stored = _count(client, "SELECT count() FROM reports")
+        # The first `committed` messages hold at least min(committed, 120) * 50 reports.
+        assert stored >= min(committed, 120) * 50, (committed, stored)
+        samples += 1
+        return stored >= expected_reports and _count(client, "SELECT count() FROM dead_letters") >= 6
+
+    wait_for(done, 40, "every report and dead letter in ClickHouse")
+    wait_for(lambda: committed_offsets(bootstrap, group).get(fresh_topics.client_reports) == 122, 10,
+             "offsets committed after the last insert")
+    sink.join()
+    assert samples >= 2
+    assert sink.metrics.skipped_windows == 1  # the re-published window
+
+    produced = [r for _, value in reports for r in decode(value, dict)["reports"]]
+    try:
+        assert _count(client, "SELECT count() FROM reports FINAL") == expected_reports
+        assert _count(client, "SELECT count() FROM reports") == expected_reports
+        by_room = dict(client.execute("SELECT room_id, sum(weight) FROM reports FINAL GROUP BY room_id"))
+        want = Counter()
+        for r in produced:
+            want[r["room_id"]] += r["weight"]
+        want["room-x"] += 1.0
+        assert by_room == dict(want)
+        row = client.execute("SELECT ts, ts_ms, client_id, kind, error_code, platform, app_version, region, "
+                             "latency_ms, weight FROM reports WHERE report_id = 'r-10'")
+        assert [tuple(map(str, row[0]))] == [(
+            "2026-11-22 05:00:00", str(BASE_MS + 100), "c-10", "error", "details_not_available", "android", "",
+            "eu-west", "10.0", "2.0")]
+        assert client.execute("SELECT latency_ms FROM reports WHERE report_id = 'r-11'") == [(-1.0,)]
+
+        assert _count(client, "SELECT count() FROM room_health") == 36
+        window = client.execute("SELECT listeners, errors, errors_crash, errors_details_not_available, "
+                                "error_clients_details_not_available, errors_timeout, latency_p99_ms, region "
+                                "FROM room_health WHERE key = 'room-2' AND window_start = toDateTime(%(t)s)",
+                                {"t": BASE_MS // 1000 + 10})
+        assert window == [(101.0, 6.0, 1.0, 5.0, 2.0, 0.0, 250.0, "eu-west")]
+        # The rollup counts each window once although one was published twice.
+        rollup = client.execute("SELECT key, sumMerge(errors), countMerge(windows) FROM room_health_1m "
+                                "GROUP BY key ORDER BY key")
+        assert rollup == [("room-0", 48.0, 12), ("room-1", 60.0, 12), ("room-2", 72.0, 12)]
+
+        assert client.execute("SELECT fingerprint, status, toUInt32(ends_at), labels_json, affected FROM alerts "
+                              "FINAL ORDER BY fingerprint") == [
+            ("fp-0", "firing", 0, '{"region":"eu-west"}', ["room-1"]),
+            ("fp-1", "resolved", BASE_MS // 1000, '{"region":"eu-west"}', ["room-1"]),
+            ("fp-2", "firing", 0, '{"region":"eu-west"}', ["room-1"]),
+            ("fp-3", "resolved", BASE_MS // 1000, '{"region":"eu-west"}', ["room-1"])]
+        assert client.execute("SELECT metric_names, metric_values FROM service_health ORDER BY window_start "
+                              "LIMIT 1") == [(["cpu", "p99_ms"], [0.5, 120.0])]
+        assert _count(client, "SELECT count() FROM service_health FINAL") == 5
+        assert client.execute("SELECT count(), sum(value) FROM server_metrics FINAL")[0] == (
+            30, pytest.approx(sum(i / 10 for i in range(30))))
+
+        letters = client.execute("SELECT source_topic, error, raw FROM dead_letters ORDER BY source_topic, error")
+        reasons = [error for _, error, _ in letters]
+        assert any("reports[1]: error_code is required" in e for e in reasons)
+        assert any("reports[2]: Object missing required field" in e for e in reasons)
+        assert any("not a ReportBatch or ClientReport" in e for e in reasons)
+        assert any("not a RoomHealth window" in e for e in reasons)
+        assert (fresh_topics.dead_letter, "not a DeadLetter: JSON is malformed: invalid character (byte 0)",
+                "\\xffnot a dead letter") in letters
+        assert any("ClickHouse refused a room_health row: TypeMismatchError" in e and "late_reports" in e
+                   for e in reasons)
+        assert len(letters) == 6
+        assert any(raw == "not json{" for _, _, raw in letters)
+    finally:
+        client.disconnect()
+    # The reader sees the same, deduplicated, through the analyst API.
+    top = api.top_rooms(BASE_MS, BASE_MS + 3_600_000, limit=2, settings=settings_for(settings, clickhouse_db))
+    assert list(top["room_id"]) == ["room-0", "room-1"]
+
+
+def _has_table(client: object, name: str) -> bool:
+    return bool(client.execute("EXISTS TABLE " + name)[0][0])  # type: ignore[attr-defined]
+
+
+def test_sink_logs_lines_an_operator_can_read(
+    settings: Settings, clickhouse_db: ClickHouseTarget, fresh_topics: TopicSettings,
+    sink_factory: Callable[[Settings, str], SinkThread], caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink_settings = settings_for(settings, clickhouse_db, fresh_topics, sink_log_interval_seconds=0.5)
+    produce(settings.kafka.bootstrap, fresh_topics.client_reports, report_batches(10, 20, 2))
+    with caplog.at_level("INFO", logger="history"):
+        sink = sink_factory(sink_settings, f"test-history-{uuid.uuid4().hex[:8]}")
+        client = connect(clickhouse_db)
+        try:
+            wait_for(lambda: _has_table(client, "reports") and _count(client, "SELECT count() FROM reports") == 200,
+                     30, "200 reports")
+        finally:
+            client.disconnect()
+        time.sleep(1.0)
+        sink.join()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("history sink: wrote")]
+    assert any("reports=200" in line for line in lines), lines
+    assert any(f"lag {fresh_topics.alerts}=0" in line and f"{fresh_topics.client_reports}=0" in line for line in lines)
