@@ -46,14 +46,12 @@ def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
     return condition()
 
 
-def test_worker_pages_a_spike_once_and_resolves_it(worker_topics: WorkerTopics, topic_factory: Callable[..., str],
-                                                   kafka_bootstrap: str, webhook: Receiver) -> None:
-    alerts_topic, scores_topic = topic_factory("alerts", 1), topic_factory("anomaly-scores", 2)
-    worker_topics.env.update({
-        "OUTAGEWATCH_TOPICS_ALERTS": alerts_topic,
-        "OUTAGEWATCH_TOPICS_ANOMALY_SCORES": scores_topic,
-        "OUTAGEWATCH_ALERTING_WEBHOOK_URLS": f"{webhook.url}/hook",
-    })
+def test_worker_pages_a_spike_once_and_resolves_it(worker_topics: WorkerTopics, kafka_bootstrap: str,
+                                                   webhook: Receiver) -> None:
+    # The fixture gives the worker its own alerts and anomaly-scores topics.
+    alerts_topic = worker_topics.env["OUTAGEWATCH_TOPICS_ALERTS"]
+    scores_topic = worker_topics.env["OUTAGEWATCH_TOPICS_ANOMALY_SCORES"]
+    worker_topics.env["OUTAGEWATCH_ALERTING_WEBHOOK_URLS"] = f"{webhook.url}/hook"
     window_ms = WINDOW_S * 1000
     # Event time a minute back: once the input stops, idle partitions follow the clock and every window closes.
     start_ms = (time.time_ns() // 1_000_000 - 60_000) // window_ms * window_ms
