@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "history.cli",
     "outagewatch.demo.cli",
     "collectors.cli",
+    "outagewatch.evaluate_cli",
 )
 
 log = logging.getLogger("outagewatch")

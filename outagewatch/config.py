@@ -73,6 +73,7 @@ class TopicSettings:
     service_health: str = "service-health"
     alerts: str = "alerts"
     dead_letter: str = "dead-letter"
+    anomaly_scores: str = "anomaly-scores"
 
     def all(self) -> tuple[str, ...]:
         return tuple(str(getattr(self, f.name)) for f in dataclasses.fields(self))

@@ -202,6 +202,27 @@ class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
     affected: list[str] = []
 
 
+class AnomalyScore(msgspec.Struct, kw_only=True):
+    """One detector's view of one closed window: a row of ClickHouse ``anomaly_scores``.
+
+    ``detector`` is ``"<kind>/<detector>"`` (e.g. ``details_not_available/error_ratio``,
+    ``volume/volume_baseline``, ``server_anomaly/isolation_forest``); ``observed``,
+    ``baseline``, ``lower`` and ``upper`` are in that detector's unit (distinct
+    error clients, a ratio...), ``upper`` being where it alarms.
+    """
+
+    scope: Scope
+    key: str
+    window_start: int
+    window_end: int
+    detector: str
+    observed: float
+    baseline: float
+    lower: float
+    upper: float
+    score: float
+
+
 class DeadLetter(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Input we could not use, kept with the reason and where it came from."""
 

@@ -31,6 +31,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--idle-seconds", type=float, default=None,
                         help="wall seconds without input after which a partition's watermark follows the "
                              "clock, closing its windows (default: streams.window_seconds)")
+    parser.add_argument("--no-detection", action="store_true",
+                        help="only aggregate windows: run no detectors, alert engine or notifiers in this worker "
+                             "(by default every worker detects; one of them runs the alert engine)")
     parser.set_defaults(func=run)
 
 
@@ -62,6 +65,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     idle_ms = int(args.idle_seconds * 1000) if args.idle_seconds is not None else None
     streams = StreamsApp(settings, report_partitions=report_partitions, metric_partitions=metric_partitions,
                          web_port=args.web_port, app_id=args.app_id, batch_max=args.batch_max, idle_ms=idle_ms)
+    if not getattr(args, "no_detection", False):
+        from streams.detection_agents import attach_detection
+
+        attach_detection(streams, settings, batch_max=args.batch_max)
     log.info("worker %s: %s (%d partitions) -> %s, %s (%d partitions) -> %s", streams.app.conf.id,
              settings.topics.client_reports, report_partitions, settings.topics.room_health,
              settings.topics.server_metrics, metric_partitions, settings.topics.service_health)

@@ -115,6 +115,8 @@ def worker_topics(topic_factory: Callable[..., str], tmp_path: Path, kafka_boots
         "client_reports": topic_factory("reports", 4), "server_metrics": topic_factory("metrics", 4),
         "room_health": topic_factory("room-health", 2), "service_health": topic_factory("service-health", 2),
         "dead_letter": topic_factory("dead-letter", 1),
+        # The worker also detects and alerts: keep its output off the shared topics.
+        "alerts": topic_factory("alerts", 1), "anomaly_scores": topic_factory("anomaly-scores", 1),
     }
     env = dict(os.environ)
     env.update({f"OUTAGEWATCH_TOPICS_{name.upper()}": topic for name, topic in names.items()})

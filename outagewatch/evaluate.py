@@ -1,0 +1,153 @@
+"""`outagewatch evaluate`: recorded input through production's pipeline, alerts scored against labels.
+
+The reports (and metric samples) are streamed from NDJSON in file order,
+which stands for the order of arrival, through ``streams.detection.replay_alerts``:
+the same windowing (``streams.replay``), detectors (``RoomDetectors``) and
+alert engine (``AlertEngine``) a worker runs, in event time. What is scored
+is what would have paged: alert events that no muter held back (an inhibited
+room page under a cluster incident is covered by that incident instead).
+``room_days`` is the rooms seen times the days the reports span.
+
+>>> import json, pathlib, tempfile
+>>> from outagewatch.schemas import ClientReport, encode
+>>> T = 1_795_323_600_000
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> with open(folder / "r.ndjson", "wb") as out:
+...     for window in range(20):
+...         for client in range(40):
+...             errors = 15 if 8 <= window < 11 else 1
+...             kind = "error" if client < errors else "heartbeat"
+...             _ = out.write(encode(ClientReport(report_id=f"{window}-{client}", ts=T + window * 10_000 + client,
+...                 client_id=f"c{client}", room_id="room-1", kind=kind, platform="web",
+...                 error_code="crash" if kind == "error" else None)) + b"\\n")
+>>> _ = (folder / "l.json").write_text(json.dumps({"incidents": [{"id": "i1", "scope": "room", "key": "room-1",
+...     "kind": "crash", "start": "2026-11-22T05:01:20Z", "end": "2026-11-22T05:01:50Z"}]}))
+>>> result = evaluate(folder / "r.ndjson", folder / "l.json")
+>>> result["recall"], result["precision"], result["delay_s"]["p50"], result["false_alerts"]
+(1.0, 1.0, 10.0, 0)
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, cast
+
+import msgspec
+
+from alerting.policy import AlertingPolicy
+from detectors.ensemble import EnsembleConfig
+from detectors.evaluation import parse_labels, score_alerts
+from outagewatch.config import Settings, load_settings
+from outagewatch.schemas import ClientReport, MetricSample, ReportBatch
+from streams.detection import replay_alerts
+
+log = logging.getLogger("outagewatch.evaluate")
+
+DAY_MS = 86_400_000
+CONTRACT_KEYS = ("incidents", "detected", "recall", "precision", "f1", "delay_s", "false_alerts",
+                 "false_alerts_per_room_day", "alerts")
+
+
+class EvaluateError(ValueError):
+    """Input evaluate cannot use; the message names the file and line."""
+
+
+def _open(path: Path) -> IO[bytes]:
+    try:
+        return cast(IO[bytes], gzip.open(path, "rb")) if path.suffix == ".gz" else path.open("rb")
+    except OSError as exc:
+        raise EvaluateError(f"{path}: {exc.strerror or exc}") from None
+
+
+def read_reports(path: Path) -> Iterator[ClientReport]:
+    """Client reports, one JSON object per line (a ``{"reports": [...]}`` batch per line also works)."""
+    one, batch = msgspec.json.Decoder(ClientReport), msgspec.json.Decoder(ReportBatch)
+    with _open(path) as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                if line.lstrip().startswith(b'{"reports"'):
+                    yield from batch.decode(line).reports
+                else:
+                    yield one.decode(line)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise EvaluateError(f"{path}:{number}: not a client report: {exc}") from None
+
+
+def read_samples(path: Path) -> Iterator[MetricSample]:
+    """Server metric samples, one JSON object per line."""
+    decoder = msgspec.json.Decoder(MetricSample)
+    with _open(path) as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield decoder.decode(line)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise EvaluateError(f"{path}:{number}: not a metric sample: {exc}") from None
+
+
+@dataclass
+class Coverage:
+    """Rooms and event-time span of the reports that went by."""
+
+    rooms: set[str] = field(default_factory=set)
+    first_ms: int | None = None
+    last_ms: int | None = None
+    reports: int = 0
+
+    def track(self, reports: Iterable[ClientReport]) -> Iterator[ClientReport]:
+        rooms = self.rooms
+        first = last = None
+        for report in reports:
+            ts = int(report.ts)
+            first = ts if first is None or ts < first else first
+            last = ts if last is None or ts > last else last
+            rooms.add(report.room_id)
+            self.reports += 1
+            yield report
+        self.first_ms, self.last_ms = first, last
+
+    def room_days(self, window_ms: int) -> float:
+        if self.first_ms is None or self.last_ms is None:
+            raise EvaluateError("the reports file holds no report: nothing to evaluate")
+        # A recording shorter than one window still covers that window.
+        return len(self.rooms) * max(self.last_ms - self.first_ms, window_ms) / DAY_MS
+
+
+def load_labels(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text())
+    except OSError as exc:
+        raise EvaluateError(f"{path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise EvaluateError(f"{path}: not JSON: {exc}") from None
+    try:
+        parse_labels(document)
+    except ValueError as exc:
+        raise EvaluateError(f"{path}: {exc}") from None
+    return dict(document)
+
+
+def evaluate(reports: Path, labels: Path, metrics: Path | None = None, settings: Settings | None = None,
+             config: EnsembleConfig | None = None) -> dict[str, Any]:
+    """The design.md JSON object for one recording and its labels."""
+    settings = settings or load_settings(env={})
+    document = load_labels(labels)  # fail on bad labels before a long replay
+    coverage = Coverage()
+    window_s, lateness_s = settings.streams.window_seconds, settings.streams.allowed_lateness_seconds
+    emitted = replay_alerts(coverage.track(read_reports(reports)), read_samples(metrics) if metrics else (),
+                            window_s=window_s, lateness_s=lateness_s, config=config,
+                            policy=AlertingPolicy.from_settings(settings.alerting))
+    pages = [e.alert for e in emitted if e.muted is None]
+    room_days = coverage.room_days(window_s * 1000)
+    log.info("evaluated %d reports of %d rooms (%.3f room-days): %d alert events paged",
+             coverage.reports, len(coverage.rooms), room_days, len(pages))
+    result = score_alerts(pages, document, room_days)
+    return {key: result[key] for key in CONTRACT_KEYS}

@@ -1,0 +1,256 @@
+"""Detection and alerting inside the worker: the Faust agents around ``streams.detection``.
+
+- ``detect-rooms`` / ``detect-services`` consume ``room-health`` /
+  ``service-health`` (every closed window, aggregates included). Each key's
+  detector state lives in the tables ``detector-rooms`` / ``detector-services``,
+  co-partitioned with those topics, written one key per window (never the
+  whole registry). They publish ``AnomalyScore`` rows on
+  ``topics.anomaly_scores`` and each batch's decisions on the internal topic
+  ``<app_id>-decisions``.
+- ``alerting`` consumes ``<app_id>-decisions``: one partition, so exactly one
+  worker of the group runs the one ``AlertEngine`` that sees every room
+  (cluster and global correlation need that). It publishes every ``Alert`` on
+  ``topics.alerts`` (keyed by fingerprint), then notifies through the
+  ``Dispatcher``, then saves engine + notification log + the last applied
+  offset in the table ``alerting-state``. A worker that dies between the
+  notification and the save re-sends it with the same ``Idempotency-Key``;
+  it never loses a page, and a restarted or replacing worker keeps its open
+  alerts and does not page them again.
+
+Nothing here stops the worker on a bad window: undecodable input goes to the
+dead-letter topic, a failing detector or notifier is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from alerting.dispatch import Dispatcher
+from alerting.nflog import Nflog
+from alerting.notify import Notifier
+from alerting.notify.configured import notifiers_from_settings
+from alerting.policy import AlertingPolicy
+from detectors.ensemble import EnsembleConfig
+from outagewatch import schemas
+from outagewatch.config import Settings
+from outagewatch.schemas import Alert, DeadLetter, Decision, RoomHealth, SchemaError, ServiceHealth
+from outagewatch.timeutil import Clock, SystemClock
+from streams.app import StreamsApp, TableStore, health_key
+from streams.detection import AlertStage, WindowDetection, by_window_end
+
+log = logging.getLogger("outagewatch.detection")
+
+ALERTING_STATE_KEY = b"alerting"
+_RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+_state_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(dict[str, Any]))
+
+
+class DecisionBatch(msgspec.Struct):
+    """A value of the internal decisions topic: one detection batch's decisions, in order."""
+
+    decisions: list[Decision]
+
+
+_batch_decoder = msgspec.json.Decoder(DecisionBatch)
+
+
+def detection_partitions(settings: Settings) -> tuple[int, int]:
+    """Create the topics detection writes; return the partitions of room-health and service-health."""
+    from kafka import KafkaConsumer
+
+    from outagewatch.stack.kafka import ensure_topics
+
+    topics = settings.topics
+    ensure_topics(settings.kafka.bootstrap, {name: settings.kafka.partitions for name in (
+        topics.room_health, topics.service_health, topics.alerts, topics.anomaly_scores, topics.dead_letter)},
+        settings.kafka.replication_factor)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap)
+    try:
+        rooms = consumer.partitions_for_topic(topics.room_health) or set()
+        services = consumer.partitions_for_topic(topics.service_health) or set()
+    finally:
+        consumer.close()
+    return len(rooms) or settings.kafka.partitions, len(services) or settings.kafka.partitions
+
+
+class DetectionAgents:
+    """Adds detection and alerting to a ``StreamsApp``'s Faust app."""
+
+    def __init__(self, streams: StreamsApp, settings: Settings, *, room_partitions: int, service_partitions: int,
+                 config: EnsembleConfig | None = None, notifiers: Sequence[Notifier] | None = None,
+                 batch_max: int = 2000, wall_clock: Clock | None = None) -> None:
+        app = self.app = streams.app
+        topics = settings.topics
+        self.room_health = app.topic(topics.room_health, **_RAW)
+        self.service_health = app.topic(topics.service_health, **_RAW)
+        self.scores = app.topic(topics.anomaly_scores, **_RAW)
+        self.alerts = app.topic(topics.alerts, **_RAW)
+        self.dead_letter = app.topic(topics.dead_letter, **_RAW)
+        self.decisions = app.topic(f"{app.conf.id}-decisions", partitions=1, internal=True, **_RAW)
+        self.room_state = app.Table("detector-rooms", partitions=room_partitions, key_type=bytes, value_type=bytes)
+        self.service_state = app.Table("detector-services", partitions=service_partitions,
+                                       key_type=bytes, value_type=bytes)
+        self.alerting_state = app.Table("alerting-state", partitions=1, key_type=bytes, value_type=bytes)
+        self.detection = WindowDetection(config)
+        self.policy = AlertingPolicy.from_settings(settings.alerting)
+        self.renotify_seconds = settings.alerting.renotify_seconds
+        self.notifiers = list(notifiers if notifiers is not None else notifiers_from_settings(settings.alerting))
+        self.stage: AlertStage | None = None
+        self.nflog: Nflog | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.applied_offset = -1
+        self.batch_max = batch_max
+        self.wall_clock = wall_clock or SystemClock()
+        self.counters = {"windows": 0, "decisions": 0, "bad_windows": 0, "alerts": 0, "dead_letters": 0}
+        app.agent(self.room_health, name="detect-rooms")(self._detector(RoomHealth, self.room_state))
+        app.agent(self.service_health, name="detect-services")(self._detector(ServiceHealth, self.service_state))
+        app.agent(self.decisions, name="alerting")(self._alerting)
+        app.on_partitions_revoked.connect(self._on_rebalance)
+        app.on_partitions_assigned.connect(self._on_rebalance)
+        app.on_before_shutdown.connect(self._on_shutdown)
+
+    async def _on_rebalance(self, app: Any, tps: Any, **_: Any) -> None:
+        # Keys and the alerting partition may have moved: the tables hold the truth, reload lazily.
+        self.detection.forget()
+        self.stage = None
+
+    async def _on_shutdown(self, app: Any, **_: Any) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
+        else:
+            await asyncio.gather(*(notifier.close() for notifier in self.notifiers))
+
+    # -- detection ---------------------------------------------------------
+
+    def _detector(self, kind: type[RoomHealth] | type[ServiceHealth], table: Any) -> Callable[[Any], Any]:
+        async def detect(stream: Any) -> None:
+            async for events in stream.take_events(self.batch_max, within=0.2):
+                await self._detect_batch(events, kind, table)
+        detect.__name__ = f"detect_{kind.__name__}"
+        return detect
+
+    async def _detect_batch(self, events: Sequence[Any], kind: type[RoomHealth] | type[ServiceHealth],
+                            table: Any) -> None:
+        decisions: list[Decision] = []
+        futures = []
+        stores: dict[int, TableStore] = {}
+        for event in events:
+            message = event.message
+            try:
+                window = schemas.decode(event.value, kind)
+            except SchemaError as exc:
+                await self._send_dead_letter(message, f"undecodable {kind.__name__}: {exc}")
+                continue
+            store = stores.get(message.partition)
+            if store is None:
+                store = stores[message.partition] = TableStore(table, message.partition)
+            try:
+                detected = self.detection.observe(window, store)
+            except Exception:  # noqa: BLE001 - one key's detector bug must not stop every room's detection
+                log.exception("detectors failed on %s %s window %d; skipped it", window.scope, window.key,
+                              window.window_start)
+                continue
+            self.counters["windows"] += 1
+            self.counters["bad_windows"] += any(d.bad for d in detected.decisions)
+            decisions.extend(detected.decisions)
+            key = health_key(window)
+            for row in detected.scores:
+                futures.append(await self.scores.send(key=key, value=schemas.encode(row)))
+        if decisions:
+            self.counters["decisions"] += len(decisions)
+            futures.append(await self.decisions.send(key=b"decisions",
+                                                     value=schemas.encode(DecisionBatch(decisions))))
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def _send_dead_letter(self, message: Any, error: str) -> None:
+        self.counters["dead_letters"] += 1
+        log.warning("dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, error)
+        letter = DeadLetter(source_topic=message.topic, error=error, raw=message.value or b"",
+                            partition=message.partition, offset=message.offset, received_ms=self.wall_clock.now_ms())
+        await self.dead_letter.send(key=message.topic.encode(), value=schemas.encode(letter))
+
+    # -- alerting ----------------------------------------------------------
+
+    def _restore(self) -> AlertStage:
+        raw = self.alerting_state.data.data.get(ALERTING_STATE_KEY)
+        state = _state_codec[1].decode(raw) if raw else {}
+        try:
+            stage = AlertStage(self.policy, state.get("engine"))
+        except (KeyError, TypeError, ValueError) as exc:
+            log.error("alerting state is unreadable (%s): starting with no open alerts", exc)
+            stage, state = AlertStage(self.policy), {}
+        nflog = Nflog(stage.clock, renotify_seconds=self.renotify_seconds)
+        nflog.load_state(state.get("nflog", {}))
+        self.applied_offset = int(state.get("applied_offset", -1))
+        self.stage, self.nflog = stage, nflog
+        self.dispatcher = Dispatcher(self.notifiers, nflog, muters=stage.muters, policy=self.policy.notify)
+        opened = stage.engine.open_alerts()
+        log.info("alerting ready: %d open alerts restored, decisions applied up to offset %d",
+                 len(opened), self.applied_offset)
+        return stage
+
+    async def _alerting(self, stream: Any) -> None:
+        async for events in stream.take_events(100, within=0.2):
+            stage = self.stage or self._restore()
+            decisions: list[Decision] = []
+            last_offset = self.applied_offset
+            for event in events:
+                offset = event.message.offset
+                if offset <= self.applied_offset:
+                    continue  # already in the restored state: a redelivery after a restart
+                last_offset = max(last_offset, offset)
+                try:
+                    decisions.extend(_batch_decoder.decode(event.value).decisions)
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    await self._send_dead_letter(event.message, f"undecodable decisions: {exc}")
+            if last_offset == self.applied_offset:
+                continue
+            await self._alert_batch(stage, decisions)
+            self.applied_offset = last_offset
+            self._save(stage)
+
+    async def _alert_batch(self, stage: AlertStage, decisions: list[Decision]) -> None:
+        for batch in by_window_end(decisions):
+            try:
+                emitted = stage.step(batch)
+            except Exception:  # noqa: BLE001 - keep alerting alive; the next window is judged afresh
+                log.exception("alert engine failed on %d decisions of window end %d; skipped them",
+                              len(batch), batch[0].window_end)
+                continue
+            if emitted:
+                await self._publish_and_notify([e.alert for e in emitted])
+
+    async def _publish_and_notify(self, alerts: list[Alert]) -> None:
+        self.counters["alerts"] += len(alerts)
+        # Published (acknowledged) before anyone is paged: the topic and ClickHouse are the record.
+        futures = [await self.alerts.send(key=a.fingerprint.encode(), value=schemas.encode(a)) for a in alerts]
+        await asyncio.gather(*futures)
+        assert self.dispatcher is not None and self.nflog is not None
+        try:
+            await self.dispatcher.send(alerts)
+        except Exception:  # noqa: BLE001 - a notifier bug must not stop alert events
+            log.exception("notifying %d alert events failed", len(alerts))
+        self.nflog.gc()
+
+    def _save(self, stage: AlertStage) -> None:
+        assert self.nflog is not None
+        state = {"engine": stage.to_state(), "nflog": self.nflog.to_state(), "applied_offset": self.applied_offset}
+        TableStore(self.alerting_state, 0).put(ALERTING_STATE_KEY, _state_codec[0].encode(state))
+
+
+def attach_detection(streams: StreamsApp, settings: Settings, batch_max: int = 2000) -> DetectionAgents:
+    """Detection and alerting on the worker's closed windows, notifiers from the settings."""
+    room_partitions, service_partitions = detection_partitions(settings)
+    agents = DetectionAgents(streams, settings, room_partitions=room_partitions,
+                             service_partitions=service_partitions, batch_max=batch_max)
+    log.info("detection: %s (%d partitions) and %s (%d) -> %s, %s; %d notifiers (%s)",
+             settings.topics.room_health, room_partitions, settings.topics.service_health, service_partitions,
+             settings.topics.anomaly_scores, settings.topics.alerts, len(agents.notifiers),
+             ", ".join(n.name for n in agents.notifiers) or "none")
+    return agents
