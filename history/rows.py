@@ -24,6 +24,7 @@ from typing import Any
 from outagewatch.schemas import (
     ERROR_CODES,
     Alert,
+    AnomalyScore,
     ClientReport,
     DeadLetter,
     MetricBatch,
@@ -54,6 +55,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                        "label_values", "inserted_at"),
     "alerts": ("event_ts", "fingerprint", "status", "scope", "key", "kind", "severity", "starts_at", "ends_at",
                "summary", "labels_json", "evidence_json", "affected", "inserted_at"),
+    "anomaly_scores": ("window_start", "scope", "key", "detector", "observed", "baseline", "lower", "upper",
+                       "score", "inserted_at"),
     "dead_letters": ("received_at", "source_topic", "partition", "offset", "error", "raw"),
 }
 
@@ -182,6 +185,16 @@ def map_alerts(value: bytes, inserted_at: int) -> Mapped:
     )])
 
 
+def map_anomaly_scores(value: bytes, inserted_at: int) -> Mapped:
+    """One ``AnomalyScore`` -> one ``anomaly_scores`` row (the dashboards' baseline bands)."""
+    try:
+        score = decode(value, AnomalyScore)
+    except SchemaError as exc:
+        return Mapped(errors=[f"not an AnomalyScore: {exc}"])
+    return Mapped([(score.window_start // 1000, score.scope, score.key, score.detector, float(score.observed),
+                    float(score.baseline), float(score.lower), float(score.upper), float(score.score), inserted_at)])
+
+
 def raw_text(raw: bytes) -> str:
     """Raw bytes as text ClickHouse and analysts can read back (invalid UTF-8 escaped).
 
@@ -229,5 +242,6 @@ def routes_for(topics: Any) -> tuple[Route, ...]:
         Route(topics.service_health, "service_health", map_service_health),
         Route(topics.server_metrics, "server_metrics", map_server_metrics),
         Route(topics.alerts, "alerts", map_alerts),
+        Route(topics.anomaly_scores, "anomaly_scores", map_anomaly_scores),
         Route(topics.dead_letter, "dead_letters", map_dead_letter),
     )

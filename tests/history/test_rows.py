@@ -88,3 +88,16 @@ def test_dead_letters_keep_raw_bytes_readable() -> None:
     unstamped = DeadLetter(source_topic="x", error="e", raw=b"r")
     assert map_dead_letter(encode(unstamped), 5).rows[0][0] == 5
     assert "not a DeadLetter" in map_dead_letter(b"nope", 0).errors[0]
+
+
+def test_anomaly_score_becomes_one_row_and_garbage_is_explained() -> None:
+    from history.rows import COLUMNS, map_anomaly_scores
+    from outagewatch.schemas import AnomalyScore, encode
+
+    score = AnomalyScore(scope="room", key="room-1", window_start=1_795_323_600_000, window_end=1_795_323_610_000,
+                         detector="crash/error_ratio", observed=0.2, baseline=0.01, lower=0.0, upper=0.03, score=0.9)
+    mapped = map_anomaly_scores(encode(score), 7)
+    assert mapped.rows == [(1_795_323_600, "room", "room-1", "crash/error_ratio", 0.2, 0.01, 0.0, 0.03, 0.9, 7)]
+    assert len(mapped.rows[0]) == len(COLUMNS["anomaly_scores"])
+    broken = map_anomaly_scores(b'{"scope": "room"}', 7)
+    assert broken.rows == [] and broken.errors[0].startswith("not an AnomalyScore")
