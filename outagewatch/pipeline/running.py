@@ -49,7 +49,7 @@ def fetch_metrics(url: str) -> dict[str, float]:
 def sum_samples(text: str) -> dict[str, float]:
     """Prometheus text to sums by name and by ``name{label=value}`` (one label at a time).
 
-    >>> totals = sum_samples('a_total{kind="reports"} 5\na_total{kind="samples"} 2\nb_total 1\n')
+    >>> totals = sum_samples('a_total{kind="reports"} 5\\na_total{kind="samples"} 2\\nb_total 1\\n')
     >>> totals["a_total"], totals['a_total{kind="reports"}'], totals["b_total"]
     (7.0, 5.0, 1.0)
     """
@@ -70,7 +70,7 @@ def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
     from kafka import KafkaAdminClient, KafkaConsumer
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
         committed = admin.list_group_offsets({group: None}).get(group, {})
         mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic == topic and meta.offset >= 0}
