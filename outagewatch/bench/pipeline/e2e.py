@@ -28,7 +28,7 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, r
         plan = bench.plan(seconds=seconds, rate=rate, event_start_ms=int(time.time() * 1000),
                           connections=connections, rooms=200 if quick else 1000)
         load = bench.load(plan)
-        started, ended = load["monotonic_range"]
+        started, ended = load["wall_range"]
         account = bench.drain(plan, load["event_end_ms"], timeout_s=60.0 if quick else 300.0)
         assert bench.sampler is not None
         worker_lag = lag_summary(bench.sampler.lag_between(started, ended, 1))

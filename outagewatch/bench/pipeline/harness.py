@@ -11,6 +11,7 @@ and drops its database (only one it created).
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -23,7 +24,7 @@ from typing import Any
 
 from outagewatch import schemas
 from outagewatch.bench.pipeline.figures import loss_account
-from outagewatch.bench.pipeline.load import LoadPlan, run_plan
+from outagewatch.bench.pipeline.load import ONSET_CODE, LoadPlan, run_plan
 from outagewatch.config import Settings
 from outagewatch.pipeline.processes import cpu_seconds, memory_mib
 
@@ -123,6 +124,7 @@ class Sampler:
         self.pipeline = pipeline
         self.interval_s = interval_s
         self.lags: list[tuple[float, int | None, int | None]] = []
+        # Readings carry "at" (epoch seconds), so a phase's peak can be picked out.
         self.memory: dict[str, list[dict[str, float]]] = {name: [] for name in pipeline.pids()}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
@@ -136,7 +138,7 @@ class Sampler:
         self._thread.join(15)
 
     def lag_between(self, since: float, until: float, which: int = 1) -> list[tuple[float, int | None]]:
-        """``(seconds since ``since``, lag)`` samples taken in a monotonic-time range (1: worker, 2: sink)."""
+        """``(seconds since ``since``, lag)`` samples taken in an epoch-seconds range (1: worker, 2: sink)."""
         return [(stamp - since, sample[which]) for sample in self.lags
                 if since <= (stamp := sample[0]) <= until]
 
@@ -145,9 +147,9 @@ class Sampler:
             for name, pid in self.pipeline.pids().items():
                 reading = memory_mib(pid)
                 if reading:
-                    self.memory[name].append(reading)
+                    self.memory[name].append({**reading, "at": time.time()})
             try:
-                self.lags.append((time.monotonic(), self.pipeline.worker_lag(), self.pipeline.sink_lag()))
+                self.lags.append((time.time(), self.pipeline.worker_lag(), self.pipeline.sink_lag()))
             except Exception as exc:  # noqa: BLE001 - a missed sample is not a failed bench
                 log.warning("bench sampler: %s", exc)
 
@@ -233,6 +235,45 @@ class BenchRun:
             finally:
                 admin.disconnect()
 
+    def memory_between(self, since: float, until: float) -> dict[str, float | None]:
+        """Largest resident MiB each process was seen at in an epoch-seconds range."""
+        assert self.sampler is not None
+        return {name: max((r["rss_mib"] for r in readings if since <= r["at"] <= until), default=None)
+                for name, readings in self.sampler.memory.items()}
+
+    def detection(self, room: str, onset_event_ms: int, onset_wall_ms: int, min_clients: float) -> dict[str, Any]:
+        """When the pipeline saw an onset: its first window with the spike, and the first firing alert."""
+        assert self.follower is not None
+        out: dict[str, Any] = {"room": room, "onset_event_ms": onset_event_ms}
+        window = self.follower.first_window(room, onset_event_ms, ONSET_CODE, min_clients)
+        out["window_published"] = window is not None
+        if window is not None:
+            arrived, health = window
+            out["window_event_latency_s"] = round((health.window_end - onset_event_ms) / 1000, 2)
+            out["window_wall_latency_s"] = round((arrived - onset_wall_ms) / 1000, 2)
+        fired = self.follower.first_firing(room, onset_event_ms)
+        out["alert_fired"] = fired is not None
+        if fired is not None:
+            arrived, alert = fired
+            out.update(alert_kind=alert.kind, alert_scope=alert.scope, alert_severity=alert.severity,
+                       event_latency_s=round((alert.event_ts - onset_event_ms) / 1000, 2),
+                       wall_latency_s=round((arrived - onset_wall_ms) / 1000, 2))
+        else:
+            out.update(event_latency_s=None, wall_latency_s=None)
+        out["webhook_notifications_about_room"] = sum(room in json.dumps(body) for body in self.receiver.received)
+        return out
+
+    def wait_for_alerts(self, rooms_onsets: list[tuple[str, int]], timeout_s: float) -> float:
+        """Wait until each (room, onset event ms) has a firing alert, or the timeout; returns the seconds waited."""
+        assert self.follower is not None
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            if all(self.follower.first_firing(room, at) for room, at in rooms_onsets):
+                break
+            self.pipeline.check()
+            time.sleep(0.5)
+        return round(time.monotonic() - started, 2)
+
     def plan(self, **fields: Any) -> LoadPlan:
         return LoadPlan(url=self.pipeline.collector.url, api_key=API_KEY.split(":", 1)[1], prefix=self.prefix,
                         window_s=self.settings.streams.window_seconds, watched_rooms=self.watched_rooms, **fields)
@@ -243,15 +284,15 @@ class BenchRun:
     def load(self, plan: LoadPlan) -> dict[str, Any]:
         """Run the load in a child process; returns its summary plus the processes' CPU use during it."""
         self.pipeline.check()
-        before, started = self.cpu(), time.monotonic()
+        before, started = self.cpu(), time.time()
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             result: dict[str, Any] = pool.apply(run_plan, (plan,))
-        elapsed = time.monotonic() - started
+        elapsed = time.time() - started
         after = self.cpu()
         result["cpu_cores_used"] = {name: round((after[name] - before[name]) / elapsed, 2)
                                     if after[name] is not None and before[name] is not None else None
                                     for name in after}
-        result["monotonic_range"] = (started, started + elapsed)
+        result["wall_range"] = (started, started + elapsed)
         self.pipeline.check()
         return result
 

@@ -195,7 +195,7 @@ class _Load:
                 status = response.status
             if status == 202:
                 answer = msgspec.json.decode(payload)
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             status = 599
         tally.count(status, offered, answer, time.perf_counter() - sent)
         return status
