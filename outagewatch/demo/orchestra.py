@@ -84,17 +84,23 @@ class Orchestra:
         threading.Thread(target=feed, name="demo-feeder", daemon=True).start()
         return replay
 
+    @property
+    def _pipeline(self) -> Pipeline:
+        if self.pipeline is None:
+            raise StackError("the demo's pipeline has not been started")
+        return self.pipeline
+
     def check_children(self) -> None:
-        self.pipeline.check()
+        self._pipeline.check()
         if self.feed_error is not None:
             raise StackError(f"the replay failed: {self.feed_error}")
 
     def accepted(self) -> tuple[int, int]:
-        counts = self.pipeline.collector_counts()
+        counts = self._pipeline.collector_counts()
         return counts.accepted, counts.sampled_out
 
     def stored(self) -> int:
-        return self.pipeline.stored(self.report_prefix, *self._range_ms).rows
+        return self._pipeline.stored(self.report_prefix, *self._range_ms).rows
 
     def drained(self) -> bool:
         accepted, sampled_out = self.accepted()

@@ -43,6 +43,17 @@ def machine() -> dict[str, Any]:
             "note": "Kafka, ClickHouse, the collector, worker, sink and the load generator share these cores"}
 
 
+def _cores(before: float | None, after: float | None, elapsed_s: float) -> float | None:
+    """CPU cores a process used on average between two CPU-seconds readings.
+
+    >>> _cores(10.0, 13.0, 2.0), _cores(None, 3.0, 2.0)
+    (1.5, None)
+    """
+    if before is None or after is None or elapsed_s <= 0:
+        return None
+    return round((after - before) / elapsed_s, 2)
+
+
 class Follower:
     """Follows ``room-health`` and ``alerts`` of the run: firing alerts and room windows, with arrival wall time."""
 
@@ -139,8 +150,8 @@ class Sampler:
 
     def lag_between(self, since: float, until: float, which: int = 1) -> list[tuple[float, int | None]]:
         """``(seconds since ``since``, lag)`` samples taken in an epoch-seconds range (1: worker, 2: sink)."""
-        return [(stamp - since, sample[which]) for sample in self.lags
-                if since <= (stamp := sample[0]) <= until]
+        return [(sample[0] - since, sample[1] if which == 1 else sample[2]) for sample in self.lags
+                if since <= sample[0] <= until]
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -289,9 +300,7 @@ class BenchRun:
             result: dict[str, Any] = pool.apply(run_plan, (plan,))
         elapsed = time.time() - started
         after = self.cpu()
-        result["cpu_cores_used"] = {name: round((after[name] - before[name]) / elapsed, 2)
-                                    if after[name] is not None and before[name] is not None else None
-                                    for name in after}
+        result["cpu_cores_used"] = {name: _cores(before[name], after[name], elapsed) for name in after}
         result["wall_range"] = (started, started + elapsed)
         self.pipeline.check()
         return result

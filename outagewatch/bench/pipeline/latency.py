@@ -50,7 +50,7 @@ def run(settings: Settings, quick: bool = False, rate: float | None = None, onse
         results = [bench.detection(o["room"], o["onset_event_ms"], o["onset_wall_ms"], LISTENERS // 4)
                    for o in load["onsets"]]
         assert bench.sampler is not None
-        lag = lag_summary(bench.sampler.lag_between(*load["wall_range"], 1))
+        lag = lag_summary(bench.sampler.lag_between(load["wall_range"][0], load["wall_range"][1], 1))
         run_id = bench.run_id
     head = {"benchmark": "latency", "run_id": run_id, "quick": quick}
     event = [r["event_latency_s"] for r in results if r["event_latency_s"] is not None]

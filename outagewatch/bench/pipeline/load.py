@@ -192,7 +192,7 @@ class _Load:
         try:
             async with session.post(f"{self.plan.url}/v1/reports", data=body, headers=self.headers) as response:
                 payload = await response.read()
-                status = response.status
+                status = int(response.status)
             if status == 202:
                 answer = msgspec.json.decode(payload)
         except (TimeoutError, aiohttp.ClientError):
