@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import sys
 from typing import Any
@@ -21,6 +22,9 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "streams": ("outagewatch.bench.streams", "reports/s through `outagewatch worker`, Kafka in -> room-health out"),
     "history-sink": ("history.bench", "reports/s through the ClickHouse sink: Kafka backlog -> rows -> ClickHouse"),
     "ingest": ("outagewatch.bench.ingest", "reports/s through POST /v1/reports into Kafka, p99 latency, RSS in a 10x surge"),
+    "e2e": ("outagewatch.bench.pipeline.e2e", "load -> collector -> Kafka -> worker, sink -> ClickHouse at --rate for --seconds; zero loss counted"),
+    "latency": ("outagewatch.bench.pipeline.latency", "injected onset -> first firing alert under background load, event and wall time"),
+    "storm": ("outagewatch.bench.pipeline.storm", "10x and 100x error surges: shed vs accepted, peak RSS per process, lag, alert"),
 }
 
 
@@ -33,6 +37,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("names", nargs="*", metavar="NAME", choices=[[], *BENCHMARKS],
                         help=f"which to run (default: all): {', '.join(BENCHMARKS)}")
     parser.add_argument("--quick", action="store_true", help="smaller inputs, for a smoke run")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="load duration for the whole-pipeline benchmarks (e2e default 60, latency/storm: "
+                             "their own phases); ignored by the others")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="background reports/s offered to the collector by e2e, latency and storm (default "
+                             "100000; the figures report the rate actually acknowledged); ignored by the others")
     parser.set_defaults(func=_run)
 
 
@@ -40,7 +50,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     names = args.names or list(BENCHMARKS)
     for name in names:
         module = importlib.import_module(BENCHMARKS[name][0])
-        results: list[dict[str, Any]] = module.run(settings=settings, quick=args.quick)
+        options = {name: getattr(args, name, None) for name in ("seconds", "rate")}
+        accepted = inspect.signature(module.run).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+        options = {k: v for k, v in options.items() if v is not None and (takes_any or k in accepted)}
+        results: list[dict[str, Any]] = module.run(settings=settings, quick=args.quick, **options)
         for result in results:
             sys.stdout.write(json.dumps(result) + "\n")
             sys.stdout.flush()

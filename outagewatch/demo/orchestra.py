@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from outagewatch.config import Settings
-from outagewatch.demo.processes import Child
 from outagewatch.demo.receiver import WebhookReceiver
 from outagewatch.demo.watch import Replay, Watcher
-from outagewatch.stack.process import StackError, free_port, port_open, wait_until
+from outagewatch.pipeline.running import Pipeline
+from outagewatch.stack.process import StackError
 
 log = logging.getLogger("outagewatch.demo")
 
@@ -24,9 +24,9 @@ class Orchestra:
         self.run_dir = run_dir
         self.keep = keep
         self.started_stack: set[str] = set()
-        self.children: list[Any] = []
         self.receiver = WebhookReceiver(run_dir / "alerts-received.ndjson")
         self.collector: Any = None
+        self.pipeline: Pipeline | None = None
         self.watcher: Watcher
         self.delivery: Any = None
         self.feed_error: BaseException | None = None
@@ -35,7 +35,6 @@ class Orchestra:
         self._range_ms = (0, 0)
 
     def start(self) -> None:
-        from collectors.launch import CollectorProcess
         from history.api import migrate
         from outagewatch.demo.cli import child_env
         from outagewatch.stack import manager
@@ -48,17 +47,11 @@ class Orchestra:
         log.info("ClickHouse migrations: %s", applied)
         self.receiver.start()
         env = child_env(self.settings, self.receiver.url)
-        port = self.settings.collector.port if not port_open("127.0.0.1", self.settings.collector.port) else free_port()
-        self.collector = CollectorProcess(port, env=env, log_path=str(self.run_dir / "collector.log")).start()
-        self.children.append(self.collector)
-        web_port = self.settings.streams.web_port if not port_open("127.0.0.1", self.settings.streams.web_port) else free_port()
-        worker = Child("worker", ["worker", "--web-port", str(web_port)], env, self.run_dir / "worker.log").start()
-        sink = Child("sink", ["history", "sink", "--no-migrate"], env, self.run_dir / "sink.log").start()
-        self.children += [worker, sink]
-        wait_until(lambda: port_open("127.0.0.1", web_port), 90, "the worker's web port")
+        self.pipeline = Pipeline(self.settings, self.run_dir, env, prefer_default_ports=True)
+        self.pipeline.start()
+        self.collector = self.pipeline.collector
         self.watcher = Watcher(self.settings).start()
-        log.info("collector %s, worker pid %s, sink pid %s; webhook receiver %s",
-                 self.collector.url, worker.process.pid, sink.process.pid, self.receiver.url)
+        log.info("webhook receiver %s", self.receiver.url)
 
     def replay(self, scenario: str, seed: int, scale: float, duration_s: int, start_ms: int,
                story_start_ms: int, speed: float) -> Replay:
@@ -91,37 +84,27 @@ class Orchestra:
         threading.Thread(target=feed, name="demo-feeder", daemon=True).start()
         return replay
 
+    @property
+    def _pipeline(self) -> Pipeline:
+        if self.pipeline is None:
+            raise StackError("the demo's pipeline has not been started")
+        return self.pipeline
+
     def check_children(self) -> None:
-        for child in self.children[1:]:
-            if not child.alive():
-                raise StackError(f"the {child.name} exited unexpectedly; its log ends:\n{child.log_tail()}")
+        self._pipeline.check()
         if self.feed_error is not None:
             raise StackError(f"the replay failed: {self.feed_error}")
 
     def accepted(self) -> tuple[int, int]:
-        from outagewatch.demo.cli import fetch_metrics
-
-        metrics = fetch_metrics(self.collector.url)
-        return (int(metrics.get("outagewatch_collector_accepted_total", 0)),
-                int(metrics.get("outagewatch_collector_heartbeats_sampled_out_total", 0)))
+        counts = self._pipeline.collector_counts()
+        return counts.accepted, counts.sampled_out
 
     def stored(self) -> int:
-        from history.client import connect, parse_url
-
-        client = connect(parse_url(self.settings.clickhouse.url))
-        try:
-            rows = client.execute(
-                "SELECT uniqExact(report_id) FROM reports WHERE ts >= toDateTime(%(start)s) "
-                "AND ts <= toDateTime(%(end)s) AND report_id LIKE %(prefix)s",
-                {"start": self._range_ms[0] // 1000, "end": self._range_ms[1] // 1000 + 60,
-                 "prefix": self.report_prefix + "%"})
-            return int(rows[0][0])
-        finally:
-            client.disconnect()
+        return self._pipeline.stored(self.report_prefix, *self._range_ms).rows
 
     def drained(self) -> bool:
-        accepted, _ = self.accepted()
-        return accepted > 0 and self.stored() >= accepted and (self.watcher.live.lag or 0) == 0
+        accepted, sampled_out = self.accepted()
+        return accepted > 0 and self.stored() >= accepted - sampled_out and (self.watcher.live.lag or 0) == 0
 
     def summary(self, scenario: str, labels_doc: dict[str, Any], seed: int, wall_s: float) -> dict[str, Any]:
         from outagewatch.demo.cli import run_dir_files
@@ -146,7 +129,7 @@ class Orchestra:
             self.receiver.stop()
             return
         # The sink goes last, so what the worker flushed on the way out is stored.
-        for child in self.children:
+        for child in self.pipeline.children if self.pipeline is not None else ():
             child.stop()
         self.receiver.stop()
         if self.started_stack:

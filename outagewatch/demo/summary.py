@@ -42,7 +42,7 @@ def summarise(*, scenario: str, labels: Mapping[str, Any], alerts: Sequence[Aler
         "scenario": scenario,
         "wall_seconds": round(wall_s, 1),
         "reports": {"sent": sent, "accepted": accepted, "sampled_out": sampled_out, "stored": stored,
-                    "lost": max(0, accepted - stored)},
+                    "lost": max(0, accepted - sampled_out - stored)},
         "alerts": {"firing_events": len(firing), "resolved_events": len(alerts) - len(firing),
                    "by_scope": _count_by(firing, "scope"), "notifications_received": notifications},
         "incidents": incident_delays(labels, alerts),

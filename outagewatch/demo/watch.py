@@ -125,18 +125,7 @@ class Watcher:
 
 
 def worker_lag(settings: Settings) -> int | None:
-    """Reports the worker has not consumed yet (its consumer group on client-reports)."""
-    from kafka import KafkaAdminClient, KafkaConsumer
+    """Records the worker has not consumed yet (its consumer group on client-reports)."""
+    from outagewatch.pipeline.running import group_lag
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap)
-    try:
-        committed = admin.list_group_offsets({settings.streams.app_id: None}).get(settings.streams.app_id, {})
-        mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic == settings.topics.client_reports}
-        if not mine:
-            return None
-        ends = consumer.end_offsets(list(mine))
-        return int(sum(max(0, ends[tp] - offset) for tp, offset in mine.items()))
-    finally:
-        consumer.close()
-        admin.close()
+    return group_lag(settings.kafka.bootstrap, settings.streams.app_id, settings.topics.client_reports)

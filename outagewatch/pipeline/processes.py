@@ -1,0 +1,105 @@
+"""Child processes: each an `outagewatch` subcommand with its own log file; their memory and CPU."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class Child:
+    """``python -m outagewatch ARGS`` in its own process group, logging to ``log_path``."""
+
+    def __init__(self, name: str, args: Sequence[str], env: Mapping[str, str], log_path: Path) -> None:
+        self.name = name
+        self.args = list(args)
+        self.env = dict(env)
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Child:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(  # noqa: S603 - our own CLI
+                [sys.executable, "-m", "outagewatch", *self.args], env=self.env, stdout=out,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                # Own process group: the terminal's Ctrl-C reaches the demo,
+                # which then stops the children in order (sink last).
+                start_new_session=True,
+            )
+        log.info("started %s (pid %d), log %s", self.name, self.process.pid, self.log_path)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, f"{self.name} not started"
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout_s: float = 20.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0fs; killing it", self.name, timeout_s)
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def parse_status(text: str) -> dict[str, int]:
+    """Memory fields of ``/proc/<pid>/status``, in KiB.
+
+    >>> parse_status("Name:\\tpython\\nVmHWM:\\t  204800 kB\\nVmRSS:\\t  102400 kB\\n")
+    {'VmHWM': 204800, 'VmRSS': 102400}
+    """
+    fields = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM") and value.split():
+            fields[name] = int(value.split()[0])
+    return fields
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """Current (``rss_mib``) and peak (``peak_rss_mib``, VmHWM) resident memory of a live process."""
+    try:
+        fields = parse_status(Path(f"/proc/{pid}/status").read_text())
+    except OSError:
+        return {}
+    return {"rss_mib": round(fields.get("VmRSS", 0) / 1024, 1), "peak_rss_mib": round(fields.get("VmHWM", 0) / 1024, 1)}
+
+
+def parse_cpu_ticks(stat: str) -> int:
+    """utime + stime (clock ticks) from a ``/proc/<pid>/stat`` line; the name may hold spaces.
+
+    >>> parse_cpu_ticks("42 (python -m x) S 1 42 42 0 -1 0 0 0 0 0 150 30 0 0 20 0 9 0 100")
+    180
+    """
+    after_name = stat.rsplit(")", 1)[1].split()
+    return int(after_name[11]) + int(after_name[12])
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds a live process has used (user + system)."""
+    try:
+        return parse_cpu_ticks(Path(f"/proc/{pid}/stat").read_text()) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return None

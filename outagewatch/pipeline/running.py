@@ -1,0 +1,162 @@
+"""Starting, checking, counting and stopping the pipeline's processes.
+
+``Pipeline(settings, run_dir, env).start()`` runs ``outagewatch collect``,
+``outagewatch worker`` and ``outagewatch history sink`` as children (each
+logging to ``run_dir``); the counts it reads are the real ones: the
+collector's ``/metrics``, the consumer groups' committed offsets, and the
+``reports`` table in ClickHouse.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from outagewatch.config import Settings
+from outagewatch.pipeline.processes import Child
+from outagewatch.stack.process import StackError, free_port, port_open, wait_until
+
+log = logging.getLogger("outagewatch.pipeline")
+
+
+@dataclass(frozen=True)
+class CollectorCounts:
+    """Reports the collector answered 202 for, and how many of those were heartbeats it sampled out."""
+
+    accepted: int
+    sampled_out: int
+    shed: int
+
+
+@dataclass(frozen=True)
+class StoredCounts:
+    """Distinct reports stored in ClickHouse, and the sum of their weights (= reports they stand for)."""
+
+    rows: int
+    weight: float
+
+
+def fetch_metrics(url: str) -> dict[str, float]:
+    """The collector's /metrics page: each sample name summed over its labels, and ``name{label=value}`` too."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as answer:  # noqa: S310 - our own collector
+        return sum_samples(answer.read().decode())
+
+
+def sum_samples(text: str) -> dict[str, float]:
+    """Prometheus text to sums by name and by ``name{label=value}`` (one label at a time).
+
+    >>> totals = sum_samples('a_total{kind="reports"} 5\\na_total{kind="samples"} 2\\nb_total 1\\n')
+    >>> totals["a_total"], totals['a_total{kind="reports"}'], totals["b_total"]
+    (7.0, 5.0, 1.0)
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[sample.name] = values.get(sample.name, 0.0) + sample.value
+            for label, value in sample.labels.items():
+                name = f'{sample.name}{{{label}="{value}"}}'
+                values[name] = values.get(name, 0.0) + sample.value
+    return values
+
+
+def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
+    """Records of ``topic`` the consumer group has not committed yet (None before its first commit)."""
+    from kafka import KafkaAdminClient, KafkaConsumer
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        committed = admin.list_group_offsets({group: None}).get(group, {})
+        mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic == topic and meta.offset >= 0}
+        if not mine:
+            return None
+        ends = consumer.end_offsets(list(mine))
+        return int(sum(max(0, ends[tp] - offset) for tp, offset in mine.items()))
+    finally:
+        consumer.close()
+        admin.close()
+
+
+class Pipeline:
+    """Collector, worker and sink for ``settings`` (children get ``env`` on top of this environment)."""
+
+    def __init__(self, settings: Settings, run_dir: Path, env: Mapping[str, str],
+                 prefer_default_ports: bool = False) -> None:
+        self.settings = settings
+        self.run_dir = run_dir
+        self.env = dict(env)
+        self.prefer_default_ports = prefer_default_ports
+        self.collector: Any = None
+        self.worker: Child | None = None
+        self.sink: Child | None = None
+
+    def _port(self, default: int) -> int:
+        return default if self.prefer_default_ports and not port_open("127.0.0.1", default) else free_port()
+
+    def start(self) -> Pipeline:
+        from collectors.launch import CollectorProcess
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.collector = CollectorProcess(self._port(self.settings.collector.port), env=self.env,
+                                          log_path=str(self.run_dir / "collector.log")).start()
+        web_port = self._port(self.settings.streams.web_port)
+        self.worker = Child("worker", ["worker", "--web-port", str(web_port)], self.env,
+                            self.run_dir / "worker.log").start()
+        self.sink = Child("sink", ["history", "sink", "--no-migrate"], self.env, self.run_dir / "sink.log").start()
+        wait_until(lambda: port_open("127.0.0.1", web_port), 90, "the worker's web port")
+        log.info("collector %s (pid %d), worker pid %d, sink pid %d; logs in %s", self.collector.url,
+                 self.collector.pid, self.worker.pid, self.sink.pid, self.run_dir)
+        return self
+
+    @property
+    def children(self) -> list[Any]:
+        """In stopping order: the sink last, so what the worker flushed on the way out is stored."""
+        return [child for child in (self.collector, self.worker, self.sink) if child is not None]
+
+    def pids(self) -> dict[str, int]:
+        return {"collector": self.collector.pid, "worker": self.worker.pid, "sink": self.sink.pid}  # type: ignore[union-attr]
+
+    def check(self) -> None:
+        """Raise ``StackError`` with the log tail if the worker or the sink has exited."""
+        for child in (self.worker, self.sink):
+            if child is not None and not child.alive():
+                raise StackError(f"the {child.name} exited unexpectedly; its log ends:\n{child.log_tail()}")
+
+    def collector_counts(self) -> CollectorCounts:
+        metrics = fetch_metrics(self.collector.url)
+        return CollectorCounts(accepted=int(metrics.get('outagewatch_collector_accepted_total{kind="reports"}', 0)),
+                               sampled_out=int(metrics.get("outagewatch_collector_heartbeats_sampled_out_total", 0)),
+                               shed=int(metrics.get("outagewatch_collector_shed_total", 0)))
+
+    def stored(self, prefix: str, since_ms: int, until_ms: int) -> StoredCounts:
+        """Reports whose id starts with ``prefix`` and event time is in the range (each counted once)."""
+        from history.client import connect, parse_url
+
+        client = connect(parse_url(self.settings.clickhouse.url))
+        try:
+            rows = client.execute(
+                "SELECT count(), sum(w) FROM (SELECT report_id, any(weight) AS w FROM reports "
+                "WHERE ts >= toDateTime(%(start)s) AND ts <= toDateTime(%(end)s) AND startsWith(report_id, %(prefix)s) "
+                "GROUP BY report_id)",
+                {"start": since_ms // 1000 - 60, "end": until_ms // 1000 + 60, "prefix": prefix})
+            return StoredCounts(rows=int(rows[0][0]), weight=float(rows[0][1] or 0.0))
+        finally:
+            client.disconnect()
+
+    def worker_lag(self) -> int | None:
+        return group_lag(self.settings.kafka.bootstrap, self.settings.streams.app_id,
+                         self.settings.topics.client_reports)
+
+    def sink_lag(self) -> int | None:
+        return group_lag(self.settings.kafka.bootstrap, self.settings.history.sink_group_id,
+                         self.settings.topics.client_reports)
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.stop()
