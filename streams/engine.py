@@ -22,7 +22,7 @@ any prefix of one flush's writes in the changelog:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -112,8 +112,10 @@ class PartitionWindows(Generic[I, S, P]):
         self.policy = policy
         self.store = store
         self.clock = clock
-        self._encode = msgspec.msgpack.Encoder().encode
-        self._decode_state = msgspec.msgpack.Decoder(reducer.state_type).decode
+        # A reducer whose state holds custom types (streams.distinct) names their hooks.
+        self._encode = msgspec.msgpack.Encoder(enc_hook=getattr(reducer, "enc_hook", None)).encode
+        self._decode_state = msgspec.msgpack.Decoder(reducer.state_type,
+                                                     dec_hook=getattr(reducer, "dec_hook", None)).decode
         self._prefix = f"{partition}|".encode()
         raw = store.get(self._prefix + b"meta")
         self.meta = _meta_codec[1].decode(raw) if raw else PartitionMeta()
@@ -128,45 +130,71 @@ class PartitionWindows(Generic[I, S, P]):
         self.skipped_items = 0
 
     # -- folding ----------------------------------------------------------
-    def add_message(self, items: Iterable[I], offset: int) -> None:
-        """Fold every item of the message at ``offset`` (skips replays already applied)."""
+    def add_message(self, items: Sequence[I], offset: int) -> None:
+        """Fold every item of the message at ``offset`` (skips replays already applied).
+
+        Items are grouped by (key, window) first and each group is folded with
+        one ``add_many`` call: a collector message is one room's reports, so
+        this is usually one group, and the per-item Python is the reducer's.
+        """
         self._last_input_wall = self.clock.now_ms()
         meta = self.meta
         if offset <= meta.applied_offset:
-            self.skipped_items += sum(1 for _ in items)
+            self.skipped_items += len(items)
             return
         window_ms = self.policy.window_ms
+        closed_upto = meta.closed_upto
         reducer = self.reducer
-        add, ts_of, key_of = reducer.add, reducer.ts_of, reducer.key_of
-        touched: list[Any] = []
+        ts_of, key_of = reducer.ts_of, reducer.key_of
+        groups: dict[tuple[str, int], list[I] | None] = {}  # None: the window has closed
+        late: list[tuple[str, int, I]] = []
         max_ts = meta.max_ts
         for item in items:
             ts = ts_of(item)
             key = key_of(item)
             start = ts - ts % window_ms
-            late = start + window_ms <= meta.closed_upto
-            if not late:
-                state = self._window(key, start)
-                if state.closed:
-                    late = True
-            if late:
+            group_key = (key, start)
+            try:
+                group = groups[group_key]
+            except KeyError:
+                group = None if start + window_ms <= closed_upto or self._window(key, start).closed else []
+                groups[group_key] = group
+            if group is None:
+                # Late: into the key's window at the watermark as of this item.
                 watermark = max(meta.watermark, max_ts)
-                start = watermark - watermark % window_ms
-                state = self._window(key, start)
-            if offset <= state.applied_offset:
-                self.skipped_items += 1
+                late.append((key, watermark - watermark % window_ms, item))
                 continue
-            if late:
-                self.late_items += 1
-                reducer.add_late(state, item)
+            group.append(item)
+            if ts > max_ts:
+                max_ts = ts
+        # Decide what a crashed run already applied before changing anything.
+        touched = {group_key: self._window(*group_key) for group_key, group in groups.items() if group is not None}
+        for key, start, _ in late:
+            touched.setdefault((key, start), self._window(key, start))
+        applied = {group_key for group_key, state in touched.items() if offset <= state.applied_offset}
+        add_many = getattr(reducer, "add_many", None)
+        for group_key, group in groups.items():
+            if group is None:
+                continue
+            if group_key in applied:
+                self.skipped_items += len(group)
+            elif add_many is not None:
+                add_many(touched[group_key], group)
             else:
-                add(state, item)
-                if ts > max_ts:
-                    max_ts = ts
-            touched.append((key, start, state))
-        for key, start, state in touched:
-            state.applied_offset = offset  # type: ignore[attr-defined]
-            self._dirty.add((key, start))
+                state = touched[group_key]
+                for item in group:
+                    reducer.add(state, item)
+        for key, start, item in late:
+            if (key, start) in applied:
+                self.skipped_items += 1
+            else:
+                self.late_items += 1
+                reducer.add_late(touched[(key, start)], item)
+        dirty = self._dirty
+        for group_key, state in touched.items():
+            if group_key not in applied:
+                state.applied_offset = offset  # type: ignore[attr-defined]
+                dirty.add(group_key)
         meta.max_ts = max_ts
         meta.watermark = max(meta.watermark, max_ts)
         meta.applied_offset = offset
