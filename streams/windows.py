@@ -45,7 +45,7 @@ from collections.abc import Iterable
 import msgspec
 
 from outagewatch.schemas import ClientReport, RoomHealth
-from streams import sketch
+from streams import distinct, sketch
 from streams.distinct import ERROR_CLIENTS_K, Distinct, client_hash
 
 UNKNOWN = "unknown"
@@ -254,7 +254,9 @@ def health_of(part: Partial, scope: str, key: str, window_start: int, window_end
 # What the generic engine (streams.engine.Reducer) needs besides the functions above.
 state_type = WindowState
 scope = "room"
-# enc_hook / dec_hook (imported above) tell the engine's msgspec codecs how a Distinct is stored.
+# How the engine's msgspec codecs store the Distinct sets of a WindowState.
+enc_hook = distinct.enc_hook
+dec_hook = distinct.dec_hook
 
 
 def key_of(report: ClientReport) -> str:
