@@ -94,7 +94,10 @@ class WindowPipeline:
         self.merger: ScopeMerger | None = None
         self.lock = asyncio.Lock()
         self.listeners: list[Callable[[list[Any]], Awaitable[None]]] = []
-        self.counters = {"messages": 0, "items": 0, "dead_letters": 0, "windows_out": 0}
+        self.counters = {"messages": 0, "items": 0, "dead_letters": 0, "windows_out": 0,
+                         # Clock ms of the first message taken and of the end of the last folded batch
+                         # (state flushed): what `outagewatch bench` measures throughput between.
+                         "first_message_ms": 0, "last_fold_ms": 0}
         app.agent(self.source, name=f"{name}-windows")(self._consume)
         app.agent(self.progress, name=f"{name}-scopes")(self._merge)
         app.timer(1.0, name=f"{name}-tick")(self._tick)
@@ -115,6 +118,8 @@ class WindowPipeline:
 
     async def _consume(self, stream: Any) -> None:
         async for events in stream.take_events(self.batch_max, within=0.2):
+            if not self.counters["first_message_ms"]:
+                self.counters["first_message_ms"] = self.clock.now_ms()
             async with self.lock:
                 touched: dict[int, PartitionWindows[Any, Any, Any]] = {}
                 for event in events:
@@ -128,6 +133,7 @@ class WindowPipeline:
                     self.counters["items"] += len(items)
                 self.counters["messages"] += len(events)
                 await self._publish_and_flush(touched.values(), always_progress=False)
+                self.counters["last_fold_ms"] = self.clock.now_ms()
 
     async def _tick(self) -> None:
         async with self.lock:
