@@ -51,7 +51,7 @@ import sys
 from array import array
 from typing import Any
 
-from xxhash import xxh3_64_intdigest as _xxh3_64
+from xxhash import xxh3_64_intdigest as xxh3_64
 
 # Sample sizes: listeners get more room than each error code's clients, which
 # are fewer and of which a window keeps one set per code.
@@ -68,7 +68,7 @@ def client_hash(client: str) -> int:
     >>> client_hash("c1") == client_hash("c1"), 0 <= client_hash("c1") < 2**64
     (True, True)
     """
-    return _xxh3_64(client.encode())
+    return xxh3_64(client.encode())
 
 
 class Distinct:
@@ -99,9 +99,11 @@ class Distinct:
         """Drop everything above the k smallest hashes (never changes an estimate)."""
         if len(self.entries) <= self.k:
             return
-        keep = sorted(self.entries)[: self.k]
-        self.entries = {hashed: self.entries[hashed] for hashed in keep}
-        self.threshold = keep[-1]
+        # In place: streams.windows.add_many holds on to this dict.
+        ordered = sorted(self.entries)
+        for hashed in ordered[self.k:]:
+            del self.entries[hashed]
+        self.threshold = ordered[self.k - 1]
 
     @property
     def exact(self) -> bool:

@@ -117,6 +117,9 @@ class PartitionWindows(Generic[I, S, P]):
         self._decode_state = msgspec.msgpack.Decoder(reducer.state_type,
                                                      dec_hook=getattr(reducer, "dec_hook", None)).decode
         self._prefix = f"{partition}|".encode()
+        key_of, ts_of = reducer.key_of, reducer.ts_of
+        self._key_and_ts: Callable[[I], tuple[str, int]] = getattr(
+            reducer, "key_and_ts", lambda item: (key_of(item), ts_of(item)))
         raw = store.get(self._prefix + b"meta")
         self.meta = _meta_codec[1].decode(raw) if raw else PartitionMeta()
         self._open_sets: dict[int, set[str]] = {start: set(keys) for start, keys in self.meta.open.items()}
@@ -145,13 +148,12 @@ class PartitionWindows(Generic[I, S, P]):
         window_ms = self.policy.window_ms
         closed_upto = meta.closed_upto
         reducer = self.reducer
-        ts_of, key_of = reducer.ts_of, reducer.key_of
+        key_and_ts = self._key_and_ts
         groups: dict[tuple[str, int], list[I] | None] = {}  # None: the window has closed
         late: list[tuple[str, int, I]] = []
         max_ts = meta.max_ts
         for item in items:
-            ts = ts_of(item)
-            key = key_of(item)
+            key, ts = key_and_ts(item)
             start = ts - ts % window_ms
             group_key = (key, start)
             try:

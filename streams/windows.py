@@ -40,13 +40,14 @@ Definitions (every count is a sum of report weights):
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable
 
 import msgspec
 
 from outagewatch.schemas import ClientReport, RoomHealth
 from streams import distinct, sketch
-from streams.distinct import ERROR_CLIENTS_K, Distinct, client_hash
+from streams.distinct import ERROR_CLIENTS_K, Distinct, client_hash, xxh3_64
 
 UNKNOWN = "unknown"
 CELL_SEPARATOR = "\x1f"
@@ -122,7 +123,9 @@ def add(state: WindowState, report: ClientReport) -> WindowState:
 def add_many(state: WindowState, reports: Iterable[ClientReport]) -> WindowState:
     """Fold reports into the window: the hot path, so everything is a local here."""
     cells = state.cells
-    listeners_add = state.listeners.add
+    # Distinct.add inlined for listeners (most reports are heartbeats); see streams.distinct.
+    listeners = state.listeners
+    seen, threshold, trim_at = listeners.entries, listeners.threshold, 2 * listeners.k
     error_clients = state.error_clients
     # (region, platform, app_version) -> (cell, its key), for this call only.
     local: dict[tuple[str | None, str, str | None], tuple[Cell, str]] = {}
@@ -141,11 +144,19 @@ def add_many(state: WindowState, reports: Iterable[ClientReport]) -> WindowState
         weight = report.weight
         kind = report.kind
         cell.reports += weight
-        if kind == "heartbeat":
-            listeners_add(client_hash(report.client_id), weight, key)
-        elif kind == "join":
-            cell.joins += weight
-            listeners_add(client_hash(report.client_id), weight, key)
+        if kind == "heartbeat" or kind == "join":
+            if kind == "join":
+                cell.joins += weight
+            hashed = xxh3_64(report.client_id.encode())
+            previous = seen.get(hashed)
+            if previous is None:
+                if hashed < threshold:
+                    seen[hashed] = (weight, key)
+                    if len(seen) >= trim_at:
+                        listeners.trim()
+                        threshold = listeners.threshold
+            elif weight > previous[0]:
+                seen[hashed] = (weight, previous[1])
         elif kind == "leave":
             cell.leaves += weight
         else:
@@ -257,6 +268,10 @@ scope = "room"
 # How the engine's msgspec codecs store the Distinct sets of a WindowState.
 enc_hook = distinct.enc_hook
 dec_hook = distinct.dec_hook
+
+
+# Both at once, in C: what the engine groups a message's reports by.
+key_and_ts = operator.attrgetter("room_id", "ts")
 
 
 def key_of(report: ClientReport) -> str:

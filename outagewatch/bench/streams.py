@@ -147,8 +147,6 @@ class WorkerRun:
         return [_peak_rss_mb(process.pid) for process in self.processes]
 
     def stop(self, delete_topics: bool = True) -> None:
-        from kafka import KafkaAdminClient
-
         for process in self.processes:
             if process.poll() is None:
                 process.terminate()
@@ -161,11 +159,8 @@ class WorkerRun:
         for log in self.logs:
             log.close()
         if delete_topics:
-            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
-            try:
-                admin.delete_topics([topic for name, topic in self.topics.items() if name != "client_reports"])
-            finally:
-                admin.close()
+            outputs = [topic for name, topic in self.topics.items() if name != "client_reports"]
+            delete_topics_like(self.bootstrap, outputs, prefixes=(self.app_id,))
 
 
 def consume_prepared(settings: Settings, topic: str, reports: int, workers: int = 1,
@@ -200,8 +195,6 @@ def run(settings: Settings, quick: bool = False, count: int = 1_000_000, rooms: 
 
 def _run_once(settings: Settings, count: int, rooms: int, workers: int, lag_rate: int, lag_seconds: float,
               window_s: int | None, lateness_s: int | None) -> dict[str, Any]:
-    from kafka import KafkaAdminClient
-
     from outagewatch.stack.kafka import ensure_topics
 
     bootstrap = settings.kafka.bootstrap
@@ -226,9 +219,7 @@ def _run_once(settings: Settings, count: int, rooms: int, workers: int, lag_rate
         result["worker_peak_rss_mb"] = run.peak_rss_mb()
     finally:
         run.stop()
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        admin.delete_topics([topic])
-        admin.close()
+        delete_topics_like(bootstrap, [topic])
     result["lost_or_doubled"] = result.get("items_expected", count) - run.items()
     return result
 
@@ -272,6 +263,22 @@ def _lag(run: WorkerRun, bootstrap: str, topic: str, rooms: int, rate: int, seco
             "lag_p50_s": round(lags[len(lags) // 2], 3) if lags else None,
             "lag_p95_s": round(lags[int(len(lags) * 0.95)], 3) if lags else None,
             "items_expected": expect_items + sent}
+
+
+def delete_topics_like(bootstrap: str, names: list[str], prefixes: tuple[str, ...] = (),
+                       contains: tuple[str, ...] = ()) -> None:
+    """Delete a run's topics: ``names`` and those Kafka clients created for it (changelogs, repartitions)."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        doomed = sorted({name for name in existing if name in names or name.startswith(prefixes)
+                         or any(part in name for part in contains)})
+        for offset in range(0, len(doomed), 50):
+            admin.delete_topics(doomed[offset:offset + 50])
+    finally:
+        admin.close()
 
 
 def _peak_rss_mb(pid: int) -> float | None:

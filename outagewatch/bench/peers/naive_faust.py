@@ -27,7 +27,7 @@ from outagewatch.bench.peers.common import WINDOW_MS, add_report, emit, new_wind
 def main() -> None:
     args = parse_args(__doc__ or "")
     app = faust.App(
-        f"peer-naive-{uuid.uuid4().hex[:8]}", broker=f"kafka://{args.bootstrap}", store="memory://",
+        args.group or f"peer-naive-{uuid.uuid4().hex[:8]}", broker=f"kafka://{args.bootstrap}", store="memory://",
         web_enabled=False, datadir=f"{args.state_dir}/naive-{uuid.uuid4().hex[:6]}",
         consumer_auto_offset_reset="earliest", topic_partitions=8,
     )
