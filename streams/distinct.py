@@ -131,18 +131,20 @@ class Distinct:
 
     # -- storage: packed arrays, 18 bytes per client ---------------------------
     def encode(self) -> list[Any]:
-        self.trim()
-        ordered = sorted(self.entries)
-        cells = sorted({cell for _, cell in self.entries.values()})
-        index = {cell: position for position, cell in enumerate(cells)}
-        hashes = array("Q", ordered)
-        weights = array("d", (self.entries[hashed][0] for hashed in ordered))
-        cell_ids = array("H", (index[self.entries[hashed][1]] for hashed in ordered))
+        """Packed arrays, in dict order (``totals`` sorts; every flush pays for this, so no sort here)."""
+        if len(self.entries) > self.k:
+            self.trim()
+        entries = self.entries
+        cells: dict[str, int] = {}
+        pairs = entries.values()
+        hashes = array("Q", entries)
+        weights = array("d", [weight for weight, _ in pairs])
+        cell_ids = array("H", [cells.setdefault(cell, len(cells)) for _, cell in pairs])
         if sys.byteorder == "big":  # the changelog is little-endian on every machine
             for packed in (hashes, weights, cell_ids):
                 packed.byteswap()
         sampled = self.threshold != _NO_LIMIT
-        return [self.k, sampled, cells, hashes.tobytes(), weights.tobytes(), cell_ids.tobytes()]
+        return [self.k, sampled, list(cells), hashes.tobytes(), weights.tobytes(), cell_ids.tobytes()]
 
     @classmethod
     def decode(cls, raw: list[Any]) -> Distinct:

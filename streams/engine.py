@@ -129,6 +129,8 @@ class PartitionWindows(Generic[I, S, P]):
         self._collected: set[int] = set(self.meta.closing)
         self.pending: list[Closed[P]] = []
         self._last_input_wall = clock.now_ms()
+        self._new_starts = 0
+        self._last_close_check: tuple[int, int] | None = None
         self.late_items = 0
         self.skipped_items = 0
 
@@ -211,15 +213,21 @@ class PartitionWindows(Generic[I, S, P]):
             raw = self.store.get(self._state_key(key, start))
             state = self._decode_state(raw) if raw else self.reducer.initialize()
             self._cache[cache_key] = state
-            keys = self._open_sets.setdefault(start, set())
-            if key not in keys:
-                keys.add(key)
+            keys = self._open_sets.get(start)
+            if keys is None:
+                keys = self._open_sets[start] = set()
+                self._new_starts += 1
+            keys.add(key)
         return state
 
     def _state_key(self, key: str, start: int) -> bytes:
         return self._prefix + f"{start}|{key}".encode()
 
     # -- closing ------------------------------------------------------------
+    def restart_idle_clock(self) -> None:
+        """The partition is not being fetched (recovery, rebalance): not being idle either."""
+        self._last_input_wall = self.clock.now_ms()
+
     def advance_idle(self) -> None:
         """Let the watermark follow the wall clock while the partition gets no input."""
         idle = self.clock.now_ms() - self._last_input_wall
@@ -234,6 +242,11 @@ class PartitionWindows(Generic[I, S, P]):
         and called ``mark_closed``; from now on reports for them are late.
         """
         horizon = self.meta.watermark - self.policy.lateness_ms
+        # Called after every message: skip the scan unless the horizon moved or a window opened.
+        state = (horizon, self._new_starts)
+        if not final and state == self._last_close_check:
+            return
+        self._last_close_check = state
         ready = [start for start in self._open_sets
                  if start not in self._collected and (final or start + self.policy.window_ms <= horizon)]
         if not ready:
@@ -252,14 +265,20 @@ class PartitionWindows(Generic[I, S, P]):
         reducer = self.reducer
         results: list[Any] = []
         partials: dict[int, dict[str, P]] = {}
+        both = getattr(reducer, "result_and_partials", None)
         for start in starts:
             merged: dict[str, P] = {}
             for key in sorted(self._open_sets[start]):
                 state = self._window(key, start)
                 if state.closed:
                     continue
-                results.append(reducer.result(state, reducer.scope, key, start, start + self.policy.window_ms))
-                for (scope, scope_key), part in reducer.partials(state).items():
+                end = start + self.policy.window_ms
+                if both is not None:
+                    health, parts = both(state, reducer.scope, key, start, end)
+                else:
+                    health, parts = reducer.result(state, reducer.scope, key, start, end), reducer.partials(state)
+                results.append(health)
+                for (scope, scope_key), part in parts.items():
                     name = f"{scope}|{scope_key}"
                     if name in merged:
                         reducer.merge(merged[name], part)

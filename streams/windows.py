@@ -220,16 +220,24 @@ def merge(into: Partial, other: Partial) -> Partial:
 
 def result(state: WindowState, scope: str, key: str, window_start: int, window_end: int) -> RoomHealth:
     """The closed window of a room as published on ``room-health``."""
+    return result_and_partials(state, scope, key, window_start, window_end)[0]
+
+
+def result_and_partials(state: WindowState, scope: str, key: str, window_start: int,
+                        window_end: int) -> tuple[RoomHealth, dict[tuple[str, str], Partial]]:
+    """``result`` and ``partials`` from one pass over the window (what the engine closes with)."""
+    parts = partials(state)
     total = Partial()
     region_reports: dict[str, float] = {}
-    for part_key, part in partials(state).items():
+    for part_key, part in parts.items():
         if part_key[0] == "global":
             total = part
         elif part_key[0] == "region":
             region_reports[part_key[1]] = part.reports
     # A room's region is where most of its reports come from (ties: by name).
     region = min(region_reports, key=lambda name: (-region_reports[name], name)) if region_reports else ""
-    return health_of(total, scope, key, window_start, window_end, region=region)
+    # health_of copies what it keeps: the scope merger may add into these partials afterwards.
+    return health_of(total, scope, key, window_start, window_end, region=region), parts
 
 
 def health_of(part: Partial, scope: str, key: str, window_start: int, window_end: int, region: str = "") -> RoomHealth:
