@@ -96,9 +96,6 @@ class WorkerRun:
         if lateness_seconds is not None:
             env["OUTAGEWATCH_STREAMS_ALLOWED_LATENESS_SECONDS"] = str(lateness_seconds)
         self.progress: list[dict[str, Any]] = [{} for _ in range(workers)]
-        # Worker CPU seconds when its first batch was folded: the machine is shared, so
-        # reports per CPU second says what the worker costs when wall time is noisy.
-        self.cpu_at_first: list[float | None] = [None] * workers
         # Worker logs go to temporary files: their tail explains a failed run.
         self.logs = [tempfile.TemporaryFile() for _ in range(workers)]  # noqa: SIM115 - closed in stop()
         self.processes = [subprocess.Popen(  # noqa: S603
@@ -113,8 +110,6 @@ class WorkerRun:
         for line in process.stdout:
             if line.startswith(b"{"):
                 self.progress[index] = json.loads(line)
-                if self.cpu_at_first[index] is None and self.progress[index].get("items"):
-                    self.cpu_at_first[index] = _cpu_seconds(process.pid)
 
     def items(self) -> int:
         return sum(p.get("items", 0) for p in self.progress)
@@ -136,11 +131,11 @@ class WorkerRun:
         lasts = [p["last_fold_ms"] for p in self.progress if p.get("last_fold_ms")]
         items = self.items()
         seconds = (max(lasts) - min(firsts)) / 1000 if firsts and lasts else 0.0
-        cpu = sum((_cpu_seconds(process.pid) or 0.0) - (first or 0.0)
-                  for process, first in zip(self.processes, self.cpu_at_first, strict=True))
+        # The machine is shared: the workers' own CPU seconds over the same span say what
+        # the work costs when wall time is noisy (all threads of each worker process).
+        cpu = sum(p.get("last_fold_cpu_s", 0.0) - p.get("first_message_cpu_s", 0.0) for p in self.progress)
         return {"reports": items, "seconds": round(seconds, 3),
                 "reports_per_s": round(items / seconds) if seconds > 0 else None,
-                # From the first progress line (0.2 s granularity) to now: a lower bound on speed.
                 "reports_per_cpu_s": round(items / cpu) if cpu > 0 else None,
                 "windows_out": sum(p.get("windows_out", 0) for p in self.progress),
                 "dead_letters": sum(p.get("dead_letters", 0) for p in self.progress)}
@@ -288,16 +283,6 @@ def delete_topics_like(bootstrap: str, names: list[str], prefixes: tuple[str, ..
             admin.delete_topics(doomed[offset:offset + 50])
     finally:
         admin.close()
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def _peak_rss_mb(pid: int) -> float | None:
