@@ -295,6 +295,7 @@ class StreamsApp:
             broker_heartbeat_interval=2.0,
             broker_commit_every=batch_max,
             stream_buffer_maxsize=max(4096, batch_max * 2),
+            consumer_max_fetch_size=8 * 1024 * 1024,
         )
         policy = WindowPolicy(window_ms=s.window_seconds * 1000, lateness_ms=s.allowed_lateness_seconds * 1000,
                               idle_ms=idle_ms if idle_ms is not None else s.window_seconds * 1000)

@@ -129,8 +129,8 @@ class PartitionWindows(Generic[I, S, P]):
         self._collected: set[int] = set(self.meta.closing)
         self.pending: list[Closed[P]] = []
         self._last_input_wall = clock.now_ms()
-        self._new_starts = 0
-        self._last_close_check: tuple[int, int] | None = None
+        # The earliest window start not yet closed (None: none, or not known yet).
+        self._earliest_open: int | None = None
         self.late_items = 0
         self.skipped_items = 0
 
@@ -216,7 +216,8 @@ class PartitionWindows(Generic[I, S, P]):
             keys = self._open_sets.get(start)
             if keys is None:
                 keys = self._open_sets[start] = set()
-                self._new_starts += 1
+                if start not in self._collected and (self._earliest_open is None or start < self._earliest_open):
+                    self._earliest_open = start
             keys.add(key)
         return state
 
@@ -242,17 +243,18 @@ class PartitionWindows(Generic[I, S, P]):
         and called ``mark_closed``; from now on reports for them are late.
         """
         horizon = self.meta.watermark - self.policy.lateness_ms
-        # Called after every message: skip the scan unless the horizon moved or a window opened.
-        state = (horizon, self._new_starts)
-        if not final and state == self._last_close_check:
+        # Called after every message: skip the scan while the earliest uncollected window is not due.
+        if not final and self._earliest_open is not None and self._earliest_open + self.policy.window_ms > horizon:
             return
-        self._last_close_check = state
         ready = [start for start in self._open_sets
                  if start not in self._collected and (final or start + self.policy.window_ms <= horizon)]
         if not ready:
+            self._earliest_open = min((start for start in self._open_sets if start not in self._collected),
+                                      default=None)
             return
         closed = self.collect(sorted(ready))
         self._collected.update(ready)
+        self._earliest_open = min((start for start in self._open_sets if start not in self._collected), default=None)
         self.meta.closed_upto = closed.closed_upto
         self.pending.append(closed)
 
