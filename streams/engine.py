@@ -36,7 +36,14 @@ I = TypeVar("I")  # noqa: E741 - the item type
 
 
 class Reducer(Protocol[I, S, P]):
-    """What a window reducer module provides (see streams.windows, streams.metrics)."""
+    """What a window reducer module provides (see streams.windows, streams.metrics).
+
+    Optional, for speed (the engine falls back when they are missing):
+    ``add_many(state, items)`` folds a message's items of one window in one
+    call, ``key_and_ts(item)`` gives both at once (an ``operator.attrgetter``),
+    ``result_and_partials(...)`` computes a closed window's result and scope
+    partials in one pass, and ``enc_hook``/``dec_hook`` store custom types.
+    """
 
     state_type: type[S]
     initialize: Callable[[], S]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from outagewatch import schemas
 
@@ -59,10 +59,10 @@ def _pydantic_runner(body: bytes) -> Callable[[], int] | None:
         room_id: pydantic.constr(min_length=1, max_length=64)  # type: ignore[valid-type]
         kind: Literal["heartbeat", "join", "leave", "error"]
         platform: Literal["ios", "android", "web", "other"]
-        error_code: str | None = None
-        app_version: pydantic.constr(max_length=32) | None = None  # type: ignore[valid-type]
-        region: pydantic.constr(max_length=32) | None = None  # type: ignore[valid-type]
-        latency_ms: pydantic.confloat(ge=0) | None = None  # type: ignore[valid-type]
+        error_code: Optional[str] = None
+        app_version: Optional[pydantic.constr(max_length=32)] = None  # type: ignore[valid-type]
+        region: Optional[pydantic.constr(max_length=32)] = None  # type: ignore[valid-type]
+        latency_ms: Optional[pydantic.confloat(ge=0)] = None  # type: ignore[valid-type]
         weight: float = 1.0
 
     class Batch(pydantic.BaseModel):
