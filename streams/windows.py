@@ -44,10 +44,11 @@ import operator
 from collections.abc import Iterable
 
 import msgspec
+from xxhash import xxh3_64_intdigest as xxh3_64
 
 from outagewatch.schemas import ClientReport, RoomHealth
 from streams import distinct, sketch
-from streams.distinct import ERROR_CLIENTS_K, Distinct, client_hash, xxh3_64
+from streams.distinct import ERROR_CLIENTS_K, Distinct, client_hash
 
 UNKNOWN = "unknown"
 CELL_SEPARATOR = "\x1f"
