@@ -239,14 +239,25 @@ def _lag(run: WorkerRun, bootstrap: str, topic: str, rooms: int, rate: int, seco
     started = time.monotonic()
     live_start_ms = int(time.time() * 1000)
     sent = 0
-    step = rooms * REPORTS_PER_MESSAGE  # one message of ~20 reports per room per step, as in the backlog
+    # Small steps (about 50 a second, a few rooms each, rooms in turn) keep event time
+    # advancing smoothly, as from many clients; one big step per second would add
+    # up to a step's duration to every window's lag.
+    rooms_per_step = max(1, min(rooms, rate // (REPORTS_PER_MESSAGE * 50)))
+    next_room = 0
     while time.monotonic() - started < seconds:
         due = int((time.monotonic() - started) * rate)
         while sent < due:
             now = int(time.time() * 1000)
-            _send_by_room(producer, topic, _reports(step, rooms, now, 1, first=expect_items + sent))
-            sent += step
-        time.sleep(0.01)
+            for _ in range(rooms_per_step):
+                room = f"room-{next_room}"
+                next_room = (next_room + 1) % rooms
+                batch = [schemas.ClientReport(
+                    report_id=f"r{expect_items + sent + i}", ts=now, client_id=f"c{(sent + i) % 50_000}",
+                    room_id=room, kind="heartbeat", platform="ios", region="eu", app_version="5.1")
+                    for i in range(REPORTS_PER_MESSAGE)]
+                producer.send(topic, key=room.encode(), value=schemas.encode(schemas.ReportBatch(reports=batch)))
+                sent += REPORTS_PER_MESSAGE
+        time.sleep(0.005)
     producer.flush()
     producer.close()
     produced_s = time.monotonic() - started
