@@ -165,8 +165,10 @@ class WindowPipeline:
                         await self._dead_letter(message, error)
                     engine = touched.get(message.partition) or self._engine(message.partition)
                     touched[message.partition] = engine
+                    skipped = engine.skipped_items
                     engine.add_message(items, message.offset)
-                    self.counters["items"] += len(items)
+                    # Folded, not merely read: a replay after a rebalance or crash is skipped.
+                    self.counters["items"] += len(items) - (engine.skipped_items - skipped)
                 self.counters["messages"] += len(events)
                 await self._publish_and_flush(touched.values(), always_progress=False)
                 self.counters["last_fold_ms"] = self.clock.now_ms()
