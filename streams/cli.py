@@ -34,6 +34,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-detection", action="store_true",
                         help="only aggregate windows: run no detectors, alert engine or notifiers in this worker "
                              "(by default every worker detects; one of them runs the alert engine)")
+    parser.add_argument("--progress-every", type=float, default=None, metavar="SECONDS",
+                        help="print the room pipeline's counters as one JSON line on stdout every SECONDS "
+                             "(what `outagewatch bench streams` reads); off by default")
     parser.set_defaults(func=run)
 
 
@@ -72,7 +75,24 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     log.info("worker %s: %s (%d partitions) -> %s, %s (%d partitions) -> %s", streams.app.conf.id,
              settings.topics.client_reports, report_partitions, settings.topics.room_health,
              settings.topics.server_metrics, metric_partitions, settings.topics.service_health)
+    if args.progress_every:
+        _print_progress(streams, args.progress_every)
     loglevel = "INFO" if getattr(args, "verbose", 0) else "WARNING"
     worker = faust.Worker(streams.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0
+
+
+def _print_progress(streams: Any, every: float) -> None:
+    import json
+    import sys
+
+    # The real stdout: Faust's worker redirects sys.stdout into its log.
+    out = sys.__stdout__
+
+    async def progress() -> None:
+        if out is not None:
+            out.write(json.dumps(streams.rooms.counters) + "\n")
+            out.flush()
+
+    streams.app.timer(every, name="bench-progress")(progress)

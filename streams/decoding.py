@@ -5,6 +5,22 @@ one bare ``ClientReport``; on ``server-metrics`` a ``MetricBatch`` or one
 ``MetricSample``. A batch with some invalid reports keeps the valid ones;
 each invalid one becomes its own dead letter.
 
+Fast path: past the collector every ``ts`` is already epoch ms (contracts.md),
+so a batch is first decoded as ``WireReport``s (a ``ClientReport`` whose
+``ts`` is a range-checked ``int``, validated by msgspec in C, without the
+per-report ``__post_init__``), then the kind/error-code rule is checked in
+one loop. Anything the fast path does not accept goes the full way, which
+also says exactly what is wrong. It halves the decode cost, the largest
+single cost of the worker's hot path.
+
+>>> fast, _ = decode_reports(b'{"reports": [{"report_id": "a", "ts": 1795323600000, "client_id": "c",'
+...                          b' "room_id": "r", "kind": "heartbeat", "platform": "ios"}]}')
+>>> type(fast[0]).__name__, isinstance(fast[0], ClientReport), fast[0].ts
+('WireReport', True, 1795323600000)
+>>> decode_reports(b'{"reports": [{"report_id": "a", "ts": 1795323600000, "client_id": "c",'
+...                b' "room_id": "r", "kind": "error", "platform": "ios"}]}')[1]
+["reports[0]: error_code is required when kind is 'error'"]
+
 >>> reports, bad = decode_reports(b'{"reports": [{"report_id": "a"}]}')
 >>> reports, bad
 ([], ['reports[0]: Object missing required field `ts`'])
@@ -14,14 +30,50 @@ each invalid one becomes its own dead letter.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
+
 from outagewatch import schemas
 from outagewatch.schemas import ClientReport, MetricBatch, MetricSample, SchemaError
+from outagewatch.timeutil import MAX_EVENT_MS, MIN_EVENT_MS
+
+
+class WireReport(ClientReport, kw_only=True, omit_defaults=True):
+    """A ``ClientReport`` as the collector writes it: ``ts`` already epoch ms, checked in C."""
+
+    ts: Annotated[int, msgspec.Meta(ge=MIN_EVENT_MS, lt=MAX_EVENT_MS)]
+
+    def __post_init__(self) -> None:
+        # The kind/error-code rule is checked per batch in _rule_holds.
+        pass
+
+
+class _WireBatch(msgspec.Struct):
+    reports: list[WireReport]
+
+
+_wire_decoder = msgspec.json.Decoder(_WireBatch)
+
+
+def _rule_holds(reports: list[WireReport]) -> bool:
+    """error_code present exactly when kind is error (ClientReport.__post_init__'s rule)."""
+    for report in reports:  # noqa: SIM110 - a plain loop beats all() over a generator here
+        if (report.kind == "error") is (report.error_code is None):
+            return False
+    return True
 
 
 def decode_reports(value: bytes | None) -> tuple[list[ClientReport], list[str]]:
     """Valid reports of one Kafka value, and the reasons for what was not."""
     if not value:
         return [], ["empty message value"]
+    try:
+        wire = _wire_decoder.decode(value).reports
+        if _rule_holds(wire):
+            return wire, []  # type: ignore[return-value]  # WireReport is a ClientReport
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
     try:
         return schemas.decode_report_batch(value).reports, []
     except SchemaError:

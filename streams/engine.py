@@ -22,7 +22,7 @@ any prefix of one flush's writes in the changelog:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -36,7 +36,14 @@ I = TypeVar("I")  # noqa: E741 - the item type
 
 
 class Reducer(Protocol[I, S, P]):
-    """What a window reducer module provides (see streams.windows, streams.metrics)."""
+    """What a window reducer module provides (see streams.windows, streams.metrics).
+
+    Optional, for speed (the engine falls back when they are missing):
+    ``add_many(state, items)`` folds a message's items of one window in one
+    call, ``key_and_ts(item)`` gives both at once (an ``operator.attrgetter``),
+    ``result_and_partials(...)`` computes a closed window's result and scope
+    partials in one pass, and ``enc_hook``/``dec_hook`` store custom types.
+    """
 
     state_type: type[S]
     initialize: Callable[[], S]
@@ -112,9 +119,14 @@ class PartitionWindows(Generic[I, S, P]):
         self.policy = policy
         self.store = store
         self.clock = clock
-        self._encode = msgspec.msgpack.Encoder().encode
-        self._decode_state = msgspec.msgpack.Decoder(reducer.state_type).decode
+        # A reducer whose state holds custom types (streams.distinct) names their hooks.
+        self._encode = msgspec.msgpack.Encoder(enc_hook=getattr(reducer, "enc_hook", None)).encode
+        self._decode_state = msgspec.msgpack.Decoder(reducer.state_type,
+                                                     dec_hook=getattr(reducer, "dec_hook", None)).decode
         self._prefix = f"{partition}|".encode()
+        key_of, ts_of = reducer.key_of, reducer.ts_of
+        self._key_and_ts: Callable[[I], tuple[str, int]] = getattr(
+            reducer, "key_and_ts", lambda item: (key_of(item), ts_of(item)))
         raw = store.get(self._prefix + b"meta")
         self.meta = _meta_codec[1].decode(raw) if raw else PartitionMeta()
         self._open_sets: dict[int, set[str]] = {start: set(keys) for start, keys in self.meta.open.items()}
@@ -124,49 +136,76 @@ class PartitionWindows(Generic[I, S, P]):
         self._collected: set[int] = set(self.meta.closing)
         self.pending: list[Closed[P]] = []
         self._last_input_wall = clock.now_ms()
+        # The earliest window start not yet closed (None: none, or not known yet).
+        self._earliest_open: int | None = None
         self.late_items = 0
         self.skipped_items = 0
 
     # -- folding ----------------------------------------------------------
-    def add_message(self, items: Iterable[I], offset: int) -> None:
-        """Fold every item of the message at ``offset`` (skips replays already applied)."""
+    def add_message(self, items: Sequence[I], offset: int) -> None:
+        """Fold every item of the message at ``offset`` (skips replays already applied).
+
+        Items are grouped by (key, window) first and each group is folded with
+        one ``add_many`` call: a collector message is one room's reports, so
+        this is usually one group, and the per-item Python is the reducer's.
+        """
         self._last_input_wall = self.clock.now_ms()
         meta = self.meta
         if offset <= meta.applied_offset:
-            self.skipped_items += sum(1 for _ in items)
+            self.skipped_items += len(items)
             return
         window_ms = self.policy.window_ms
+        closed_upto = meta.closed_upto
         reducer = self.reducer
-        add, ts_of, key_of = reducer.add, reducer.ts_of, reducer.key_of
-        touched: list[Any] = []
+        key_and_ts = self._key_and_ts
+        groups: dict[tuple[str, int], list[I] | None] = {}  # None: the window has closed
+        late: list[tuple[str, int, I]] = []
         max_ts = meta.max_ts
         for item in items:
-            ts = ts_of(item)
-            key = key_of(item)
+            key, ts = key_and_ts(item)
             start = ts - ts % window_ms
-            late = start + window_ms <= meta.closed_upto
-            if not late:
-                state = self._window(key, start)
-                if state.closed:
-                    late = True
-            if late:
+            group_key = (key, start)
+            try:
+                group = groups[group_key]
+            except KeyError:
+                group = None if start + window_ms <= closed_upto or self._window(key, start).closed else []
+                groups[group_key] = group
+            if group is None:
+                # Late: into the key's window at the watermark as of this item.
                 watermark = max(meta.watermark, max_ts)
-                start = watermark - watermark % window_ms
-                state = self._window(key, start)
-            if offset <= state.applied_offset:
-                self.skipped_items += 1
+                late.append((key, watermark - watermark % window_ms, item))
                 continue
-            if late:
-                self.late_items += 1
-                reducer.add_late(state, item)
+            group.append(item)
+            if ts > max_ts:
+                max_ts = ts
+        # Decide what a crashed run already applied before changing anything.
+        touched = {group_key: self._window(*group_key) for group_key, group in groups.items() if group is not None}
+        for key, start, _ in late:
+            touched.setdefault((key, start), self._window(key, start))
+        applied = {group_key for group_key, state in touched.items() if offset <= state.applied_offset}
+        add_many = getattr(reducer, "add_many", None)
+        for group_key, group in groups.items():
+            if group is None:
+                continue
+            if group_key in applied:
+                self.skipped_items += len(group)
+            elif add_many is not None:
+                add_many(touched[group_key], group)
             else:
-                add(state, item)
-                if ts > max_ts:
-                    max_ts = ts
-            touched.append((key, start, state))
-        for key, start, state in touched:
-            state.applied_offset = offset  # type: ignore[attr-defined]
-            self._dirty.add((key, start))
+                state = touched[group_key]
+                for item in group:
+                    reducer.add(state, item)
+        for key, start, item in late:
+            if (key, start) in applied:
+                self.skipped_items += 1
+            else:
+                self.late_items += 1
+                reducer.add_late(touched[(key, start)], item)
+        dirty = self._dirty
+        for group_key, state in touched.items():
+            if group_key not in applied:
+                state.applied_offset = offset  # type: ignore[attr-defined]
+                dirty.add(group_key)
         meta.max_ts = max_ts
         meta.watermark = max(meta.watermark, max_ts)
         meta.applied_offset = offset
@@ -181,15 +220,22 @@ class PartitionWindows(Generic[I, S, P]):
             raw = self.store.get(self._state_key(key, start))
             state = self._decode_state(raw) if raw else self.reducer.initialize()
             self._cache[cache_key] = state
-            keys = self._open_sets.setdefault(start, set())
-            if key not in keys:
-                keys.add(key)
+            keys = self._open_sets.get(start)
+            if keys is None:
+                keys = self._open_sets[start] = set()
+                if start not in self._collected and (self._earliest_open is None or start < self._earliest_open):
+                    self._earliest_open = start
+            keys.add(key)
         return state
 
     def _state_key(self, key: str, start: int) -> bytes:
         return self._prefix + f"{start}|{key}".encode()
 
     # -- closing ------------------------------------------------------------
+    def restart_idle_clock(self) -> None:
+        """The partition is not being fetched (recovery, rebalance): not being idle either."""
+        self._last_input_wall = self.clock.now_ms()
+
     def advance_idle(self) -> None:
         """Let the watermark follow the wall clock while the partition gets no input."""
         idle = self.clock.now_ms() - self._last_input_wall
@@ -204,12 +250,18 @@ class PartitionWindows(Generic[I, S, P]):
         and called ``mark_closed``; from now on reports for them are late.
         """
         horizon = self.meta.watermark - self.policy.lateness_ms
+        # Called after every message: skip the scan while the earliest uncollected window is not due.
+        if not final and self._earliest_open is not None and self._earliest_open + self.policy.window_ms > horizon:
+            return
         ready = [start for start in self._open_sets
                  if start not in self._collected and (final or start + self.policy.window_ms <= horizon)]
         if not ready:
+            self._earliest_open = min((start for start in self._open_sets if start not in self._collected),
+                                      default=None)
             return
         closed = self.collect(sorted(ready))
         self._collected.update(ready)
+        self._earliest_open = min((start for start in self._open_sets if start not in self._collected), default=None)
         self.meta.closed_upto = closed.closed_upto
         self.pending.append(closed)
 
@@ -222,14 +274,20 @@ class PartitionWindows(Generic[I, S, P]):
         reducer = self.reducer
         results: list[Any] = []
         partials: dict[int, dict[str, P]] = {}
+        both = getattr(reducer, "result_and_partials", None)
         for start in starts:
             merged: dict[str, P] = {}
             for key in sorted(self._open_sets[start]):
                 state = self._window(key, start)
                 if state.closed:
                     continue
-                results.append(reducer.result(state, reducer.scope, key, start, start + self.policy.window_ms))
-                for (scope, scope_key), part in reducer.partials(state).items():
+                end = start + self.policy.window_ms
+                if both is not None:
+                    health, parts = both(state, reducer.scope, key, start, end)
+                else:
+                    health, parts = reducer.result(state, reducer.scope, key, start, end), reducer.partials(state)
+                results.append(health)
+                for (scope, scope_key), part in parts.items():
                     name = f"{scope}|{scope_key}"
                     if name in merged:
                         reducer.merge(merged[name], part)

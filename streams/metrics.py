@@ -17,6 +17,8 @@ exactly across services) and the distinct hosts that reported.
 
 from __future__ import annotations
 
+import operator
+
 import msgspec
 
 from outagewatch.schemas import MetricSample, ServiceHealth
@@ -99,6 +101,9 @@ def health_of(part: MetricPartial, scope: str, key: str, window_start: int, wind
 Partial = MetricPartial
 state_type = MetricState
 scope = "service"
+
+
+key_and_ts = operator.attrgetter("service", "ts")
 
 
 def key_of(sample: MetricSample) -> str:

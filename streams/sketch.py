@@ -25,15 +25,16 @@ import math
 RELATIVE_ACCURACY = 0.01
 _GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 _LOG_GAMMA = math.log(_GAMMA)
+INVERSE_LOG_GAMMA = 1.0 / _LOG_GAMMA
 # Values at or below this (including 0 ms) share one bucket reported as 0.
-_MIN_VALUE = 1e-3
+MIN_VALUE = _MIN_VALUE = 1e-3
 ZERO_BUCKET = -(2**31)
 
 
 def bucket_of(value: float) -> int:
     if value <= _MIN_VALUE:
         return ZERO_BUCKET
-    return math.ceil(math.log(value) / _LOG_GAMMA)
+    return math.ceil(math.log(value) * INVERSE_LOG_GAMMA)
 
 
 def add(buckets: dict[int, float], value: float, weight: float = 1.0) -> None:

@@ -39,10 +39,16 @@ Definitions (every count is a sum of report weights):
 
 from __future__ import annotations
 
+import math
+import operator
+from collections.abc import Iterable
+
 import msgspec
+from xxhash import xxh3_64_intdigest as xxh3_64
 
 from outagewatch.schemas import ClientReport, RoomHealth
-from streams import sketch
+from streams import distinct, sketch
+from streams.distinct import ERROR_CLIENTS_K, Distinct, client_hash
 
 UNKNOWN = "unknown"
 CELL_SEPARATOR = "\x1f"
@@ -67,13 +73,16 @@ class WindowState(msgspec.Struct, kw_only=True):
 
     ``applied_offset`` is the highest source offset folded in (replays at or
     below it are skipped); ``closed`` marks a window already published.
+    Distinct clients are ``streams.distinct.Distinct`` sets: exact up to a few
+    thousand clients, a bounded sample above, so a 700k-listener room's stored
+    window stays ~40 KB.
     """
 
     cells: dict[str, Cell] = {}
-    # client_id -> (weight, cell): distinct listeners and where they count.
-    listeners: dict[str, tuple[float, str]] = {}
-    # error_code -> client_id -> (weight, cell)
-    error_clients: dict[str, dict[str, tuple[float, str]]] = {}
+    # Distinct listeners, each with its largest weight and the cell it counts in.
+    listeners: Distinct = msgspec.field(default_factory=Distinct)
+    # error_code -> distinct clients that reported it.
+    error_clients: dict[str, Distinct] = {}
     applied_offset: int = -1
     closed: bool = False
 
@@ -109,27 +118,62 @@ def _cell(state: WindowState, key: str) -> Cell:
 
 def add(state: WindowState, report: ClientReport) -> WindowState:
     """Fold one report into the window (mutates and returns ``state``)."""
-    key = cell_key(report)
-    cell = _cell(state, key)
-    weight = report.weight
-    kind = report.kind
-    cell.reports += weight
-    if kind == "heartbeat" or kind == "join":
-        if kind == "join":
-            cell.joins += weight
-        _count_distinct(state.listeners, report.client_id, weight, key)
-    elif kind == "leave":
-        cell.leaves += weight
-    else:
-        code = report.error_code or "other"
-        cell.errors += weight
-        cell.errors_by_code[code] = cell.errors_by_code.get(code, 0.0) + weight
-        clients = state.error_clients.get(code)
-        if clients is None:
-            clients = state.error_clients[code] = {}
-        _count_distinct(clients, report.client_id, weight, key)
-    if report.latency_ms is not None:
-        sketch.add(cell.latency, report.latency_ms, weight)
+    return add_many(state, (report,))
+
+
+def add_many(state: WindowState, reports: Iterable[ClientReport]) -> WindowState:
+    """Fold reports into the window: the hot path, so everything is a local here."""
+    cells = state.cells
+    # Distinct.add inlined for listeners (most reports are heartbeats); see streams.distinct.
+    listeners = state.listeners
+    seen, threshold, trim_at = listeners.entries, listeners.threshold, 2 * listeners.k
+    error_clients = state.error_clients
+    # (region, platform, app_version) -> (cell, its key), for this call only.
+    local: dict[tuple[str | None, str, str | None], tuple[Cell, str]] = {}
+    log, ceil, inverse_log_gamma = math.log, math.ceil, sketch.INVERSE_LOG_GAMMA
+    min_value, zero_bucket = sketch.MIN_VALUE, sketch.ZERO_BUCKET
+    for report in reports:
+        triple = (report.region, report.platform, report.app_version)
+        found = local.get(triple)
+        if found is None:
+            key = CELL_SEPARATOR.join((report.region or UNKNOWN, report.platform, report.app_version or UNKNOWN))
+            cell = cells.get(key)
+            if cell is None:
+                cell = cells[key] = Cell()
+            found = local[triple] = (cell, key)
+        cell, key = found
+        weight = report.weight
+        kind = report.kind
+        cell.reports += weight
+        if kind == "heartbeat" or kind == "join":
+            if kind == "join":
+                cell.joins += weight
+            hashed = xxh3_64(report.client_id.encode())
+            previous = seen.get(hashed)
+            if previous is None:
+                if hashed < threshold:
+                    seen[hashed] = (weight, key)
+                    if len(seen) >= trim_at:
+                        listeners.trim()
+                        threshold = listeners.threshold
+            elif weight > previous[0]:
+                seen[hashed] = (weight, previous[1])
+        elif kind == "leave":
+            cell.leaves += weight
+        else:
+            code = report.error_code or "other"
+            cell.errors += weight
+            by_code = cell.errors_by_code
+            by_code[code] = by_code.get(code, 0.0) + weight
+            clients = error_clients.get(code)
+            if clients is None:
+                clients = error_clients[code] = Distinct(ERROR_CLIENTS_K)
+            clients.add(client_hash(report.client_id), weight, key)
+        latency = report.latency_ms
+        if latency is not None:
+            bucket = ceil(log(latency) * inverse_log_gamma) if latency > min_value else zero_bucket
+            buckets = cell.latency
+            buckets[bucket] = buckets.get(bucket, 0.0) + weight
     return state
 
 
@@ -139,14 +183,6 @@ def add_late(state: WindowState, report: ClientReport) -> WindowState:
     return state
 
 
-def _count_distinct(seen: dict[str, tuple[float, str]], client: str, weight: float, key: str) -> None:
-    previous = seen.get(client)
-    if previous is None:
-        seen[client] = (weight, key)
-    elif weight > previous[0]:
-        seen[client] = (weight, previous[1])
-
-
 def partials(state: WindowState) -> dict[tuple[str, str], Partial]:
     """The window's contribution to every region/platform/app_version/global window."""
     by_cell: dict[str, Partial] = {}
@@ -154,10 +190,10 @@ def partials(state: WindowState) -> dict[tuple[str, str], Partial]:
         by_cell[key] = Partial(reports=cell.reports, joins=cell.joins, leaves=cell.leaves, errors=cell.errors,
                                errors_by_code=dict(cell.errors_by_code), latency=dict(cell.latency),
                                late_reports=cell.late_reports)
-    for weight, key in state.listeners.values():
+    for key, weight in state.listeners.totals().items():
         by_cell[key].listeners += weight
     for code, clients in state.error_clients.items():
-        for weight, key in clients.values():
+        for key, weight in clients.totals().items():
             counts = by_cell[key].error_clients_by_code
             counts[code] = counts.get(code, 0.0) + weight
     out: dict[tuple[str, str], Partial] = {}
@@ -185,16 +221,24 @@ def merge(into: Partial, other: Partial) -> Partial:
 
 def result(state: WindowState, scope: str, key: str, window_start: int, window_end: int) -> RoomHealth:
     """The closed window of a room as published on ``room-health``."""
+    return result_and_partials(state, scope, key, window_start, window_end)[0]
+
+
+def result_and_partials(state: WindowState, scope: str, key: str, window_start: int,
+                        window_end: int) -> tuple[RoomHealth, dict[tuple[str, str], Partial]]:
+    """``result`` and ``partials`` from one pass over the window (what the engine closes with)."""
+    parts = partials(state)
     total = Partial()
     region_reports: dict[str, float] = {}
-    for part_key, part in partials(state).items():
+    for part_key, part in parts.items():
         if part_key[0] == "global":
             total = part
         elif part_key[0] == "region":
             region_reports[part_key[1]] = part.reports
     # A room's region is where most of its reports come from (ties: by name).
     region = min(region_reports, key=lambda name: (-region_reports[name], name)) if region_reports else ""
-    return health_of(total, scope, key, window_start, window_end, region=region)
+    # health_of copies what it keeps: the scope merger may add into these partials afterwards.
+    return health_of(total, scope, key, window_start, window_end, region=region), parts
 
 
 def health_of(part: Partial, scope: str, key: str, window_start: int, window_end: int, region: str = "") -> RoomHealth:
@@ -230,6 +274,13 @@ def health_of(part: Partial, scope: str, key: str, window_start: int, window_end
 # What the generic engine (streams.engine.Reducer) needs besides the functions above.
 state_type = WindowState
 scope = "room"
+# How the engine's msgspec codecs store the Distinct sets of a WindowState.
+enc_hook = distinct.enc_hook
+dec_hook = distinct.dec_hook
+
+
+# Both at once, in C: what the engine groups a message's reports by.
+key_and_ts = operator.attrgetter("room_id", "ts")
 
 
 def key_of(report: ClientReport) -> str:

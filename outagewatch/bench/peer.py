@@ -3,6 +3,18 @@
 All contenders read the same prepared topic on the same broker in the same
 run, one after another, each in its own process; the figure is reports/s from
 the first message to the last report, and our ratio to each peer.
+
+- ours: `outagewatch worker` (``outagewatch.bench.streams.consume_prepared``):
+  decode, validate, fold every report into room windows with distinct
+  listeners and error clients, latency sketches and the region/platform/
+  app_version cells, state to the changelog on every batch;
+- Quix Streams and the naive Faust agent count reports, errors and heartbeats
+  per room window (``peers/common.py``): strictly less work, so the ratio is
+  conservative. The naive agent gets a prefix of the topic (``naive_reports``):
+  at one table write per report it would take minutes for the whole of it.
+
+The topic has 8 partitions, messages of 100 reports of one room (rooms drawn
+from a Pareto law, so a few rooms are big), 20k reports per event-time second.
 """
 
 from __future__ import annotations
@@ -56,10 +68,19 @@ def prepare_topic(bootstrap: str, reports: int, rooms: int, per_message: int = 1
 
 
 def run_peer(name: str, bootstrap: str, topic: str, expect: int, timeout: float = 600) -> dict[str, Any]:
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", PEERS[name], "--bootstrap", bootstrap, "--topic", topic, "--expect", str(expect)],
-        capture_output=True, text=True, timeout=timeout,
-    )
+    from outagewatch.bench.streams import delete_topics_like
+
+    group = f"peer-{name.split('_')[0]}-{uuid.uuid4().hex[:8]}"
+    try:
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", PEERS[name], "--bootstrap", bootstrap, "--topic", topic, "--expect", str(expect),
+             "--group", group],
+            capture_output=True, text=True, timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"peer": name, "error": f"no result within {timeout:.0f} s"}
+    finally:
+        delete_topics_like(bootstrap, [], prefixes=(group,), contains=(group,))
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
         return {"peer": name, "error": f"exit {result.returncode}: {result.stderr[-1500:]}"}
@@ -72,18 +93,23 @@ def run(settings: Settings, quick: bool = False, reports: int = 1_000_000, rooms
         naive_reports: int = 100_000) -> list[dict[str, Any]]:
     if quick:
         reports, naive_reports = 50_000, 10_000
+    from outagewatch.bench.streams import delete_topics_like
+
     bootstrap = settings.kafka.bootstrap
     topic = prepare_topic(bootstrap, reports, rooms)
     results: list[dict[str, Any]] = []
-    ours = _run_ours(settings, topic, reports)
-    results.append(ours)
-    # The naive agent is orders of magnitude slower: give it a prefix of the same topic.
-    for name, expect in (("quix_streams", reports), ("naive_faust", naive_reports)):
-        figure = run_peer(name, bootstrap, topic, expect)
-        figure["bench"] = "peer"
-        if ours.get("reports_per_s") and figure.get("reports_per_s"):
-            figure["ours_ratio"] = round(ours["reports_per_s"] / figure["reports_per_s"], 2)
-        results.append(figure)
+    try:
+        ours = _run_ours(settings, topic, reports)
+        results.append(ours)
+        # The naive agent is orders of magnitude slower: give it a prefix of the same topic.
+        for name, expect in (("quix_streams", reports), ("naive_faust", naive_reports)):
+            figure = run_peer(name, bootstrap, topic, expect)
+            figure["bench"] = "peer"
+            if ours.get("reports_per_s") and figure.get("reports_per_s"):
+                figure["ours_ratio"] = round(ours["reports_per_s"] / figure["reports_per_s"], 2)
+            results.append(figure)
+    finally:
+        delete_topics_like(bootstrap, [topic])
     return results
 
 

@@ -84,3 +84,17 @@ def test_crash_at_any_point_replays_without_loss_or_double_count() -> None:
         # Re-published windows are identical, so keeping the last of each is the clean run.
         final = {(h.key, h.window_start): h for h in published}  # type: ignore[attr-defined]
         assert final == clean
+
+
+def test_idle_clock_restarts_while_the_partition_is_not_fetched() -> None:
+    clock = ManualClock(0)
+    engine = PartitionWindows(room_windows, 0, WindowPolicy(2000, 1000, idle_ms=5000), DictStore(), clock)
+    engine.add_message([report(0, T)], 0)
+    clock.advance(4000)
+    engine.restart_idle_clock()  # e.g. a restart: recovery took 4 s, nothing fetched meanwhile
+    clock.advance(4000)
+    engine.advance_idle()
+    assert engine.pending == []  # idle 4 s since fetching resumed, not 8
+    clock.advance(1000)
+    engine.advance_idle()
+    assert [h.key for closed in engine.pending for h in closed.results] == ["a"]

@@ -16,6 +16,8 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument("--topic", required=True, help="prepared topic of ReportBatch messages")
     parser.add_argument("--expect", type=int, required=True, help="reports to consume before stopping")
     parser.add_argument("--state-dir", default="/tmp/outagewatch-peer", help="state / data directory")
+    parser.add_argument("--group", default=None,
+                        help="consumer group / app id (default: a fresh one); its internal topics are named after it")
     return parser.parse_args()
 
 

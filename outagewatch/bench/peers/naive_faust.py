@@ -3,6 +3,12 @@
 This is how the Faust documentation's examples aggregate: iterate the stream,
 update a changelog-backed table entry for every event. It is the baseline our
 batched worker is compared with.
+
+It used to hang: ``Table(default=None)`` has *no* default, so ``windows[key]``
+on a new window raised ``KeyError``, the agent crashed on its first report and
+its supervisor restarted it every 5 s forever, never reaching ``--expect``.
+``windows.get(key)`` is the idiomatic read (table and topic partitions already
+matched: 8 and 8, as Faust requires for a table written from that stream).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from outagewatch.bench.peers.common import WINDOW_MS, add_report, emit, new_wind
 def main() -> None:
     args = parse_args(__doc__ or "")
     app = faust.App(
-        f"peer-naive-{uuid.uuid4().hex[:8]}", broker=f"kafka://{args.bootstrap}", store="memory://",
+        args.group or f"peer-naive-{uuid.uuid4().hex[:8]}", broker=f"kafka://{args.bootstrap}", store="memory://",
         web_enabled=False, datadir=f"{args.state_dir}/naive-{uuid.uuid4().hex[:6]}",
         consumer_auto_offset_reset="earliest", topic_partitions=8,
     )
@@ -31,12 +37,12 @@ def main() -> None:
 
     @app.agent(topic)
     async def aggregate(stream: Any) -> None:
-        async for room, value in stream.items():
+        async for _room, value in stream.items():
             if progress["first"] is None:
                 progress["first"] = time.perf_counter()
             for report in json.loads(value)["reports"]:
                 key = f"{report['room_id']}|{report['ts'] // WINDOW_MS * WINDOW_MS}"
-                windows[key] = add_report(windows[key] or new_window(), report)
+                windows[key] = add_report(windows.get(key) or new_window(), report)
                 progress["windows"].add(key)
                 progress["reports"] += 1
             if progress["reports"] >= args.expect:

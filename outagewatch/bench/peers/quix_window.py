@@ -22,7 +22,7 @@ def main() -> None:
     progress: dict[str, Any] = {"reports": 0, "first": None, "seconds": None, "windows": 0}
 
     app = Application(
-        broker_address=args.bootstrap, consumer_group=f"peer-quix-{uuid.uuid4().hex[:8]}",
+        broker_address=args.bootstrap, consumer_group=args.group or f"peer-quix-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest", state_dir=f"{args.state_dir}/quix-{uuid.uuid4().hex[:6]}",
         loglevel="WARNING",
     )
