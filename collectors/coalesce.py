@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-from collectors.batching import MAX_ITEMS_PER_MESSAGE
-from collectors.sink import Record, RecordSink
+from collectors.batching import room_messages
+from collectors.sink import RecordSink
 from outagewatch import schemas
 
 
@@ -61,12 +61,8 @@ class ReportCoalescer:
         task.add_done_callback(self._sending.discard)
 
     async def _send(self, by_room: dict[str, list[schemas.ClientReport]], waiters: list[asyncio.Future[None]]) -> None:
-        encode = schemas.encode
-        records: list[Record] = []
-        for room_id, items in by_room.items():
-            key = room_id.encode()
-            for start in range(0, len(items), MAX_ITEMS_PER_MESSAGE):
-                records.append(Record(self.topic, key, encode(schemas.ReportBatch(items[start:start + MAX_ITEMS_PER_MESSAGE]))))
+        partitions = self.sink.partitions(self.topic) if hasattr(self.sink, "partitions") else 0
+        records = room_messages(by_room, self.topic, partitions)
         try:
             await self.sink.send_all(records)
         except BaseException as exc:  # noqa: BLE001 - every waiter must learn the outcome

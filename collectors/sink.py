@@ -52,6 +52,10 @@ class RecordSink(Protocol):
 
     async def ready(self) -> bool: ...
 
+    def partitions(self, topic: str) -> int:
+        """How many partitions ``topic`` has, 0 when not known (then one message per room)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ProducerSettings:
@@ -190,6 +194,12 @@ class KafkaSink:
         except Exception as exc:  # noqa: BLE001 - metadata fails in many ways
             raise SinkUnavailable(f"no metadata for topic {topic!r}: {exc}", self.settings.cooldown_ms / 1000) from None
         self._known_topics.add(topic)
+
+    def partitions(self, topic: str) -> int:
+        # Metadata is fetched by start() (_warm); never block the event loop for it here.
+        if self._producer is None or topic not in self._known_topics:
+            return 0
+        return len(self._producer._metadata.partitions_for_topic(topic) or ())
 
     async def send_all(self, records: Sequence[Record]) -> None:
         if not records:

@@ -2,9 +2,9 @@
 
 Agents (all batch with ``take_events``; nothing is done per report in Faust):
 
-- ``client-reports`` -> per-partition ``PartitionWindows`` (table ``room-windows``)
+- ``client-reports`` -> per-partition ``PartitionWindows`` (table ``room-windows-v2``, see STATE_FORMAT)
   -> closed room windows on ``room-health``, partials on the internal
-  ``<app_id>-room-progress`` topic (1 partition) -> the scope merger
+  ``<app_id>-room-progress-v2`` topic (1 partition) -> the scope merger
   (table ``room-scopes``) -> region/platform/app_version/global windows on
   ``room-health``;
 - ``server-metrics`` -> the same with ``service-windows``/``service-scopes``
@@ -107,6 +107,14 @@ def health_key(health: RoomHealth | ServiceHealth) -> bytes:
     return f"{health.scope}:{health.key}".encode()
 
 
+# Part of every state topic's name: window state and scope partials are
+# msgspec-encoded, so a change of their layout must start new changelogs
+# rather than crash a worker decoding the old ones after an upgrade.
+# Bump it whenever the stored format of streams/windows.py, metrics.py or
+# distinct.py changes.
+STATE_FORMAT = 2
+
+
 class WindowPipeline:
     """One input topic's agents: decode, fold, close, publish, merge scopes."""
 
@@ -120,10 +128,12 @@ class WindowPipeline:
         self.source = app.topic(source, **raw)
         self.output = app.topic(output, **raw)
         self.output_name = output
-        self.progress = app.topic(f"{app.conf.id}-{name}-progress", partitions=1, internal=True, **raw)
+        version = f"v{STATE_FORMAT}"
+        self.progress = app.topic(f"{app.conf.id}-{name}-progress-{version}", partitions=1, internal=True, **raw)
         # key_type/value_type bytes is what makes a table use the raw codec.
-        self.windows_table = app.Table(f"{name}-windows", partitions=partitions, key_type=bytes, value_type=bytes)
-        self.scopes_table = app.Table(f"{name}-scopes", partitions=1, key_type=bytes, value_type=bytes)
+        self.windows_table = app.Table(f"{name}-windows-{version}", partitions=partitions, key_type=bytes,
+                                       value_type=bytes)
+        self.scopes_table = app.Table(f"{name}-scopes-{version}", partitions=1, key_type=bytes, value_type=bytes)
         self.sources = partitions
         self.engines: dict[int, PartitionWindows[Any, Any, Any]] = {}
         self.merger: ScopeMerger | None = None
@@ -288,6 +298,10 @@ class StreamsApp:
             # caps a batch at 16 KB, so each becomes its own request).
             producer_linger=0.005,
             producer_max_batch_size=512 * 1024,
+            # Scope partials of a busy partition (bounded client samples per
+            # region, platform and version) can pass aiokafka's 1 MB default;
+            # the local broker accepts 8 MB (message.max.bytes).
+            producer_max_request_size=8 * 1024 * 1024,
             # Our values are msgspec bytes; table recovery must not try JSON on them.
             key_serializer="raw",
             value_serializer="raw",

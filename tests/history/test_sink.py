@@ -82,8 +82,8 @@ def test_every_topic_lands_in_its_table_and_offsets_follow_the_inserts(
         samples += 1
         return stored >= expected_reports and _count(client, "SELECT count() FROM dead_letters") >= 6
 
-    wait_for(done, 40, "every report and dead letter in ClickHouse")
-    wait_for(lambda: committed_offsets(bootstrap, group).get(fresh_topics.client_reports) == 122, 10,
+    wait_for(done, 120, "every report and dead letter in ClickHouse")
+    wait_for(lambda: committed_offsets(bootstrap, group).get(fresh_topics.client_reports) == 122, 30,
              "offsets committed after the last insert")
     sink.join()
     assert samples >= 2

@@ -83,7 +83,7 @@ def test_worker_publishes_exact_windows(worker_topics: WorkerTopics, kafka_boots
     reports = generate_reports(rooms=12, per_room=150, start_ms=start, span_ms=12_000)
     produce_batches(kafka_bootstrap, worker_topics.reports, reports)
     worker_topics.start()
-    values = wait_for_windows(worker_topics, kafka_bootstrap, expected_rooms(reports), 45)
+    values = wait_for_windows(worker_topics, kafka_bootstrap, expected_rooms(reports), 120)
     check_totals(values, reports)
 
 
@@ -110,7 +110,7 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(worker_topics: WorkerTopic
     first.wait()
     worker_topics.start("second")
     producer.join()
-    values = wait_for_windows(worker_topics, kafka_bootstrap, expected_rooms(reports), 50)
+    values = wait_for_windows(worker_topics, kafka_bootstrap, expected_rooms(reports), 120)
     check_totals(values, reports)
 
 
@@ -131,12 +131,12 @@ def test_garbage_goes_to_dead_letter_and_worker_keeps_running(worker_topics: Wor
     producer.close()
     produce_batches(kafka_bootstrap, worker_topics.reports, reports)
     process = worker_topics.start()
-    letters = read_topic(kafka_bootstrap, worker_topics.dead_letter, lambda values: len(values) >= len(garbage), 30,
+    letters = read_topic(kafka_bootstrap, worker_topics.dead_letter, lambda values: len(values) >= len(garbage), 120,
                          lambda raw: schemas.decode(raw, DeadLetter), worker_topics.alive)
     assert sorted(letter.raw for letter in letters) == sorted(garbage)
     assert all(letter.error and letter.offset >= 0 and letter.source_topic == worker_topics.reports
                for letter in letters)
     assert any("malformed" in letter.error for letter in letters)
-    values = wait_for_windows(worker_topics, kafka_bootstrap, expected_rooms(reports), 40)
+    values = wait_for_windows(worker_topics, kafka_bootstrap, expected_rooms(reports), 120)
     check_totals(values, reports)
     assert process.poll() is None, "the worker died on garbage input"
