@@ -63,7 +63,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     from collectors.simulator import get_scenario
 
     if args.smoke:
-        args.scale, args.speed, args.no_view = min(args.scale, 0.005), 0.0, True
+        args.scale, args.speed, args.no_view = min(args.scale, 0.01), 0.0, True
     seed = args.seed if args.seed is not None else int(time.time()) % 1_000_000
     scenario = get_scenario(args.scenario)
     duration_s = int(args.duration or scenario.duration_s)

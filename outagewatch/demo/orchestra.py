@@ -24,6 +24,8 @@ class Orchestra:
         self.run_dir = run_dir
         self.keep = keep
         self.started_stack: set[str] = set()
+        # Set once this run has its own topics: only then may stop() delete them.
+        self.isolated = False
         self.receiver = WebhookReceiver(run_dir / "alerts-received.ndjson")
         self.collector: Any = None
         self.pipeline: Pipeline | None = None
@@ -37,16 +39,27 @@ class Orchestra:
     def start(self) -> None:
         from history.api import migrate
         from outagewatch.demo.cli import child_env
+        from outagewatch.pipeline.isolation import isolated
         from outagewatch.stack import manager
+        from outagewatch.stack.kafka import ensure_topics
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log.info("bringing the local stack up (first run: fetches Kafka, installs ClickHouse)")
         state = manager.up(self.settings)
         self.started_stack = set(state.get("started_seconds", {}))
+        # Topics and consumer groups of this run only: a backlog left by an
+        # earlier (interrupted) run must not stand between the story and its
+        # alerts. The ClickHouse database stays the configured one, so the
+        # dashboards and analysts find every run there.
+        self.settings, isolation_env = isolated(self.settings, self.run_dir.name.lower())
+        self.isolated = True
+        ensure_topics(self.settings.kafka.bootstrap, dict.fromkeys(self.settings.topics.all(), self.settings.kafka.partitions),
+                      self.settings.kafka.replication_factor)
         applied = migrate(self.settings)
         log.info("ClickHouse migrations: %s", applied)
         self.receiver.start()
         env = child_env(self.settings, self.receiver.url)
+        env.update(isolation_env)
         self.pipeline = Pipeline(self.settings, self.run_dir, env, prefer_default_ports=True)
         self.pipeline.start()
         self.collector = self.pipeline.collector
@@ -132,11 +145,25 @@ class Orchestra:
         for child in self.pipeline.children if self.pipeline is not None else ():
             child.stop()
         self.receiver.stop()
+        if self.isolated:
+            self._delete_run_topics()
         if self.started_stack:
             from outagewatch.stack import manager
 
             log.info("stopping the stack components this demo started: %s", ", ".join(sorted(self.started_stack)))
             manager.down(self.settings)
+
+    def _delete_run_topics(self) -> None:
+        """This run's topics go; its data stays in ClickHouse."""
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka.bootstrap)
+        try:
+            admin.delete_topics(list(self.settings.topics.all()))
+        except Exception as exc:  # noqa: BLE001 - cleanup only
+            log.warning("could not delete this run's topics: %s", exc)
+        finally:
+            admin.close()
 
 
 class StoryPacer:

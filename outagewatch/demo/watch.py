@@ -57,8 +57,16 @@ class Watcher:
 
         consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap, enable_auto_commit=False,
                                  group_id=None, max_poll_records=5000)
-        partitions = [TopicPartition(topic, p) for topic in (self.settings.topics.room_health, self.settings.topics.alerts)
-                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        topics = (self.settings.topics.room_health, self.settings.topics.alerts)
+        # Topics created a moment ago are not in this client's metadata yet:
+        # wait for them, or the view would silently follow nothing.
+        deadline = time.monotonic() + 30
+        while not all(consumer.partitions_for_topic(topic) for topic in topics):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no partition metadata for {topics} after 30 s")
+            consumer.topics()
+            time.sleep(0.2)
+        partitions = [TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic))]
         consumer.assign(partitions)
         # Start at the end now: only what this demo run produces.
         consumer.seek_to_end(*partitions)
