@@ -33,6 +33,7 @@ class Replay:
 @dataclass
 class Live:
     event_ms: int = 0
+    global_end: int = 0
     listeners: float = 0.0
     reports_per_s: float = 0.0
     error_ratio: float = 0.0
@@ -123,7 +124,10 @@ class Watcher:
             live = self.live
             live.windows += 1
             live.event_ms = max(live.event_ms, window.window_end)
-            if window.scope == "global" and window.window_end >= live.event_ms - 1:
+            # Global windows are merged from every partition, so they trail the
+            # room windows: keep the newest global one on its own clock.
+            if window.scope == "global" and window.window_end >= live.global_end:
+                live.global_end = window.window_end
                 seconds = max((window.window_end - window.window_start) / 1000, 1)
                 live.listeners = window.listeners
                 live.reports_per_s = window.reports / seconds
