@@ -17,11 +17,14 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+import msgspec
+
 from alerting.correlate import CORRELATED, GLOBAL_KEY, Member, group_of, judge_global, judge_groups
 from alerting.inhibit import Inhibitor
 from alerting.lifecycle import Tracked, observe, resolve
 from alerting.muter import Muter
 from alerting.policy import AlertingPolicy
+from alerting.residual import Explained
 from alerting.silence import Silences
 from alerting.summary import decision_summary
 from outagewatch.schemas import Alert, Decision
@@ -35,6 +38,10 @@ AGGREGATE_SCOPES = ("region", "cluster")
 
 class AlertEngine:
     """Lifecycle per (scope, key, kind), correlation into incidents, muters.
+
+    An aggregate verdict (region, platform, app_version, cluster, global) that
+    the rooms already bad for the same kind explain is judged good
+    (``alerting.residual``): one failing room is a room page, not a global one.
 
     Event time comes from the decisions (``window_end`` is an event's
     ``event_ts``); the injected clock only drives silence expiry.
@@ -57,6 +64,7 @@ class AlertEngine:
         self._seen: dict[str, tuple[str, str, int]] = {}
         self._aggregates: dict[str, Decision] = {}  # "scope\x00key\x00kind" -> latest verdict
         self._watermark = (0, 0)  # (window_start, window_end) of the newest window seen
+        self._explained = Explained()
         self.silences = Silences(clock)
         self.inhibitor = Inhibitor(self, policy.grouping)
 
@@ -79,8 +87,15 @@ class AlertEngine:
         """Feed decisions (any order of keys, event time ascending per key); return alert events."""
         events: list[Alert] = []
         seen_any = False
+        decisions = list(decisions)
+        leaves = self.policy.grouping.leaf_scopes
+        self._explained.add_rooms(d for d in decisions if d.scope == "room")
+        self._explained.add_aggregates(d for d in decisions if d.scope not in leaves and d.scope != "service")
         for decision in decisions:
             seen_any = True
+            if decision.scope not in ("room", "service") and self._explained.explains(decision):
+                # Bad only through rooms already alerting for this kind: not a new incident.
+                decision = msgspec.structs.replace(decision, bad=False, severity="info")
             if decision.window_end > self._watermark[1]:
                 self._watermark = (decision.window_start, decision.window_end)
             if decision.scope == "global" or decision.scope in AGGREGATE_SCOPES:
@@ -90,6 +105,7 @@ class AlertEngine:
             if event is not None:
                 events.append(event)
         if seen_any:
+            self._explained.forget_before(self._watermark[1] - int(self.policy.grouping.active_seconds * 1000))
             events += self._expire_stale()
             events += self._correlate()
         for event in events:
@@ -185,8 +201,6 @@ class AlertEngine:
 
     def to_state(self) -> dict[str, Any]:
         """JSON-safe snapshot: a restarted worker restores it and keeps its open alerts."""
-        import msgspec
-
         return {
             "version": STATE_VERSION,
             "watermark": list(self._watermark),
@@ -199,8 +213,6 @@ class AlertEngine:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        import msgspec
-
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"alert engine state version {state.get('version')!r}, expected {STATE_VERSION}")
         start, end = state["watermark"]

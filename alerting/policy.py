@@ -60,7 +60,9 @@ class GroupingPolicy:
     # Incidents derive from rooms that already passed their own pending
     # windows, so one window of agreement is enough.
     pending_windows: int = 1
-    leaf_scopes: tuple[str, ...] = ("room", "service")
+    # Rooms only: a service window spans every cluster, so a service alert is
+    # not a member of one cluster's incident (it pages on its own).
+    leaf_scopes: tuple[str, ...] = ("room",)
 
     def __post_init__(self) -> None:
         if self.min_rooms < 1 or self.global_min_groups < 1 or self.pending_windows < 1:

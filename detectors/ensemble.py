@@ -22,7 +22,12 @@ bad or not (the good ones let alerting resolve). For a ``RoomHealth`` window
 
 Nothing is bad below ``min_error_clients`` distinct error clients: tiny rooms
 never page. For a ``ServiceHealth`` window, the one kind is ``server_anomaly``
-(``ServerAnomaly``: IsolationForest plus per-metric robust z).
+(``ServerAnomaly``: IsolationForest plus per-metric robust z), bad only
+when a symptom metric (``server_symptoms``: error rate, p99 latency) is at
+least ``symptom_lift`` times its normal and past the z alarm on its own: a
+load rise moves CPU, connections and a little latency, and is not an
+incident. A ``service`` window spans every cluster, so only ``cluster``
+windows carry a cluster label.
 
 Learning happens after judging, so a window never judges itself: volume
 baselines learn every window (their own clipping keeps spikes out), the
@@ -63,6 +68,12 @@ class EnsembleConfig:
     ratio: dict[str, Any] = field(default_factory=lambda: {"warmup": 3, "alarm_lift": 2.0, "z": 3.0})
     cusum: dict[str, Any] = field(default_factory=lambda: {"warmup": 30, "h": 10.0, "rel_floor": 0.25})
     server: dict[str, Any] = field(default_factory=dict)
+    # A service under more load is not an incident: a server window is bad only
+    # when a symptom metric (its name contains one of these) is at least
+    # ``symptom_lift`` times its normal and itself past the server's z alarm
+    # (CPU and connections alone never page; nor does noise on a small count).
+    server_symptoms: tuple[str, ...] = ("error", "latency")
+    symptom_lift: float = 2.0
 
 
 def _severity(config: EnsembleConfig, bad: bool, score: float, clients: float) -> Severity:
@@ -197,14 +208,17 @@ class ServiceEnsemble:
         config = self.config
         metrics = {name: value for name, value in window.metrics.items() if math.isfinite(value)}
         score = self.server.score_one(metrics) if metrics else 0.0
-        bad = score >= config.threshold
-        top = self.server.explain(metrics)
+        symptoms = [(name, value, normal, z) for name, value, normal, z in self.server.explain(metrics, len(metrics))
+                    if any(part in name for part in config.server_symptoms)
+                    and value >= config.symptom_lift * max(normal, 1e-9) and z >= self.server.z_alarm]
+        bad = score >= config.threshold and bool(symptoms)
+        top = symptoms or self.server.explain(metrics)
         detail = "; ".join(f"{name} {value:.4g} (normal {normal:.4g}, z {z:.1f})" for name, value, normal, z in top)
         evidence = [Evidence(detector="isolation_forest",
                              observed=round(top[0][1], 6) if top else 0.0,
                              baseline=round(top[0][2], 6) if top else 0.0,
                              score=round(score, 4), detail=detail or "warming up")]
-        labels = {"cluster": window.cluster} if window.cluster else {}
+        labels = {"cluster": window.key} if window.scope == "cluster" else {}
         decision = Decision(scope=window.scope, key=window.key, kind="server_anomaly",
                             window_start=window.window_start, window_end=window.window_end, bad=bad,
                             severity=_severity(config, bad, score, 0.0), score=round(score, 4),

@@ -2,7 +2,9 @@
 
 An effect with labels is an incident for every stretch of seconds where its
 intensity is above 0; the interval covers those whole
-seconds, so every injected report lies inside it.
+seconds, so every injected report lies inside it. Every service such an
+effect strains is a ``service`` incident too (kind ``error_rate``), labelled
+or not in the scenario: its error rate is what the effect injects.
 
 >>> doc = labels("room_failure", duration_s=3600)
 >>> [(i["scope"], i["key"], i["kind"], i["start"], i["end"]) for i in doc["incidents"]]
@@ -19,7 +21,7 @@ import numpy as np
 
 from outagewatch.timeutil import format_ms
 
-from .scenarios import Scenario, curve_at, get_scenario
+from .scenarios import Label, Scenario, curve_at, get_scenario
 from .world import DEFAULT_START_MS
 
 
@@ -33,8 +35,11 @@ def labels(scenario: str | Scenario, *, duration_s: int | None = None, start_ms:
         if not effect.labels:
             continue
         on = np.asarray(curve_at(effect.intensity, seconds)) > 0
+        named = {(label.scope, label.key) for label in effect.labels}
+        strained = [Label("service", strain.service, "error_rate") for strain in effect.strain
+                    if ("service", strain.service) not in named]
         for first, last in _runs(on):
-            for label in effect.labels:
+            for label in (*effect.labels, *dict.fromkeys(strained)):
                 incidents.append({
                     "id": f"{plan.name}-{len(incidents) + 1}-{label.scope}-{label.key}",
                     "scope": label.scope,

@@ -6,7 +6,7 @@ import numpy as np
 
 from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
 from detectors.synthetic import Spike, room_windows, service_windows
-from outagewatch.schemas import Decision, RoomHealth
+from outagewatch.schemas import Decision, RoomHealth, ServiceHealth
 
 RAMP = [float(min(100 + 8300 * i, 700_000)) for i in range(300)]  # +50k listeners a minute up to 700k
 
@@ -91,7 +91,32 @@ def test_service_anomaly_pages_and_resolves() -> None:
     ensemble = ServiceEnsemble(EnsembleConfig())
     windows = service_windows(np.random.default_rng(8), 260, incident=range(200, 220))
     decisions = [ensemble.observe(window)[0] for window in windows]
-    assert all(d.kind == "server_anomaly" and d.labels == {"cluster": "eu-1"} for d in decisions)
+    # A service window spans every cluster: it carries no cluster label (it is no member of one).
+    assert all(d.kind == "server_anomaly" and d.labels == {} for d in decisions)
     assert all(d.bad for d in decisions[200:220])
     assert not any(d.bad for d in decisions[60:200]) and not any(d.bad for d in decisions[225:])
     assert "latency_p99_ms" in decisions[205].evidence[0].detail
+
+
+def test_service_under_more_load_does_not_page() -> None:
+    """CPU, connections and a little latency rising with load is not an incident; errors and latency are."""
+    ensemble = ServiceEnsemble(EnsembleConfig())
+    rng = np.random.default_rng(3)
+    decisions = []
+    for index, window in enumerate(service_windows(rng, 300)):
+        if index >= 200:  # load doubles: CPU pinned, twice the connections, latency +40%
+            metrics = dict(window.metrics, cpu=0.95, connections=window.metrics["connections"] * 2.0,
+                           latency_p99_ms=window.metrics["latency_p99_ms"] * 1.4)
+            window = ServiceHealth(key=window.key, cluster=window.cluster, window_start=window.window_start,
+                                   window_end=window.window_end, metrics=metrics)
+        decisions.append(ensemble.observe(window)[0])
+    assert max(d.score for d in decisions[200:210]) >= 0.5  # the forest does see it
+    assert not any(d.bad for d in decisions)
+
+
+def test_cluster_server_window_is_labelled_with_its_cluster() -> None:
+    ensemble = ServiceEnsemble(EnsembleConfig())
+    window = service_windows(np.random.default_rng(1), 1)[0]
+    cluster = ServiceHealth(scope="cluster", key="eu-1", cluster="eu-1", window_start=window.window_start,
+                            window_end=window.window_end, metrics=window.metrics)
+    assert ensemble.observe(cluster)[0].labels == {"cluster": "eu-1"}

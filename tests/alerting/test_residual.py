@@ -1,0 +1,71 @@
+"""Aggregates explained by rooms already failing do not page; a real spread does; services are no cluster members."""
+
+from __future__ import annotations
+
+from alerting.engine import AlertEngine
+from alerting.policy import AlertingPolicy, LifecyclePolicy
+from alerting.residual import Explained, error_counts
+from outagewatch.schemas import Decision, Evidence
+from outagewatch.timeutil import ManualClock
+from tests.alerting.helpers import T0, WINDOW_MS
+
+POLICY = AlertingPolicy(lifecycle=LifecyclePolicy(pending_windows=1, resolve_windows=2))
+
+
+def judged(scope: str, key: str, window: int, clients: float, listeners: float, *, bad: bool,
+           kind: str = "details_not_available", baseline: float = 0.001, labels: dict[str, str] | None = None,
+           ) -> Decision:
+    evidence = [Evidence(detector="volume_baseline", observed=clients, baseline=1.0, score=0.9 if bad else 0.1),
+                Evidence(detector="error_ratio", observed=clients / listeners, baseline=baseline,
+                         score=0.9 if bad else 0.1)]
+    return Decision(scope=scope, key=key, kind=kind, window_start=T0 + window * WINDOW_MS,  # type: ignore[arg-type]
+                    window_end=T0 + (window + 1) * WINDOW_MS, bad=bad, severity="critical" if bad else "info",
+                    evidence=evidence, labels=labels or {})
+
+
+def test_error_counts_reads_clients_and_listeners_from_the_evidence() -> None:
+    assert error_counts(judged("global", "all", 0, 50, 10_000, bad=True)) == (50, 10_000, 0.001)
+
+
+def test_one_huge_failing_room_pages_as_a_room_not_as_a_global_incident() -> None:
+    engine = AlertEngine(POLICY, ManualClock(T0))
+    paged = []
+    for i in range(4):
+        room = judged("room", "launch-1", i, 300, 10_000, bad=True, labels={"region": "us-east"})
+        # the global window is the launch room plus 10k quiet listeners elsewhere
+        world = judged("global", "all", i, 310, 20_000, bad=True)
+        paged += [(a.scope, a.status) for a in engine.process([room, world])]
+    assert ("room", "firing") in paged
+    assert not any(scope == "global" for scope, _ in paged)
+
+
+def test_a_spread_beyond_the_failing_room_still_pages_global() -> None:
+    engine = AlertEngine(POLICY, ManualClock(T0))
+    paged = []
+    for i in range(4):
+        room = judged("room", "launch-1", i, 300, 10_000, bad=True, labels={"region": "us-east"})
+        world = judged("global", "all", i, 900, 20_000, bad=True)  # 600 more error clients among the other 10k
+        paged += [(a.scope, a.status) for a in engine.process([room, world])]
+    assert ("global", "firing") in paged
+
+
+def test_an_aggregate_error_ratio_borrows_its_volume_siblings_counts() -> None:
+    explained = Explained()
+    explained.add_rooms([judged("room", "r", 0, 300, 10_000, bad=True, kind="volume"),
+                         judged("room", "r", 0, 300, 10_000, bad=True, kind="error_ratio")])
+    volume = judged("app_version", "7.40", 0, 305, 12_000, bad=True, kind="volume")
+    ratio = Decision(scope="app_version", key="7.40", kind="error_ratio", window_start=volume.window_start,
+                     window_end=volume.window_end, bad=True, evidence=[volume.evidence[1]])
+    explained.add_aggregates([volume, ratio])
+    assert explained.explains(ratio) and explained.explains(volume)
+
+
+def test_services_do_not_form_a_cluster_incident() -> None:
+    engine = AlertEngine(POLICY, ManualClock(T0))
+    scopes = []
+    for i in range(3):
+        services = [Decision(scope="service", key=name, kind="server_anomaly", window_start=T0 + i * WINDOW_MS,
+                             window_end=T0 + (i + 1) * WINDOW_MS, bad=True, severity="critical",
+                             labels={"cluster": "us-east"}) for name in ("auth", "room-api", "audio-edge")]
+        scopes += [a.scope for a in engine.process(services) if a.status == "firing"]
+    assert scopes.count("service") == 3 and "cluster" not in scopes and "global" not in scopes
