@@ -28,15 +28,15 @@ and by ``outagewatch evaluate`` (``replay_alerts``):
 >>> for e in events:
 ...     if e.alert.scope in ("room", "global"):
 ...         print(e.alert.scope, e.alert.kind, e.alert.status, (e.alert.event_ts - T) // 1000, e.muted is not None)
-room crash firing 90 True
+room crash firing 90 False
 room error_ratio firing 90 True
-global correlated firing 90 False
 room crash resolved 140 False
 room error_ratio resolved 140 False
-global correlated resolved 140 False
 
-Here the room is the whole world, so its global window is bad too: one
-global incident pages, and the room's own alerts are recorded but inhibited.
+Here the room is the whole world, so its global window is bad too, but the
+global window is explained by the one failing room (``alerting/residual.py``):
+no global incident. The room's specific ``crash`` alert pages; its generic
+``error_ratio`` alert is recorded but muted while the specific one fires.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ WINDOW_MS = 10_000
 
 def evaluate(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "outagewatch", "evaluate", *args], capture_output=True, text=True,
-                          timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+                          timeout=240, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
 
 
 def write_recording(folder: Path, spikes: dict[str, range], incidents: list[dict[str, str]]) -> list[str]:
