@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from outagewatch import schemas
 from outagewatch.config import Settings
+from outagewatch.pipeline.follow import assign_topics
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +55,11 @@ class Watcher:
         self._consumer = self._subscribe()
 
     def _subscribe(self):  # type: ignore[no-untyped-def]
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import KafkaConsumer
 
         consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap, enable_auto_commit=False,
                                  group_id=None, max_poll_records=5000)
-        topics = (self.settings.topics.room_health, self.settings.topics.alerts)
-        # Topics created a moment ago are not in this client's metadata yet:
-        # wait for them, or the view would silently follow nothing.
-        deadline = time.monotonic() + 30
-        while not all(consumer.partitions_for_topic(topic) for topic in topics):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no partition metadata for {topics} after 30 s")
-            consumer.topics()
-            time.sleep(0.2)
-        partitions = [TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic))]
-        consumer.assign(partitions)
+        partitions = assign_topics(consumer, (self.settings.topics.room_health, self.settings.topics.alerts))
         # Start at the end now: only what this demo run produces.
         consumer.seek_to_end(*partitions)
         for partition in partitions:

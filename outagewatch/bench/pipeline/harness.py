@@ -26,6 +26,7 @@ from outagewatch import schemas
 from outagewatch.bench.pipeline.figures import loss_account
 from outagewatch.bench.pipeline.load import ONSET_CODE, LoadPlan, run_plan
 from outagewatch.config import Settings
+from outagewatch.pipeline.follow import assign_topics
 from outagewatch.pipeline.processes import cpu_seconds, memory_mib
 
 log = logging.getLogger("outagewatch.bench.pipeline")
@@ -58,7 +59,7 @@ class Follower:
     """Follows ``room-health`` and ``alerts`` of the run: firing alerts and room windows, with arrival wall time."""
 
     def __init__(self, settings: Settings, rooms: set[str]) -> None:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import KafkaConsumer
 
         self.settings, self.rooms = settings, rooms
         self.alerts: list[tuple[int, schemas.Alert]] = []
@@ -68,9 +69,7 @@ class Follower:
         self._consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False,
                                        group_id=None, max_poll_records=5000)
         topics = (settings.topics.alerts, settings.topics.room_health)
-        partitions = [TopicPartition(topic, p) for topic in topics
-                      for p in sorted(self._consumer.partitions_for_topic(topic) or ())]
-        self._consumer.assign(partitions)
+        partitions = assign_topics(self._consumer, topics)
         self._consumer.seek_to_beginning(*partitions)  # the run's own topics: all of it is this run
         self._thread = threading.Thread(target=self._run, name="bench-follower", daemon=True)
 
