@@ -7,13 +7,12 @@ demo start, and polls the worker's consumer lag; the view reads a snapshot.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 
 from outagewatch import schemas
 from outagewatch.config import Settings
-from outagewatch.pipeline.follow import assign_topics
+from outagewatch.pipeline.follow import RunFollower
 
 log = logging.getLogger(__name__)
 
@@ -45,72 +44,37 @@ class Live:
     alerts: list[schemas.Alert] = field(default_factory=list)
 
 
-class Watcher:
+class Watcher(RunFollower):
+    """What the live view shows, from the moment the watcher is made."""
+
+    name = "demo-watcher"
+
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
         self.live = Live()
-        self.lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="demo-watcher", daemon=True)
-        self._consumer = self._subscribe()
-
-    def _subscribe(self):  # type: ignore[no-untyped-def]
-        from kafka import KafkaConsumer
-
-        consumer = KafkaConsumer(bootstrap_servers=self.settings.kafka.bootstrap, enable_auto_commit=False,
-                                 group_id=None, max_poll_records=5000)
-        partitions = assign_topics(consumer, (self.settings.topics.room_health, self.settings.topics.alerts))
+        self._last_lag = 0.0
         # Start at the end now: only what this demo run produces.
-        consumer.seek_to_end(*partitions)
-        for partition in partitions:
-            consumer.position(partition)
-        return consumer
-
-    def start(self) -> Watcher:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        self._consumer.close()
+        super().__init__(settings, from_start=False)
 
     def snapshot_alerts(self) -> list[schemas.Alert]:
         with self.lock:
             return list(self.live.alerts)
 
-    def _run(self) -> None:
-        last_lag = 0.0
-        while not self._stop.is_set():
-            try:
-                batches = self._consumer.poll(timeout_ms=500)
-                for partition, records in batches.items():
-                    for record in records:
-                        self._apply(partition.topic, record.value)
-                if time.monotonic() - last_lag > 2:
-                    last_lag = time.monotonic()
-                    lag = worker_lag(self.settings)
-                    with self.lock:
-                        self.live.lag = lag
-            except Exception as exc:  # noqa: BLE001 - the view must not take the demo down
-                log.warning("demo watcher: %s", exc)
-                time.sleep(1)
+    def on_tick(self) -> None:
+        if time.monotonic() - self._last_lag > 2:
+            self._last_lag = time.monotonic()
+            lag = worker_lag(self.settings)
+            with self.lock:
+                self.live.lag = lag
 
-    def _apply(self, topic: str, value: bytes) -> None:
-        try:
-            if topic == self.settings.topics.alerts:
-                alert = schemas.decode(value, schemas.Alert)
-                with self.lock:
-                    self.live.alerts.append(alert)
-                    if alert.status == "firing":
-                        self.live.firing[alert.fingerprint] = alert
-                    else:
-                        self.live.firing.pop(alert.fingerprint, None)
-                return
-            window = schemas.decode(value, schemas.RoomHealth)
-        except schemas.SchemaError as exc:
-            log.warning("demo watcher: undecodable message on %s: %s", topic, exc)
-            return
+    def on_alert(self, alert: schemas.Alert, arrived_ms: int) -> None:
+        with self.lock:
+            self.live.alerts.append(alert)
+            if alert.status == "firing":
+                self.live.firing[alert.fingerprint] = alert
+            else:
+                self.live.firing.pop(alert.fingerprint, None)
+
+    def on_window(self, window: schemas.RoomHealth, arrived_ms: int) -> None:
         with self.lock:
             live = self.live
             live.windows += 1

@@ -26,7 +26,7 @@ from outagewatch import schemas
 from outagewatch.bench.pipeline.figures import loss_account
 from outagewatch.bench.pipeline.load import ONSET_CODE, LoadPlan, run_plan
 from outagewatch.config import Settings
-from outagewatch.pipeline.follow import assign_topics
+from outagewatch.pipeline.follow import RunFollower
 from outagewatch.pipeline.processes import cpu_seconds, memory_mib
 
 log = logging.getLogger("outagewatch.bench.pipeline")
@@ -55,55 +55,23 @@ def _cores(before: float | None, after: float | None, elapsed_s: float) -> float
     return round((after - before) / elapsed_s, 2)
 
 
-class Follower:
+class Follower(RunFollower):
     """Follows ``room-health`` and ``alerts`` of the run: firing alerts and room windows, with arrival wall time."""
 
-    def __init__(self, settings: Settings, rooms: set[str]) -> None:
-        from kafka import KafkaConsumer
+    name = "bench-follower"
 
-        self.settings, self.rooms = settings, rooms
+    def __init__(self, settings: Settings, rooms: set[str]) -> None:
+        self.rooms = rooms
         self.alerts: list[tuple[int, schemas.Alert]] = []
         self.windows: list[tuple[int, schemas.RoomHealth]] = []
-        self.lock = threading.Lock()
-        self._stop = threading.Event()
-        self._consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False,
-                                       group_id=None, max_poll_records=5000)
-        topics = (settings.topics.alerts, settings.topics.room_health)
-        partitions = assign_topics(self._consumer, topics)
-        self._consumer.seek_to_beginning(*partitions)  # the run's own topics: all of it is this run
-        self._thread = threading.Thread(target=self._run, name="bench-follower", daemon=True)
+        # The run's own topics: all of it is this run.
+        super().__init__(settings, from_start=True)
 
-    def start(self) -> Follower:
-        self._thread.start()
-        return self
+    def on_alert(self, alert: schemas.Alert, arrived_ms: int) -> None:
+        with self.lock:
+            self.alerts.append((arrived_ms, alert))
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        self._consumer.close()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                for partition, records in self._consumer.poll(timeout_ms=200).items():
-                    arrived = int(time.time() * 1000)
-                    for record in records:
-                        self._apply(partition.topic, record.value, arrived)
-            except Exception as exc:  # noqa: BLE001 - a follower hiccup must not end the bench
-                log.warning("bench follower: %s", exc)
-                time.sleep(0.5)
-
-    def _apply(self, topic: str, value: bytes, arrived_ms: int) -> None:
-        try:
-            if topic == self.settings.topics.alerts:
-                alert = schemas.decode(value, schemas.Alert)
-                with self.lock:
-                    self.alerts.append((arrived_ms, alert))
-                return
-            window = schemas.decode(value, schemas.RoomHealth)
-        except schemas.SchemaError as exc:
-            log.warning("bench follower: undecodable message on %s: %s", topic, exc)
-            return
+    def on_window(self, window: schemas.RoomHealth, arrived_ms: int) -> None:
         if window.scope == "room" and window.key in self.rooms:
             with self.lock:
                 self.windows.append((arrived_ms, window))
