@@ -13,6 +13,17 @@ least ``min_errors`` error clients left). A room counted whole against a
 region it only partly feeds leaves too few listeners, not too many errors, so
 a real regional spread is never explained away.
 
+The same holds one level up: an aggregate is explained when the bad rooms
+plus **one** other bad aggregate of another dimension account for it. A
+launch room and its cluster's region make the global window bad; a crashing
+app version makes its platform and the global window bad. The explaining
+aggregate is the diagnosis (``app_version 7.41.0``, the ``us-east`` group),
+the explained ones would only page the same incident under a vaguer name. A
+storm everywhere is not explained: no one region, platform or version holds
+most of it. The global window never explains others (it contains them all);
+when two aggregates explain each other (a crash only on one version in one
+region), the one with fewer listeners is the diagnosis and still pages.
+
 Counts come from a decision's evidence: ``volume_baseline`` observes distinct
 error clients, ``error_ratio`` the ratio (so listeners = clients / ratio);
 ``error_ratio`` decisions carry no count and borrow their ``volume`` sibling's.
@@ -28,6 +39,12 @@ error clients, ``error_ratio`` the ratio (so listeners = clients / ratio);
 True
 >>> rooms.explains(d("global", "all", "crash", 900, 0.03))     # 600 more crash clients elsewhere
 False
+>>> versions = Explained()
+>>> versions.add_aggregates([d("app_version", "7.41.0", "crash", 400, 0.08), d("platform", "ios", "crash", 410, 0.041),
+...                          d("global", "all", "crash", 450, 0.015)])
+>>> [versions.explains(versions.decision(scope, key, "crash"))
+...  for scope, key in [("global", "all"), ("platform", "ios"), ("app_version", "7.41.0")]]
+[True, True, False]
 """
 
 from __future__ import annotations
@@ -92,20 +109,49 @@ class Explained:
         for decision in decisions:
             self._aggregates[(decision.scope, decision.key, decision.window_end, decision.kind)] = decision
 
+    def decision(self, scope: str, key: str, kind: str, window_end: int | None = None) -> Decision:
+        """An aggregate decision added for ``window_end`` (the newest when None); KeyError when unknown."""
+        ends = [slot[2] for slot in self._aggregates if slot[:2] == (scope, key) and slot[3] == kind]
+        return self._aggregates[(scope, key, window_end if window_end is not None else max(ends, default=-1), kind)]
+
     def explains(self, decision: Decision) -> bool:
-        """True when ``decision`` is bad only because of rooms already bad for its kind."""
+        """True when ``decision`` is bad only because of rooms already bad, or of one other aggregate, for its kind."""
         if not decision.bad:
             return False
-        room = self._rooms.get((decision.window_end, decision.kind))
-        if room is None:
-            return False
-        count_kind = COUNT_KIND.get(decision.kind, decision.kind)
-        source = self._aggregates.get((decision.scope, decision.key, decision.window_end, count_kind), decision)
-        counts = error_counts(source)
+        counts = self._counts(decision)
         if counts is None:
             return False
+        rooms = self._rooms.get((decision.window_end, decision.kind))
+        if rooms is not None and self._normal_after(counts, rooms):
+            return True
+        return self.explained_by(decision, counts, rooms or (0.0, 0.0)) is not None
+
+    def explained_by(self, decision: Decision, counts: tuple[float, float, float],
+                     rooms: tuple[float, float]) -> Decision | None:
+        """The other bad aggregate that, with the bad rooms, accounts for ``decision`` (None if there is none)."""
+        for other in self._aggregates.values():
+            if (other.window_end != decision.window_end or other.kind != decision.kind or not other.bad
+                    or other.scope in ("global", decision.scope)):
+                continue
+            other_counts = self._counts(other)
+            if other_counts is None:
+                continue
+            if not self._normal_after(counts, (rooms[0] + other_counts[0], rooms[1] + other_counts[1])):
+                continue
+            mutual = self._normal_after(other_counts, (rooms[0] + counts[0], rooms[1] + counts[1]))
+            if decision.scope == "global" or not mutual or other_counts[1] < counts[1]:
+                return other
+        return None
+
+    def _counts(self, decision: Decision) -> tuple[float, float, float] | None:
+        count_kind = COUNT_KIND.get(decision.kind, decision.kind)
+        source = self._aggregates.get((decision.scope, decision.key, decision.window_end, count_kind), decision)
+        return error_counts(source)
+
+    def _normal_after(self, counts: tuple[float, float, float], minus: tuple[float, float]) -> bool:
+        """Whether what is left of ``counts`` after removing ``minus`` (errors, listeners) is no longer proven bad."""
         errors, listeners, baseline = counts
-        rest_errors, rest_listeners = errors - room[0], listeners - room[1]
+        rest_errors, rest_listeners = errors - minus[0], listeners - minus[1]
         if rest_errors < self.min_errors:
             return True
         lower = wilson_bounds(rest_errors, max(rest_listeners, rest_errors), self.z)[0]

@@ -1,9 +1,12 @@
 """Pure reducer for one event-time window of server metrics of one service.
 
 Same shape as ``streams.windows``: ``initialize``, ``add``, ``result`` and
-``partials`` (the service's contribution to its cluster's window). A window
+``partials`` (the service's contribution to each cluster's window). A window
 holds, per metric name, the sum and count of its samples (so means combine
-exactly across services) and the distinct hosts that reported.
+exactly across services) and the distinct hosts that reported, for the
+service as a whole and per cluster: a service runs in every cluster, and a
+cluster's window must hold only that cluster's samples (a failing ap-south
+room-api is not an incident of us-east).
 
 >>> from outagewatch.schemas import MetricSample
 >>> state = initialize()
@@ -13,6 +16,9 @@ exactly across services) and the distinct hosts that reported.
 >>> health = result(state, "service", "api", 0, 10_000)
 >>> health.metrics, health.samples, health.hosts, health.cluster
 ({'cpu': 20.0}, 3, 2, 'eu')
+>>> state = add(state, MetricSample(ts=1_795_323_600_000, service="api", name="cpu", value=90.0, host="h3", cluster="us"))
+>>> result(state, "service", "api", 0, 10_000).cluster, {key: part.sums for key, part in partials(state).items()}
+('', {('cluster', 'eu'): {'cpu': 60.0}, ('cluster', 'us'): {'cpu': 90.0}})
 """
 
 from __future__ import annotations
@@ -24,33 +30,40 @@ import msgspec
 from outagewatch.schemas import MetricSample, ServiceHealth
 
 
-class MetricState(msgspec.Struct, kw_only=True):
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    hosts: list[str] = []
-    cluster: str = ""
-    late_samples: int = 0
-    applied_offset: int = -1
-    closed: bool = False
-
-
 class MetricPartial(msgspec.Struct, kw_only=True):
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     hosts: list[str] = []
 
 
+class MetricState(msgspec.Struct, kw_only=True):
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    hosts: list[str] = []
+    clusters: dict[str, MetricPartial] = {}
+    late_samples: int = 0
+    applied_offset: int = -1
+    closed: bool = False
+
+
 def initialize() -> MetricState:
     return MetricState()
 
 
+def _add_to(part: MetricState | MetricPartial, sample: MetricSample) -> None:
+    part.sums[sample.name] = part.sums.get(sample.name, 0.0) + sample.value
+    part.counts[sample.name] = part.counts.get(sample.name, 0) + 1
+    if sample.host and sample.host not in part.hosts:
+        part.hosts.append(sample.host)
+
+
 def add(state: MetricState, sample: MetricSample) -> MetricState:
-    state.sums[sample.name] = state.sums.get(sample.name, 0.0) + sample.value
-    state.counts[sample.name] = state.counts.get(sample.name, 0) + 1
-    if sample.host and sample.host not in state.hosts:
-        state.hosts.append(sample.host)
-    if sample.cluster and not state.cluster:
-        state.cluster = sample.cluster
+    _add_to(state, sample)
+    if sample.cluster:
+        cluster = state.clusters.get(sample.cluster)
+        if cluster is None:
+            cluster = state.clusters[sample.cluster] = MetricPartial(sums={}, counts={}, hosts=[])
+        _add_to(cluster, sample)
     return state
 
 
@@ -60,11 +73,9 @@ def add_late(state: MetricState, sample: MetricSample) -> MetricState:
 
 
 def partials(state: MetricState) -> dict[tuple[str, str], MetricPartial]:
-    """The service window's contribution to its cluster's window (none without a cluster)."""
-    if not state.cluster:
-        return {}
-    return {("cluster", state.cluster): MetricPartial(sums=dict(state.sums), counts=dict(state.counts),
-                                                      hosts=list(state.hosts))}
+    """The service window's contribution to the window of each cluster it ran in (none without one)."""
+    return {("cluster", name): MetricPartial(sums=dict(part.sums), counts=dict(part.counts), hosts=list(part.hosts))
+            for name, part in sorted(state.clusters.items())}
 
 
 def merge(into: MetricPartial, other: MetricPartial) -> MetricPartial:
@@ -79,8 +90,10 @@ def merge(into: MetricPartial, other: MetricPartial) -> MetricPartial:
 
 
 def result(state: MetricState, scope: str, key: str, window_start: int, window_end: int) -> ServiceHealth:
+    """The service's window; its ``cluster`` is set only when all its samples came from one cluster."""
     part = MetricPartial(sums=state.sums, counts=state.counts, hosts=state.hosts)
-    return health_of(part, scope, key, window_start, window_end, cluster=state.cluster)
+    only = next(iter(state.clusters)) if len(state.clusters) == 1 else ""
+    return health_of(part, scope, key, window_start, window_end, cluster=only)
 
 
 def health_of(part: MetricPartial, scope: str, key: str, window_start: int, window_end: int,

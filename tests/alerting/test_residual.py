@@ -69,3 +69,41 @@ def test_services_do_not_form_a_cluster_incident() -> None:
                              labels={"cluster": "us-east"}) for name in ("auth", "room-api", "audio-edge")]
         scopes += [a.scope for a in engine.process(services) if a.status == "firing"]
     assert scopes.count("service") == 3 and "cluster" not in scopes and "global" not in scopes
+
+
+def firing(engine: AlertEngine, windows: list[list[Decision]]) -> set[tuple[str, str]]:
+    return {(a.scope, a.key) for batch in windows for a in engine.process(batch) if a.status == "firing"}
+
+
+def test_a_launch_room_and_its_region_are_no_global_incident() -> None:
+    # The room (half of it listening from us-east) plus the rest of its cluster's region spilling over.
+    windows = [[judged("room", "launch-1", i, 300, 10_000, bad=True, labels={"region": "us-east"}),
+                judged("region", "us-east", i, 350, 15_000, bad=True),
+                judged("global", "all", i, 470, 40_000, bad=True)] for i in range(4)]
+    fired = firing(AlertEngine(POLICY, ManualClock(T0)), windows)
+    assert ("room", "launch-1") in fired and ("cluster", "us-east") in fired
+    assert ("global", "all") not in fired
+
+
+def test_a_storm_in_every_region_is_a_global_incident() -> None:
+    regions = ["us-east", "us-west", "eu-west", "ap-south", "sa-east"]
+    windows = [[*(judged("region", region, i, 100, 8_000, bad=True) for region in regions),
+                judged("global", "all", i, 500, 40_000, bad=True)] for i in range(4)]
+    assert ("global", "all") in firing(AlertEngine(POLICY, ManualClock(T0)), windows)
+
+
+def test_a_crashing_version_pages_as_itself_not_as_its_platform_or_global() -> None:
+    windows = [[judged("app_version", "7.41.0", i, 400, 5_000, bad=True, kind="crash"),
+                judged("platform", "ios", i, 410, 10_000, bad=True, kind="crash"),
+                judged("global", "all", i, 450, 30_000, bad=True, kind="crash")] for i in range(4)]
+    fired = firing(AlertEngine(POLICY, ManualClock(T0)), windows)
+    assert ("app_version", "7.41.0") in fired
+    assert ("platform", "ios") not in fired and ("global", "all") not in fired
+
+
+def test_of_two_aggregates_explaining_each_other_the_narrower_one_pages() -> None:
+    # A crash only on one version, and that version is only used in one region.
+    windows = [[judged("app_version", "7.41.0", i, 400, 5_000, bad=True, kind="crash"),
+                judged("region", "sa-east", i, 400, 6_000, bad=True, kind="crash")] for i in range(4)]
+    fired = firing(AlertEngine(POLICY, ManualClock(T0)), windows)
+    assert ("app_version", "7.41.0") in fired and ("cluster", "sa-east") not in fired
