@@ -102,7 +102,7 @@ def judge_groups(
             evidence=evidence,
             labels={label: group},
         )
-        verdicts.append(Verdict(decision, incident_summary(group, rooms, active_rooms, kinds), rooms))
+        verdicts.append(Verdict(decision, incident_summary(group, rooms, active_rooms, kinds, own=own), rooms))
     return verdicts
 
 

@@ -9,6 +9,10 @@
 >>> d.evidence[0] = Evidence(detector="error_ratio", observed=0.12, baseline=0.004, score=5)
 >>> decision_summary(d)
 'room-17: details_not_available error ratio 12.0% vs 0.4% baseline (10 s window)'
+>>> d.evidence[0] = Evidence(detector="isolation_forest", observed=0.03, baseline=0.002, score=0.97,
+...                          detail="error_rate 0.03 (normal 0.002, z 9.1)")
+>>> decision_summary(d)
+'room-17: details_not_available: error_rate 0.03 (normal 0.002, z 9.1) (10 s window)'
 >>> incident_summary("eu-west", ["room-1", "room-2", "room-3", "room-4"], 40, {"crash": 3, "timeout": 1}, limit=2)
 'eu-west: 4 of 40 active rooms alerting (crash x3, timeout x1): room-1, room-2 +2 more'
 """
@@ -30,6 +34,11 @@ def decision_summary(decision: Decision) -> str:
     best = strongest(decision.evidence)
     if best is None:
         return f"{head} judged bad (score {decision.score:.2f}, {seconds} s window)"
+    if best.detector == "isolation_forest":
+        return f"{head}: {best.detail} ({seconds} s window)" if best.detail else f"{head} (score {best.score:.2f})"
+    if best.detector == "cusum":
+        return (f"{head} error ratio {best.observed:.1%} vs {best.baseline:.1%} mean, "
+                f"a sustained rise ({seconds} s window)")
     if "ratio" in best.detector:
         return f"{head} error ratio {best.observed:.1%} vs {best.baseline:.1%} baseline ({seconds} s window)"
     if best.baseline > 0:
@@ -50,8 +59,19 @@ def _listing(names: Sequence[str], limit: int) -> str:
     return f"{shown} +{rest} more" if rest > 0 else shown
 
 
-def incident_summary(group: str, rooms: Sequence[str], active: int, kinds: Mapping[str, int], limit: int = 5) -> str:
+def incident_summary(group: str, rooms: Sequence[str], active: int, kinds: Mapping[str, int], limit: int = 5,
+                     own: Sequence[Decision] = ()) -> str:
+    """
+    >>> from outagewatch.schemas import Evidence
+    >>> region = Decision(scope="region", key="eu-west", kind="audio_dropout", window_start=0, window_end=10_000,
+    ...                   bad=True, evidence=[Evidence(detector="error_ratio", observed=0.05, baseline=0.003, score=0.9)])
+    >>> incident_summary("eu-west", [], 40, {}, own=[region])
+    'eu-west: region-wide audio_dropout error ratio 5.0% vs 0.3% baseline (10 s window)'
+    """
     if not rooms:
+        if own:
+            worst = max(own, key=lambda d: d.score)
+            return f"{group}: {worst.scope}-wide {decision_summary(worst).split(': ', 1)[1]}"
         return f"{group}: judged bad by its own aggregate window"
     return f"{group}: {len(rooms)} of {active} active rooms alerting ({_kinds(kinds)}): {_listing(rooms, limit)}"
 

@@ -10,7 +10,7 @@ and by ``outagewatch evaluate`` (``replay_alerts``):
   baselines. It also returns the ``AnomalyScore`` rows the dashboards plot.
 - ``AlertStage`` runs one ``AlertEngine`` on an event-time clock (the newest
   window end seen, never wall time) and says for each alert event whether a
-  muter (inhibition, silence, ``SpecificFirst``) keeps it from paging.
+  muter (inhibition, silence, ``SpecificFirst``, ``WideFirst``) keeps it from paging.
 - ``replay_alerts`` chains recorded input -> ``streams.replay`` windows ->
   ``WindowDetection`` -> ``AlertStage`` in event time.
 
@@ -219,6 +219,8 @@ class Emitted:
 
 
 GENERIC_KINDS = ("error_ratio", "volume")
+# Aggregate keys that page as leaves (a version, a platform) yet span many rooms.
+WIDE_LEAF_SCOPES = ("platform", "app_version")
 
 
 class SpecificFirst:
@@ -241,13 +243,49 @@ class SpecificFirst:
         return None
 
 
+class WideFirst:
+    """``Muter``: while a wide incident is open, the narrower alerts it causes do not page.
+
+    A crashing app version lifts the crash ratio of every big room with that
+    version's listeners; an eu-west outage lifts the error ratio of every room
+    with eu-west listeners, wherever it is hosted. Those rooms are affected,
+    but paging each would bury the one page that names the cause. Wide
+    incidents are the open cluster and global incidents and the open
+    ``platform``/``app_version`` alerts. While one is open:
+
+    - a room's alert of the incident's own error code does not page;
+    - a generic alert (``error_ratio``, ``volume``) of a room, platform or
+      version does not page (it names no cause of its own).
+
+    A room failing in another way still pages through its own error code.
+    """
+
+    def __init__(self, engine: AlertEngine) -> None:
+        self.engine = engine
+
+    def mutes(self, alert: Alert) -> str | None:
+        if alert.scope not in ("room", *WIDE_LEAF_SCOPES):
+            return None
+        generic = alert.kind in GENERIC_KINDS
+        for track in self.engine.open_alerts():
+            if track.fingerprint == alert.fingerprint:
+                continue
+            wide_leaf = track.scope in WIDE_LEAF_SCOPES
+            if not (wide_leaf or track.scope in ("cluster", "global")):
+                continue
+            same_code = wide_leaf and alert.scope == "room" and track.kind == alert.kind
+            if generic or same_code:
+                return f"inhibited by the wider {track.scope} {track.key} {track.kind} alert {track.fingerprint}"
+        return None
+
+
 class AlertStage:
     """The one ``AlertEngine`` that sees every decision, driven by event time."""
 
     def __init__(self, policy: AlertingPolicy, state: dict[str, Any] | None = None) -> None:
         self.clock = EventClock(int(state["watermark"][1]) if state else 0)
         self.engine: AlertEngine = restore_engine(policy, self.clock, state)
-        self.muters: list[Muter] = [*self.engine.muters, SpecificFirst(self.engine)]
+        self.muters: list[Muter] = [*self.engine.muters, SpecificFirst(self.engine), WideFirst(self.engine)]
 
     def step(self, decisions: Sequence[Decision]) -> list[Emitted]:
         """Feed one batch of decisions; return its alert events, each with its mute reason."""

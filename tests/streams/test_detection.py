@@ -122,3 +122,22 @@ def test_alert_state_restored_mid_incident_neither_forgets_nor_repeats() -> None
     restored = AlertStage(policy, stage.to_state())
     got += [(e.alert, e.muted) for batch in ordered[cut:] for e in restored.step(batch)]
     assert got == expected
+
+
+def test_while_a_version_crashes_its_rooms_crashes_and_generic_ratios_do_not_page() -> None:
+    from outagewatch.schemas import Decision
+
+    stage = AlertStage(AlertingPolicy())
+    events: list[Emitted] = []
+    for window in range(3):
+        def bad(scope: str, key: str, kind: str) -> Decision:
+            return Decision(scope=scope, key=key, kind=kind, window_start=T0 + window * 10_000,  # type: ignore[arg-type]
+                            window_end=T0 + (window + 1) * 10_000, bad=True, severity="critical", score=0.9)
+        events += stage.step([bad("app_version", "7.41.0", "crash"), bad("room", "room-1", "crash"),
+                              bad("room", "room-2", "error_ratio"), bad("room", "room-3", "details_not_available")])
+    firing = [e for e in events if e.alert.status == "firing"]
+    assert {(e.alert.key, e.alert.kind) for e in firing if e.muted is None} == {
+        ("7.41.0", "crash"), ("room-3", "details_not_available")}
+    muted = {e.alert.key: e.muted for e in firing if e.muted is not None}
+    assert set(muted) == {"room-1", "room-2"}
+    assert all("app_version 7.41.0 crash" in (reason or "") for reason in muted.values())
