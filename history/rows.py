@@ -24,7 +24,7 @@ from typing import Any
 from outagewatch.schemas import (
     ERROR_CODES,
     Alert,
-    AnomalyScore,
+    AnomalyScoreBatch,
     ClientReport,
     DeadLetter,
     MetricBatch,
@@ -186,13 +186,14 @@ def map_alerts(value: bytes, inserted_at: int) -> Mapped:
 
 
 def map_anomaly_scores(value: bytes, inserted_at: int) -> Mapped:
-    """One ``AnomalyScore`` -> one ``anomaly_scores`` row (the dashboards' baseline bands)."""
+    """An ``AnomalyScoreBatch`` -> one ``anomaly_scores`` row per score (the dashboards' baseline bands)."""
     try:
-        score = decode(value, AnomalyScore)
+        batch = decode(value, AnomalyScoreBatch)
     except SchemaError as exc:
-        return Mapped(errors=[f"not an AnomalyScore: {exc}"])
+        return Mapped(errors=[f"not an AnomalyScoreBatch: {exc}"])
     return Mapped([(score.window_start // 1000, score.scope, score.key, score.detector, float(score.observed),
-                    float(score.baseline), float(score.lower), float(score.upper), float(score.score), inserted_at)])
+                    float(score.baseline), float(score.lower), float(score.upper), float(score.score), inserted_at)
+                   for score in batch.scores])
 
 
 def raw_text(raw: bytes) -> str:

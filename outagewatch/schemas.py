@@ -223,6 +223,17 @@ class AnomalyScore(msgspec.Struct, kw_only=True):
     score: float
 
 
+class AnomalyScoreBatch(msgspec.Struct, kw_only=True):
+    """A value of ``topics.anomaly_scores``: every ``AnomalyScore`` of one key's windows in one detection batch.
+
+    One message per key and batch, not per row: a room window yields a row
+    per (kind, detector), some thirty, and a worker catching up judges
+    thousands of windows a second.
+    """
+
+    scores: list[AnomalyScore]
+
+
 class DeadLetter(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Input we could not use, kept with the reason and where it came from."""
 

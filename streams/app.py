@@ -112,7 +112,7 @@ def health_key(health: RoomHealth | ServiceHealth) -> bytes:
 # rather than crash a worker decoding the old ones after an upgrade.
 # Bump it whenever the stored format of streams/windows.py, metrics.py or
 # distinct.py changes.
-STATE_FORMAT = 2
+STATE_FORMAT = 3
 
 
 class WindowPipeline:

@@ -90,14 +90,17 @@ def test_dead_letters_keep_raw_bytes_readable() -> None:
     assert "not a DeadLetter" in map_dead_letter(b"nope", 0).errors[0]
 
 
-def test_anomaly_score_becomes_one_row_and_garbage_is_explained() -> None:
+def test_an_anomaly_score_batch_becomes_one_row_per_score_and_garbage_is_explained() -> None:
     from history.rows import COLUMNS, map_anomaly_scores
-    from outagewatch.schemas import AnomalyScore, encode
+    from outagewatch.schemas import AnomalyScore, AnomalyScoreBatch, encode
 
     score = AnomalyScore(scope="room", key="room-1", window_start=1_795_323_600_000, window_end=1_795_323_610_000,
                          detector="crash/error_ratio", observed=0.2, baseline=0.01, lower=0.0, upper=0.03, score=0.9)
-    mapped = map_anomaly_scores(encode(score), 7)
-    assert mapped.rows == [(1_795_323_600, "room", "room-1", "crash/error_ratio", 0.2, 0.01, 0.0, 0.03, 0.9, 7)]
+    later = AnomalyScore(scope="room", key="room-1", window_start=1_795_323_610_000, window_end=1_795_323_620_000,
+                         detector="crash/error_ratio", observed=0.01, baseline=0.01, lower=0.0, upper=0.03, score=0.1)
+    mapped = map_anomaly_scores(encode(AnomalyScoreBatch(scores=[score, later])), 7)
+    assert mapped.rows == [(1_795_323_600, "room", "room-1", "crash/error_ratio", 0.2, 0.01, 0.0, 0.03, 0.9, 7),
+                           (1_795_323_610, "room", "room-1", "crash/error_ratio", 0.01, 0.01, 0.0, 0.03, 0.1, 7)]
     assert len(mapped.rows[0]) == len(COLUMNS["anomaly_scores"])
-    broken = map_anomaly_scores(b'{"scope": "room"}', 7)
-    assert broken.rows == [] and broken.errors[0].startswith("not an AnomalyScore")
+    broken = map_anomaly_scores(encode(score), 7)  # a bare score is not the topic's contract
+    assert broken.rows == [] and broken.errors[0].startswith("not an AnomalyScoreBatch")

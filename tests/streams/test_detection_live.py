@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from outagewatch import schemas
-from outagewatch.schemas import Alert, AnomalyScore
+from outagewatch.schemas import Alert, AnomalyScoreBatch
 from streams.detection import replay_alerts
 from tests.alerting.receiver import Receiver
 from tests.streams.conftest import LATENESS_S, WINDOW_S, WorkerTopics, produce_batches, read_topic
@@ -82,8 +82,9 @@ def test_worker_pages_a_spike_once_and_resolves_it(worker_topics: WorkerTopics, 
     assert [(p["key"], p["kind"]) for p in pages("resolved")] == [(SPIKE_ROOM, "details_not_available")]
     assert firing[0]["fingerprint"] == mine[0].fingerprint
 
-    scores = read_topic(kafka_bootstrap, scores_topic, lambda values: len(values) > 0, 10,
-                        lambda raw: schemas.decode(raw, AnomalyScore))
+    batches = read_topic(kafka_bootstrap, scores_topic, lambda values: len(values) > 0, 10,
+                         lambda raw: schemas.decode(raw, AnomalyScoreBatch))
+    scores = [score for batch in batches for score in batch.scores]
     spiked = [s for s in scores if s.key == SPIKE_ROOM and s.detector == "details_not_available/error_ratio"
               and s.window_start == start_ms + 6 * window_ms]
     assert spiked and spiked[0].score >= 0.5 and spiked[0].observed > spiked[0].upper
