@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from alerting.correlate import CORRELATED, GLOBAL_KEY, Member, group_of, judge_global, judge_groups
+from alerting.identity import fingerprint
 from alerting.inhibit import Inhibitor
 from alerting.lifecycle import Tracked, observe, resolve
 from alerting.muter import Muter
@@ -123,15 +124,20 @@ class AlertEngine:
             self._aggregates[slot] = decision
 
     def _observe_leaf(self, decision: Decision) -> Alert | None:
-        track = Tracked.new(decision.scope, decision.key, decision.kind)
-        track = self._tracks.setdefault(track.fingerprint, track)
-        event = observe(track, decision, self.policy.lifecycle, decision_summary(decision))
-        if track.phase == "inactive":
-            del self._tracks[track.fingerprint]  # only open or pending alerts cost memory
         if decision.scope in self.policy.grouping.leaf_scopes:
             group = group_of(decision.labels, self.policy.grouping.group_labels)
             if group is not None:
                 self._seen[f"{decision.scope}\x00{decision.key}"] = (group[0], group[1], decision.window_end)
+        fp = fingerprint(decision.scope, decision.key, decision.kind)
+        track = self._tracks.get(fp)
+        if track is None:
+            if not decision.bad:
+                return None  # the common case: a good window of a key with nothing pending
+            track = self._tracks[fp] = Tracked.new(decision.scope, decision.key, decision.kind)
+        summary = decision_summary(decision) if decision.bad else track.summary
+        event = observe(track, decision, self.policy.lifecycle, summary)
+        if track.phase == "inactive":
+            del self._tracks[fp]  # only open or pending alerts cost memory
         return event
 
     def _expire_stale(self) -> list[Alert]:

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 
 from outagewatch.schemas import Alert
 
 
+# Every decision of every window asks for its key's fingerprint; the keys repeat.
+@lru_cache(maxsize=1 << 17)
 def fingerprint(scope: str, key: str, kind: str) -> str:
     """16 hex digits of SHA-256 over the three parts (Alertmanager's width)."""
     # JSON quoting keeps the parts apart: ("a", "b,c") cannot collide with ("a,b", "c").
