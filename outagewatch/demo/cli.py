@@ -46,6 +46,10 @@ def register(subparsers: Any) -> None:
                         help="audience scale (default 0.02: the 700k-listener room has 14k simulated clients)")
     parser.add_argument("--seed", type=int, default=None, help="simulator seed (default: a new one per run)")
     parser.add_argument("--duration", type=int, default=None, help="event seconds to replay (default: the scenario's)")
+    parser.add_argument("--warmup-minutes", type=float, default=15.0,
+                        help="minutes of the scenario's normal warm-up to send before the story (default 15; the "
+                             "detectors need about 2). The simulator lives through the whole warm-up either way; "
+                             "sending less of it lets the worker catch up sooner")
     parser.add_argument("--drain-timeout", type=float, default=180.0,
                         help="seconds to wait after the replay for everything to reach ClickHouse (default 180)")
     parser.add_argument("--keep", action="store_true",
@@ -79,8 +83,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         start_ms = (int(time.time()) - duration_s) * 1000
         labels_doc = _labels(args.scenario, duration_s, start_ms)
         (run_dir / "labels.json").write_text(json.dumps(labels_doc, indent=2))
+        story_start_ms = start_ms + scenario.warmup_s * 1000
         replay = orchestra.replay(args.scenario, seed, args.scale, duration_s, start_ms,
-                                  story_start_ms=start_ms + scenario.warmup_s * 1000, speed=args.speed)
+                                  story_start_ms=story_start_ms, speed=args.speed,
+                                  send_from_ms=story_start_ms - int(args.warmup_minutes * 60_000))
         _watch(orchestra, replay, live_view=not args.no_view and sys.stdout.isatty(),
                drain_timeout=args.drain_timeout)
         summary = orchestra.summary(args.scenario, labels_doc, seed, time.monotonic() - started_wall)

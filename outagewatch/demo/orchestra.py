@@ -67,7 +67,12 @@ class Orchestra:
         log.info("webhook receiver %s", self.receiver.url)
 
     def replay(self, scenario: str, seed: int, scale: float, duration_s: int, start_ms: int,
-               story_start_ms: int, speed: float) -> Replay:
+               story_start_ms: int, speed: float, send_from_ms: int | None = None) -> Replay:
+        """Replay ``scenario`` through the collector in a thread; ticks ending before ``send_from_ms`` are not sent.
+
+        The simulated world still lives through them (audiences build up), so
+        what is sent from then on is the same as in a full replay.
+        """
         from collectors.simulator import HttpPolicy, generate, send_http
 
         replay = Replay(scenario=scenario, total_event_s=duration_s)
@@ -80,6 +85,8 @@ class Orchestra:
             for tick in generate(scenario, seed=seed, scale=scale, duration_s=duration_s, start_ms=start_ms):
                 replay.event_ms = tick.end_ms
                 replay.done_event_s = (tick.end_ms - start_ms) / 1000
+                if send_from_ms is not None and tick.end_ms <= send_from_ms:
+                    continue
                 replay.reports_sent += tick.n_reports
                 yield tick
 

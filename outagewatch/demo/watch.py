@@ -92,7 +92,16 @@ class Watcher(RunFollower):
 
 
 def worker_lag(settings: Settings) -> int | None:
-    """Records the worker has not consumed yet (its consumer group on client-reports)."""
+    """Records the worker has not consumed yet: client reports, and the decisions its alerting agent has not judged.
+
+    The demo is drained only when both are 0, so its summary sees the alerts
+    of the last windows (detection can trail the windows when it catches up).
+    """
     from outagewatch.pipeline.running import group_lag
 
-    return group_lag(settings.kafka.bootstrap, settings.streams.app_id, settings.topics.client_reports)
+    group = settings.streams.app_id
+    reports = group_lag(settings.kafka.bootstrap, group, settings.topics.client_reports)
+    decisions = group_lag(settings.kafka.bootstrap, group, f"{group}-decisions")
+    if reports is None:
+        return None
+    return reports + (decisions or 0)
