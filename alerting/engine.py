@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -35,6 +36,8 @@ log = logging.getLogger("outagewatch.alerting")
 
 STATE_VERSION = 1
 AGGREGATE_SCOPES = ("region", "cluster")
+# A source that sent nothing for this long (wall time) no longer holds the horizons back.
+SOURCE_IDLE_SECONDS = 30.0
 
 
 class AlertEngine:
@@ -50,7 +53,7 @@ class AlertEngine:
     one engine per region/cluster partition, or one for everything.
     """
 
-    def __init__(self, policy: AlertingPolicy, clock: Clock) -> None:
+    def __init__(self, policy: AlertingPolicy, clock: Clock, wall: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
         self.clock = clock
         self._group_lifecycle = replace(
@@ -66,6 +69,9 @@ class AlertEngine:
         self._aggregates: dict[str, Decision] = {}  # "scope\x00key\x00kind" -> latest verdict
         self._watermark = (0, 0)  # (window_start, window_end) of the newest window seen
         self._explained = Explained()
+        # source (a window topic partition) -> (its newest window end, wall time it was seen)
+        self._sources: dict[str, tuple[int, float]] = {}
+        self._wall = wall
         self.silences = Silences(clock)
         self.inhibitor = Inhibitor(self, policy.grouping)
 
@@ -83,6 +89,25 @@ class AlertEngine:
     def open_alerts(self) -> list[Tracked]:
         every = [*self._tracks.values(), *self._groups.values(), self._global]
         return [t for t in every if t.open]
+
+    def note_progress(self, sources: Mapping[str, int]) -> None:
+        """Record how far each input source (a window topic partition) has got, in event time.
+
+        A worker catching up reads partitions unevenly: one may be minutes of
+        event time ahead of another. Staleness and the correlation horizon are
+        measured from the slowest source that is still moving, so a room whose
+        partition lags is neither resolved as stale nor dropped from its group.
+        """
+        now = self._wall()
+        for source, window_end in sources.items():
+            known = self._sources.get(source)
+            self._sources[source] = (max(window_end, known[0]) if known else window_end, now)
+
+    def horizon_end(self) -> int:
+        """The event time horizons count back from: the newest window, or the slowest live source's."""
+        now = self._wall()
+        live = [end for end, seen in self._sources.values() if now - seen <= SOURCE_IDLE_SECONDS]
+        return min([self._watermark[1], *live])
 
     def process(self, decisions: Iterable[Decision]) -> list[Alert]:
         """Feed decisions (any order of keys, event time ascending per key); return alert events."""
@@ -106,7 +131,7 @@ class AlertEngine:
             if event is not None:
                 events.append(event)
         if seen_any:
-            self._explained.forget_before(self._watermark[1] - int(self.policy.grouping.active_seconds * 1000))
+            self._explained.forget_before(self.horizon_end() - int(self.policy.grouping.active_seconds * 1000))
             events += self._expire_stale()
             events += self._correlate()
         for event in events:
@@ -141,7 +166,7 @@ class AlertEngine:
         return event
 
     def _expire_stale(self) -> list[Alert]:
-        horizon = self._watermark[1] - int(self.policy.lifecycle.stale_seconds * 1000)
+        horizon = self.horizon_end() - int(self.policy.lifecycle.stale_seconds * 1000)
         events = []
         for fp, track in list(self._tracks.items()):
             if track.last_window_end >= horizon:
@@ -154,7 +179,7 @@ class AlertEngine:
 
     def _correlate(self) -> list[Alert]:
         grouping = self.policy.grouping
-        horizon = self._watermark[1] - int(grouping.active_seconds * 1000)
+        horizon = self.horizon_end() - int(grouping.active_seconds * 1000)
         active: dict[str, int] = {}
         labels: dict[str, str] = {}
         for leaf, (label, group, last_end) in list(self._seen.items()):

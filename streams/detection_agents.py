@@ -60,9 +60,15 @@ _state_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(dict[str, Any
 
 
 class DecisionBatch(msgspec.Struct):
-    """A value of the internal decisions topic: one detection batch's decisions, in order."""
+    """A value of the internal decisions topic: one detection batch's decisions, in order.
+
+    ``sources`` maps each input partition of the batch (``topic:partition``) to
+    the newest window end it had: the alerting agent measures staleness from
+    the slowest one (``AlertEngine.note_progress``).
+    """
 
     decisions: list[Decision]
+    sources: dict[str, int] = {}
 
 
 _batch_decoder = msgspec.json.Decoder(DecisionBatch)
@@ -149,6 +155,7 @@ class DetectionAgents:
         decisions: list[Decision] = []
         stores: dict[int, TableStore] = {}
         scores: dict[bytes, list[AnomalyScore]] = {}
+        sources: dict[str, int] = {}
         for event in events:
             message = event.message
             try:
@@ -165,6 +172,8 @@ class DetectionAgents:
                 log.exception("detectors failed on %s %s window %d; skipped it", window.scope, window.key,
                               window.window_start)
                 continue
+            source = f"{message.topic}:{message.partition}"
+            sources[source] = max(sources.get(source, 0), window.window_end)
             self.counters["windows"] += 1
             self.counters["bad_windows"] += any(d.bad for d in detected.decisions)
             decisions.extend(detected.decisions)
@@ -179,7 +188,7 @@ class DetectionAgents:
         if decisions:
             self.counters["decisions"] += len(decisions)
             futures.append(await producer.send(self.decisions_topic, b"decisions",
-                                               schemas.encode(DecisionBatch(decisions)), None, None, None))
+                                               schemas.encode(DecisionBatch(decisions, sources)), None, None, None))
         for store in stores.values():
             # The key's state after its last window of the batch is all a restart needs.
             store.pending = list(dict(store.pending).items())
@@ -225,9 +234,12 @@ class DetectionAgents:
                     continue  # already in the restored state: a redelivery after a restart
                 last_offset = max(last_offset, offset)
                 try:
-                    decisions.extend(_batch_decoder.decode(event.value).decisions)
+                    batch = _batch_decoder.decode(event.value)
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                     await self._send_dead_letter(event.message, f"undecodable decisions: {exc}")
+                    continue
+                decisions.extend(batch.decisions)
+                stage.engine.note_progress(batch.sources)
             if last_offset == self.applied_offset:
                 continue
             await self._alert_batch(stage, decisions)

@@ -160,3 +160,22 @@ def test_bad_state_version_is_refused() -> None:
         assert "version 99" in str(exc)
     else:
         raise AssertionError("a state of another version was accepted")
+
+
+def test_a_room_on_a_lagging_partition_is_not_resolved_as_stale() -> None:
+    wall = [0.0]
+    engine = AlertEngine(AlertingPolicy(lifecycle=LifecyclePolicy(pending_windows=1, stale_seconds=60)),
+                         ManualClock(T0), wall=lambda: wall[0])
+    statuses = []
+    # The slow partition's room fires at window 0; the fast partition races 30 windows (5 minutes) ahead.
+    engine.note_progress({"room-health:0": T0 + 10_000})
+    statuses += [a.status for a in engine.process([decision("slow-room", 0, True)])]
+    for window in range(1, 30):
+        engine.note_progress({"room-health:1": T0 + (window + 1) * 10_000})
+        engine.process([decision("fast-room", window, False)])
+    assert statuses == ["firing"] and [t.key for t in engine.open_alerts()] == ["slow-room"]
+    # Once the slow partition has been silent for a while (wall time), it no longer holds staleness back.
+    wall[0] = 31.0
+    engine.note_progress({"room-health:1": T0 + 31 * 10_000})
+    resolved = engine.process([decision("fast-room", 30, False)])
+    assert [(a.key, a.status) for a in resolved] == [("slow-room", "resolved")]
