@@ -193,11 +193,24 @@ class WindowPipeline:
             # time would move its watermark on and close windows whose reports wait in Kafka.
             fetching = not self.app.in_recovery and self.app.flow_control.is_active()
             for engine in engines:
-                if fetching:
+                if fetching and not self._behind(engine):
                     engine.advance_idle()
                 else:
                     engine.restart_idle_clock()
             await self._publish_and_flush(engines, always_progress=True)
+
+    def _behind(self, engine: PartitionWindows[Any, Any, Any]) -> bool:
+        """Whether the partition has records in Kafka the engine has not applied yet.
+
+        Such a partition is busy, not idle: a worker catching up (or starved of
+        CPU by detection) may not fold it for a while, and advancing its
+        watermark then would close windows whose reports are still waiting.
+        """
+        try:
+            highwater = self.app.consumer.highwater(faust.types.TP(self.source_name, engine.partition))
+        except Exception:  # noqa: BLE001 - no fetch yet, or no consumer: nothing known to be waiting
+            return False
+        return highwater is not None and engine.meta.applied_offset + 1 < highwater
 
     async def _publish_and_flush(self, engines: Any, always_progress: bool) -> None:
         futures = []
