@@ -86,7 +86,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         story_start_ms = start_ms + scenario.warmup_s * 1000
         replay = orchestra.replay(args.scenario, seed, args.scale, duration_s, start_ms,
                                   story_start_ms=story_start_ms, speed=args.speed,
-                                  send_from_ms=story_start_ms - int(args.warmup_minutes * 60_000))
+                                  # A replay that stops inside the warm-up sends all of it.
+                                  send_from_ms=(story_start_ms - int(args.warmup_minutes * 60_000)
+                                                if duration_s > scenario.warmup_s else None))
         _watch(orchestra, replay, live_view=not args.no_view and sys.stdout.isatty(),
                drain_timeout=args.drain_timeout)
         summary = orchestra.summary(args.scenario, labels_doc, seed, time.monotonic() - started_wall)
