@@ -10,7 +10,7 @@ and by ``outagewatch evaluate`` (``replay_alerts``):
   baselines. It also returns the ``AnomalyScore`` rows the dashboards plot.
 - ``AlertStage`` runs one ``AlertEngine`` on an event-time clock (the newest
   window end seen, never wall time) and says for each alert event whether a
-  muter (inhibition, silence, ``SpecificFirst``, ``WideFirst``) keeps it from paging.
+  muter (inhibition, silence, ``OnePagePerKey``, ``WideFirst``) keeps it from paging.
 - ``replay_alerts`` chains recorded input -> ``streams.replay`` windows ->
   ``WindowDetection`` -> ``AlertStage`` in event time.
 
@@ -223,22 +223,28 @@ GENERIC_KINDS = ("error_ratio", "volume")
 WIDE_LEAF_SCOPES = ("platform", "app_version")
 
 
-class SpecificFirst:
-    """``Muter``: no page for a key's generic alert while one of its error-code alerts is firing.
+class OnePagePerKey:
+    """``Muter``: one page per key at a time; its other alerts are recorded but do not page.
 
-    A spike of one code also lifts the key's overall error ratio and volume,
-    so one incident would otherwise page two or three times. The generic
-    alerts still page on their own (a mix of codes, none bad alone).
+    A failing room lifts several error codes at once and, with them, its
+    overall error ratio and volume: one incident would otherwise page five or
+    six times. The alert that pages is the key's earliest open one (by onset;
+    at the same onset an error code before a generic kind, then by
+    fingerprint), so exactly one pages, and always the same one.
     """
 
     def __init__(self, engine: AlertEngine) -> None:
         self.engine = engine
 
+    @staticmethod
+    def _rank(onset_ms: int, kind: str, fingerprint: str) -> tuple[int, int, str]:
+        return onset_ms, 1 if kind in GENERIC_KINDS else 0, fingerprint
+
     def mutes(self, alert: Alert) -> str | None:
-        if alert.kind not in GENERIC_KINDS:
-            return None
+        mine = self._rank(alert.starts_at, alert.kind, alert.fingerprint)
         for track in self.engine.open_alerts():
-            if track.scope == alert.scope and track.key == alert.key and track.kind in ERROR_CODES:
+            if (track.scope == alert.scope and track.key == alert.key and track.fingerprint != alert.fingerprint
+                    and self._rank(track.onset_ms, track.kind, track.fingerprint) < mine):
                 return f"inhibited by the {track.kind} alert {track.fingerprint} of the same {alert.scope}"
         return None
 
@@ -285,7 +291,7 @@ class AlertStage:
     def __init__(self, policy: AlertingPolicy, state: dict[str, Any] | None = None) -> None:
         self.clock = EventClock(int(state["watermark"][1]) if state else 0)
         self.engine: AlertEngine = restore_engine(policy, self.clock, state)
-        self.muters: list[Muter] = [*self.engine.muters, SpecificFirst(self.engine), WideFirst(self.engine)]
+        self.muters: list[Muter] = [*self.engine.muters, OnePagePerKey(self.engine), WideFirst(self.engine)]
 
     def step(self, decisions: Sequence[Decision]) -> list[Emitted]:
         """Feed one batch of decisions; return its alert events, each with its mute reason."""

@@ -141,3 +141,21 @@ def test_while_a_version_crashes_its_rooms_crashes_and_generic_ratios_do_not_pag
     muted = {e.alert.key: e.muted for e in firing if e.muted is not None}
     assert set(muted) == {"room-1", "room-2"}
     assert all("app_version 7.41.0 crash" in (reason or "") for reason in muted.values())
+
+
+def test_a_room_failing_in_several_ways_pages_once() -> None:
+    from outagewatch.schemas import Decision
+
+    stage = AlertStage(AlertingPolicy())
+    events: list[Emitted] = []
+    for window in range(4):
+        def judged(kind: str, bad: bool) -> Decision:
+            return Decision(scope="room", key="room-3", kind=kind, window_start=T0 + window * 10_000,
+                            window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
+        # The generic ratio goes bad first, then two error codes one window later.
+        events += stage.step([judged("error_ratio", True), judged("details_not_available", window >= 1),
+                              judged("audio_dropout", window >= 1)])
+    firing = [e for e in events if e.alert.status == "firing"]
+    assert {e.alert.kind for e in firing} == {"error_ratio", "details_not_available", "audio_dropout"}
+    assert [e.alert.kind for e in firing if e.muted is None] == ["error_ratio"]
+    assert all("error_ratio alert" in (e.muted or "") for e in firing if e.alert.kind != "error_ratio")
