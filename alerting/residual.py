@@ -39,11 +39,11 @@ error clients, ``error_ratio`` the ratio (so listeners = clients / ratio);
 True
 >>> rooms.explains(d("global", "all", "crash", 900, 0.03))     # 600 more crash clients elsewhere
 False
+>>> version, ios, world = (d("app_version", "7.41.0", "crash", 400, 0.08), d("platform", "ios", "crash", 410, 0.041),
+...                        d("global", "all", "crash", 450, 0.015))
 >>> versions = Explained()
->>> versions.add_aggregates([d("app_version", "7.41.0", "crash", 400, 0.08), d("platform", "ios", "crash", 410, 0.041),
-...                          d("global", "all", "crash", 450, 0.015)])
->>> [versions.explains(versions.decision(scope, key, "crash"))
-...  for scope, key in [("global", "all"), ("platform", "ios"), ("app_version", "7.41.0")]]
+>>> versions.add_aggregates([version, ios, world])
+>>> [versions.explains(aggregate) for aggregate in (world, ios, version)]
 [True, True, False]
 """
 
@@ -108,11 +108,6 @@ class Explained:
         """Remember aggregate decisions, so an ``error_ratio`` one finds its ``volume`` sibling's counts."""
         for decision in decisions:
             self._aggregates[(decision.scope, decision.key, decision.window_end, decision.kind)] = decision
-
-    def decision(self, scope: str, key: str, kind: str, window_end: int | None = None) -> Decision:
-        """An aggregate decision added for ``window_end`` (the newest when None); KeyError when unknown."""
-        ends = [slot[2] for slot in self._aggregates if slot[:2] == (scope, key) and slot[3] == kind]
-        return self._aggregates[(scope, key, window_end if window_end is not None else max(ends, default=-1), kind)]
 
     def explains(self, decision: Decision) -> bool:
         """True when ``decision`` is bad only because of rooms already bad, or of one other aggregate, for its kind."""

@@ -29,8 +29,13 @@ def strongest(evidence: Sequence[Evidence]) -> Evidence | None:
 
 
 def decision_summary(decision: Decision) -> str:
+    return f"{decision.key}: {describe(decision)}"
+
+
+def describe(decision: Decision) -> str:
+    """What the decision saw, without the key: ``decision_summary`` and incident summaries share it."""
     seconds = max(0, (decision.window_end - decision.window_start) // 1000)
-    head = f"{decision.key}: {decision.kind}"
+    head = decision.kind
     best = strongest(decision.evidence)
     if best is None:
         return f"{head} judged bad (score {decision.score:.2f}, {seconds} s window)"
@@ -71,7 +76,7 @@ def incident_summary(group: str, rooms: Sequence[str], active: int, kinds: Mappi
     if not rooms:
         if own:
             worst = max(own, key=lambda d: d.score)
-            return f"{group}: {worst.scope}-wide {decision_summary(worst).split(': ', 1)[1]}"
+            return f"{group}: {worst.scope}-wide {describe(worst)}"
         return f"{group}: judged bad by its own aggregate window"
     return f"{group}: {len(rooms)} of {active} active rooms alerting ({_kinds(kinds)}): {_listing(rooms, limit)}"
 

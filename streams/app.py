@@ -76,9 +76,11 @@ class TableStore:
         self.pending.append((key, None))
 
     async def send_pending(self, producer: Any) -> None:
+        """Hand the queued changelog records to the producer: each key's last value only (the changelog
+        is compacted, a restore keeps only the last value of a key anyway)."""
         topic = self.table.changelog_topic.get_topic_name()
-        pending, self.pending = self.pending, []
-        for key, value in pending:
+        pending, self.pending = dict(self.pending), []
+        for key, value in pending.items():
             await producer.send(topic, key, value, self.partition, None, None)
 
 

@@ -190,8 +190,6 @@ class DetectionAgents:
             futures.append(await producer.send(self.decisions_topic, b"decisions",
                                                schemas.encode(DecisionBatch(decisions, sources)), None, None, None))
         for store in stores.values():
-            # The key's state after its last window of the batch is all a restart needs.
-            store.pending = list(dict(store.pending).items())
             await store.send_pending(producer)
         if futures:
             await asyncio.gather(*futures)

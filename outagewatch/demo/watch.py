@@ -100,8 +100,4 @@ def worker_lag(settings: Settings) -> int | None:
     from outagewatch.pipeline.running import group_lag
 
     group = settings.streams.app_id
-    reports = group_lag(settings.kafka.bootstrap, group, settings.topics.client_reports)
-    decisions = group_lag(settings.kafka.bootstrap, group, f"{group}-decisions")
-    if reports is None:
-        return None
-    return reports + (decisions or 0)
+    return group_lag(settings.kafka.bootstrap, group, settings.topics.client_reports, f"{group}-decisions")

@@ -65,15 +65,15 @@ def sum_samples(text: str) -> dict[str, float]:
     return values
 
 
-def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
-    """Records of ``topic`` the consumer group has not committed yet (None before its first commit)."""
+def group_lag(bootstrap: str, group: str, *topics: str) -> int | None:
+    """Records of ``topics`` the consumer group has not committed yet (None before its first commit on them)."""
     from kafka import KafkaAdminClient, KafkaConsumer
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
         committed = admin.list_group_offsets({group: None}).get(group, {})
-        mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic == topic and meta.offset >= 0}
+        mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic in topics and meta.offset >= 0}
         if not mine:
             return None
         ends = consumer.end_offsets(list(mine))
