@@ -124,7 +124,7 @@ class Orchestra:
 
     def drained(self) -> bool:
         accepted, sampled_out = self.accepted()
-        return accepted > 0 and self.stored() >= accepted - sampled_out and (self.watcher.live.lag or 0) == 0
+        return accepted > 0 and self.stored() >= accepted - sampled_out and self.watcher.live.lag == 0
 
     def summary(self, scenario: str, labels_doc: dict[str, Any], seed: int, wall_s: float) -> dict[str, Any]:
         from outagewatch.demo.cli import run_dir_files

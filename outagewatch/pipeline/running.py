@@ -66,18 +66,26 @@ def sum_samples(text: str) -> dict[str, float]:
 
 
 def group_lag(bootstrap: str, group: str, *topics: str) -> int | None:
-    """Records of ``topics`` the consumer group has not committed yet (None before its first commit on them)."""
-    from kafka import KafkaAdminClient, KafkaConsumer
+    """Records of ``topics`` the consumer group has not consumed yet (None while none of them exists).
+
+    A partition the group has not committed on yet counts from its log
+    start: a worker still joining is behind by everything waiting for it,
+    not "not behind".
+    """
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
-        committed = admin.list_group_offsets({group: None}).get(group, {})
-        mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic in topics and meta.offset >= 0}
-        if not mine:
+        partitions = [TopicPartition(topic, p) for topic in topics
+                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
             return None
-        ends = consumer.end_offsets(list(mine))
-        return int(sum(max(0, ends[tp] - offset) for tp, offset in mine.items()))
+        committed = {tp: meta.offset for tp, meta in admin.list_group_offsets({group: None}).get(group, {}).items()
+                     if meta.offset >= 0}
+        starts = consumer.beginning_offsets(partitions)
+        ends = consumer.end_offsets(partitions)
+        return int(sum(max(0, ends[tp] - max(committed.get(tp, starts[tp]), starts[tp])) for tp in partitions))
     finally:
         consumer.close()
         admin.close()
