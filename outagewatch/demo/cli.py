@@ -59,7 +59,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--smoke", action="store_true",
                         help="a short check for CI: small scale, no pacing, and exit 1 unless everything accepted "
-                             "was stored and the scenario raised an alert")
+                             "was stored and the scenario raised an alert (or, for a scenario without "
+                             "incidents such as benign_surge or spammer, raised none)")
     parser.set_defaults(func=run)
 
 
@@ -156,8 +157,11 @@ def _smoke_verdict(summary: dict[str, Any]) -> int:
     if reports["lost"]:
         problems.append(f"only {reports['stored']} of {reports['accepted'] - reports['sampled_out']} accepted "
                         "reports (not sampled out) reached ClickHouse")
-    if alerts["firing_events"] == 0:
+    if summary["incidents"] and alerts["firing_events"] == 0:
         problems.append("no alert fired")
+    if not summary["incidents"] and alerts["firing_events"]:
+        problems.append(f"{alerts['firing_events']} alert events fired in a scenario with no incident "
+                        f"(by scope: {alerts['by_scope']})")
     for problem in problems:
         log.error("smoke check: %s", problem)
     return 1 if problems else 0
