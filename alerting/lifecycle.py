@@ -50,6 +50,12 @@ class Tracked:
     last_window_end: int = 0
     last_bad: bool = False
     last_emitted_ms: int = 0  # event_ts of the last firing event (for renotify)
+    # Its last firing event was muted (a wider or earlier alert was open): it
+    # pages once no muter has held it for ``pending_windows`` window ends in a
+    # row (``clear_steps`` counts them), as Alertmanager sends an alert whose
+    # inhibitor resolved.
+    held: bool = False
+    clear_steps: int = 0
     severity: str = "info"
     notified_severity: str = "info"
     summary: str = ""
@@ -140,6 +146,11 @@ def _bad(
     if escalated or event_ts - track.last_emitted_ms >= policy.renotify_seconds * 1000:
         return _fire(track, event_ts)
     return None
+
+
+def renotify(track: Tracked, event_ts: int) -> Alert:
+    """A firing event for an open alert now (one whose page was held back by a muter)."""
+    return _fire(track, event_ts)
 
 
 def _fire(track: Tracked, event_ts: int) -> Alert:

@@ -51,6 +51,7 @@ from typing import Any, Protocol
 import msgspec
 
 from alerting.engine import AlertEngine, restore_engine
+from alerting.lifecycle import Tracked, renotify
 from alerting.muter import Muter
 from alerting.policy import AlertingPolicy
 from detectors.cusum import Cusum
@@ -294,11 +295,35 @@ class AlertStage:
         self.muters: list[Muter] = [*self.engine.muters, OnePagePerKey(self.engine), WideFirst(self.engine)]
 
     def step(self, decisions: Sequence[Decision]) -> list[Emitted]:
-        """Feed one batch of decisions; return its alert events, each with its mute reason."""
+        """Feed one batch of decisions; return its alert events, each with its mute reason.
+
+        A firing alert that was muted and is still open pages once its muter
+        has let go for ``pending_windows`` window ends: a room that keeps
+        failing after its region's incident resolved must not wait for the
+        re-notification interval to be heard.
+        """
         if not decisions:
             return []
         self.clock.advance_to(max(decision.window_end for decision in decisions))
-        return [Emitted(alert, self.mute_reason(alert)) for alert in self.engine.process(decisions)]
+        emitted = [Emitted(alert, self.mute_reason(alert)) for alert in self.engine.process(decisions)]
+        fresh = {e.alert.fingerprint: e for e in emitted if e.alert.status == "firing"}
+        for track in self.engine.open_alerts():
+            if track.fingerprint in fresh:
+                track.held, track.clear_steps = fresh[track.fingerprint].muted is not None, 0
+            elif track.held:
+                emitted.extend(self._release(track))
+        return emitted
+
+    def _release(self, track: Tracked) -> list[Emitted]:
+        now = self.clock.now_ms()
+        if self.mute_reason(track.alert("firing", now)) is not None:
+            track.clear_steps = 0
+            return []
+        track.clear_steps += 1
+        if track.clear_steps < self.engine.policy.lifecycle.pending_windows:
+            return []
+        track.held, track.clear_steps = False, 0
+        return [Emitted(renotify(track, now))]
 
     def mute_reason(self, alert: Alert) -> str | None:
         # As the dispatcher does: a resolved always goes where its firing went.
