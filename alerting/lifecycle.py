@@ -49,6 +49,7 @@ class Tracked:
     recovery_ms: int = 0  # window_start of the first good window of the current good streak
     last_window_end: int = 0
     last_bad: bool = False
+    suspect_end: int = 0  # window_end of a good-but-suspect window just before this episode
     last_emitted_ms: int = 0  # event_ts of the last firing event (for renotify)
     # Its last firing event was muted (a wider or earlier alert was open): it
     # pages once no muter has held it for ``pending_windows`` window ends in a
@@ -124,7 +125,9 @@ def _bad(
 ) -> Alert | None:
     if track.phase == "inactive":
         track.phase = "pending"
-        track.bad_streak = 0
+        # The suspect window right before counts as one pending window.
+        track.bad_streak = 1 if policy.suspect_score is not None and 0 < track.suspect_end == decision.window_start else 0
+        track.suspect_end = 0
         track.onset_ms = decision.window_start
         track.severity = "info"
     track.bad_streak += 1

@@ -179,3 +179,32 @@ def test_a_room_on_a_lagging_partition_is_not_resolved_as_stale() -> None:
     engine.note_progress({"room-health:1": T0 + 31 * 10_000})
     resolved = engine.process([decision("fast-room", 30, False)])
     assert [(a.key, a.status) for a in resolved] == [("slow-room", "resolved")]
+
+
+def _fired_at(engine: AlertEngine, windows: list[tuple[bool, float]]) -> list[int]:
+    """Windows (index) in which room-1 fired, for a series of (bad, score) verdicts."""
+    return [i for i, (bad, score) in enumerate(windows)
+            for event in engine.process([decision("room-1", i, bad, score=score)]) if event.status == "firing"]
+
+
+def test_a_suspect_window_right_before_a_bad_one_counts_as_pending() -> None:
+    # pending_windows=2: a bad window alone does not fire, a suspect one before it makes two.
+    assert _fired_at(AlertEngine(POLICY, ManualClock(T0)), [(False, 0.1), (True, 0.6), (True, 0.6)]) == [2]
+    assert _fired_at(AlertEngine(POLICY, ManualClock(T0)), [(False, 0.45), (True, 0.6), (True, 0.6)]) == [1]
+    # Not adjacent: a quiet window in between breaks the chain.
+    assert _fired_at(AlertEngine(POLICY, ManualClock(T0)),
+                     [(False, 0.45), (False, 0.1), (True, 0.6), (False, 0.1)]) == []
+
+
+def test_suspect_windows_can_be_turned_off() -> None:
+    from dataclasses import replace
+
+    off = replace(POLICY, lifecycle=replace(POLICY.lifecycle, suspect_score=None))
+    assert _fired_at(AlertEngine(off, ManualClock(T0)), [(False, 0.45), (True, 0.6), (True, 0.6)]) == [2]
+
+
+def test_a_suspect_window_survives_a_restart() -> None:
+    engine = AlertEngine(POLICY, ManualClock(T0))
+    engine.process([decision("room-1", 0, False, score=0.45)])
+    restored = restore_engine(POLICY, ManualClock(T0), json.loads(json.dumps(save_state(engine))))
+    assert [e.status for e in restored.process([decision("room-1", 1, True, score=0.6)])] == ["firing"]
