@@ -216,7 +216,8 @@ class AlertEngine:
             active.setdefault(name, 0)  # an open incident is judged until it resolves
             labels.setdefault(name, next(iter(incident.labels), "region"))
         verdicts = judge_groups(
-            members, active, labels, [d for d in recent if d.scope in AGGREGATE_SCOPES], grouping, self._watermark
+            members, active, labels, [d for d in recent if d.scope in AGGREGATE_SCOPES], grouping, self._watermark,
+            open_affected={name: incident.affected for name, incident in self._groups.items() if incident.open},
         )
         events = []
         for verdict in verdicts:
