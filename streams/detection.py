@@ -292,7 +292,8 @@ class AlertStage:
     def __init__(self, policy: AlertingPolicy, state: dict[str, Any] | None = None) -> None:
         self.clock = EventClock(int(state["watermark"][1]) if state else 0)
         self.engine: AlertEngine = restore_engine(policy, self.clock, state)
-        self.muters: list[Muter] = [*self.engine.muters, OnePagePerKey(self.engine), WideFirst(self.engine)]
+        # Wider reasons first: an alert muted by both is held for the wider one.
+        self.muters: list[Muter] = [*self.engine.muters, WideFirst(self.engine), OnePagePerKey(self.engine)]
 
     def step(self, decisions: Sequence[Decision]) -> list[Emitted]:
         """Feed one batch of decisions; return its alert events, each with its mute reason.
@@ -306,18 +307,23 @@ class AlertStage:
             return []
         self.clock.advance_to(max(decision.window_end for decision in decisions))
         emitted = [Emitted(alert, self.mute_reason(alert)) for alert in self.engine.process(decisions)]
-        fresh = {e.alert.fingerprint: e for e in emitted if e.alert.status == "firing"}
+        fresh = {e.alert.fingerprint: e.alert for e in emitted if e.alert.status == "firing"}
         for track in self.engine.open_alerts():
             if track.fingerprint in fresh:
-                track.held, track.clear_steps = fresh[track.fingerprint].muted is not None, 0
+                # Held only by a wider alert or a silence: muted under an
+                # earlier alert of its own key, the key has had its page.
+                muter = self._muter_of(fresh[track.fingerprint])
+                track.held, track.clear_steps = muter is not None and not isinstance(muter, OnePagePerKey), 0
             elif track.held:
                 emitted.extend(self._release(track))
         return emitted
 
     def _release(self, track: Tracked) -> list[Emitted]:
         now = self.clock.now_ms()
-        if self.mute_reason(track.alert("firing", now)) is not None:
+        muter = self._muter_of(track.alert("firing", now))
+        if muter is not None:
             track.clear_steps = 0
+            track.held = not isinstance(muter, OnePagePerKey)
             return []
         track.clear_steps += 1
         if track.clear_steps < self.engine.policy.lifecycle.pending_windows:
@@ -334,6 +340,9 @@ class AlertStage:
             if reason is not None:
                 return reason
         return None
+
+    def _muter_of(self, alert: Alert) -> Muter | None:
+        return next((muter for muter in self.muters if muter.mutes(alert) is not None), None)
 
     def to_state(self) -> dict[str, Any]:
         return self.engine.to_state()

@@ -198,3 +198,18 @@ def test_a_held_page_survives_a_restart() -> None:
     restored = AlertStage(policy, stage.to_state())
     later = [e for window in range(3, 12) for e in step(restored, window, False)]
     assert [e.alert.key for e in later if e.alert.status == "firing" and e.muted is None] == ["room-1"]
+
+
+def test_when_a_rooms_page_resolves_its_other_alerts_do_not_page_again() -> None:
+    from outagewatch.schemas import Decision
+
+    stage = AlertStage(AlertingPolicy())
+    paged_kinds: list[str] = []
+    for window in range(12):
+        def judged(kind: str, bad: bool) -> Decision:
+            return Decision(scope="room", key="room-3", kind=kind, window_start=T0 + window * 10_000,
+                            window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
+        # volume pages first and recovers at window 5; the ratio's tail lasts to window 8.
+        events = stage.step([judged("volume", window < 5), judged("error_ratio", 1 <= window < 8)])
+        paged_kinds += [e.alert.kind for e in events if e.alert.status == "firing" and e.muted is None]
+    assert paged_kinds == ["volume"]
