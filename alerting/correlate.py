@@ -19,7 +19,7 @@ False
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from alerting.policy import SEVERITY_RANK, GroupingPolicy
@@ -68,8 +68,15 @@ def judge_groups(
     aggregates: Iterable[Decision],
     policy: GroupingPolicy,
     window: tuple[int, int],
+    open_affected: Mapping[str, Collection[str]] | None = None,
 ) -> list[Verdict]:
-    """One verdict per group that has active rooms, bad rooms or an aggregate verdict."""
+    """One verdict per group that has active rooms, bad rooms or an aggregate verdict.
+
+    ``open_affected`` lists, per open incident, the rooms it named: the
+    incident stays bad while one of them still is, so it ends when the rooms
+    it hit have recovered, not when too few remain bad to open one.
+    """
+    open_affected = open_affected or {}
     by_group: dict[str, list[Member]] = defaultdict(list)
     for member in members:
         by_group[member.group].append(member)
@@ -84,7 +91,8 @@ def judge_groups(
         share = len(rooms) / active_rooms if active_rooms else 0.0
         by_rooms = len(rooms) >= policy.min_rooms and share >= policy.min_share
         own = bad_aggregates[group]
-        bad = by_rooms or bool(own)
+        still_hit = bool(open_affected.get(group)) and not set(rooms).isdisjoint(open_affected[group])
+        bad = by_rooms or bool(own) or still_hit
         kinds = Counter(m.kind for m in by_group[group])
         evidence = [Evidence(detector="correlation", observed=len(rooms), baseline=active_rooms, score=share)]
         evidence += [e for d in own for e in d.evidence]

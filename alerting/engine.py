@@ -67,6 +67,8 @@ class AlertEngine:
         # leaf "scope\x00key" -> (group label, group, last window_end): who is active where
         self._seen: dict[str, tuple[str, str, int]] = {}
         self._aggregates: dict[str, Decision] = {}  # "scope\x00key\x00kind" -> latest verdict
+        # fingerprint -> window_end of its last good-but-suspect window (see LifecyclePolicy.suspect_score)
+        self._suspects: dict[str, int] = {}
         self._watermark = (0, 0)  # (window_start, window_end) of the newest window seen
         self._explained = Explained()
         # source (a window topic partition) -> (its newest window end, wall time it was seen)
@@ -121,7 +123,7 @@ class AlertEngine:
             seen_any = True
             if decision.scope not in ("room", "service") and self._explained.explains(decision):
                 # Bad only through rooms already alerting for this kind: not a new incident.
-                decision = msgspec.structs.replace(decision, bad=False, severity="info")
+                decision = msgspec.structs.replace(decision, bad=False, severity="info", score=0.0)
             if decision.window_end > self._watermark[1]:
                 self._watermark = (decision.window_start, decision.window_end)
             if decision.scope == "global" or decision.scope in AGGREGATE_SCOPES:
@@ -157,13 +159,24 @@ class AlertEngine:
         track = self._tracks.get(fp)
         if track is None:
             if not decision.bad:
+                self._note_suspect(fp, decision)
                 return None  # the common case: a good window of a key with nothing pending
             track = self._tracks[fp] = Tracked.new(decision.scope, decision.key, decision.kind)
+            track.suspect_end = self._suspects.pop(fp, 0)
         summary = decision_summary(decision) if decision.bad else track.summary
         event = observe(track, decision, self.policy.lifecycle, summary)
         if track.phase == "inactive":
             del self._tracks[fp]  # only open or pending alerts cost memory
+            if not decision.bad:
+                self._note_suspect(fp, decision)
         return event
+
+    def _note_suspect(self, fp: str, decision: Decision) -> None:
+        threshold = self.policy.lifecycle.suspect_score
+        if threshold is not None and decision.score >= threshold:
+            self._suspects[fp] = decision.window_end
+        elif self._suspects:
+            self._suspects.pop(fp, None)
 
     def _expire_stale(self) -> list[Alert]:
         horizon = self.horizon_end() - int(self.policy.lifecycle.stale_seconds * 1000)
@@ -175,6 +188,9 @@ class AlertEngine:
                 log.info("alert %s: no decision since %d, resolving it as stale", fp, track.last_window_end)
                 events.append(resolve(track, self._watermark[1], ends_at=track.last_window_end))
             del self._tracks[fp]
+        for fp, window_end in list(self._suspects.items()):
+            if window_end < horizon:
+                del self._suspects[fp]
         return events
 
     def _correlate(self) -> list[Alert]:
@@ -200,7 +216,8 @@ class AlertEngine:
             active.setdefault(name, 0)  # an open incident is judged until it resolves
             labels.setdefault(name, next(iter(incident.labels), "region"))
         verdicts = judge_groups(
-            members, active, labels, [d for d in recent if d.scope in AGGREGATE_SCOPES], grouping, self._watermark
+            members, active, labels, [d for d in recent if d.scope in AGGREGATE_SCOPES], grouping, self._watermark,
+            open_affected={name: incident.affected for name, incident in self._groups.items() if incident.open},
         )
         events = []
         for verdict in verdicts:
@@ -241,6 +258,7 @@ class AlertEngine:
             "seen": [[leaf, *where] for leaf, where in self._seen.items()],
             "aggregates": [msgspec.to_builtins(d) for d in self._aggregates.values()],
             "silences": self.silences.to_state(),
+            "suspects": dict(self._suspects),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -256,6 +274,7 @@ class AlertEngine:
         for raw in state["aggregates"]:
             self._keep_aggregate(msgspec.convert(raw, Decision))
         self.silences.load_state(state["silences"])
+        self._suspects = {fp: int(end) for fp, end in state.get("suspects", {}).items()}
 
 
 def save_state(engine: AlertEngine) -> dict[str, Any]:

@@ -49,7 +49,14 @@ class Tracked:
     recovery_ms: int = 0  # window_start of the first good window of the current good streak
     last_window_end: int = 0
     last_bad: bool = False
+    suspect_end: int = 0  # window_end of a good-but-suspect window just before this episode
     last_emitted_ms: int = 0  # event_ts of the last firing event (for renotify)
+    # Its last firing event was muted (a wider or earlier alert was open): it
+    # pages once no muter has held it for ``pending_windows`` window ends in a
+    # row (``clear_steps`` counts them), as Alertmanager sends an alert whose
+    # inhibitor resolved.
+    held: bool = False
+    clear_steps: int = 0
     severity: str = "info"
     notified_severity: str = "info"
     summary: str = ""
@@ -118,7 +125,9 @@ def _bad(
 ) -> Alert | None:
     if track.phase == "inactive":
         track.phase = "pending"
-        track.bad_streak = 0
+        # The suspect window right before counts as one pending window.
+        track.bad_streak = 1 if policy.suspect_score is not None and 0 < track.suspect_end == decision.window_start else 0
+        track.suspect_end = 0
         track.onset_ms = decision.window_start
         track.severity = "info"
     track.bad_streak += 1
@@ -140,6 +149,11 @@ def _bad(
     if escalated or event_ts - track.last_emitted_ms >= policy.renotify_seconds * 1000:
         return _fire(track, event_ts)
     return None
+
+
+def renotify(track: Tracked, event_ts: int) -> Alert:
+    """A firing event for an open alert now (one whose page was held back by a muter)."""
+    return _fire(track, event_ts)
 
 
 def _fire(track: Tracked, event_ts: int) -> Alert:

@@ -29,6 +29,11 @@ class LifecyclePolicy:
     critical_pending_windows: int = 1
     resolve_windows: int = 3
     renotify_seconds: float = 3600.0
+    # A window that was not bad but scored at least this (evidence short of
+    # proof, e.g. the first ten seconds of a ramp) counts as one of the pending
+    # windows when the next one is bad: 2 windows can still fire on the 2nd
+    # window of a rising incident. None disables it.
+    suspect_score: float | None = 0.4
     # A key that stops sending decisions (room closed, detector gone) must not
     # stay firing forever: resolve it after this much event time of silence.
     stale_seconds: float = 120.0
@@ -39,6 +44,8 @@ class LifecyclePolicy:
                 raise ValueError(f"alerting {name} must be >= 1, got {getattr(self, name)}")
         if self.renotify_seconds <= 0 or self.stale_seconds <= 0:
             raise ValueError("alerting renotify_seconds and stale_seconds must be > 0")
+        if self.suspect_score is not None and not 0.0 < self.suspect_score < 1.0:
+            raise ValueError(f"alerting suspect_score must be in (0, 1), got {self.suspect_score}")
 
     def windows_to_fire(self, severity: str) -> int:
         if severity == "critical":
@@ -108,6 +115,7 @@ class AlertingPolicy:
                 critical_pending_windows=settings.critical_pending_windows,
                 resolve_windows=settings.resolve_windows,
                 renotify_seconds=settings.renotify_seconds,
+                suspect_score=settings.suspect_score if settings.suspect_score > 0 else None,
             ),
             grouping=GroupingPolicy(
                 min_rooms=settings.group_min_rooms,

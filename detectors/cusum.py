@@ -6,8 +6,8 @@ never lets the sum drop below zero. One odd window barely moves it; a shift of
 one standard deviation kept for a few windows, or a slow creep the other
 detectors' baselines would quietly absorb, crosses ``h``.
 
-The reference (mean and deviation) starts from the median and MAD of the
-first ``warmup`` values and then follows the series slowly (``half_life``)
+The reference (mean and deviation) starts from the trimmed mean and
+deviation of the first ``warmup`` values and then follows the series slowly (``half_life``)
 with each residual clipped at 2.5 deviations, so a shift drags it along far
 more slowly than the sum grows, and an underestimated start does not leave
 the sum wandering up forever.
@@ -41,7 +41,7 @@ Examples
 ...     scores.append(cusum.score_one(value))
 ...     cusum.learn_one(value)
 >>> round(max(scores[:40]), 3), next(i for i, s in enumerate(scores) if s >= 0.5)
-(0.204, 55)
+(0.23, 55)
 
 References
 ----------
@@ -61,19 +61,28 @@ PARAMS = ("warmup", "k", "h", "half_life", "rel_floor", "abs_floor", "direction"
 _HUBER_C = 2.5
 
 
-def _warm_deviation(values: list[float], centre: float) -> float:
-    """The larger of the MAD estimate and the standard deviation of the values within 3 MADs.
+def _warm_reference(values: list[float]) -> tuple[float, float]:
+    """Mean and deviation to start from: those of the values within 3 MADs of the median.
 
-    The MAD alone is robust but noisy on a short warm-up, and an underestimate
-    is what makes a CUSUM alarm on noise; trimming keeps the second estimate
-    robust to a spike during warm-up.
+    Trimming keeps a spike during warm-up out of both. The centre is the
+    trimmed mean, not the median: an error ratio in a small room is 0 in most
+    windows, and a median of 0 would leave every ordinary error above the
+    reference, the sum wandering up on pure noise for hours. The deviation is
+    the larger of the MAD estimate and the trimmed standard deviation (the MAD
+    alone is noisy on a short warm-up, and an underestimate is what makes a
+    CUSUM alarm on noise).
+
+    >>> [round(v, 6) for v in _warm_reference([0.0] * 8 + [0.02, 0.02])]
+    [0.004, 0.008433]
     """
+    centre = median(values)
     robust = MAD_TO_SIGMA * mad(values)
     kept = [value for value in values if abs(value - centre) <= 3.0 * robust] if robust > 0 else values
     if len(kept) < 2:
-        return robust
+        return centre, robust
     mean = sum(kept) / len(kept)
-    return max(robust, math.sqrt(sum((value - mean) ** 2 for value in kept) / (len(kept) - 1)))
+    spread = math.sqrt(sum((value - mean) ** 2 for value in kept) / (len(kept) - 1))
+    return mean, max(robust, spread)
 
 
 class Cusum:
@@ -127,8 +136,7 @@ class Cusum:
         if self.n <= self.warmup:
             self._warm.append(x)
             if self.n == self.warmup:
-                self.mean = median(self._warm)
-                self.std = _warm_deviation(self._warm, self.mean)
+                self.mean, self.std = _warm_reference(self._warm)
                 self._warm = []
             return
         self.total = self._next_total(x)

@@ -136,7 +136,11 @@ class RoomEnsemble:
                           Evidence(detector="cusum", observed=round(observed_ratio, 6),
                                    baseline=round(self.cusum.mean, 6), score=round(cusum_score, 4),
                                    detail=f"sum {self.cusum.total:.1f}, alarm at {self.cusum.h:g} deviations")]
-        decisions.append(decision("error_ratio", ratio_bad, max(ratio_score, cusum_score), clients, ratio_evidence))
+        # The CUSUM sum speaks for many windows, not this one: it scores the
+        # decision only when it made it bad (a good window's score is what this
+        # window alone proves, which is what alerting weighs as suspect).
+        decisions.append(decision("error_ratio", ratio_bad, max(ratio_score, cusum_score) if ratio_bad else ratio_score,
+                                  clients, ratio_evidence))
         volume_bad = enough and volume_score >= config.threshold and ratio_score >= config.confirm_score
         decisions.append(decision("volume", volume_bad, volume_score, clients, [
             self._volume_evidence(self.volume, clients, volume_score, window.window_start), ratio_evidence[0]]))

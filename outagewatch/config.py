@@ -139,6 +139,9 @@ class AlertingSettings:
     renotify_seconds: float = 3600.0
     # A critical decision may page sooner: on-call must hear within seconds.
     critical_pending_windows: int = 1
+    # A good window scoring at least this, just before a bad one, counts as
+    # one of its pending windows (0 turns this off).
+    suspect_score: float = 0.4
     # A cluster/region incident needs this many alerting rooms AND this share
     # of the group's active rooms; a global one needs this many bad groups.
     group_min_rooms: int = 5

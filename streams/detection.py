@@ -51,6 +51,7 @@ from typing import Any, Protocol
 import msgspec
 
 from alerting.engine import AlertEngine, restore_engine
+from alerting.lifecycle import Tracked, renotify
 from alerting.muter import Muter
 from alerting.policy import AlertingPolicy
 from detectors.cusum import Cusum
@@ -291,14 +292,44 @@ class AlertStage:
     def __init__(self, policy: AlertingPolicy, state: dict[str, Any] | None = None) -> None:
         self.clock = EventClock(int(state["watermark"][1]) if state else 0)
         self.engine: AlertEngine = restore_engine(policy, self.clock, state)
-        self.muters: list[Muter] = [*self.engine.muters, OnePagePerKey(self.engine), WideFirst(self.engine)]
+        # Wider reasons first: an alert muted by both is held for the wider one.
+        self.muters: list[Muter] = [*self.engine.muters, WideFirst(self.engine), OnePagePerKey(self.engine)]
 
     def step(self, decisions: Sequence[Decision]) -> list[Emitted]:
-        """Feed one batch of decisions; return its alert events, each with its mute reason."""
+        """Feed one batch of decisions; return its alert events, each with its mute reason.
+
+        A firing alert that was muted and is still open pages once its muter
+        has let go for ``pending_windows`` window ends: a room that keeps
+        failing after its region's incident resolved must not wait for the
+        re-notification interval to be heard.
+        """
         if not decisions:
             return []
         self.clock.advance_to(max(decision.window_end for decision in decisions))
-        return [Emitted(alert, self.mute_reason(alert)) for alert in self.engine.process(decisions)]
+        emitted = [Emitted(alert, self.mute_reason(alert)) for alert in self.engine.process(decisions)]
+        fresh = {e.alert.fingerprint: e.alert for e in emitted if e.alert.status == "firing"}
+        for track in self.engine.open_alerts():
+            if track.fingerprint in fresh:
+                # Held only by a wider alert or a silence: muted under an
+                # earlier alert of its own key, the key has had its page.
+                muter = self._muter_of(fresh[track.fingerprint])
+                track.held, track.clear_steps = muter is not None and not isinstance(muter, OnePagePerKey), 0
+            elif track.held:
+                emitted.extend(self._release(track))
+        return emitted
+
+    def _release(self, track: Tracked) -> list[Emitted]:
+        now = self.clock.now_ms()
+        muter = self._muter_of(track.alert("firing", now))
+        if muter is not None:
+            track.clear_steps = 0
+            track.held = not isinstance(muter, OnePagePerKey)
+            return []
+        track.clear_steps += 1
+        if track.clear_steps < self.engine.policy.lifecycle.pending_windows:
+            return []
+        track.held, track.clear_steps = False, 0
+        return [Emitted(renotify(track, now))]
 
     def mute_reason(self, alert: Alert) -> str | None:
         # As the dispatcher does: a resolved always goes where its firing went.
@@ -309,6 +340,9 @@ class AlertStage:
             if reason is not None:
                 return reason
         return None
+
+    def _muter_of(self, alert: Alert) -> Muter | None:
+        return next((muter for muter in self.muters if muter.mutes(alert) is not None), None)
 
     def to_state(self) -> dict[str, Any]:
         return self.engine.to_state()

@@ -19,6 +19,7 @@ def decision(
     region: str | None = "eu-west",
     observed: float = 1260.0,
     baseline: float = 30.0,
+    score: float | None = None,
 ) -> Decision:
     labels = {"region": region} if region else {}
     return Decision(
@@ -29,7 +30,7 @@ def decision(
         window_end=T0 + (window + 1) * WINDOW_MS,
         bad=bad,
         severity=severity,  # type: ignore[arg-type]
-        score=observed / baseline if bad else 0.5,
+        score=score if score is not None else observed / baseline if bad else 0.1,
         evidence=[
             Evidence(
                 detector="volume", observed=observed if bad else baseline, baseline=baseline, score=5.0 if bad else 0.1

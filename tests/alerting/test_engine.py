@@ -84,20 +84,35 @@ def test_a_bad_global_window_alone_raises_the_global_incident() -> None:
     assert events[0].summary.endswith("and the global window is bad")
 
 
-def test_incident_resolves_then_still_firing_rooms_page() -> None:
+def test_an_incident_lasts_until_the_rooms_it_named_recover() -> None:
     engine = AlertEngine(POLICY, ManualClock(T0))
     window(engine, 0, {"eu-west": 8}, {"eu-west": 2})
     window(engine, 1, {"eu-west": 8}, {"eu-west": 2})
-    # Recovery of all but two rooms: the incident resolves after 2 good group windows.
-    events = window(engine, 2, {"eu-west": 2}, {"eu-west": 8})
-    events += window(engine, 3, {"eu-west": 2}, {"eu-west": 8})
-    assert by_scope(events)["cluster"] == ["resolved"]
+    # All but two rooms recover: too few to open an incident, but it is the
+    # same incident going on, not two new room pages.
+    events = [e for i in range(2, 6) for e in window(engine, i, {"eu-west": 2}, {"eu-west": 8})]
+    assert by_scope(events) == {"room": ["resolved"] * 6}
+    incident = engine.open_group("eu-west")
+    assert incident is not None and incident.affected == ["eu-west-room-0", "eu-west-room-1"]
+    assert all(engine.inhibitor.mutes(e) is not None for e in events if e.status == "firing")
+    # Once they recover too, it resolves, and so do they, without a page.
+    events = [e for i in range(6, 9) for e in window(engine, i, {}, {"eu-west": 10})]
+    assert by_scope(events) == {"room": ["resolved"] * 2, "cluster": ["resolved"]}
     assert engine.open_group("eu-west") is None
-    # The two rooms still firing were inhibited: they page at their next bad window.
-    nxt = window(engine, 4, {"eu-west": 2}, {"eu-west": 8})
-    rooms = [e for e in nxt if e.scope == "room"]
-    assert sorted(e.key for e in rooms) == ["eu-west-room-0", "eu-west-room-1"]
-    assert all(e.status == "firing" and engine.inhibitor.mutes(e) is None for e in rooms)
+
+
+def test_a_room_still_failing_after_its_incident_ends_pages_at_its_next_bad_window() -> None:
+    engine = AlertEngine(POLICY, ManualClock(T0))
+    window(engine, 0, {"eu-west": 8}, {"eu-west": 2})
+    window(engine, 1, {"eu-west": 8}, {"eu-west": 2})
+    # A room the incident never named fails while the others recover.
+    late = lambda i, bad: engine.process(  # noqa: E731
+        [decision(f"eu-west-room-{r}", i, False, region="eu-west") for r in range(8)]
+        + [decision("eu-west-room-late", i, bad, kind="crash", region="eu-west")])
+    events = [e for i in range(2, 5) for e in late(i, True)]
+    assert engine.open_group("eu-west") is None and any(e.scope == "cluster" and e.status == "resolved" for e in events)
+    fired = [e for e in events if e.key == "eu-west-room-late" and e.status == "firing"]
+    assert fired and all(engine.inhibitor.mutes(e) is None for e in fired[-1:])
 
 
 def test_one_window_delivered_in_pieces_counts_once() -> None:
@@ -179,3 +194,32 @@ def test_a_room_on_a_lagging_partition_is_not_resolved_as_stale() -> None:
     engine.note_progress({"room-health:1": T0 + 31 * 10_000})
     resolved = engine.process([decision("fast-room", 30, False)])
     assert [(a.key, a.status) for a in resolved] == [("slow-room", "resolved")]
+
+
+def _fired_at(engine: AlertEngine, windows: list[tuple[bool, float]]) -> list[int]:
+    """Windows (index) in which room-1 fired, for a series of (bad, score) verdicts."""
+    return [i for i, (bad, score) in enumerate(windows)
+            for event in engine.process([decision("room-1", i, bad, score=score)]) if event.status == "firing"]
+
+
+def test_a_suspect_window_right_before_a_bad_one_counts_as_pending() -> None:
+    # pending_windows=2: a bad window alone does not fire, a suspect one before it makes two.
+    assert _fired_at(AlertEngine(POLICY, ManualClock(T0)), [(False, 0.1), (True, 0.6), (True, 0.6)]) == [2]
+    assert _fired_at(AlertEngine(POLICY, ManualClock(T0)), [(False, 0.45), (True, 0.6), (True, 0.6)]) == [1]
+    # Not adjacent: a quiet window in between breaks the chain.
+    assert _fired_at(AlertEngine(POLICY, ManualClock(T0)),
+                     [(False, 0.45), (False, 0.1), (True, 0.6), (False, 0.1)]) == []
+
+
+def test_suspect_windows_can_be_turned_off() -> None:
+    from dataclasses import replace
+
+    off = replace(POLICY, lifecycle=replace(POLICY.lifecycle, suspect_score=None))
+    assert _fired_at(AlertEngine(off, ManualClock(T0)), [(False, 0.45), (True, 0.6), (True, 0.6)]) == [2]
+
+
+def test_a_suspect_window_survives_a_restart() -> None:
+    engine = AlertEngine(POLICY, ManualClock(T0))
+    engine.process([decision("room-1", 0, False, score=0.45)])
+    restored = restore_engine(POLICY, ManualClock(T0), json.loads(json.dumps(save_state(engine))))
+    assert [e.status for e in restored.process([decision("room-1", 1, True, score=0.6)])] == ["firing"]

@@ -159,3 +159,57 @@ def test_a_room_failing_in_several_ways_pages_once() -> None:
     assert {e.alert.kind for e in firing} == {"error_ratio", "details_not_available", "audio_dropout"}
     assert [e.alert.kind for e in firing if e.muted is None] == ["error_ratio"]
     assert all("error_ratio alert" in (e.muted or "") for e in firing if e.alert.kind != "error_ratio")
+
+
+def test_a_muted_room_still_failing_pages_once_the_wide_incident_resolves() -> None:
+    from outagewatch.schemas import Decision
+
+    policy = AlertingPolicy()
+    stage = AlertStage(policy)
+    paged_at: list[tuple[str, int]] = []
+    version_bad = [True] * 3 + [False] * 6
+    for window, bad_version in enumerate(version_bad):
+        def judged(scope: str, key: str, bad: bool) -> Decision:
+            return Decision(scope=scope, key=key, kind="crash", window_start=T0 + window * 10_000,  # type: ignore[arg-type]
+                            window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
+        events = stage.step([judged("app_version", "7.41.0", bad_version), judged("room", "room-1", True)])
+        paged_at += [(e.alert.key, window) for e in events if e.alert.status == "firing" and e.muted is None]
+    resolved_window = 3 + policy.lifecycle.resolve_windows - 1
+    # The room's crash was muted under the version's; it pages (once) after
+    # being clear of the muter for pending_windows window ends, counting the
+    # one in which the version resolved.
+    assert paged_at == [("7.41.0", 0), ("room-1", resolved_window + policy.lifecycle.pending_windows - 1)]
+
+
+def test_a_held_page_survives_a_restart() -> None:
+    from outagewatch.schemas import Decision
+
+    policy = AlertingPolicy()
+    stage = AlertStage(policy)
+
+    def step(stage: AlertStage, window: int, bad_version: bool) -> list[Emitted]:
+        def judged(scope: str, key: str, bad: bool) -> Decision:
+            return Decision(scope=scope, key=key, kind="crash", window_start=T0 + window * 10_000,  # type: ignore[arg-type]
+                            window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
+        return stage.step([judged("app_version", "7.41.0", bad_version), judged("room", "room-1", True)])
+
+    for window in range(3):
+        step(stage, window, True)
+    restored = AlertStage(policy, stage.to_state())
+    later = [e for window in range(3, 12) for e in step(restored, window, False)]
+    assert [e.alert.key for e in later if e.alert.status == "firing" and e.muted is None] == ["room-1"]
+
+
+def test_when_a_rooms_page_resolves_its_other_alerts_do_not_page_again() -> None:
+    from outagewatch.schemas import Decision
+
+    stage = AlertStage(AlertingPolicy())
+    paged_kinds: list[str] = []
+    for window in range(12):
+        def judged(kind: str, bad: bool) -> Decision:
+            return Decision(scope="room", key="room-3", kind=kind, window_start=T0 + window * 10_000,
+                            window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
+        # volume pages first and recovers at window 5; the ratio's tail lasts to window 8.
+        events = stage.step([judged("volume", window < 5), judged("error_ratio", 1 <= window < 8)])
+        paged_kinds += [e.alert.kind for e in events if e.alert.status == "firing" and e.muted is None]
+    assert paged_kinds == ["volume"]
