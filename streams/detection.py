@@ -320,6 +320,8 @@ class AlertStage:
 
     def _release(self, track: Tracked) -> list[Emitted]:
         now = self.clock.now_ms()
+        if not (track.last_bad and track.last_window_end == now):
+            return []  # only a key still judged bad right now pages (not a closed room awaiting its stale expiry)
         muter = self._muter_of(track.alert("firing", now))
         if muter is not None:
             track.clear_steps = 0

@@ -213,3 +213,18 @@ def test_when_a_rooms_page_resolves_its_other_alerts_do_not_page_again() -> None
         events = stage.step([judged("volume", window < 5), judged("error_ratio", 1 <= window < 8)])
         paged_kinds += [e.alert.kind for e in events if e.alert.status == "firing" and e.muted is None]
     assert paged_kinds == ["volume"]
+
+
+def test_a_held_alert_of_a_room_that_went_silent_does_not_page() -> None:
+    from outagewatch.schemas import Decision
+
+    stage = AlertStage(AlertingPolicy())
+    paged: list[str] = []
+    for window in range(10):
+        def judged(scope: str, key: str, bad: bool) -> Decision:
+            return Decision(scope=scope, key=key, kind="crash", window_start=T0 + window * 10_000,  # type: ignore[arg-type]
+                            window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
+        # The room closes (no more windows) while the version's incident is open.
+        batch = [judged("app_version", "7.41.0", window < 4)] + ([judged("room", "room-1", True)] if window < 3 else [])
+        paged += [e.alert.key for e in stage.step(batch) if e.alert.status == "firing" and e.muted is None]
+    assert paged == ["7.41.0"]
