@@ -50,7 +50,7 @@ def partition_of(key: bytes, partitions: int) -> int:
     """
     from kafka.partitioner.default import murmur2
 
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def room_messages(by_room: dict[str, list[schemas.ClientReport]], topic: str, partitions: int) -> list[Record]:
