@@ -74,7 +74,8 @@ class Collector:
         self.seen = RecentIds(int(c.dedup_horizon_seconds * 1000), c.dedup_max_ids, self.clock)
         self.sampling = SamplingPolicy(enabled=c.sample_heartbeats, min_keep=c.sample_min_keep)
         self.inflight = 0
-        self.coalescer = ReportCoalescer(sink, settings.topics.client_reports, c.coalesce_ms / 1000)
+        self.coalescer = ReportCoalescer(sink, settings.topics.client_reports, c.coalesce_ms / 1000,
+                                         c.coalesce_max_reports)
         self.app = web.Application(client_max_size=c.max_body_bytes)
         self.app.router.add_post("/v1/reports", self._counted("/v1/reports", self.post_reports))
         self.app.router.add_post("/v1/metrics", self._counted("/v1/metrics", self.post_metrics))
