@@ -61,10 +61,14 @@ class RecentIds:
         """
         self._rotate()
         current, previous = self._current, self._previous
+        digests = list(map(hash, report_ids))
+        # The usual batch (all new, no repeats) is settled by set operations in C.
+        distinct = set(digests)
+        if len(distinct) == len(digests) and distinct.isdisjoint(current) and distinct.isdisjoint(previous):
+            return [True] * len(digests)
         batch: set[int] = set()
         out: list[bool] = []
-        for report_id in report_ids:
-            digest = hash(report_id)
+        for digest in digests:
             new = digest not in current and digest not in previous and digest not in batch
             batch.add(digest)
             out.append(new)
@@ -72,9 +76,7 @@ class RecentIds:
 
     def remember(self, report_ids: Iterable[str]) -> None:
         self._rotate()
-        add = self._current.add
-        for report_id in report_ids:
-            add(hash(report_id))
+        self._current.update(map(hash, report_ids))
         if len(self._current) >= self._generation_cap:
             self._rotate()
 

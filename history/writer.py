@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from history.batch import WindowKey
 from history.client import ClickHouseTarget, connect
@@ -85,7 +85,8 @@ class ClickHouseWriter:
 
     def insert(self, table: str, rows: Sequence[Row]) -> None:
         columns = COLUMNS[table]
-        data = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in columns]
+        # Tuples are columns enough: the driver copies each into its blocks anyway.
+        data: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[] for _ in columns]
         try:
             self.client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", data, columnar=True)
         except Exception:

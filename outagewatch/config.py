@@ -116,8 +116,11 @@ class CollectorSettings:
     sample_min_keep: float = 0.125
     dedup_max_ids: int = 1_000_000
     kafka_compression: str = "lz4"
-    # Reports of requests arriving this close together share one Kafka record per room (0: per request).
-    coalesce_ms: float = 2.0
+    # Reports of requests arriving this close together share one Kafka record per partition (0: per
+    # request); a flush goes out early once coalesce_max_reports wait. Bigger records cost the worker and
+    # the sink less per report (collectors/coalesce.py), at up to coalesce_ms more latency per request.
+    coalesce_ms: float = 20.0
+    coalesce_max_reports: int = 4000
 
 
 @dataclass(frozen=True)

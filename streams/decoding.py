@@ -30,38 +30,23 @@ single cost of the worker's hot path.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import msgspec
 
 from outagewatch import schemas
-from outagewatch.schemas import ClientReport, MetricBatch, MetricSample, SchemaError
-from outagewatch.timeutil import MAX_EVENT_MS, MIN_EVENT_MS
+from outagewatch.schemas import (
+    ClientReport,
+    MetricBatch,
+    MetricSample,
+    SchemaError,
+    WireReport,
+    WireReportBatch,
+    rule_holds,
+)
+
+__all__ = ["WireReport", "decode_reports", "decode_samples"]
 
 
-class WireReport(ClientReport, kw_only=True, omit_defaults=True):
-    """A ``ClientReport`` as the collector writes it: ``ts`` already epoch ms, checked in C."""
-
-    ts: Annotated[int, msgspec.Meta(ge=MIN_EVENT_MS, lt=MAX_EVENT_MS)]
-
-    def __post_init__(self) -> None:
-        # The kind/error-code rule is checked per batch in _rule_holds.
-        pass
-
-
-class _WireBatch(msgspec.Struct):
-    reports: list[WireReport]
-
-
-_wire_decoder = msgspec.json.Decoder(_WireBatch)
-
-
-def _rule_holds(reports: list[WireReport]) -> bool:
-    """error_code present exactly when kind is error (ClientReport.__post_init__'s rule)."""
-    for report in reports:  # noqa: SIM110 - a plain loop beats all() over a generator here
-        if (report.kind == "error") is (report.error_code is None):
-            return False
-    return True
+_wire_decoder = msgspec.json.Decoder(WireReportBatch)
 
 
 def decode_reports(value: bytes | None) -> tuple[list[ClientReport], list[str]]:
@@ -70,7 +55,7 @@ def decode_reports(value: bytes | None) -> tuple[list[ClientReport], list[str]]:
         return [], ["empty message value"]
     try:
         wire = _wire_decoder.decode(value).reports
-        if _rule_holds(wire):
+        if rule_holds(wire):
             return wire, []  # type: ignore[return-value]  # WireReport is a ClientReport
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass

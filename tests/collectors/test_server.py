@@ -219,3 +219,20 @@ def test_concurrent_requests_share_one_record_per_room_and_all_get_their_202(
     assert sum(len(batch.reports) for _, batch in messages) == 36
     assert len(messages) < 12, "requests within the linger should share their rooms' records"
     assert all({r.room_id.encode() for r in batch.reports} == {key} for key, batch in messages)
+
+
+def test_a_full_flush_goes_out_before_the_linger_ends(
+        settings: Settings, topics: tuple[str, str], kafka_bootstrap: str) -> None:
+    import time
+
+    prefix = unique_prefix()
+    # A linger far longer than the test: only coalesce_max_reports can send these in time.
+    config = collector_settings(settings, *topics, coalesce_ms=60_000.0, coalesce_max_reports=9)
+    with running_collector(config) as runner:
+        requests.get(runner.url + "/healthz", timeout=5)
+        started = time.monotonic()
+        answer = post(runner, {"reports": [report(i, room=f"room-{i % 3}", prefix=prefix) for i in range(9)]})
+        waited = time.monotonic() - started
+    assert answer.status_code == 202 and answer.json()["accepted"] == 9
+    assert waited < 20, f"the request waited {waited:.1f}s: the flush waited for the linger"
+    assert sum(len(batch.reports) for _, batch in read_topic(kafka_bootstrap, topics[0], 9)) == 9

@@ -104,3 +104,18 @@ def test_an_anomaly_score_batch_becomes_one_row_per_score_and_garbage_is_explain
     assert len(mapped.rows[0]) == len(COLUMNS["anomaly_scores"])
     broken = map_anomaly_scores(encode(score), 7)  # a bare score is not the topic's contract
     assert broken.rows == [] and broken.errors[0].startswith("not an AnomalyScoreBatch")
+
+
+def test_the_fast_path_maps_exactly_as_the_full_decode() -> None:
+    # What the collector writes: ts in epoch ms, every report valid (ints where floats belong, too).
+    reports = [{"report_id": f"r{i}", "ts": T + i * 333, "client_id": f"c{i}", "room_id": "r", "platform": "android",
+                "kind": ("heartbeat", "join", "leave", "error")[i % 4],
+                **({"error_code": "crash"} if i % 4 == 3 else {}),
+                **({"latency_ms": i, "weight": 2} if i % 3 == 0 else {"region": "eu", "app_version": "1.0"})}
+               for i in range(12)]
+    fast = map_reports(encode({"reports": reports}), inserted_at=7)
+    # One report the fast path refuses (an RFC 3339 ts) sends the whole message the full way.
+    full = map_reports(encode({"reports": [*reports, {**reports[0], "ts": "2026-11-22T05:00:00Z"}]}), inserted_at=7)
+    assert fast.errors == full.errors == []
+    assert fast.rows == full.rows[:-1]
+    assert [[type(value) for value in row] for row in fast.rows] == [[type(value) for value in row] for row in full.rows[:-1]]
