@@ -60,7 +60,6 @@ from detectors.ratio import ErrorRatio, wilson_bounds
 from detectors.registry import RoomDetectors
 from detectors.volume import VolumeBaseline
 from outagewatch.schemas import (
-    ERROR_CODES,
     Alert,
     AnomalyScore,
     ClientReport,

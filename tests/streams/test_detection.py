@@ -130,7 +130,7 @@ def test_while_a_version_crashes_its_rooms_crashes_and_generic_ratios_do_not_pag
     stage = AlertStage(AlertingPolicy())
     events: list[Emitted] = []
     for window in range(3):
-        def bad(scope: str, key: str, kind: str) -> Decision:
+        def bad(scope: str, key: str, kind: str, window: int = window) -> Decision:
             return Decision(scope=scope, key=key, kind=kind, window_start=T0 + window * 10_000,  # type: ignore[arg-type]
                             window_end=T0 + (window + 1) * 10_000, bad=True, severity="critical", score=0.9)
         events += stage.step([bad("app_version", "7.41.0", "crash"), bad("room", "room-1", "crash"),
@@ -149,7 +149,7 @@ def test_a_room_failing_in_several_ways_pages_once() -> None:
     stage = AlertStage(AlertingPolicy())
     events: list[Emitted] = []
     for window in range(4):
-        def judged(kind: str, bad: bool) -> Decision:
+        def judged(kind: str, bad: bool, window: int = window) -> Decision:
             return Decision(scope="room", key="room-3", kind=kind, window_start=T0 + window * 10_000,
                             window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
         # The generic ratio goes bad first, then two error codes one window later.
@@ -169,7 +169,7 @@ def test_a_muted_room_still_failing_pages_once_the_wide_incident_resolves() -> N
     paged_at: list[tuple[str, int]] = []
     version_bad = [True] * 3 + [False] * 6
     for window, bad_version in enumerate(version_bad):
-        def judged(scope: str, key: str, bad: bool) -> Decision:
+        def judged(scope: str, key: str, bad: bool, window: int = window) -> Decision:
             return Decision(scope=scope, key=key, kind="crash", window_start=T0 + window * 10_000,  # type: ignore[arg-type]
                             window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
         events = stage.step([judged("app_version", "7.41.0", bad_version), judged("room", "room-1", True)])
@@ -188,7 +188,7 @@ def test_a_held_page_survives_a_restart() -> None:
     stage = AlertStage(policy)
 
     def step(stage: AlertStage, window: int, bad_version: bool) -> list[Emitted]:
-        def judged(scope: str, key: str, bad: bool) -> Decision:
+        def judged(scope: str, key: str, bad: bool, window: int = window) -> Decision:
             return Decision(scope=scope, key=key, kind="crash", window_start=T0 + window * 10_000,  # type: ignore[arg-type]
                             window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
         return stage.step([judged("app_version", "7.41.0", bad_version), judged("room", "room-1", True)])
@@ -206,7 +206,7 @@ def test_when_a_rooms_page_resolves_its_other_alerts_do_not_page_again() -> None
     stage = AlertStage(AlertingPolicy())
     paged_kinds: list[str] = []
     for window in range(12):
-        def judged(kind: str, bad: bool) -> Decision:
+        def judged(kind: str, bad: bool, window: int = window) -> Decision:
             return Decision(scope="room", key="room-3", kind=kind, window_start=T0 + window * 10_000,
                             window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
         # volume pages first and recovers at window 5; the ratio's tail lasts to window 8.
@@ -221,7 +221,7 @@ def test_a_held_alert_of_a_room_that_went_silent_does_not_page() -> None:
     stage = AlertStage(AlertingPolicy())
     paged: list[str] = []
     for window in range(10):
-        def judged(scope: str, key: str, bad: bool) -> Decision:
+        def judged(scope: str, key: str, bad: bool, window: int = window) -> Decision:
             return Decision(scope=scope, key=key, kind="crash", window_start=T0 + window * 10_000,  # type: ignore[arg-type]
                             window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
         # The room closes (no more windows) while the version's incident is open.
