@@ -6,7 +6,7 @@ import heapq
 from typing import Any
 
 from alerting.policy import AlertingPolicy
-from outagewatch.schemas import Alert, RoomHealth
+from outagewatch.schemas import Alert, Decision, RoomHealth
 from streams import replay
 from streams.detection import AlertStage, Emitted, WindowDetection, replay_alerts, state_key
 from tests.streams.detection_scenarios import SPIKE_ROOM, T0, spike, world
@@ -20,6 +20,12 @@ def run(reports: Any) -> list[Emitted]:
 
 def paged(events: list[Emitted], status: str = "firing") -> list[Alert]:
     return [e.alert for e in events if e.muted is None and e.alert.status == status]
+
+
+def verdict(scope: str, key: str, kind: str, window: int, bad: bool) -> Decision:
+    """A critical verdict on window ``window`` (10 s windows from T0)."""
+    return Decision(scope=scope, key=key, kind=kind, window_start=T0 + window * 10_000,  # type: ignore[arg-type]
+                    window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
 
 
 def test_a_spike_pages_once_and_resolves_after_recovery() -> None:
@@ -125,16 +131,13 @@ def test_alert_state_restored_mid_incident_neither_forgets_nor_repeats() -> None
 
 
 def test_while_a_version_crashes_its_rooms_crashes_and_generic_ratios_do_not_page() -> None:
-    from outagewatch.schemas import Decision
-
     stage = AlertStage(AlertingPolicy())
     events: list[Emitted] = []
     for window in range(3):
-        def bad(scope: str, key: str, kind: str, window: int = window) -> Decision:
-            return Decision(scope=scope, key=key, kind=kind, window_start=T0 + window * 10_000,  # type: ignore[arg-type]
-                            window_end=T0 + (window + 1) * 10_000, bad=True, severity="critical", score=0.9)
-        events += stage.step([bad("app_version", "7.41.0", "crash"), bad("room", "room-1", "crash"),
-                              bad("room", "room-2", "error_ratio"), bad("room", "room-3", "details_not_available")])
+        events += stage.step([verdict("app_version", "7.41.0", "crash", window, True),
+                              verdict("room", "room-1", "crash", window, True),
+                              verdict("room", "room-2", "error_ratio", window, True),
+                              verdict("room", "room-3", "details_not_available", window, True)])
     firing = [e for e in events if e.alert.status == "firing"]
     assert {(e.alert.key, e.alert.kind) for e in firing if e.muted is None} == {
         ("7.41.0", "crash"), ("room-3", "details_not_available")}
@@ -144,17 +147,13 @@ def test_while_a_version_crashes_its_rooms_crashes_and_generic_ratios_do_not_pag
 
 
 def test_a_room_failing_in_several_ways_pages_once() -> None:
-    from outagewatch.schemas import Decision
-
     stage = AlertStage(AlertingPolicy())
     events: list[Emitted] = []
     for window in range(4):
-        def judged(kind: str, bad: bool, window: int = window) -> Decision:
-            return Decision(scope="room", key="room-3", kind=kind, window_start=T0 + window * 10_000,
-                            window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
         # The generic ratio goes bad first, then two error codes one window later.
-        events += stage.step([judged("error_ratio", True), judged("details_not_available", window >= 1),
-                              judged("audio_dropout", window >= 1)])
+        events += stage.step([verdict("room", "room-3", "error_ratio", window, True),
+                              verdict("room", "room-3", "details_not_available", window, window >= 1),
+                              verdict("room", "room-3", "audio_dropout", window, window >= 1)])
     firing = [e for e in events if e.alert.status == "firing"]
     assert {e.alert.kind for e in firing} == {"error_ratio", "details_not_available", "audio_dropout"}
     assert [e.alert.kind for e in firing if e.muted is None] == ["error_ratio"]
@@ -162,17 +161,13 @@ def test_a_room_failing_in_several_ways_pages_once() -> None:
 
 
 def test_a_muted_room_still_failing_pages_once_the_wide_incident_resolves() -> None:
-    from outagewatch.schemas import Decision
-
     policy = AlertingPolicy()
     stage = AlertStage(policy)
     paged_at: list[tuple[str, int]] = []
     version_bad = [True] * 3 + [False] * 6
     for window, bad_version in enumerate(version_bad):
-        def judged(scope: str, key: str, bad: bool, window: int = window) -> Decision:
-            return Decision(scope=scope, key=key, kind="crash", window_start=T0 + window * 10_000,  # type: ignore[arg-type]
-                            window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
-        events = stage.step([judged("app_version", "7.41.0", bad_version), judged("room", "room-1", True)])
+        events = stage.step([verdict("app_version", "7.41.0", "crash", window, bad_version),
+                             verdict("room", "room-1", "crash", window, True)])
         paged_at += [(e.alert.key, window) for e in events if e.alert.status == "firing" and e.muted is None]
     resolved_window = 3 + policy.lifecycle.resolve_windows - 1
     # The room's crash was muted under the version's; it pages (once) after
@@ -182,16 +177,12 @@ def test_a_muted_room_still_failing_pages_once_the_wide_incident_resolves() -> N
 
 
 def test_a_held_page_survives_a_restart() -> None:
-    from outagewatch.schemas import Decision
-
     policy = AlertingPolicy()
     stage = AlertStage(policy)
 
     def step(stage: AlertStage, window: int, bad_version: bool) -> list[Emitted]:
-        def judged(scope: str, key: str, bad: bool, window: int = window) -> Decision:
-            return Decision(scope=scope, key=key, kind="crash", window_start=T0 + window * 10_000,  # type: ignore[arg-type]
-                            window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
-        return stage.step([judged("app_version", "7.41.0", bad_version), judged("room", "room-1", True)])
+        return stage.step([verdict("app_version", "7.41.0", "crash", window, bad_version),
+                           verdict("room", "room-1", "crash", window, True)])
 
     for window in range(3):
         step(stage, window, True)
@@ -201,30 +192,22 @@ def test_a_held_page_survives_a_restart() -> None:
 
 
 def test_when_a_rooms_page_resolves_its_other_alerts_do_not_page_again() -> None:
-    from outagewatch.schemas import Decision
-
     stage = AlertStage(AlertingPolicy())
     paged_kinds: list[str] = []
     for window in range(12):
-        def judged(kind: str, bad: bool, window: int = window) -> Decision:
-            return Decision(scope="room", key="room-3", kind=kind, window_start=T0 + window * 10_000,
-                            window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
         # volume pages first and recovers at window 5; the ratio's tail lasts to window 8.
-        events = stage.step([judged("volume", window < 5), judged("error_ratio", 1 <= window < 8)])
+        events = stage.step([verdict("room", "room-3", "volume", window, window < 5),
+                             verdict("room", "room-3", "error_ratio", window, 1 <= window < 8)])
         paged_kinds += [e.alert.kind for e in events if e.alert.status == "firing" and e.muted is None]
     assert paged_kinds == ["volume"]
 
 
 def test_a_held_alert_of_a_room_that_went_silent_does_not_page() -> None:
-    from outagewatch.schemas import Decision
-
     stage = AlertStage(AlertingPolicy())
     paged: list[str] = []
     for window in range(10):
-        def judged(scope: str, key: str, bad: bool, window: int = window) -> Decision:
-            return Decision(scope=scope, key=key, kind="crash", window_start=T0 + window * 10_000,  # type: ignore[arg-type]
-                            window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
         # The room closes (no more windows) while the version's incident is open.
-        batch = [judged("app_version", "7.41.0", window < 4)] + ([judged("room", "room-1", True)] if window < 3 else [])
+        batch = [verdict("app_version", "7.41.0", "crash", window, window < 4)]
+        batch += [verdict("room", "room-1", "crash", window, True)] if window < 3 else []
         paged += [e.alert.key for e in stage.step(batch) if e.alert.status == "firing" and e.muted is None]
     assert paged == ["7.41.0"]
