@@ -49,7 +49,6 @@ _envelopes: dict[str, msgspec.json.Decoder[Any]] = {
     "samples": msgspec.json.Decoder(_RawSamples),
 }
 _sample_decoder = msgspec.json.Decoder(schemas.MetricSample)
-_wire_batch_decoder = msgspec.json.Decoder(schemas.WireReportBatch)
 
 
 def media_type(content_type: str | None) -> str:
@@ -123,16 +122,11 @@ def decode_reports(body: bytes, kind: str, max_items: int) -> tuple[list[schemas
     >>> type(valid[0]).__name__
     'WireReport'
     """
-    if kind not in NDJSON_TYPES:
-        try:
-            reports = _wire_batch_decoder.decode(body).reports
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            pass
-        else:
-            if len(reports) > max_items:
-                raise BodyError(413, f"batch has {len(reports)} items; at most {max_items} per request")
-            if schemas.rule_holds(reports):
-                return reports, []  # type: ignore[return-value]  # a WireReport is a ClientReport
+    reports = schemas.decode_wire_reports(body) if kind not in NDJSON_TYPES else None
+    if reports is not None:
+        if len(reports) > max_items:
+            raise BodyError(413, f"batch has {len(reports)} items; at most {max_items} per request")
+        return reports, []  # type: ignore[return-value]  # a WireReport is a ClientReport
     return schemas.decode_items(split_items(body, kind, "reports", max_items))
 
 

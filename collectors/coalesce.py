@@ -39,8 +39,7 @@ class ReportCoalescer:
         self._by_room: dict[str, list[schemas.ClientReport]] = defaultdict(list)
         self._waiters: list[asyncio.Future[None]] = []
         self._pending = 0
-        self._timer: asyncio.Handle | None = None
-        self._scheduled = False
+        self._timer: asyncio.Handle | None = None  # the scheduled flush, if one is
         # The event loop keeps only weak references to tasks: hold the in-flight sends.
         self._sending: set[asyncio.Task[None]] = set()
         self.flushes = 0
@@ -61,8 +60,7 @@ class ReportCoalescer:
             if self._timer is not None:
                 self._timer.cancel()
             self._flush()
-        elif not self._scheduled:
-            self._scheduled = True
+        elif self._timer is None:
             if self.linger_s > 0:
                 self._timer = loop.call_later(self.linger_s, self._flush)
             else:
@@ -71,7 +69,7 @@ class ReportCoalescer:
 
     def _flush(self) -> None:
         by_room, waiters = self._by_room, self._waiters
-        self._by_room, self._waiters, self._scheduled = defaultdict(list), [], False
+        self._by_room, self._waiters = defaultdict(list), []
         self._pending, self._timer = 0, None
         self.flushes += 1
         self.requests += len(waiters)

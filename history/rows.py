@@ -21,8 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from outagewatch.schemas import (
     ERROR_CODES,
     Alert,
@@ -35,13 +33,12 @@ from outagewatch.schemas import (
     SchemaError,
     ServiceHealth,
     WireReport,
-    WireReportBatch,
     decode,
     decode_items,
     decode_report,
     decode_report_batch,
+    decode_wire_reports,
     encode,
-    rule_holds,
 )
 
 Row = tuple[Any, ...]
@@ -92,9 +89,6 @@ def _report_row(report: ClientReport, inserted_at: int) -> Row:
     )
 
 
-_wire_batch_decoder = msgspec.json.Decoder(WireReportBatch)
-
-
 def _wire_rows(reports: list[WireReport], inserted_at: int) -> list[Row]:
     """``_report_row`` for a whole fast-path batch, inlined: ``ts`` is an int and the floats are floats
     (msgspec decoded them), so this is one comprehension and no call per report."""
@@ -112,12 +106,9 @@ def map_reports(value: bytes, inserted_at: int) -> Mapped:
     (``ts`` in epoch ms, every report valid): ``schemas.WireReport``, as in
     the worker; anything else goes the full way.
     """
-    try:
-        wire = _wire_batch_decoder.decode(value).reports
-        if rule_holds(wire):
-            return Mapped(_wire_rows(wire, inserted_at))
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        pass
+    wire = decode_wire_reports(value)
+    if wire is not None:
+        return Mapped(_wire_rows(wire, inserted_at))
     try:
         batch = decode_report_batch(value)
         return Mapped([_report_row(report, inserted_at) for report in batch.reports])

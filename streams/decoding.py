@@ -30,35 +30,19 @@ single cost of the worker's hot path.
 
 from __future__ import annotations
 
-import msgspec
-
 from outagewatch import schemas
-from outagewatch.schemas import (
-    ClientReport,
-    MetricBatch,
-    MetricSample,
-    SchemaError,
-    WireReport,
-    WireReportBatch,
-    rule_holds,
-)
+from outagewatch.schemas import ClientReport, MetricBatch, MetricSample, SchemaError, WireReport, decode_wire_reports
 
 __all__ = ["WireReport", "decode_reports", "decode_samples"]
-
-
-_wire_decoder = msgspec.json.Decoder(WireReportBatch)
 
 
 def decode_reports(value: bytes | None) -> tuple[list[ClientReport], list[str]]:
     """Valid reports of one Kafka value, and the reasons for what was not."""
     if not value:
         return [], ["empty message value"]
-    try:
-        wire = _wire_decoder.decode(value).reports
-        if rule_holds(wire):
-            return wire, []  # type: ignore[return-value]  # WireReport is a ClientReport
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        pass
+    wire = decode_wire_reports(value)
+    if wire is not None:
+        return wire, []  # type: ignore[return-value]  # WireReport is a ClientReport
     try:
         return schemas.decode_report_batch(value).reports, []
     except SchemaError:
