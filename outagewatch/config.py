@@ -87,7 +87,9 @@ class StackSettings:
     cache_dir: Path = field(default_factory=_default_cache_dir)
     kafka_version: str = "3.9.2"
     kafka_heap: str = "1g"
-    ready_timeout_seconds: float = 90.0
+    # A first start on a slow, fresh machine (cold JVM, cold disk) has been
+    # seen to need more than 90 s; a warm one takes under 10.
+    ready_timeout_seconds: float = 180.0
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 
 from history.client import ClickHouseTarget, connect
 from outagewatch.stack.packages import ensure_binary
-from outagewatch.stack.process import ManagedProcess, StackError, port_open, wait_until
+from outagewatch.stack.process import ManagedProcess, NotReady, StackError, port_open, wait_until
 
 _CONFIG = """<?xml version="1.0"?>
 <yandex>
@@ -84,7 +84,8 @@ class ClickHouseNode:
 
     @property
     def process(self) -> ManagedProcess:
-        return ManagedProcess("clickhouse", self.home, self.home / "log" / "stdout.log")
+        logs = self.home / "log"
+        return ManagedProcess("clickhouse", self.home, logs / "stdout.log", service_log=logs / "clickhouse-server.err.log")
 
     def _write_config(self) -> Path:
         for folder in ("data", "log"):
@@ -110,10 +111,14 @@ class ClickHouseNode:
             binary = ensure_binary("clickhouse-server", ("clickhouse-server", "clickhouse-client"))
             config = self._write_config()
             self.process.start([binary, f"--config-file={config}"], cwd=self.home)
-        wait_until(lambda: port_open("127.0.0.1", self.target.port) and select_one(self.target.with_database("default")),
-                   timeout, f"ClickHouse at {self.target.describe()}", self.process)
+        wait_until(self._serves, timeout, f"ClickHouse at {self.target.describe()}", self.process)
         ensure_database(self.target)
         return launched
+
+    def _serves(self) -> bool:
+        if not port_open("127.0.0.1", self.target.port):
+            raise NotReady(f"nothing listens on port {self.target.port} yet")
+        return select_one(self.target.with_database("default"))
 
     def stop(self) -> bool:
         return self.process.stop(timeout=30.0)

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from outagewatch.stack.process import ManagedProcess, StackError, port_open, wait_until
+from outagewatch.stack.process import ManagedProcess, NotReady, StackError, port_open, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,8 @@ class KafkaNode:
 
     @property
     def process(self) -> ManagedProcess:
-        return ManagedProcess("kafka", self.home, self.home / "logs" / "server.log")
+        logs = self.home / "logs"
+        return ManagedProcess("kafka", self.home, logs / "server.log", service_log=logs / "kafka.log")
 
     def _write_config(self) -> Path:
         data = self.home / "data"
@@ -169,8 +170,15 @@ class KafkaNode:
             self.format_storage(config)
             env = dict(os.environ, KAFKA_HEAP_OPTS=f"-Xmx{self.heap}")
             self.process.start(self._java_argv("kafka.Kafka", str(config)), env=env, cwd=self.home)
-        wait_until(lambda: port_open("127.0.0.1", self.port) and round_trip(self.bootstrap), timeout, f"Kafka at {self.bootstrap}", self.process)
+        wait_until(self._serves, timeout, f"Kafka at {self.bootstrap}", self.process)
         return launched
+
+    def _serves(self) -> bool:
+        if not port_open("127.0.0.1", self.port):
+            raise NotReady(f"nothing listens on {self.bootstrap} yet")
+        if not round_trip(self.bootstrap):
+            raise NotReady("the broker took a test message but did not give it back")
+        return True
 
     def stop(self) -> bool:
         return self.process.stop(timeout=30.0)

@@ -117,7 +117,7 @@ def status(settings: Settings) -> dict[str, Any]:
         "address": settings.kafka.bootstrap,
         "managed": kafka.process.pid() is not None,
         "pid": kafka.process.pid(),
-        "log": str(kafka.process.log_file.parent / "kafka.log"),
+        "log": str(kafka.process.service_log),
     }
     address = kafka_address(settings)
     kafka_state.update(_probe(lambda: _reachable(address) and round_trip(settings.kafka.bootstrap, timeout_s=5.0)))
@@ -126,7 +126,7 @@ def status(settings: Settings) -> dict[str, Any]:
         "address": target.describe(),
         "managed": clickhouse.process.pid() is not None,
         "pid": clickhouse.process.pid(),
-        "log": str(clickhouse.home / "log" / "clickhouse-server.err.log"),
+        "log": str(clickhouse.process.service_log),
     }
     clickhouse_state.update(_probe(
         lambda: _reachable(Address(target.host, target.port)) and select_one(target.with_database("default"))))

@@ -19,13 +19,23 @@ class StackError(RuntimeError):
     """A component could not be installed, started or reached; the message says what to do."""
 
 
-class ManagedProcess:
-    """One long-running child, detached from our session, logging to a file."""
+class NotReady(Exception):  # noqa: N818 - a state, not a failure: the probe will be retried
+    """A readiness probe's reason for "not yet", shown if the wait times out."""
 
-    def __init__(self, name: str, run_dir: Path, log_file: Path) -> None:
+
+class ManagedProcess:
+    """One long-running child, detached from our session, logging to a file.
+
+    ``log_file`` takes the child's stdout and stderr; ``service_log`` is where
+    the service writes its own log when that is elsewhere (Kafka's log4j
+    file), which is the one worth reading when start-up stalls.
+    """
+
+    def __init__(self, name: str, run_dir: Path, log_file: Path, service_log: Path | None = None) -> None:
         self.name = name
         self.pid_file = run_dir / f"{name}.pid"
         self.log_file = log_file
+        self.service_log = service_log or log_file
 
     def pid(self) -> int | None:
         """The pid from our pid file if that process is still alive, else None."""
@@ -81,10 +91,18 @@ class ManagedProcess:
         return True
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log yet)"
+        """The last lines of the child's output and, if separate, of its service log."""
+        tails = [_tail(self.log_file, lines)]
+        if self.service_log != self.log_file:
+            tails.append(f"{self.service_log}:\n{_tail(self.service_log, lines)}")
+        return "\n".join(tails)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) or "(empty)"
+    except FileNotFoundError:
+        return "(no log yet)"
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -139,24 +157,41 @@ def wait_until(
     what: str,
     process: ManagedProcess | None = None,
     interval: float = 0.25,
+    progress_every: float = 15.0,
 ) -> None:
-    """Poll ``check`` until true; on timeout raise a StackError naming the log."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
+    """Poll ``check`` until true; on timeout raise a StackError naming the log.
+
+    A check says why it is not ready by raising (``NotReady`` or any error);
+    the latest reason is logged every ``progress_every`` seconds and ends up
+    in the timeout's message, with the tail of the process's log.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    next_progress = started + progress_every
+    reason = "not checked yet"
     while time.monotonic() < deadline:
         if process is not None and process.pid() is None:
             raise StackError(
-                f"{what}: the process exited during start-up. Look at {process.log_file}:\n"
+                f"{what}: the process exited during start-up. Look at {process.service_log}:\n"
                 f"{process.log_tail()}"
             )
         try:
             if check():
                 return
+            reason = "the probe answered no"
         except Exception as exc:  # noqa: BLE001 - readiness probes fail in many ways
-            last_error = exc
+            reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, NotReady) else str(exc)
+        now = time.monotonic()
+        if now >= next_progress:
+            log.info("still waiting for %s after %.0fs: %s", what, now - started, reason)
+            next_progress = now + progress_every
         time.sleep(interval)
-    where = f" Look at {process.log_file}." if process else ""
-    raise StackError(f"{what} not ready after {timeout:.0f}s (last error: {last_error}).{where}")
+    if process is None:
+        raise StackError(f"{what} not ready after {timeout:.0f}s; last: {reason}.")
+    raise StackError(
+        f"{what} not ready after {timeout:.0f}s; last: {reason}. "
+        f"Its log ({process.service_log}) ends:\n{process.log_tail(30)}"
+    )
 
 
 def is_loopback(host: str) -> bool:
