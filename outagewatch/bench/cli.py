@@ -44,6 +44,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--rate", type=float, default=None,
                         help="background reports/s offered to the collector by e2e, latency and storm (default "
                              "100000; the figures report the rate actually acknowledged); ignored by the others")
+    parser.add_argument("--connections", type=int, default=None,
+                        help="keep-alive connections the e2e load posts on (default 16). Each waits for its "
+                             "answer, so too few make the load generator, not the pipeline, the limit")
     parser.set_defaults(func=_run)
 
 
@@ -51,7 +54,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     names = args.names or list(BENCHMARKS)
     for name in names:
         module = importlib.import_module(BENCHMARKS[name][0])
-        options = {name: getattr(args, name, None) for name in ("seconds", "rate")}
+        options = {name: getattr(args, name, None) for name in ("seconds", "rate", "connections")}
         accepted = inspect.signature(module.run).parameters
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
         options = {k: v for k, v in options.items() if v is not None and (takes_any or k in accepted)}
