@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from outagewatch.schemas import ERROR_CODES
 
@@ -246,7 +247,7 @@ def optional_statements(version: str) -> list[str]:
 
 
 Execute = Callable[[str], object]
-Query = Callable[[str], Sequence[Sequence[object]]]
+Query = Callable[[str], Sequence[Sequence[Any]]]
 
 
 def apply(execute: Execute, query: Query, version: str, now: int) -> list[int]:

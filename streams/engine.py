@@ -30,7 +30,15 @@ import msgspec
 
 from outagewatch.timeutil import Clock
 
-S = TypeVar("S")
+
+class WindowState(Protocol):
+    """What the engine itself reads of a reducer's window state."""
+
+    closed: bool
+    applied_offset: int
+
+
+S = TypeVar("S", bound=WindowState)
 P = TypeVar("P")
 I = TypeVar("I")  # noqa: E741 - the item type
 
@@ -204,7 +212,7 @@ class PartitionWindows(Generic[I, S, P]):
         dirty = self._dirty
         for group_key, state in touched.items():
             if group_key not in applied:
-                state.applied_offset = offset  # type: ignore[attr-defined]
+                state.applied_offset = offset
                 dirty.add(group_key)
         meta.max_ts = max_ts
         meta.watermark = max(meta.watermark, max_ts)

@@ -24,7 +24,7 @@ import aiohttp
 from outagewatch.schemas import MetricBatch, encode
 
 from .engine import Tick
-from .pacing import Delivery, Pacer, Progress
+from .pacing import Delivery, Pacing, Progress
 from .targets import TargetError
 
 log = logging.getLogger("outagewatch.simulate")
@@ -45,13 +45,13 @@ class HttpPolicy:
 
 
 def send_http(ticks: Iterable[Tick], url: str, api_key: str, *, policy: HttpPolicy = HttpPolicy(),
-              pacer: Pacer | None = None, progress: Progress | None = None) -> Delivery:
+              pacer: Pacing | None = None, progress: Progress | None = None) -> Delivery:
     """Deliver every report (and metric sample) to the collector at ``url`` (its base URL)."""
     return asyncio.run(_send(ticks, url.rstrip("/").removesuffix("/v1/reports"), api_key, policy, pacer, progress))
 
 
 async def _send(ticks: Iterable[Tick], base: str, api_key: str, policy: HttpPolicy,
-                pacer: Pacer | None, progress: Progress | None) -> Delivery:
+                pacer: Pacing | None, progress: Progress | None) -> Delivery:
     delivery = Delivery("http")
     started = time.perf_counter()
     queue: asyncio.Queue[tuple[str, bytes, int] | None] = asyncio.Queue(maxsize=policy.concurrency * 4)

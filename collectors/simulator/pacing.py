@@ -18,10 +18,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from outagewatch.timeutil import Clock, SystemClock, format_ms
 
 log = logging.getLogger("outagewatch.simulate")
+
+
+class Pacing(Protocol):
+    """Anything that says how long to wait before sending an event time (``Pacer``, the demo's story pacer)."""
+
+    def delay_s(self, event_ms: int) -> float: ...
 
 
 class Pacer:

@@ -19,7 +19,7 @@ from typing import Any
 from outagewatch.schemas import MetricBatch, MetricSample, encode
 
 from .engine import Tick
-from .pacing import Delivery, Pacer, Progress
+from .pacing import Delivery, Pacing, Progress
 
 # A room's reports of one tick go out in values of at most this many reports,
 # so a 700k-listener room stays under Kafka's 1 MiB default message size.
@@ -31,7 +31,7 @@ class TargetError(RuntimeError):
 
 
 def write_files(ticks: Iterable[Tick], out_dir: str | Path, label_doc: dict[str, Any], *,
-                pacer: Pacer | None = None, progress: Progress | None = None) -> Delivery:
+                pacer: Pacing | None = None, progress: Progress | None = None) -> Delivery:
     """Write ``reports.ndjson``, ``metrics.ndjson`` and ``labels.json`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,7 +75,7 @@ def service_batches(samples: list[MetricSample]) -> list[tuple[str, bytes]]:
 
 
 def send_kafka(ticks: Iterable[Tick], bootstrap: str, reports_topic: str, metrics_topic: str, *,
-               pacer: Pacer | None = None, progress: Progress | None = None,
+               pacer: Pacing | None = None, progress: Progress | None = None,
                client_id: str = "outagewatch-simulator") -> Delivery:
     """Produce every tick to Kafka (acks=all) and wait until the broker has it all."""
     from kafka import KafkaProducer
@@ -114,7 +114,7 @@ def send_kafka(ticks: Iterable[Tick], bootstrap: str, reports_topic: str, metric
     return delivery
 
 
-def _pace(pacer: Pacer | None, tick: Tick) -> None:
+def _pace(pacer: Pacing | None, tick: Tick) -> None:
     if pacer is not None:
         delay = pacer.delay_s(tick.start_ms)
         if delay > 0:

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from outagewatch import schemas
 
@@ -60,7 +60,7 @@ class RunFollower:
                 self._consumer.position(partition)  # resolve "the end" now, not at the first poll
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
-    def start(self) -> RunFollower:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
