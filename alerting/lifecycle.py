@@ -125,8 +125,10 @@ def _bad(
 ) -> Alert | None:
     if track.phase == "inactive":
         track.phase = "pending"
-        # The suspect window right before counts as one pending window.
-        track.bad_streak = 1 if policy.suspect_score is not None and 0 < track.suspect_end == decision.window_start else 0
+        # The window right before counts as one pending window when it was
+        # suspect, or when this verdict's evidence covers it (``since``).
+        before = 0 < track.suspect_end == decision.window_start or 0 < decision.since < decision.window_start
+        track.bad_streak = 1 if policy.suspect_score is not None and before else 0
         track.suspect_end = 0
         track.onset_ms = decision.window_start
         track.severity = "info"

@@ -32,7 +32,8 @@ class LifecyclePolicy:
     # A window that was not bad but scored at least this (evidence short of
     # proof, e.g. the first ten seconds of a ramp) counts as one of the pending
     # windows when the next one is bad: 2 windows can still fire on the 2nd
-    # window of a rising incident. None disables it.
+    # window of a rising incident. So does the window before a bad verdict
+    # whose evidence covers it (``Decision.since``). None disables both.
     suspect_score: float | None = 0.4
     # A key that stops sending decisions (room closed, detector gone) must not
     # stay firing forever: resolve it after this much event time of silence.

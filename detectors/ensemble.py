@@ -20,6 +20,14 @@ bad or not (the good ones let alerting resolve). For a ``RoomHealth`` window
 - ``volume``: all distinct error clients above baseline, confirmed by a ratio
   score of at least ``confirm_score`` (the surge is not just more listeners).
 
+A bad error-code or ``error_ratio`` verdict whose previous window was
+already elevated (scored above 0: proven above normal, short of the alarm,
+with at least ``min_error_clients``, the least any verdict rests on) is
+judged once more on both windows' counts together. If that pooled ratio
+is past the alarm too, the decision's ``since`` reaches back to the previous
+window: the rise began there, and alerting counts it as a pending window. A
+one-window blip has no elevated window before it, so it still waits.
+
 Nothing is bad below ``min_error_clients`` distinct error clients: tiny rooms
 never page. For a ``ServiceHealth`` window, the one kind is ``server_anomaly``
 (``ServerAnomaly``: IsolationForest plus per-metric robust z), bad only
@@ -41,6 +49,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
+
+import msgspec
 
 from detectors.cusum import Cusum
 from detectors.ratio import ErrorRatio
@@ -95,6 +105,8 @@ class RoomEnsemble:
         self.code_volume = {code: VolumeBaseline(**config.volume) for code in ERROR_CODES}
         self.code_ratio = {code: ErrorRatio(**config.ratio) for code in ERROR_CODES}
         self.seen_codes: set[str] = set()
+        # kind -> the previous window's (window_start, window_end, error clients, listeners, elevated)
+        self.previous: dict[str, tuple[int, int, float, float, bool]] = {}
 
     def observe(self, window: RoomHealth) -> list[Decision]:
         config = self.config
@@ -106,6 +118,20 @@ class RoomEnsemble:
             return Decision(scope=window.scope, key=window.key, kind=kind, window_start=window.window_start,
                             window_end=window.window_end, bad=bad, score=round(score, 4), evidence=evidence,
                             severity=_severity(config, bad, score, kind_clients), labels=labels)
+
+        def pooled(made: Decision, ratio: ErrorRatio, errors: float, elevated: bool) -> Decision:
+            """``made`` reaching back to the previous window if the rise began there (see the module doc)."""
+            before = self.previous.get(made.kind)
+            self.previous[made.kind] = (window.window_start, window.window_end, errors, listeners, elevated)
+            if not made.bad or before is None or before[1] != window.window_start or not before[4]:
+                return made
+            both_errors, both_listeners = before[2] + errors, before[3] + listeners
+            score = ratio.score_one(both_errors, both_listeners)
+            if score < config.threshold:
+                return made
+            evidence = self._ratio_evidence(ratio, both_errors, both_listeners, score)
+            evidence.detail = f"with the window before: {evidence.detail}"
+            return msgspec.structs.replace(made, evidence=[*made.evidence, evidence], since=before[0])
 
         decisions: list[Decision] = []
         by_code = window.error_clients_by_code
@@ -119,10 +145,10 @@ class RoomEnsemble:
             volume_agrees = volume_score >= config.threshold or not volume.ready
             bad = count >= config.min_error_clients and ratio_score >= config.threshold and volume_agrees
             score = min(ratio_score, volume_score) if volume.ready else ratio_score
-            decisions.append(decision(code, bad, score, count, [
+            decisions.append(pooled(decision(code, bad, score, count, [
                 self._volume_evidence(volume, count, volume_score, window.window_start),
                 self._ratio_evidence(ratio, count, listeners, ratio_score),
-            ]))
+            ]), ratio, count, score > 0 and count >= config.min_error_clients))
 
         volume_score, ratio_score = self.volume.score_one(clients, window.window_start), self.ratio.score_one(clients, listeners)
         observed_ratio = clients / max(listeners, clients) if clients > 0 else 0.0
@@ -139,8 +165,9 @@ class RoomEnsemble:
         # The CUSUM sum speaks for many windows, not this one: it scores the
         # decision only when it made it bad (a good window's score is what this
         # window alone proves, which is what alerting weighs as suspect).
-        decisions.append(decision("error_ratio", ratio_bad, max(ratio_score, cusum_score) if ratio_bad else ratio_score,
-                                  clients, ratio_evidence))
+        decisions.append(pooled(decision("error_ratio", ratio_bad,
+                                         max(ratio_score, cusum_score) if ratio_bad else ratio_score,
+                                         clients, ratio_evidence), self.ratio, clients, ratio_score > 0 and enough))
         volume_bad = enough and volume_score >= config.threshold and ratio_score >= config.confirm_score
         decisions.append(decision("volume", volume_bad, volume_score, clients, [
             self._volume_evidence(self.volume, clients, volume_score, window.window_start), ratio_evidence[0]]))
@@ -186,6 +213,7 @@ class RoomEnsemble:
             "code_volume": {code: d.to_state() for code, d in self.code_volume.items()},
             "code_ratio": {code: d.to_state() for code, d in self.code_ratio.items()},
             "seen_codes": sorted(self.seen_codes),
+            "previous": {kind: list(window) for kind, window in self.previous.items()},
         }
 
     @classmethod
@@ -197,6 +225,8 @@ class RoomEnsemble:
         ensemble.code_volume.update({c: VolumeBaseline.from_state(s) for c, s in state["code_volume"].items()})
         ensemble.code_ratio.update({c: ErrorRatio.from_state(s) for c, s in state["code_ratio"].items()})
         ensemble.seen_codes = set(state["seen_codes"])
+        ensemble.previous = {kind: (int(w[0]), int(w[1]), float(w[2]), float(w[3]), bool(w[4]))
+                             for kind, w in state.get("previous", {}).items()}
         return ensemble
 
 

@@ -236,6 +236,10 @@ class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
     evidence: list[Evidence] = []
     # Context for grouping and routing: region, cluster, platform, app_version...
     labels: dict[str, str] = {}
+    # When a bad verdict rests on earlier windows too (a rise that began in the
+    # window before, proven over both together): the earliest window_start it
+    # covers. 0: this window alone. Alerting counts the covered windows as pending.
+    since: int = 0
 
 
 class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -6,7 +6,7 @@ import json
 
 from alerting.engine import AlertEngine, restore_engine, save_state
 from alerting.policy import AlertingPolicy, GroupingPolicy, LifecyclePolicy
-from outagewatch.schemas import Alert
+from outagewatch.schemas import Alert, Decision
 from outagewatch.timeutil import ManualClock
 from tests.alerting.helpers import T0, decision
 
@@ -216,6 +216,29 @@ def test_suspect_windows_can_be_turned_off() -> None:
 
     off = replace(POLICY, lifecycle=replace(POLICY.lifecycle, suspect_score=None))
     assert _fired_at(AlertEngine(off, ManualClock(T0)), [(False, 0.45), (True, 0.6), (True, 0.6)]) == [2]
+
+
+def test_a_verdict_whose_evidence_covers_the_window_before_counts_it_as_pending() -> None:
+    from msgspec.structs import replace
+
+    def reaching_back(window: int, windows_back: int) -> Decision:
+        bad = decision("room-1", window, True, score=0.6)
+        return replace(bad, since=bad.window_start - windows_back * 10_000)
+
+    engine = AlertEngine(POLICY, ManualClock(T0))
+    # The window before scored 0.2: not suspect on its own.
+    assert engine.process([decision("room-1", 0, False, score=0.2)]) == []
+    assert [e.status for e in engine.process([reaching_back(1, 1)])] == ["firing"]
+    # A verdict resting on its own window only (since = 0) still waits for a second bad window.
+    alone = AlertEngine(POLICY, ManualClock(T0))
+    assert _fired_at(alone, [(False, 0.2), (True, 0.6), (True, 0.6)]) == [2]
+    # Turning suspect windows off turns this off too: only bad windows of its own count.
+    from dataclasses import replace as replace_policy
+
+    off = AlertEngine(replace_policy(POLICY, lifecycle=replace_policy(POLICY.lifecycle, suspect_score=None)),
+                      ManualClock(T0))
+    off.process([decision("room-1", 0, False, score=0.2)])
+    assert off.process([reaching_back(1, 1)]) == []
 
 
 def test_a_suspect_window_survives_a_restart() -> None:

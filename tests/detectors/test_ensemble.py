@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
@@ -38,6 +40,53 @@ def test_one_client_spamming_errors_stays_quiet() -> None:
     windows = room_windows(np.random.default_rng(4), [300.0] * 200, spam_windows=range(50, 150))
     assert sum(w.errors_by_code.get("other", 0.0) for w in windows[50:150]) > 50_000
     assert not any(_bad(windows))
+
+
+def _crashes(index: int, count: int, listeners: int = 480) -> RoomHealth:
+    """Window ``index`` of a small room with ``count`` crashing clients."""
+    return RoomHealth(key="room-7", window_start=index * 10_000, window_end=(index + 1) * 10_000, listeners=listeners,
+                      error_clients=count, error_clients_by_code={"crash": count})
+
+
+def _small_room(listeners: int = 480) -> RoomEnsemble:
+    """An ensemble that has learned 60 quiet windows of that room (one crash in 8)."""
+    ensemble = RoomEnsemble(EnsembleConfig())
+    for i in range(60):
+        ensemble.observe(_crashes(i, 1 if i % 8 == 0 else 0, listeners))
+    return ensemble
+
+
+def _crash_verdicts(ensemble: RoomEnsemble, first: int, counts: list[int], listeners: int = 480) -> list[Decision]:
+    return [d for i, count in enumerate(counts, first)
+            for d in ensemble.observe(_crashes(i, count, listeners)) if d.kind == "crash"]
+
+
+def test_a_rise_that_began_in_the_window_before_reaches_back_to_it() -> None:
+    # 5 crashing clients: proven above normal, short of the alarm; then 8: bad.
+    before, now = _crash_verdicts(_small_room(), 60, [5, 8])
+    assert not before.bad and before.score > 0
+    assert now.bad and now.since == before.window_start
+    assert "with the window before: 13 error clients" in now.evidence[-1].detail
+
+
+def test_a_one_window_blip_rests_on_its_own_window() -> None:
+    quiet, blip = _crash_verdicts(_small_room(), 60, [0, 8])
+    assert not quiet.bad and quiet.score == 0
+    assert blip.bad and blip.since == 0
+
+
+def test_a_window_with_too_few_error_clients_to_judge_is_no_onset() -> None:
+    # 3 of 88 is above this room's normal, but below min_error_clients: nothing rests on it.
+    before, now = _crash_verdicts(_small_room(88), 60, [3, 7], 88)
+    assert before.score > 0 and now.bad
+    assert now.since == 0
+
+
+def test_the_window_before_survives_a_restart() -> None:
+    ensemble = _small_room()
+    _crash_verdicts(ensemble, 60, [5])
+    restored = RoomEnsemble.from_state(json.loads(json.dumps(ensemble.to_state())), EnsembleConfig())
+    assert [d.since for d in _crash_verdicts(restored, 61, [8])] == [600_000]
 
 
 def test_tiny_room_never_pages_even_when_most_listeners_err() -> None:
