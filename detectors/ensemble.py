@@ -105,8 +105,8 @@ class RoomEnsemble:
         self.code_volume = {code: VolumeBaseline(**config.volume) for code in ERROR_CODES}
         self.code_ratio = {code: ErrorRatio(**config.ratio) for code in ERROR_CODES}
         self.seen_codes: set[str] = set()
-        # kind -> the previous window's (window_start, window_end, error clients, listeners, elevated)
-        self.previous: dict[str, tuple[int, int, float, float, bool]] = {}
+        # kind -> the previous window's (window_start, window_end, error clients, listeners), if it was elevated
+        self.previous: dict[str, tuple[int, int, float, float]] = {}
 
     def observe(self, window: RoomHealth) -> list[Decision]:
         config = self.config
@@ -121,9 +121,10 @@ class RoomEnsemble:
 
         def pooled(made: Decision, ratio: ErrorRatio, errors: float, elevated: bool) -> Decision:
             """``made`` reaching back to the previous window if the rise began there (see the module doc)."""
-            before = self.previous.get(made.kind)
-            self.previous[made.kind] = (window.window_start, window.window_end, errors, listeners, elevated)
-            if not made.bad or before is None or before[1] != window.window_start or not before[4]:
+            before = self.previous.pop(made.kind, None)
+            if elevated:
+                self.previous[made.kind] = (window.window_start, window.window_end, errors, listeners)
+            if not made.bad or before is None or before[1] != window.window_start:
                 return made
             both_errors, both_listeners = before[2] + errors, before[3] + listeners
             score = ratio.score_one(both_errors, both_listeners)
@@ -225,7 +226,7 @@ class RoomEnsemble:
         ensemble.code_volume.update({c: VolumeBaseline.from_state(s) for c, s in state["code_volume"].items()})
         ensemble.code_ratio.update({c: ErrorRatio.from_state(s) for c, s in state["code_ratio"].items()})
         ensemble.seen_codes = set(state["seen_codes"])
-        ensemble.previous = {kind: (int(w[0]), int(w[1]), float(w[2]), float(w[3]), bool(w[4]))
+        ensemble.previous = {kind: (int(w[0]), int(w[1]), float(w[2]), float(w[3]))
                              for kind, w in state.get("previous", {}).items()}
         return ensemble
 

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from outagewatch.stack.process import tail_of
+
 log = logging.getLogger(__name__)
 
 
@@ -58,10 +60,7 @@ class Child:
         return self.process.returncode
 
     def log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+        return tail_of(self.log_path, lines)
 
 
 def parse_status(text: str) -> dict[str, int]:

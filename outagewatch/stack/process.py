@@ -92,13 +92,14 @@ class ManagedProcess:
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the child's output and, if separate, of its service log."""
-        tails = [_tail(self.log_file, lines)]
+        tails = [tail_of(self.log_file, lines)]
         if self.service_log != self.log_file:
-            tails.append(f"{self.service_log}:\n{_tail(self.service_log, lines)}")
+            tails.append(f"{self.service_log}:\n{tail_of(self.service_log, lines)}")
         return "\n".join(tails)
 
 
-def _tail(path: Path, lines: int) -> str:
+def tail_of(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of a log file, or why there are none."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) or "(empty)"
     except FileNotFoundError:
