@@ -119,18 +119,18 @@ class RoomEnsemble:
                             window_end=window.window_end, bad=bad, score=round(score, 4), evidence=evidence,
                             severity=_severity(config, bad, score, kind_clients), labels=labels)
 
-        def pooled(made: Decision, ratio: ErrorRatio, errors: float, elevated: bool) -> Decision:
+        def pooled(made: Decision, ratio: ErrorRatio, errors: float, score: float) -> Decision:
             """``made`` reaching back to the previous window if the rise began there (see the module doc)."""
             before = self.previous.pop(made.kind, None)
-            if elevated:
+            if score > 0 and errors >= config.min_error_clients:  # elevated: the next window may pool with it
                 self.previous[made.kind] = (window.window_start, window.window_end, errors, listeners)
             if not made.bad or before is None or before[1] != window.window_start:
                 return made
             both_errors, both_listeners = before[2] + errors, before[3] + listeners
-            score = ratio.score_one(both_errors, both_listeners)
-            if score < config.threshold:
+            both_score = ratio.score_one(both_errors, both_listeners)
+            if both_score < config.threshold:
                 return made
-            evidence = self._ratio_evidence(ratio, both_errors, both_listeners, score)
+            evidence = self._ratio_evidence(ratio, both_errors, both_listeners, both_score)
             evidence.detail = f"with the window before: {evidence.detail}"
             return msgspec.structs.replace(made, evidence=[*made.evidence, evidence], since=before[0])
 
@@ -149,7 +149,7 @@ class RoomEnsemble:
             decisions.append(pooled(decision(code, bad, score, count, [
                 self._volume_evidence(volume, count, volume_score, window.window_start),
                 self._ratio_evidence(ratio, count, listeners, ratio_score),
-            ]), ratio, count, score > 0 and count >= config.min_error_clients))
+            ]), ratio, count, score))
 
         volume_score, ratio_score = self.volume.score_one(clients, window.window_start), self.ratio.score_one(clients, listeners)
         observed_ratio = clients / max(listeners, clients) if clients > 0 else 0.0
@@ -168,7 +168,7 @@ class RoomEnsemble:
         # window alone proves, which is what alerting weighs as suspect).
         decisions.append(pooled(decision("error_ratio", ratio_bad,
                                          max(ratio_score, cusum_score) if ratio_bad else ratio_score,
-                                         clients, ratio_evidence), self.ratio, clients, ratio_score > 0 and enough))
+                                         clients, ratio_evidence), self.ratio, clients, ratio_score))
         volume_bad = enough and volume_score >= config.threshold and ratio_score >= config.confirm_score
         decisions.append(decision("volume", volume_bad, volume_score, clients, [
             self._volume_evidence(self.volume, clients, volume_score, window.window_start), ratio_evidence[0]]))

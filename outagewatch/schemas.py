@@ -238,7 +238,7 @@ class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
     labels: dict[str, str] = {}
     # When a bad verdict rests on earlier windows too (a rise that began in the
     # window before, proven over both together): the earliest window_start it
-    # covers. 0: this window alone. Alerting counts the covered windows as pending.
+    # covers. 0: this window alone. Alerting counts the window before as pending.
     since: int = 0
 
 
