@@ -7,6 +7,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from outagewatch import gctune
 from outagewatch.config import Settings
 
 log = logging.getLogger("collectors")
@@ -51,6 +52,7 @@ def _collect(settings: Settings, args: argparse.Namespace) -> int:
         changes["api_keys"] = tuple(args.api_key)
     if changes:
         settings = dataclasses.replace(settings, collector=dataclasses.replace(settings.collector, **changes))
+    gctune.for_throughput()
     try:
         run(settings, host=args.host, port=args.port)
     except (SinkUnavailable, KeyConfigError, TargetError, OSError) as exc:

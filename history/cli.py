@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any, TextIO
 
 from history.queries import NAMED_QUERIES
+from outagewatch import gctune
 from outagewatch.config import Settings
 
 log = logging.getLogger("history")
@@ -183,6 +184,7 @@ def _sink(settings: Settings, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    gctune.for_throughput()
     run(settings, stop, group_id=args.group_id, topics=args.topics, migrate=not args.no_migrate)
     return 0
 

@@ -85,7 +85,7 @@ class ClientReport(msgspec.Struct, kw_only=True, omit_defaults=True):
         return int(self.ts)
 
 
-class WireReport(ClientReport, kw_only=True, omit_defaults=True):
+class WireReport(ClientReport, kw_only=True, omit_defaults=True, gc=False):
     """A ``ClientReport`` whose ``ts`` is already epoch ms, range-checked by msgspec in C.
 
     The fast path of whole-batch decoding (collector bodies, the worker's
@@ -93,6 +93,9 @@ class WireReport(ClientReport, kw_only=True, omit_defaults=True):
     rule is checked per batch with ``rule_holds``. Anything it refuses goes
     the full way (``ClientReport``), which also says exactly what is wrong.
     It encodes exactly as a ``ClientReport`` (same fields, same order).
+    Its fields are scalars, so it cannot be part of a cycle: ``gc=False``
+    keeps the garbage collector from tracking every decoded report
+    (``outagewatch.gctune``).
     """
 
     ts: Annotated[int, msgspec.Meta(ge=MIN_EVENT_MS, lt=MAX_EVENT_MS)]

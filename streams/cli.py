@@ -6,6 +6,7 @@ import argparse
 import logging
 from typing import Any
 
+from outagewatch import gctune
 from outagewatch.config import Settings
 
 log = logging.getLogger("outagewatch.streams")
@@ -79,6 +80,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         _print_progress(streams, args.progress_every)
     loglevel = "INFO" if getattr(args, "verbose", 0) else "WARNING"
     worker = faust.Worker(streams.app, loglevel=loglevel, quiet=True)
+    gctune.for_throughput()
     worker.execute_from_commandline()
     return 0
 

@@ -108,3 +108,13 @@ def test_round_trip_of_every_window_and_alert_schema() -> None:
 def test_metric_sample_requires_a_name() -> None:
     with pytest.raises(SchemaError, match="Object missing required field `name`"):
         schemas.decode(b'{"ts": 1795323600000, "service": "s", "value": 1}', schemas.MetricSample)
+
+
+def test_fast_path_reports_are_not_tracked_by_the_garbage_collector() -> None:
+    import gc
+
+    batch = json.dumps({"reports": [{**VALID, "ts": 1_795_323_600_500}]}).encode()
+    wire = schemas.decode_wire_reports(batch)
+    assert wire is not None and wire[0].latency_ms == 120.5
+    # Scalars only, so no cycle: the hot path's millions of reports stay out of every collection.
+    assert not gc.is_tracked(wire[0])
