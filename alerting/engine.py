@@ -227,23 +227,15 @@ class AlertEngine:
             event = observe(track, verdict.decision, self._group_lifecycle, verdict.summary, verdict.affected)
             if event is not None:
                 events.append(event)
-                if event.status == "resolved":
-                    self._release(lambda t, g=track.key: group_of(t.labels, grouping.group_labels) == (labels[g], g))
             if track.phase == "inactive":
                 del self._groups[verdict.decision.key]
         verdict = judge_global(verdicts, [d for d in recent if d.scope == "global"], grouping, self._watermark)
         event = observe(self._global, verdict.decision, self._group_lifecycle, verdict.summary, verdict.affected)
         if event is not None:
             events.append(event)
-            if event.status == "resolved":
-                self._release(lambda t: True)
+        # An alert inhibited under an incident that has now resolved is paged by whoever muted it
+        # (``streams.detection.AlertStage``), once it is clear for ``pending_windows``: not here.
         return events
-
-    def _release(self, member: Any) -> None:
-        """Alerts inhibited under a closed incident page at their next bad window."""
-        for track in [*self._tracks.values(), *self._groups.values()]:
-            if track.open and member(track):
-                track.last_emitted_ms = 0
 
     # -- state -------------------------------------------------------------
 

@@ -176,6 +176,31 @@ def test_a_muted_room_still_failing_pages_once_the_wide_incident_resolves() -> N
     assert paged_at == [("7.41.0", 0), ("room-1", resolved_window + policy.lifecycle.pending_windows - 1)]
 
 
+def test_a_room_muted_under_a_global_incident_pages_once_it_resolves_if_still_failing() -> None:
+    from tests.alerting.helpers import decision
+
+    policy = AlertingPolicy()
+    stage = AlertStage(policy)
+    pages: list[tuple[str, str, int]] = []
+    resolved_at = None
+    for window in range(12):
+        # Eight rooms in each of two regions fail for two windows (two cluster incidents, one global);
+        # one ap-south room, too few to make an incident of its own, fails throughout.
+        batch = [decision(f"{region}-room-{r}", window, r < 8 and window < 2, severity="critical", region=region)
+                 for region in ("eu-west", "us-east") for r in range(20)]
+        batch += [decision(f"ap-south-room-{r}", window, r == 0, kind="crash", severity="critical", region="ap-south")
+                  for r in range(20)]
+        for emitted in stage.step(batch):
+            if emitted.alert.scope == "global" and emitted.alert.status == "resolved":
+                resolved_at = window
+            if emitted.alert.status == "firing" and emitted.muted is None:
+                pages.append((emitted.alert.scope, emitted.alert.key, window))
+    assert pages[0] == ("global", "all", 0) and resolved_at is not None
+    # The global page covered everything; the ap-south room pages once it has been clear of the
+    # incident for pending_windows window ends (counting the one it resolved in), and only it.
+    assert pages[1:] == [("room", "ap-south-room-0", resolved_at + policy.lifecycle.pending_windows - 1)]
+
+
 def test_a_held_page_survives_a_restart() -> None:
     policy = AlertingPolicy()
     stage = AlertStage(policy)
