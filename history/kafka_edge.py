@@ -79,7 +79,7 @@ class KafkaSinkConsumer:
             # so the group keeps it, but a long single insert must not evict it.
             max_poll_interval_ms=600_000,
             # The sink writes once a second: a fetch that waits for 1 MB (or 200 ms) costs the broker and
-            # kafka-python one request per ~10k reports instead of one per collector flush.
+            # kafka-python one request per megabyte of reports instead of one per collector flush.
             fetch_min_bytes=1024 * 1024,
             fetch_max_wait_ms=200,
         )
