@@ -31,10 +31,10 @@ one-window blip has no elevated window before it, so it still waits.
 Nothing is bad below ``min_error_clients`` distinct error clients: tiny rooms
 never page. For a ``ServiceHealth`` window, the one kind is ``server_anomaly``
 (``ServerAnomaly``: IsolationForest plus per-metric robust z), bad only
-when a symptom metric (``server_symptoms``: error rate, p99 latency) is at
-least ``symptom_lift`` times its normal and past the z alarm on its own: a
-load rise moves CPU, connections and a little latency, and is not an
-incident. A ``service`` window spans every cluster, so only ``cluster``
+when a symptom metric (``symptom_lifts``: error rates at 1.3 times their
+normal, p99 latency at 2 times) is that far up and past the z alarm on its
+own: a load rise moves CPU, connections and a little latency, and is not an
+incident; errors a third above normal, beyond noise, are. A ``service`` window spans every cluster, so only ``cluster``
 windows carry a cluster label.
 
 Learning happens after judging, so a window never judges itself: volume
@@ -79,11 +79,13 @@ class EnsembleConfig:
     cusum: dict[str, Any] = field(default_factory=lambda: {"warmup": 30, "h": 10.0, "rel_floor": 0.25})
     server: dict[str, Any] = field(default_factory=dict)
     # A service under more load is not an incident: a server window is bad only
-    # when a symptom metric (its name contains one of these) is at least
-    # ``symptom_lift`` times its normal and itself past the server's z alarm
-    # (CPU and connections alone never page; nor does noise on a small count).
-    server_symptoms: tuple[str, ...] = ("error", "latency")
-    symptom_lift: float = 2.0
+    # when a symptom metric (its name contains one of these) is at least this
+    # many times its normal and itself past the server's z alarm (CPU and
+    # connections alone never page; nor does noise on a small count). Latency
+    # rises with load, so it must double; errors do not, and a third more of
+    # them is the first sign of a slow degradation (slow_degradation: the
+    # cluster pages at 19 s instead of 59 s).
+    symptom_lifts: dict[str, float] = field(default_factory=lambda: {"error": 1.3, "latency": 2.0})
 
 
 def _severity(config: EnsembleConfig, bad: bool, score: float, clients: float) -> Severity:
@@ -244,8 +246,8 @@ class ServiceEnsemble:
         metrics = {name: value for name, value in window.metrics.items() if math.isfinite(value)}
         score = self.server.score_one(metrics) if metrics else 0.0
         symptoms = [(name, value, normal, z) for name, value, normal, z in self.server.explain(metrics, len(metrics))
-                    if any(part in name for part in config.server_symptoms)
-                    and value >= config.symptom_lift * max(normal, 1e-9) and z >= self.server.z_alarm]
+                    if z >= self.server.z_alarm and any(part in name and value >= lift * max(normal, 1e-9)
+                                                        for part, lift in config.symptom_lifts.items())]
         bad = score >= config.threshold and bool(symptoms)
         top = symptoms or self.server.explain(metrics)
         detail = "; ".join(f"{name} {value:.4g} (normal {normal:.4g}, z {z:.1f})" for name, value, normal, z in top)

@@ -163,6 +163,21 @@ def test_service_under_more_load_does_not_page() -> None:
     assert not any(d.bad for d in decisions)
 
 
+def test_service_errors_a_third_above_normal_page_before_they_double() -> None:
+    """A slow degradation's first sign: the error rate 40% up, far beyond its noise, with nothing else moving."""
+    ensemble = ServiceEnsemble(EnsembleConfig())
+    rng = np.random.default_rng(5)
+    decisions = []
+    for index, window in enumerate(service_windows(rng, 240)):
+        rate = 0.002 * (1.4 if index >= 200 else 1.0) + float(rng.normal(0, 0.0001))
+        window = ServiceHealth(key=window.key, cluster=window.cluster, window_start=window.window_start,
+                               window_end=window.window_end, metrics=dict(window.metrics, error_rate=rate))
+        decisions.append(ensemble.observe(window)[0])
+    assert not any(d.bad for d in decisions[60:200])
+    assert all(d.bad for d in decisions[200:203])
+    assert decisions[200].evidence[0].detail.startswith("error_rate")
+
+
 def test_cluster_server_window_is_labelled_with_its_cluster() -> None:
     ensemble = ServiceEnsemble(EnsembleConfig())
     window = service_windows(np.random.default_rng(1), 1)[0]
