@@ -34,8 +34,9 @@ never page. For a ``ServiceHealth`` window, the one kind is ``server_anomaly``
 when a symptom metric (``symptom_lifts``: error rates at 1.3 times their
 normal, p99 latency at 2 times) is that far up and past the z alarm on its
 own: a load rise moves CPU, connections and a little latency, and is not an
-incident; errors a third above normal, beyond noise, are. A ``service`` window spans every cluster, so only ``cluster``
-windows carry a cluster label.
+incident; errors a third above normal, beyond noise, are. A ``service``
+window spans every cluster, so only ``cluster`` windows carry a cluster
+label.
 
 Learning happens after judging, so a window never judges itself: volume
 baselines learn every window (their own clipping keeps spikes out), the
@@ -79,8 +80,8 @@ class EnsembleConfig:
     cusum: dict[str, Any] = field(default_factory=lambda: {"warmup": 30, "h": 10.0, "rel_floor": 0.25})
     server: dict[str, Any] = field(default_factory=dict)
     # A service under more load is not an incident: a server window is bad only
-    # when a symptom metric (its name contains one of these) is at least this
-    # many times its normal and itself past the server's z alarm (CPU and
+    # when a symptom metric (its name contains one of these keys) is at least
+    # the key's value times its normal and itself past the server's z alarm (CPU and
     # connections alone never page; nor does noise on a small count). Latency
     # rises with load, so it must double; errors do not, and a third more of
     # them is the first sign of a slow degradation (slow_degradation: the
