@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -111,8 +112,6 @@ def test_metric_sample_requires_a_name() -> None:
 
 
 def test_fast_path_reports_are_not_tracked_by_the_garbage_collector() -> None:
-    import gc
-
     batch = json.dumps({"reports": [{**VALID, "ts": 1_795_323_600_500}]}).encode()
     wire = schemas.decode_wire_reports(batch)
     assert wire is not None and wire[0].latency_ms == 120.5

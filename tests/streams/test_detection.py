@@ -9,6 +9,7 @@ from alerting.policy import AlertingPolicy
 from outagewatch.schemas import Alert, Decision, RoomHealth
 from streams import replay
 from streams.detection import AlertStage, Emitted, WindowDetection, replay_alerts, state_key
+from tests.alerting.helpers import decision
 from tests.streams.detection_scenarios import SPIKE_ROOM, T0, spike, world
 
 WINDOW_MS = 2000
@@ -177,8 +178,6 @@ def test_a_muted_room_still_failing_pages_once_the_wide_incident_resolves() -> N
 
 
 def test_a_room_muted_under_a_global_incident_pages_once_it_resolves_if_still_failing() -> None:
-    from tests.alerting.helpers import decision
-
     policy = AlertingPolicy()
     stage = AlertStage(policy)
     pages: list[tuple[str, str, int]] = []
