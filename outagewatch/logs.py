@@ -6,7 +6,7 @@ import logging
 import sys
 
 # Client libraries log every reconnect at INFO; that drowns our own lines.
-_NOISY = ("kafka", "aiokafka", "faust", "mode", "clickhouse_driver", "urllib3", "aiohttp.access")
+NOISY_LIBRARIES = ("kafka", "aiokafka", "faust", "mode", "clickhouse_driver", "urllib3", "aiohttp.access")
 
 
 def setup_logging(verbosity: int = 0) -> None:
@@ -18,5 +18,5 @@ def setup_logging(verbosity: int = 0) -> None:
         datefmt="%Y-%m-%dT%H:%M:%S",
         force=True,
     )
-    for name in _NOISY:
+    for name in NOISY_LIBRARIES:
         logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)

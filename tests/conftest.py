@@ -9,6 +9,7 @@ another test session uses the same broker and server.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +18,28 @@ import pytest
 
 from history.client import ClickHouseTarget, connect, parse_url
 from outagewatch.config import Settings, load_settings
+from outagewatch.logs import NOISY_LIBRARIES
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A failing test's report shows our INFO lines (pyproject's log_level);
+    # the client libraries' reconnect chatter would push them out of view.
+    for name in NOISY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@pytest.fixture(autouse=True)
+def _drop_leaked_log_handlers() -> Iterator[None]:
+    """A CLI run in-process points the root logger at that test's captured
+    stderr (``setup_logging``). Once that capture closes, every later record
+    is a "Logging error" and its line is lost; drop the handler with the test.
+    """
+    root = logging.getLogger()
+    before = set(root.handlers)
+    yield
+    for handler in root.handlers[:]:
+        if handler not in before and type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")

@@ -79,13 +79,16 @@ def sink_factory() -> Iterator[Callable[[Settings, str], SinkThread]]:
         sink.thread.join(30)
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2,
+             seen: Callable[[], object] | None = None) -> None:
+    """Poll ``check`` until true; on timeout, say what ``seen`` last returned (a flake is then diagnosable)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    last = f"; last seen {seen()!r}" if seen else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{last}")
 
 
 BASE_MS = 1_795_323_600_000  # 2026-11-22T05:00:00Z, on a minute and hour boundary

@@ -49,6 +49,15 @@ def _count(target: ClickHouseTarget, sql: str) -> int:
         client.disconnect()
 
 
+def _stored(target: ClickHouseTarget) -> tuple[int, int]:
+    """(report rows, room-health rows) in ClickHouse, -1 each while it is down."""
+    return _count(target, "SELECT count() FROM reports"), _count(target, "SELECT count() FROM room_health")
+
+
+def _caught_up(stored: tuple[int, int], wanted: tuple[int, int]) -> bool:
+    return all(n >= want for n, want in zip(stored, wanted, strict=True))
+
+
 def test_sink_survives_clickhouse_down_for_30_seconds(
     settings: Settings, kafka_bootstrap: str, private_clickhouse: ClickHouseNode, fresh_topics: TopicSettings,
     sink_factory: Callable[[Settings, str], SinkThread],
@@ -61,8 +70,7 @@ def test_sink_survives_clickhouse_down_for_30_seconds(
 
     produce(kafka_bootstrap, fresh_topics.client_reports, reports[:100])
     produce(kafka_bootstrap, fresh_topics.room_health, windows[:40])
-    wait_for(lambda: _count(target, "SELECT count() FROM reports") == 4000
-             and _count(target, "SELECT count() FROM room_health") == 40, 30, "the first third")
+    wait_for(lambda: _stored(target) == (4000, 40), 60, "the first third", seen=lambda: _stored(target))
 
     assert private_clickhouse.stop()
     outage_started = time.monotonic()
@@ -81,10 +89,10 @@ def test_sink_survives_clickhouse_down_for_30_seconds(
     private_clickhouse.start(timeout=60)
     produce(kafka_bootstrap, fresh_topics.client_reports, reports[250:])
     produce(kafka_bootstrap, fresh_topics.room_health, windows[100:])
-    wait_for(lambda: _count(target, "SELECT count() FROM reports") >= 12_000
-             and _count(target, "SELECT count() FROM room_health") >= 120, 40, "the sink to catch up")
+    wait_for(lambda: _caught_up(_stored(target), (12_000, 120)), 40, "the sink to catch up",
+             seen=lambda: _stored(target))
     wait_for(lambda: committed_offsets(kafka_bootstrap, group)[fresh_topics.client_reports] == 300, 10,
-             "every offset committed")
+             "every offset committed", seen=lambda: committed_offsets(kafka_bootstrap, group))
     sink.join()
 
     assert sink.metrics.retries >= 1
