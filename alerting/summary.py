@@ -36,10 +36,13 @@ def describe(decision: Decision) -> str:
     """What the decision saw, without the key: ``decision_summary`` and incident summaries share it."""
     seconds = max(0, (decision.window_end - decision.window_start) // 1000)
     head = decision.kind
-    best = strongest(decision.evidence)
+    # A server decision lists first the forest its verdict rests on (a cluster's, when the
+    # service-wide one only saw load); the strongest score may be a load-only forest's.
+    best = decision.evidence[0] if decision.kind == "server_anomaly" and decision.evidence else strongest(
+        decision.evidence)
     if best is None:
         return f"{head} judged bad (score {decision.score:.2f}, {seconds} s window)"
-    if best.detector == "isolation_forest":
+    if best.detector.startswith("isolation_forest"):  # the service-wide forest, or a cluster's ("@ap-south")
         return f"{head}: {best.detail} ({seconds} s window)" if best.detail else f"{head} (score {best.score:.2f})"
     if best.detector == "cusum":
         return (f"{head} error ratio {best.observed:.1%} vs {best.baseline:.1%} mean, "

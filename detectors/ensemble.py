@@ -35,8 +35,9 @@ when a symptom metric (``symptom_lifts``: error rates at 1.3 times their
 normal, p99 latency at 2 times) is that far up and past the z alarm on its
 own: a load rise moves CPU, connections and a little latency, and is not an
 incident; errors a third above normal, beyond noise, are. A ``service``
-window spans every cluster, so only ``cluster`` windows carry a cluster
-label.
+window spanning several clusters is also judged per cluster, each with its
+own forest (``ServiceEnsemble``): a service failing in one cluster is
+diluted in its service-wide means.
 
 Learning happens after judging, so a window never judges itself: volume
 baselines learn every window (their own clipping keeps spikes out), the
@@ -53,6 +54,7 @@ from typing import Any, Literal, Self
 
 import msgspec
 
+from detectors.base import squash
 from detectors.cusum import Cusum
 from detectors.ratio import ErrorRatio
 from detectors.server import ServerAnomaly
@@ -75,6 +77,10 @@ class EnsembleConfig:
     anomalous_learn_every: int = 10
     cusum_min_listeners: float = 50.0
     max_keys: int = 100_000
+    # Per-cluster forests a service keeps (``ServiceEnsemble``); clusters past it are judged only in the
+    # whole. A forest's state is ~36 KB of training rows, and a service's state is one message of the
+    # worker's changelog (Kafka's default limit is 1 MB): 16 keeps it near 600 KB.
+    max_clusters_per_service: int = 16
     volume: dict[str, Any] = field(default_factory=lambda: {"warmup": 12, "half_life": 90.0, "z_alarm": 4.0})
     ratio: dict[str, Any] = field(default_factory=lambda: {"warmup": 3, "alarm_lift": 2.0, "z": 3.0})
     cusum: dict[str, Any] = field(default_factory=lambda: {"warmup": 30, "h": 10.0, "rel_floor": 0.25})
@@ -234,44 +240,121 @@ class RoomEnsemble:
         return ensemble
 
 
-class ServiceEnsemble:
-    """The detector of one ``ServiceHealth`` key: kind ``server_anomaly``."""
+@dataclass
+class _Judged:
+    """One metric vector judged by one forest.
 
-    def __init__(self, config: EnsembleConfig) -> None:
+    ``score`` is the forest's; ``near`` how close a symptom metric already
+    past its lift is to the z alarm (0.5 there): what a good window scores
+    for alerting's suspect rule. Load alone (CPU, connections) scores high
+    with the forest and is no symptom, so it must not make a window suspect.
+    """
+
+    score: float
+    near: float
+    top: list[tuple[str, float, float, float]]
+    bad: bool
+
+    def detail(self) -> str:
+        return "; ".join(f"{name} {value:.4g} (normal {normal:.4g}, z {z:.1f})" for name, value, normal, z in self.top)
+
+
+class _ServerJudge:
+    """A ``ServerAnomaly`` with the ensemble's symptom rule and its learning schedule."""
+
+    def __init__(self, config: EnsembleConfig, server: ServerAnomaly | None = None, streak: int = 0) -> None:
         self.config = config
-        self.server = ServerAnomaly(**config.server)
-        self.anomalous_streak = 0
+        self.server = server or ServerAnomaly(**config.server)
+        self.anomalous_streak = streak
 
-    def observe(self, window: ServiceHealth) -> list[Decision]:
-        config = self.config
-        metrics = {name: value for name, value in window.metrics.items() if math.isfinite(value)}
-        score = self.server.score_one(metrics) if metrics else 0.0
-        symptoms = [(name, value, normal, z) for name, value, normal, z in self.server.explain(metrics, len(metrics))
-                    if z >= self.server.z_alarm and any(part in name and value >= lift * max(normal, 1e-9)
-                                                        for part, lift in config.symptom_lifts.items())]
-        bad = score >= config.threshold and bool(symptoms)
-        top = symptoms or self.server.explain(metrics)
-        detail = "; ".join(f"{name} {value:.4g} (normal {normal:.4g}, z {z:.1f})" for name, value, normal, z in top)
-        evidence = [Evidence(detector="isolation_forest",
-                             observed=round(top[0][1], 6) if top else 0.0,
-                             baseline=round(top[0][2], 6) if top else 0.0,
-                             score=round(score, 4), detail=detail or "warming up")]
-        labels = {"cluster": window.key} if window.scope == "cluster" else {}
-        decision = Decision(scope=window.scope, key=window.key, kind="server_anomaly",
-                            window_start=window.window_start, window_end=window.window_end, bad=bad,
-                            severity=_severity(config, bad, score, 0.0), score=round(score, 4),
-                            evidence=evidence, labels=labels)
-        self.anomalous_streak = self.anomalous_streak + 1 if bad else 0
-        if metrics and (not bad or self.anomalous_streak % config.anomalous_learn_every == 0):
+    def judge(self, metrics: dict[str, float]) -> _Judged:
+        server, lifts = self.server, self.config.symptom_lifts
+        score = server.score_one(metrics) if metrics else 0.0
+        lifted = [(name, value, normal, z) for name, value, normal, z in server.explain(metrics, len(metrics))
+                  if any(part in name and value >= lift * max(normal, 1e-9) for part, lift in lifts.items())]
+        symptoms = [metric for metric in lifted if metric[3] >= server.z_alarm]
+        bad = score >= self.config.threshold and bool(symptoms)
+        near = max((squash(z, server.z_alarm) for *_, z in lifted), default=0.0)
+        return _Judged(score, near, symptoms or server.explain(metrics), bad)
+
+    def learn(self, metrics: dict[str, float], judged: _Judged) -> None:
+        """After judging: normal windows, and one anomalous window in ``anomalous_learn_every``."""
+        self.anomalous_streak = self.anomalous_streak + 1 if judged.bad else 0
+        if metrics and (not judged.bad or self.anomalous_streak % self.config.anomalous_learn_every == 0):
             self.server.learn_one(metrics)
-        return [decision]
 
     def to_state(self) -> dict[str, Any]:
         return {"server": self.server.to_state(), "anomalous_streak": self.anomalous_streak}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], config: EnsembleConfig) -> Self:
+        return cls(config, ServerAnomaly.from_state(state["server"]), int(state["anomalous_streak"]))
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {name: value for name, value in metrics.items() if math.isfinite(value)}
+
+
+class ServiceEnsemble:
+    """The detector of one ``ServiceHealth`` key: kind ``server_anomaly``.
+
+    A service window spanning several clusters is judged as a whole and per
+    cluster (``ServiceHealth.clusters``), each with its own forest: room-api
+    failing in ap-south alone is bad in ap-south's slice long before the
+    service-wide mean moves. The decision is bad when any of them is; a bad
+    cluster slice names its cluster in the evidence, and in the ``cluster``
+    label when it is the only one.
+    """
+
+    def __init__(self, config: EnsembleConfig) -> None:
+        self.config = config
+        self.whole = _ServerJudge(config)
+        self.slices: dict[str, _ServerJudge] = {}
+
+    def observe(self, window: ServiceHealth) -> list[Decision]:
+        config = self.config
+        metrics = _finite(window.metrics)
+        whole = self.whole.judge(metrics)
+        sliced = {cluster: _finite(values) for cluster, values in sorted(window.clusters.items())}
+        for cluster in sliced:
+            if cluster not in self.slices and len(self.slices) < config.max_clusters_per_service:
+                self.slices[cluster] = _ServerJudge(config)
+        judged = {cluster: self.slices[cluster].judge(values) for cluster, values in sliced.items()
+                  if cluster in self.slices}
+        bad_clusters = [cluster for cluster, verdict in judged.items() if verdict.bad]
+        bad = whole.bad or bool(bad_clusters)
+        # Its own detector name per cluster: each is its own series in ``anomaly_scores``. What the
+        # verdict rests on comes first (``alerting.summary`` describes a server decision by it): the
+        # cluster's forest when the failure is confined to one cluster, or the service-wide one saw none.
+        evidence = [Evidence(detector=f"isolation_forest@{c}", observed=round(judged[c].top[0][1], 6),
+                             baseline=round(judged[c].top[0][2], 6), score=round(judged[c].score, 4),
+                             detail=f"in {c}: {judged[c].detail()}") for c in bad_clusters]
+        confined = len(bad_clusters) == 1 or not whole.bad
+        evidence.insert(len(evidence) if confined else 0, Evidence(
+            detector="isolation_forest", observed=round(whole.top[0][1], 6) if whole.top else 0.0,
+            baseline=round(whole.top[0][2], 6) if whole.top else 0.0, score=round(whole.score, 4),
+            detail=whole.detail() or "warming up"))
+        verdicts = [whole, *judged.values()]
+        score = max(v.score for v in verdicts if v.bad) if bad else max(v.near for v in verdicts)
+        if window.scope == "cluster":
+            labels = {"cluster": window.key}
+        else:
+            labels = {"cluster": bad_clusters[0]} if len(bad_clusters) == 1 else {}
+        decision = Decision(scope=window.scope, key=window.key, kind="server_anomaly",
+                            window_start=window.window_start, window_end=window.window_end, bad=bad,
+                            severity=_severity(config, bad, score, 0.0), score=round(score, 4),
+                            evidence=evidence, labels=labels)
+        self.whole.learn(metrics, whole)
+        for cluster, verdict in judged.items():
+            self.slices[cluster].learn(sliced[cluster], verdict)
+        return [decision]
+
+    def to_state(self) -> dict[str, Any]:
+        return {**self.whole.to_state(), "slices": {c: judge.to_state() for c, judge in self.slices.items()}}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], config: EnsembleConfig) -> Self:
         ensemble = cls(config)
-        ensemble.server = ServerAnomaly.from_state(state["server"])
-        ensemble.anomalous_streak = int(state["anomalous_streak"])
+        ensemble.whole = _ServerJudge.from_state(state, config)
+        ensemble.slices = {c: _ServerJudge.from_state(s, config) for c, s in state.get("slices", {}).items()}
         return ensemble

@@ -211,6 +211,9 @@ class ServiceHealth(msgspec.Struct, kw_only=True, omit_defaults=True):
     samples: int = 0
     hosts: int = 0
     metrics: dict[str, float] = {}
+    # A service window that spans several clusters: each cluster's own means.
+    # A service failing in one cluster of five is a fifth as loud in ``metrics``.
+    clusters: dict[str, dict[str, float]] = {}
 
 
 class Evidence(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -267,7 +270,8 @@ class AnomalyScore(msgspec.Struct, kw_only=True):
     """One detector's view of one closed window: a row of ClickHouse ``anomaly_scores``.
 
     ``detector`` is ``"<kind>/<detector>"`` (e.g. ``details_not_available/error_ratio``,
-    ``volume/volume_baseline``, ``server_anomaly/isolation_forest``); ``observed``,
+    ``volume/volume_baseline``, ``server_anomaly/isolation_forest``, and
+    ``server_anomaly/isolation_forest@ap-south`` for a service's cluster slice); ``observed``,
     ``baseline``, ``lower`` and ``upper`` are in that detector's unit (distinct
     error clients, a ratio...), ``upper`` being where it alarms.
     """

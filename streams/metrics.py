@@ -90,10 +90,26 @@ def merge(into: MetricPartial, other: MetricPartial) -> MetricPartial:
 
 
 def result(state: MetricState, scope: str, key: str, window_start: int, window_end: int) -> ServiceHealth:
-    """The service's window; its ``cluster`` is set only when all its samples came from one cluster."""
+    """The service's window: its ``cluster`` when all its samples came from one, else each cluster's means.
+
+    >>> state = initialize()
+    >>> for cluster, value in [("eu", 0.01), ("eu", 0.03), ("us", 0.002)]:
+    ...     state = add(state, MetricSample(ts=1_795_323_600_000, service="api", name="error_rate", value=value,
+    ...                                     cluster=cluster))
+    >>> health = result(state, "service", "api", 0, 10_000)
+    >>> round(health.metrics["error_rate"], 4), health.clusters
+    (0.014, {'eu': {'error_rate': 0.02}, 'us': {'error_rate': 0.002}})
+    """
     part = MetricPartial(sums=state.sums, counts=state.counts, hosts=state.hosts)
-    only = next(iter(state.clusters)) if len(state.clusters) == 1 else ""
-    return health_of(part, scope, key, window_start, window_end, cluster=only)
+    if len(state.clusters) == 1:
+        return health_of(part, scope, key, window_start, window_end, cluster=next(iter(state.clusters)))
+    health = health_of(part, scope, key, window_start, window_end)
+    health.clusters = {name: _means(cluster) for name, cluster in sorted(state.clusters.items())}
+    return health
+
+
+def _means(part: MetricPartial | MetricState) -> dict[str, float]:
+    return {name: part.sums[name] / part.counts[name] for name in sorted(part.sums)}
 
 
 def health_of(part: MetricPartial, scope: str, key: str, window_start: int, window_end: int,
@@ -106,7 +122,7 @@ def health_of(part: MetricPartial, scope: str, key: str, window_start: int, wind
         window_end=window_end,
         samples=sum(part.counts.values()),
         hosts=len(part.hosts),
-        metrics={name: part.sums[name] / part.counts[name] for name in sorted(part.sums)},
+        metrics=_means(part),
     )
 
 

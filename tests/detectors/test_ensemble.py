@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from alerting.policy import LifecyclePolicy
 from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
 from detectors.synthetic import Spike, room_windows, service_windows
 from outagewatch.schemas import Decision, RoomHealth, ServiceHealth
@@ -159,8 +160,10 @@ def test_service_under_more_load_does_not_page() -> None:
             window = ServiceHealth(key=window.key, cluster=window.cluster, window_start=window.window_start,
                                    window_end=window.window_end, metrics=metrics)
         decisions.append(ensemble.observe(window)[0])
-    assert max(d.score for d in decisions[200:210]) >= 0.5  # the forest does see it
+    assert max(d.evidence[0].score for d in decisions[200:210]) >= 0.5  # the forest does see it
     assert not any(d.bad for d in decisions)
+    # ... and it is not a suspect window either: else a one-window blip after it would page at once.
+    assert max(d.score for d in decisions[200:]) < LifecyclePolicy().suspect_score
 
 
 def test_service_errors_a_third_above_normal_page_before_they_double() -> None:
@@ -184,3 +187,68 @@ def test_cluster_server_window_is_labelled_with_its_cluster() -> None:
     cluster = ServiceHealth(scope="cluster", key="eu-1", cluster="eu-1", window_start=window.window_start,
                             window_end=window.window_end, metrics=window.metrics)
     assert ensemble.observe(cluster)[0].labels == {"cluster": "eu-1"}
+
+
+def _service_in_clusters(rng: np.random.Generator, count: int, failing: str, lift: float,
+                         from_index: int) -> list[ServiceHealth]:
+    """One service in five clusters; ``failing``'s error rate is ``lift`` times normal from ``from_index``."""
+    clusters = ("ap-south", "eu-west", "sa-east", "us-east", "us-west")
+    per_cluster = {cluster: service_windows(rng, count, key="room-api") for cluster in clusters}
+    windows = []
+    for index in range(count):
+        slices = {}
+        for cluster in clusters:
+            lifted = lift if cluster == failing and index >= from_index else 1.0
+            rate = 0.002 * lifted + float(rng.normal(0, 0.0001))
+            slices[cluster] = dict(per_cluster[cluster][index].metrics, error_rate=rate)
+        whole = {name: float(np.mean([values[name] for values in slices.values()])) for name in slices[failing]}
+        first = per_cluster[failing][index]
+        windows.append(ServiceHealth(key="room-api", window_start=first.window_start, window_end=first.window_end,
+                                     metrics=whole, clusters=slices))
+    return windows
+
+
+def test_a_service_failing_in_one_cluster_of_five_pages_in_that_clusters_slice() -> None:
+    """ap-south's error rate 1.75x normal is 1.15x in the service-wide mean: only its own slice shows it."""
+    windows = _service_in_clusters(np.random.default_rng(11), 230, failing="ap-south", lift=1.75, from_index=200)
+    sliced, whole_only = ServiceEnsemble(EnsembleConfig()), ServiceEnsemble(EnsembleConfig())
+    decisions = [sliced.observe(window)[0] for window in windows]
+    unsliced = [whole_only.observe(ServiceHealth(key=w.key, window_start=w.window_start, window_end=w.window_end,
+                                                 metrics=w.metrics))[0] for w in windows]
+    assert not any(d.bad for d in unsliced)
+    assert not any(d.bad for d in decisions[60:200])
+    assert all(d.bad for d in decisions[200:205])
+    assert decisions[200].labels == {"cluster": "ap-south"}
+    strongest = max(decisions[200].evidence, key=lambda e: e.score)
+    assert (strongest.detector, strongest.detail[:23]) == ("isolation_forest@ap-south", "in ap-south: error_rate")
+
+
+def test_cluster_slices_survive_a_restart() -> None:
+    windows = _service_in_clusters(np.random.default_rng(12), 230, failing="eu-west", lift=2.0, from_index=215)
+    running, restarted = ServiceEnsemble(EnsembleConfig()), ServiceEnsemble(EnsembleConfig())
+    for window in windows[:150]:
+        running.observe(window)
+    restarted = ServiceEnsemble.from_state(json.loads(json.dumps(running.to_state())), EnsembleConfig())
+    assert sorted(restarted.slices) == ["ap-south", "eu-west", "sa-east", "us-east", "us-west"]
+    for window in windows[150:]:
+        assert restarted.observe(window) == running.observe(window)
+    assert restarted.observe(windows[-1])[0].labels == {"cluster": "eu-west"}
+
+
+def test_a_service_state_saved_before_cluster_slices_still_loads() -> None:
+    ensemble = ServiceEnsemble(EnsembleConfig())
+    for window in service_windows(np.random.default_rng(2), 50):
+        ensemble.observe(window)
+    state = ensemble.to_state()
+    del state["slices"]
+    assert ServiceEnsemble.from_state(state, EnsembleConfig()).slices == {}
+
+
+def test_a_service_keeps_at_most_max_clusters_per_service_slices() -> None:
+    """Each slice is a forest in the service's state (one changelog message): the count is bounded."""
+    ensemble = ServiceEnsemble(EnsembleConfig(max_clusters_per_service=2))
+    window = service_windows(np.random.default_rng(3), 1)[0]
+    slices = {name: dict(window.metrics) for name in ("c", "a", "b")}
+    ensemble.observe(ServiceHealth(key=window.key, window_start=window.window_start, window_end=window.window_end,
+                                   metrics=window.metrics, clusters=slices))
+    assert sorted(ensemble.slices) == ["a", "b"]

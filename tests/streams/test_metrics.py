@@ -27,6 +27,10 @@ def test_a_service_failing_in_one_cluster_leaves_the_other_clusters_windows_norm
     assert by_key[("cluster", "ap-south")].metrics == {"error_rate": (0.2 + 0.006) / 2}
     assert by_key[("service", "room-api")].metrics["error_rate"] == (0.002 + 0.002 + 0.2) / 3
     assert by_key[("service", "room-api")].cluster == ""  # it spans two clusters
+    # ... so it carries each cluster's own means: ap-south's failure is not diluted there.
+    assert by_key[("service", "room-api")].clusters == {"ap-south": {"error_rate": 0.2},
+                                                         "us-east": {"error_rate": 0.002}}
+    assert by_key[("cluster", "us-east")].clusters == {}
 
 
 def test_a_service_seen_in_one_cluster_names_it() -> None:
@@ -34,3 +38,4 @@ def test_a_service_seen_in_one_cluster_names_it() -> None:
     first = [w for w in replay.service_windows(samples) if w.window_start == T]
 
     assert {(w.scope, w.key, w.cluster) for w in first} == {("service", "auth", "eu-west"), ("cluster", "eu-west", "eu-west")}
+    assert all(w.clusters == {} for w in first)  # one cluster: its slice would be the whole
