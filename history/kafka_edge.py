@@ -8,6 +8,7 @@ Only this module imports kafka-python; ``history.sink`` sees the small
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -42,6 +43,28 @@ class DeadLetterPublisher(Protocol):
     topic: str
 
     def publish(self, letters: Sequence[DeadLetter]) -> None: ...
+
+
+METADATA_REFRESH_MS = 30_000
+TOPIC_WAIT_SECONDS = 15.0
+
+
+def _await_topics(consumer: Any, topics: Sequence[str], timeout_s: float,
+                  sleep: Callable[[float], None] = time.sleep) -> list[str]:
+    """Wait until the broker's metadata lists every topic; return those still missing.
+
+    A group member that joins while its metadata lacks a topic is assigned
+    none of that topic's partitions, and stays so until the next metadata
+    refresh: a topic created just before the sink started (the broker
+    propagates new topics asynchronously) would sit unread.
+    """
+    deadline = time.monotonic() + timeout_s
+    missing = list(topics)
+    while True:
+        missing = [topic for topic in missing if not consumer.partitions_for_topic(topic)]
+        if not missing or time.monotonic() >= deadline:
+            return missing
+        sleep(0.2)
 
 
 class KafkaSinkConsumer:
@@ -82,7 +105,14 @@ class KafkaSinkConsumer:
             # kafka-python one request per megabyte of reports instead of one per collector flush.
             fetch_min_bytes=1024 * 1024,
             fetch_max_wait_ms=200,
+            # A topic (or partition) created after the join is assigned at the next metadata
+            # refresh: within 30 s instead of kafka-python's default 5 minutes.
+            metadata_max_age_ms=METADATA_REFRESH_MS,
         )
+        missing = _await_topics(self._consumer, topics, TOPIC_WAIT_SECONDS)
+        if missing:
+            log.warning("history sink: topic(s) %s not in Kafka yet; their partitions are assigned within %d s "
+                        "of being created", ", ".join(missing), METADATA_REFRESH_MS // 1000)
         self._consumer.subscribe(list(topics), listener=Listener())
 
     def poll(self, timeout_ms: int) -> list[Record]:

@@ -171,3 +171,33 @@ def test_sink_logs_lines_an_operator_can_read(
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("history sink: wrote")]
     assert any("reports=200" in line for line in lines), lines
     assert any(f"lag {fresh_topics.alerts}=0" in line and f"{fresh_topics.client_reports}=0" in line for line in lines)
+
+
+def test_a_topic_created_after_the_sink_started_is_read(
+    settings: Settings, clickhouse_db: ClickHouseTarget, fresh_topics: TopicSettings,
+    sink_factory: Callable[[Settings, str], SinkThread],
+) -> None:
+    """A sink started before its topic exists reads it once it is created (no restart, no 5-minute wait)."""
+    from kafka.admin import KafkaAdminClient
+
+    from outagewatch.stack.kafka import ensure_topics
+
+    late = f"test-late-reports-{uuid.uuid4().hex[:10]}"
+    topics = TopicSettings(**{**fresh_topics.__dict__, "client_reports": late})
+    sink = sink_factory(settings_for(settings, clickhouse_db, topics), f"test-history-late-{uuid.uuid4().hex[:8]}")
+    client = connect(clickhouse_db)
+    try:
+        time.sleep(3)  # the sink is up and waiting for the topic
+        ensure_topics(settings.kafka.bootstrap, {late: 2})
+        produce(settings.kafka.bootstrap, late, report_batches(batches=10, per_batch=20, rooms=2))
+        wait_for(lambda: _has_table(client, "reports") and _count(client, "SELECT count() FROM reports") == 200, 40,
+                 "the late topic's reports in ClickHouse",
+                 seen=lambda: _has_table(client, "reports") and _count(client, "SELECT count() FROM reports"))
+        assert sink.alive()
+    finally:
+        sink.join()
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+        try:
+            admin.delete_topics([late])
+        finally:
+            admin.close()
