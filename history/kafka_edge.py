@@ -45,7 +45,6 @@ class DeadLetterPublisher(Protocol):
     def publish(self, letters: Sequence[DeadLetter]) -> None: ...
 
 
-METADATA_REFRESH_MS = 30_000
 TOPIC_WAIT_SECONDS = 15.0
 
 
@@ -75,6 +74,17 @@ class KafkaSinkConsumer:
         from kafka import KafkaConsumer
         from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
+        # Asked of a throwaway client: fetching all topics' metadata on the group member itself
+        # made it rebalance right after its first assignment.
+        probe = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap.split(","),
+                              client_id=f"{settings.kafka.client_id}-history-sink-metadata")
+        try:
+            missing = _await_topics(probe, topics, TOPIC_WAIT_SECONDS)
+        finally:
+            probe.close()
+        if missing:
+            log.warning("history sink: topic(s) %s not in Kafka yet; their partitions are assigned at a later "
+                        "metadata refresh", ", ".join(missing))
         self._paused = False
         owner = self
 
@@ -105,14 +115,7 @@ class KafkaSinkConsumer:
             # kafka-python one request per megabyte of reports instead of one per collector flush.
             fetch_min_bytes=1024 * 1024,
             fetch_max_wait_ms=200,
-            # A topic (or partition) created after the join is assigned at the next metadata
-            # refresh: within 30 s instead of kafka-python's default 5 minutes.
-            metadata_max_age_ms=METADATA_REFRESH_MS,
         )
-        missing = _await_topics(self._consumer, topics, TOPIC_WAIT_SECONDS)
-        if missing:
-            log.warning("history sink: topic(s) %s not in Kafka yet; their partitions are assigned within %d s "
-                        "of being created", ", ".join(missing), METADATA_REFRESH_MS // 1000)
         self._consumer.subscribe(list(topics), listener=Listener())
 
     def poll(self, timeout_ms: int) -> list[Record]:
