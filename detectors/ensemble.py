@@ -270,12 +270,13 @@ class _ServerJudge:
     def judge(self, metrics: dict[str, float]) -> _Judged:
         server, lifts = self.server, self.config.symptom_lifts
         score = server.score_one(metrics) if metrics else 0.0
-        lifted = [(name, value, normal, z) for name, value, normal, z in server.explain(metrics, len(metrics))
+        explained = server.explain(metrics, max(len(metrics), 3))  # furthest from normal first
+        lifted = [(name, value, normal, z) for name, value, normal, z in explained
                   if any(part in name and value >= lift * max(normal, 1e-9) for part, lift in lifts.items())]
         symptoms = [metric for metric in lifted if metric[3] >= server.z_alarm]
         bad = score >= self.config.threshold and bool(symptoms)
         near = max((squash(z, server.z_alarm) for *_, z in lifted), default=0.0)
-        return _Judged(score, near, symptoms or server.explain(metrics), bad)
+        return _Judged(score, near, symptoms or explained[:3], bad)
 
     def learn(self, metrics: dict[str, float], judged: _Judged) -> None:
         """After judging: normal windows, and one anomalous window in ``anomalous_learn_every``."""

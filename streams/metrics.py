@@ -108,7 +108,7 @@ def result(state: MetricState, scope: str, key: str, window_start: int, window_e
     return health
 
 
-def _means(part: MetricPartial | MetricState) -> dict[str, float]:
+def _means(part: MetricPartial) -> dict[str, float]:
     return {name: part.sums[name] / part.counts[name] for name in sorted(part.sums)}
 
 
