@@ -255,8 +255,14 @@ class _Judged:
     top: list[tuple[str, float, float, float]]
     bad: bool
 
-    def detail(self) -> str:
-        return "; ".join(f"{name} {value:.4g} (normal {normal:.4g}, z {z:.1f})" for name, value, normal, z in self.top)
+    def evidence(self, detector: str, where: str = "") -> Evidence:
+        """The forest's view as evidence: its top metric, its score, and the top metrics in words."""
+        if not self.top:
+            return Evidence(detector=detector, observed=0.0, baseline=0.0, score=round(self.score, 4),
+                            detail="warming up")
+        detail = "; ".join(f"{name} {value:.4g} (normal {normal:.4g}, z {z:.1f})" for name, value, normal, z in self.top)
+        return Evidence(detector=detector, observed=round(self.top[0][1], 6), baseline=round(self.top[0][2], 6),
+                        score=round(self.score, 4), detail=f"{where}{detail}")
 
 
 class _ServerJudge:
@@ -327,14 +333,9 @@ class ServiceEnsemble:
         # Its own detector name per cluster: each is its own series in ``anomaly_scores``. What the
         # verdict rests on comes first (``alerting.summary`` describes a server decision by it): the
         # cluster's forest when the failure is confined to one cluster, or the service-wide one saw none.
-        evidence = [Evidence(detector=f"isolation_forest@{c}", observed=round(judged[c].top[0][1], 6),
-                             baseline=round(judged[c].top[0][2], 6), score=round(judged[c].score, 4),
-                             detail=f"in {c}: {judged[c].detail()}") for c in bad_clusters]
+        evidence = [judged[c].evidence(f"isolation_forest@{c}", where=f"in {c}: ") for c in bad_clusters]
         confined = len(bad_clusters) == 1 or not whole.bad
-        evidence.insert(len(evidence) if confined else 0, Evidence(
-            detector="isolation_forest", observed=round(whole.top[0][1], 6) if whole.top else 0.0,
-            baseline=round(whole.top[0][2], 6) if whole.top else 0.0, score=round(whole.score, 4),
-            detail=whole.detail() or "warming up"))
+        evidence.insert(len(evidence) if confined else 0, whole.evidence("isolation_forest"))
         verdicts = [whole, *judged.values()]
         score = max(v.score for v in verdicts if v.bad) if bad else max(v.near for v in verdicts)
         if window.scope == "cluster":

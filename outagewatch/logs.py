@@ -18,5 +18,10 @@ def setup_logging(verbosity: int = 0) -> None:
         datefmt="%Y-%m-%dT%H:%M:%S",
         force=True,
     )
+    quiet_noisy_libraries(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+
+
+def quiet_noisy_libraries(level: int = logging.WARNING) -> None:
+    """Set the client libraries' loggers to ``level`` (the CLI, and the tests' failure reports)."""
     for name in NOISY_LIBRARIES:
-        logging.getLogger(name).setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+        logging.getLogger(name).setLevel(level)

@@ -18,14 +18,13 @@ import pytest
 
 from history.client import ClickHouseTarget, connect, parse_url
 from outagewatch.config import Settings, load_settings
-from outagewatch.logs import NOISY_LIBRARIES
+from outagewatch.logs import quiet_noisy_libraries
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # A failing test's report shows our INFO lines (pyproject's log_level);
     # the client libraries' reconnect chatter would push them out of view.
-    for name in NOISY_LIBRARIES:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_noisy_libraries()
 
 
 @pytest.fixture(autouse=True)
