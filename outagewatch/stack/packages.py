@@ -17,6 +17,25 @@ log = logging.getLogger(__name__)
 _POLICY_RC = Path("/usr/sbin/policy-rc.d")
 
 
+# The real peers the tests (and `bench`) run beside our processes, by the
+# binary each test starts and the Debian packages that carry it. The tests ask
+# for them through ``ensure_binary``, so the README's test command installs
+# what it needs on a fresh machine, as `stack up` installs ClickHouse.
+PEERS: dict[str, tuple[str, ...]] = {
+    "prometheus-alertmanager": ("prometheus-alertmanager",),
+    "prometheus-node-exporter": ("prometheus-node-exporter",),
+    "prometheus": ("prometheus",),
+    "promtool": ("prometheus",),
+    "kafkacat": ("kafkacat",),
+    "chromium": ("chromium",),
+}
+
+
+def ensure_peer(name: str) -> str:
+    """The path of one of ``PEERS``, installed first when missing (as root)."""
+    return ensure_binary(name, PEERS[name])
+
+
 def find_binary(name: str, extra_dirs: tuple[str, ...] = ("/usr/sbin", "/usr/bin", "/sbin")) -> str | None:
     found = shutil.which(name)
     if found:

@@ -24,12 +24,11 @@ from alerting.dispatch import Dispatcher
 from alerting.identity import fingerprint
 from alerting.nflog import Nflog
 from alerting.notify.alertmanager import AlertmanagerNotifier
-from outagewatch.schemas import Alert, Evidence
+from core.schemas import Alert, Evidence
+from core.timeutil import SystemClock
+from outagewatch.stack.packages import ensure_peer
 from outagewatch.stack.process import free_port
-from outagewatch.timeutil import SystemClock
 from tests.alerting.receiver import Receiver
-
-BINARY = "/usr/bin/prometheus-alertmanager"
 
 CONFIG = """
 route:
@@ -67,13 +66,13 @@ def _wait(check: Any, timeout: float, what: str) -> Any:
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """(base URL, port of the webhook receiver it notifies)."""
-    assert Path(BINARY).exists(), f"{BINARY} is missing: apt-get install prometheus-alertmanager"
+    binary = ensure_peer("prometheus-alertmanager")
     hook_port, port = free_port(), free_port()
     (tmp_path / "alertmanager.yml").write_text(CONFIG.format(hook_port=hook_port))
     log = (tmp_path / "alertmanager.log").open("w")
     process = subprocess.Popen(
         [
-            BINARY,
+            binary,
             f"--config.file={tmp_path / 'alertmanager.yml'}",
             f"--storage.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",

@@ -10,17 +10,16 @@ import pytest
 import requests
 
 from collectors.scraper import parse_target, parse_targets, to_samples
-from outagewatch import schemas
-from outagewatch.config import Settings
-from outagewatch.stack.packages import find_binary
+from core import schemas
+from core.config import Settings
+from outagewatch.stack.packages import ensure_peer
 from outagewatch.stack.process import free_port, port_open
 from tests.collectors.helpers import collector_settings, read_topic, running_collector
 
 
 @pytest.fixture
 def node_exporter() -> Iterator[str]:
-    binary = find_binary("prometheus-node-exporter")
-    assert binary, "prometheus-node-exporter is not installed (Debian package prometheus-node-exporter, see .ci/run)"
+    binary = ensure_peer("prometheus-node-exporter")
     port = free_port()
     process = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}"],  # noqa: S603
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 WINDOW_MS = 10_000
@@ -15,10 +17,15 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
     parser.add_argument("--topic", required=True, help="prepared topic of ReportBatch messages")
     parser.add_argument("--expect", type=int, required=True, help="reports to consume before stopping")
-    parser.add_argument("--state-dir", default="/tmp/outagewatch-peer", help="state / data directory")
+    parser.add_argument("--state-dir", default=str(Path(tempfile.gettempdir()) / "outagewatch-peer"),
+                        help="state / data directory (created if missing)")
     parser.add_argument("--group", default=None,
                         help="consumer group / app id (default: a fresh one); its internal topics are named after it")
-    return parser.parse_args()
+    args = parser.parse_args()
+    # Faust and Quix create their own folder inside it, not its parents: on a
+    # fresh machine nothing else has made it.
+    Path(args.state_dir).mkdir(parents=True, exist_ok=True)
+    return args
 
 
 def new_window() -> dict[str, Any]:
