@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from alerting.policy import SEVERITY_RANK, GroupingPolicy
 from alerting.summary import global_summary, incident_summary
-from outagewatch.schemas import Decision, Evidence
+from core.schemas import Decision, Evidence
 
 CORRELATED = "correlated"
 GLOBAL_KEY = "all"

@@ -25,7 +25,7 @@ from alerting.muter import Muter
 from alerting.nflog import Nflog
 from alerting.notify import Notifier, idempotency_key
 from alerting.policy import NotifyPolicy
-from outagewatch.schemas import Alert
+from core.schemas import Alert
 
 log = logging.getLogger("outagewatch.alerting.dispatch")
 

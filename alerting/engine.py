@@ -1,7 +1,7 @@
 """The facade a worker calls: decisions in, alert events out.
 
->>> from outagewatch.schemas import Decision
->>> from outagewatch.timeutil import ManualClock
+>>> from core.schemas import Decision
+>>> from core.timeutil import ManualClock
 >>> engine = AlertEngine(AlertingPolicy(), ManualClock(0))
 >>> def window(i, bad):
 ...     return Decision(scope="room", key="room-17", kind="crash", window_start=i * 10_000,
@@ -29,8 +29,8 @@ from alerting.policy import AlertingPolicy
 from alerting.residual import Explained
 from alerting.silence import Silences
 from alerting.summary import decision_summary
-from outagewatch.schemas import Alert, Decision
-from outagewatch.timeutil import Clock
+from core.schemas import Alert, Decision
+from core.timeutil import Clock
 
 log = logging.getLogger("outagewatch.alerting")
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 from functools import lru_cache
 
-from outagewatch.schemas import Alert
+from core.schemas import Alert
 
 
 # Every decision of every window asks for its key's fingerprint; the keys repeat.

@@ -11,7 +11,7 @@ from typing import Protocol
 from alerting.correlate import group_of
 from alerting.lifecycle import Tracked
 from alerting.policy import GroupingPolicy
-from outagewatch.schemas import Alert
+from core.schemas import Alert
 
 
 class IncidentSource(Protocol):

@@ -8,7 +8,7 @@ window nor resolves and re-fires. Windows are counted by ``window_end``
 changes nothing, except that a window first judged good may be corrected to
 bad (a group re-evaluated as more rooms of the same window arrive).
 
->>> from outagewatch.schemas import Decision
+>>> from core.schemas import Decision
 >>> policy = LifecyclePolicy(pending_windows=2, resolve_windows=2)
 >>> track = Tracked.new("room", "room-1", "crash")
 >>> def window(i, bad):
@@ -29,7 +29,7 @@ import msgspec
 
 from alerting.identity import fingerprint
 from alerting.policy import SEVERITY_RANK, LifecyclePolicy
-from outagewatch.schemas import Alert, Decision, Evidence
+from core.schemas import Alert, Decision, Evidence
 
 Phase = Literal["inactive", "pending", "firing"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from outagewatch.schemas import Alert
+from core.schemas import Alert
 
 
 class Muter(Protocol):

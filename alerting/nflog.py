@@ -5,8 +5,8 @@ the reason a retry, a replayed decision or a restarted worker (which restores
 the log) does not page again, and why a "resolved" is only sent to a receiver
 that was told "firing".
 
->>> from outagewatch.schemas import Alert
->>> from outagewatch.timeutil import ManualClock
+>>> from core.schemas import Alert
+>>> from core.timeutil import ManualClock
 >>> log = Nflog(ManualClock(0), renotify_seconds=3600)
 >>> firing = Alert(fingerprint="f1", status="firing", scope="room", key="r", kind="crash",
 ...                severity="warning", starts_at=0, event_ts=20_000, summary="r: crash")
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from alerting.policy import SEVERITY_RANK
-from outagewatch.schemas import Alert
-from outagewatch.timeutil import Clock
+from core.schemas import Alert
+from core.timeutil import Clock
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Alerting policies: frozen, built once from ``settings.alerting``.
 
->>> from outagewatch.config import load_settings
+>>> from core.config import load_settings
 >>> policy = AlertingPolicy.from_settings(load_settings(env={}).alerting)
 >>> policy.lifecycle.windows_to_fire("warning"), policy.lifecycle.windows_to_fire("critical")
 (2, 1)
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from outagewatch.config import AlertingSettings
+from core.config import AlertingSettings
 
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
 

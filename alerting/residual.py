@@ -28,7 +28,7 @@ Counts come from a decision's evidence: ``volume_baseline`` observes distinct
 error clients, ``error_ratio`` the ratio (so listeners = clients / ratio);
 ``error_ratio`` decisions carry no count and borrow their ``volume`` sibling's.
 
->>> from outagewatch.schemas import Decision, Evidence
+>>> from core.schemas import Decision, Evidence
 >>> def d(scope, key, kind, clients, ratio, baseline=0.001, bad=True):
 ...     evidence = [Evidence(detector="volume_baseline", observed=clients, baseline=1.0, score=0.9),
 ...                 Evidence(detector="error_ratio", observed=ratio, baseline=baseline, score=0.9)]
@@ -52,8 +52,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from core.schemas import Decision
 from detectors.ratio import wilson_bounds
-from outagewatch.schemas import Decision
 
 COUNT_KIND = {"error_ratio": "volume"}  # kinds whose own evidence has no count
 

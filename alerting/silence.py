@@ -2,8 +2,8 @@
 
 Matchers use ``=``, ``!=``, ``=~`` and ``!~``; regexes match the whole value.
 
->>> from outagewatch.timeutil import ManualClock
->>> from outagewatch.schemas import Alert
+>>> from core.timeutil import ManualClock
+>>> from core.schemas import Alert
 >>> clock = ManualClock(1_000)
 >>> silences = Silences(clock)
 >>> sid = silences.add(["region=~eu-.*", "kind=crash"], ends_at_ms=61_000, comment="maintenance")
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from alerting.identity import alert_labels
-from outagewatch.schemas import Alert
-from outagewatch.timeutil import Clock
+from core.schemas import Alert
+from core.timeutil import Clock
 
 Op = Literal["=", "!=", "=~", "!~"]
 _MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")

@@ -1,6 +1,6 @@
 """One line an on-call engineer understands at 3 am.
 
->>> from outagewatch.schemas import Decision, Evidence
+>>> from core.schemas import Decision, Evidence
 >>> d = Decision(scope="room", key="room-17", kind="details_not_available", window_start=0,
 ...              window_end=10_000, bad=True, severity="critical", score=9.1,
 ...              evidence=[Evidence(detector="volume", observed=1260, baseline=30, score=9.1)])
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from outagewatch.schemas import Decision, Evidence
+from core.schemas import Decision, Evidence
 
 
 def strongest(evidence: Sequence[Evidence]) -> Evidence | None:
@@ -70,7 +70,7 @@ def _listing(names: Sequence[str], limit: int) -> str:
 def incident_summary(group: str, rooms: Sequence[str], active: int, kinds: Mapping[str, int], limit: int = 5,
                      own: Sequence[Decision] = ()) -> str:
     """
-    >>> from outagewatch.schemas import Evidence
+    >>> from core.schemas import Evidence
     >>> region = Decision(scope="region", key="eu-west", kind="audio_dropout", window_start=0, window_end=10_000,
     ...                   bad=True, evidence=[Evidence(detector="error_ratio", observed=0.05, baseline=0.003, score=0.9)])
     >>> incident_summary("eu-west", [], 40, {}, own=[region])

@@ -6,7 +6,7 @@ producer's murmur2 partitioner sends it exactly where each of its rooms
 belongs. Per-room messages were 1-2 reports each at realistic room counts,
 and the worker then spent most of its time on Faust's per-message overhead.
 
->>> from outagewatch.schemas import ClientReport, decode_report_batch
+>>> from core.schemas import ClientReport, decode_report_batch
 >>> reports = [ClientReport(report_id=f"r{i}", ts=1795323600000, client_id="c", room_id=f"room-{i % 2}",
 ...                         kind="heartbeat", platform="ios") for i in range(5)]
 >>> records = report_records(reports, "client-reports")
@@ -22,7 +22,7 @@ from collections import defaultdict
 from functools import lru_cache
 
 from collectors.sink import Record
-from outagewatch import schemas
+from core import schemas
 
 # A room's reports are one message unless there are more than this many in
 # one request: keeps every message well under Kafka's 1 MiB default.

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from outagewatch import schemas
+from core import schemas
 
 JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson"})

@@ -7,8 +7,8 @@ import dataclasses
 import logging
 from typing import Any
 
-from outagewatch import gctune
-from outagewatch.config import Settings
+from core import gctune
+from core.config import Settings
 
 log = logging.getLogger("collectors")
 

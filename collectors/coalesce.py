@@ -26,7 +26,7 @@ from collections import defaultdict
 
 from collectors.batching import room_messages
 from collectors.sink import RecordSink
-from outagewatch import schemas
+from core import schemas
 
 
 class ReportCoalescer:

@@ -8,7 +8,7 @@ what memory allows (at roughly 60 bytes an id, 1M ids is ~60 MB), and a
 late duplicate is let through rather than memory growing without bound.
 Downstream stores are idempotent on ``report_id``, so that is safe.
 
->>> from outagewatch.timeutil import ManualClock
+>>> from core.timeutil import ManualClock
 >>> clock = ManualClock(0)
 >>> seen = RecentIds(horizon_ms=1000, max_ids=100, clock=clock)
 >>> seen.remember(["a", "b"]); seen.contains("a"), seen.contains("c")
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from outagewatch.timeutil import Clock
+from core.timeutil import Clock
 
 
 class RecentIds:
@@ -54,7 +54,7 @@ class RecentIds:
 
         One clock read for the whole batch: this runs for every report.
 
-        >>> from outagewatch.timeutil import ManualClock
+        >>> from core.timeutil import ManualClock
         >>> seen = RecentIds(horizon_ms=1000, max_ids=100, clock=ManualClock(0))
         >>> seen.remember(["a"]); seen.unseen(["a", "b", "b"])
         [False, True, False]

@@ -1,6 +1,6 @@
 """Per-key token buckets, charged by the number of items in a request.
 
->>> from outagewatch.timeutil import ManualClock
+>>> from core.timeutil import ManualClock
 >>> clock = ManualClock(0)
 >>> limiter = RateLimiter(rate_per_second=100, burst=200, clock=clock)
 >>> limiter.take("demo", 150), limiter.take("demo", 100)
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from outagewatch.timeutil import Clock
+from core.timeutil import Clock
 
 
 @dataclass

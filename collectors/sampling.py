@@ -20,7 +20,7 @@ import math
 import zlib
 from dataclasses import dataclass
 
-from outagewatch.schemas import ClientReport
+from core.schemas import ClientReport
 
 MAX_WEIGHT = 1_000_000.0
 
@@ -47,7 +47,7 @@ def keep_probability(load: float, policy: SamplingPolicy) -> float:
 def sample_heartbeats(reports: list[ClientReport], keep: float) -> tuple[list[ClientReport], int]:
     """Kept reports (heartbeats re-weighted) and how many heartbeats were dropped.
 
-    >>> from outagewatch.schemas import ClientReport
+    >>> from core.schemas import ClientReport
     >>> beats = [ClientReport(report_id=f"r{i}", ts=1795323600000, client_id="c", room_id="x",
     ...                       kind="heartbeat", platform="ios") for i in range(1000)]
     >>> kept, dropped = sample_heartbeats(beats, 0.25)

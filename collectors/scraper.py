@@ -25,8 +25,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from collectors.batching import sample_records
 from collectors.metrics import CollectorMetrics
 from collectors.sink import RecordSink, SinkUnavailable
-from outagewatch.schemas import MetricSample
-from outagewatch.timeutil import Clock
+from core.schemas import MetricSample
+from core.timeutil import Clock
 
 log = logging.getLogger("collectors.scraper")
 

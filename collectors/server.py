@@ -36,9 +36,9 @@ from collectors.ratelimit import RateLimiter
 from collectors.sampling import SamplingPolicy, keep_probability, sample_heartbeats
 from collectors.scraper import Scraper, parse_targets
 from collectors.sink import KafkaSink, ProducerSettings, RecordSink, SinkUnavailable
-from outagewatch import schemas
-from outagewatch.config import Settings
-from outagewatch.timeutil import Clock, SystemClock
+from core import schemas
+from core.config import Settings
+from core.timeutil import Clock, SystemClock
 
 log = logging.getLogger("collectors.server")
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from outagewatch.timeutil import Clock
+from core.timeutil import Clock
 
 log = logging.getLogger("collectors.sink")
 

@@ -10,7 +10,7 @@ Errors name the field and its position:
 >>> decode_report(b'{"report_id":"r1","ts":1795323600000,"client_id":"c","room_id":"x","kind":"error","platform":"ios"}')
 Traceback (most recent call last):
 ...
-outagewatch.schemas.SchemaError: error_code is required when kind is 'error'
+core.schemas.SchemaError: error_code is required when kind is 'error'
 >>> r = decode_report(b'{"report_id":"r1","ts":"2026-11-22T05:00:00Z","client_id":"c","room_id":"x","kind":"heartbeat","platform":"ios"}')
 >>> r.ts, r.weight
 (1795323600000, 1.0)
@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from outagewatch.timeutil import MAX_EVENT_MS, MIN_EVENT_MS, parse_event_time
+from core.timeutil import MAX_EVENT_MS, MIN_EVENT_MS, parse_event_time
 
 SCHEMA_VERSION = 1
 
@@ -95,7 +95,7 @@ class WireReport(ClientReport, kw_only=True, omit_defaults=True, gc=False):
     It encodes exactly as a ``ClientReport`` (same fields, same order).
     Its fields are scalars, so it cannot be part of a cycle: ``gc=False``
     keeps the garbage collector from tracking every decoded report
-    (``outagewatch.gctune``).
+    (``core.gctune``).
     """
 
     ts: Annotated[int, msgspec.Meta(ge=MIN_EVENT_MS, lt=MAX_EVENT_MS)]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from outagewatch.config import ConfigError, Settings
+from core.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 

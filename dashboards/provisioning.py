@@ -27,10 +27,10 @@ from typing import Any
 
 import yaml
 
+from core.config import Settings
 from dashboards.boards import BOARDS
 from dashboards.grafana import DATASOURCE_UID, PLUGIN_ID, to_json
 from history.client import parse_url
-from outagewatch.config import Settings
 
 DATASOURCE_NAME = "outagewatch ClickHouse"
 FOLDER_TITLE = "outagewatch"

@@ -54,12 +54,12 @@ from typing import Any, Literal, Self
 
 import msgspec
 
+from core.schemas import ERROR_CODES, Decision, Evidence, RoomHealth, ServiceHealth
 from detectors.base import squash
 from detectors.cusum import Cusum
 from detectors.ratio import ErrorRatio
 from detectors.server import ServerAnomaly
 from detectors.volume import VolumeBaseline
-from outagewatch.schemas import ERROR_CODES, Decision, Evidence, RoomHealth, ServiceHealth
 
 Severity = Literal["info", "warning", "critical"]
 

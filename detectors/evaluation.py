@@ -23,7 +23,7 @@ alerts. Delay percentiles are nearest-rank (the p95 of 20 delays is the 19th),
 ``null`` when nothing was detected. Ratios are rounded to 4 decimals, delays
 to the millisecond.
 
->>> from outagewatch.schemas import Alert
+>>> from core.schemas import Alert
 >>> labels = {"incidents": [{"id": "i1", "scope": "room", "key": "room-17", "kind": "crash",
 ...                          "start": "2026-11-22T05:00:00Z", "end": "2026-11-22T05:05:00Z"}]}
 >>> fired = Alert(fingerprint="f1", status="firing", scope="room", key="room-17", kind="crash",
@@ -39,8 +39,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from outagewatch.schemas import Alert
-from outagewatch.timeutil import parse_event_time
+from core.schemas import Alert
+from core.timeutil import parse_event_time
 
 GRACE_S = 60.0
 

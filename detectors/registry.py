@@ -8,7 +8,7 @@ first (a room that ended hours ago). State is plain JSON-safe dicts, whole
 (``to_state``/``from_state``) or per key (``key_state``/``restore_key``, for
 a Faust table keyed like the topic).
 
->>> from outagewatch.schemas import RoomHealth
+>>> from core.schemas import RoomHealth
 >>> registry = RoomDetectors(EnsembleConfig(max_keys=2))
 >>> for room in ("a", "b", "c"):
 ...     decisions = registry.observe(RoomHealth(key=room, window_start=0, window_end=10_000, listeners=100))
@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Self
 
+from core.schemas import Decision, RoomHealth, ServiceHealth
 from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
-from outagewatch.schemas import Decision, RoomHealth, ServiceHealth
 
 KeyId = tuple[str, str]
 STATE_VERSION = 1

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from core.config import Settings, load_settings
 from history import access, migrations, rollups
 from history.client import ClickHouseTarget, connect, parse_url
 from history.queries import NAMED_QUERIES, epoch_seconds
-from outagewatch.config import Settings, load_settings
 
 if TYPE_CHECKING:
     import pandas

@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from core.schemas import DeadLetter
 from history.rows import Row
-from outagewatch.schemas import DeadLetter
 
 
 class Origin(NamedTuple):

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, TextIO
 
+from core import gctune
+from core.config import Settings
 from history.queries import NAMED_QUERIES
-from outagewatch import gctune
-from outagewatch.config import Settings
 
 log = logging.getLogger("history")
 

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from outagewatch.config import Settings
-from outagewatch.schemas import DeadLetter, encode
+from core.config import Settings
+from core.schemas import DeadLetter, encode
 
 log = logging.getLogger("history.sink")
 

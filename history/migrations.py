@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from outagewatch.schemas import ERROR_CODES
+from core.schemas import ERROR_CODES
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from outagewatch.schemas import ERROR_CODES
-from outagewatch.timeutil import parse_event_time
+from core.schemas import ERROR_CODES
+from core.timeutil import parse_event_time
 
 
 @dataclass(frozen=True)

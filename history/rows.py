@@ -5,7 +5,7 @@ Each ``map_*`` function takes one Kafka value (bytes) and returns a
 ``COLUMNS`` entry) and the reasons it could not use parts of the message.
 Nothing is dropped silently: what does not map becomes a dead letter.
 
->>> from outagewatch.schemas import encode
+>>> from core.schemas import encode
 >>> msg = encode({"reports": [{"report_id": "r1", "ts": 1795323600250, "client_id": "c1",
 ...                            "room_id": "room-1", "kind": "error", "error_code": "crash", "platform": "ios"}]})
 >>> mapped = map_reports(msg, inserted_at=1795323700)
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from outagewatch.schemas import (
+from core.schemas import (
     ERROR_CODES,
     Alert,
     AnomalyScoreBatch,

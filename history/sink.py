@@ -22,14 +22,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from core.config import Settings
+from core.schemas import DeadLetter, encode
+from core.timeutil import Clock, SystemClock
 from history.batch import BatchPolicy, Origin, PendingBatch, RecentWindows, WindowKey
 from history.kafka_edge import Consumer, DeadLetterPublisher, Record
 from history.retry import Backoff, is_retryable
 from history.rows import COLUMNS, Route, dead_letter_row
 from history.writer import TableWriter, describe_error, insert_isolating_bad_rows
-from outagewatch.config import Settings
-from outagewatch.schemas import DeadLetter, encode
-from outagewatch.timeutil import Clock, SystemClock
 
 log = logging.getLogger("history.sink")
 

@@ -13,22 +13,22 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from core.config import ConfigError, Settings, load_settings
+from core.logs import setup_logging
 from outagewatch import __version__
-from outagewatch.config import ConfigError, Settings, load_settings
-from outagewatch.logs import setup_logging
 from outagewatch.stack.process import StackError
 
 COMMANDS: tuple[str, ...] = (
     "outagewatch.stack.cli",
     "outagewatch.bench.cli",
     "dashboards.cli",
-    "detectors.cli",
+    "outagewatch.evaluate.detect_csv",
     "streams.cli",
-    "collectors.simulator.cli",
+    "outagewatch.simulator.cli",
     "history.cli",
     "outagewatch.demo.cli",
     "collectors.cli",
-    "outagewatch.evaluate_cli",
+    "outagewatch.evaluate.cli",
 )
 
 log = logging.getLogger("outagewatch")

@@ -29,10 +29,10 @@ from typing import Any
 import faust
 import msgspec
 
-from outagewatch import schemas
-from outagewatch.config import Settings
-from outagewatch.schemas import DeadLetter, RoomHealth, ServiceHealth
-from outagewatch.timeutil import Clock, SystemClock
+from core import schemas
+from core.config import Settings
+from core.schemas import DeadLetter, RoomHealth, ServiceHealth
+from core.timeutil import Clock, SystemClock
 from streams import decoding, metrics
 from streams import windows as room_windows
 from streams.engine import Closed, PartitionWindows, WindowPolicy

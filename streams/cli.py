@@ -6,8 +6,9 @@ import argparse
 import logging
 from typing import Any
 
-from outagewatch import gctune
-from outagewatch.config import Settings
+from core import gctune
+from core.config import Settings
+from core.kafka_admin import ensure_and_count
 
 log = logging.getLogger("outagewatch.streams")
 
@@ -43,21 +44,11 @@ def register(subparsers: Any) -> None:
 
 def topic_partitions(settings: Settings) -> tuple[int, int]:
     """Create our topics if missing; return the partition counts of the two inputs."""
-    from kafka import KafkaConsumer
-
-    from outagewatch.stack.kafka import ensure_topics
-
     topics = settings.topics
-    ensure_topics(settings.kafka.bootstrap, {name: settings.kafka.partitions for name in (
-        topics.client_reports, topics.server_metrics, topics.room_health, topics.service_health,
-        topics.dead_letter)}, settings.kafka.replication_factor)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap)
-    try:
-        reports = consumer.partitions_for_topic(topics.client_reports) or set()
-        samples = consumer.partitions_for_topic(topics.server_metrics) or set()
-    finally:
-        consumer.close()
-    return len(reports) or settings.kafka.partitions, len(samples) or settings.kafka.partitions
+    reports, samples = ensure_and_count(
+        settings, (topics.client_reports, topics.server_metrics, topics.room_health, topics.service_health,
+                   topics.dead_letter), (topics.client_reports, topics.server_metrics))
+    return reports, samples
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

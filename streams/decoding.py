@@ -30,8 +30,8 @@ single cost of the worker's hot path.
 
 from __future__ import annotations
 
-from outagewatch import schemas
-from outagewatch.schemas import ClientReport, MetricBatch, MetricSample, SchemaError, WireReport, decode_wire_reports
+from core import schemas
+from core.schemas import ClientReport, MetricBatch, MetricSample, SchemaError, WireReport, decode_wire_reports
 
 __all__ = ["WireReport", "decode_reports", "decode_samples"]
 

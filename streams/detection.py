@@ -14,7 +14,7 @@ and by ``outagewatch evaluate`` (``replay_alerts``):
 - ``replay_alerts`` chains recorded input -> ``streams.replay`` windows ->
   ``WindowDetection`` -> ``AlertStage`` in event time.
 
->>> from outagewatch.schemas import ClientReport
+>>> from core.schemas import ClientReport
 >>> T = 1_795_323_600_000
 >>> def reports(window, errors):
 ...     for client in range(40):
@@ -54,12 +54,7 @@ from alerting.engine import AlertEngine, restore_engine
 from alerting.lifecycle import Tracked, renotify
 from alerting.muter import Muter
 from alerting.policy import AlertingPolicy
-from detectors.cusum import Cusum
-from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
-from detectors.ratio import ErrorRatio, wilson_bounds
-from detectors.registry import RoomDetectors
-from detectors.volume import VolumeBaseline
-from outagewatch.schemas import (
+from core.schemas import (
     Alert,
     AnomalyScore,
     ClientReport,
@@ -68,6 +63,11 @@ from outagewatch.schemas import (
     RoomHealth,
     ServiceHealth,
 )
+from detectors.cusum import Cusum
+from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
+from detectors.ratio import ErrorRatio, wilson_bounds
+from detectors.registry import RoomDetectors
+from detectors.volume import VolumeBaseline
 from streams import replay
 
 log = logging.getLogger("outagewatch.detection")

@@ -35,10 +35,10 @@ from alerting.nflog import Nflog
 from alerting.notify import Notifier
 from alerting.notify.configured import notifiers_from_settings
 from alerting.policy import AlertingPolicy
-from detectors.ensemble import EnsembleConfig
-from outagewatch import schemas
-from outagewatch.config import Settings
-from outagewatch.schemas import (
+from core import schemas
+from core.config import Settings
+from core.kafka_admin import ensure_and_count
+from core.schemas import (
     Alert,
     AnomalyScore,
     AnomalyScoreBatch,
@@ -48,7 +48,8 @@ from outagewatch.schemas import (
     SchemaError,
     ServiceHealth,
 )
-from outagewatch.timeutil import Clock, SystemClock
+from core.timeutil import Clock, SystemClock
+from detectors.ensemble import EnsembleConfig
 from streams.app import StreamsApp, TableStore, health_key
 from streams.detection import AlertStage, WindowDetection, by_window_end
 
@@ -76,21 +77,11 @@ _batch_decoder = msgspec.json.Decoder(DecisionBatch)
 
 def detection_partitions(settings: Settings) -> tuple[int, int]:
     """Create the topics detection writes; return the partitions of room-health and service-health."""
-    from kafka import KafkaConsumer
-
-    from outagewatch.stack.kafka import ensure_topics
-
     topics = settings.topics
-    ensure_topics(settings.kafka.bootstrap, {name: settings.kafka.partitions for name in (
-        topics.room_health, topics.service_health, topics.alerts, topics.anomaly_scores, topics.dead_letter)},
-        settings.kafka.replication_factor)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap)
-    try:
-        rooms = consumer.partitions_for_topic(topics.room_health) or set()
-        services = consumer.partitions_for_topic(topics.service_health) or set()
-    finally:
-        consumer.close()
-    return len(rooms) or settings.kafka.partitions, len(services) or settings.kafka.partitions
+    rooms, services = ensure_and_count(
+        settings, (topics.room_health, topics.service_health, topics.alerts, topics.anomaly_scores,
+                   topics.dead_letter), (topics.room_health, topics.service_health))
+    return rooms, services
 
 
 class DetectionAgents:

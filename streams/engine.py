@@ -28,7 +28,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
-from outagewatch.timeutil import Clock
+from core.timeutil import Clock
 
 
 class WindowState(Protocol):

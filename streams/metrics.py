@@ -8,7 +8,7 @@ service as a whole and per cluster: a service runs in every cluster, and a
 cluster's window must hold only that cluster's samples (a failing ap-south
 room-api is not an incident of us-east).
 
->>> from outagewatch.schemas import MetricSample
+>>> from core.schemas import MetricSample
 >>> state = initialize()
 >>> for host, value in [("h1", 10.0), ("h2", 30.0), ("h1", 20.0)]:
 ...     state = add(state, MetricSample(ts=1_795_323_600_000, service="api", name="cpu", value=value,
@@ -27,7 +27,7 @@ import operator
 
 import msgspec
 
-from outagewatch.schemas import MetricSample, ServiceHealth
+from core.schemas import MetricSample, ServiceHealth
 
 
 class MetricPartial(msgspec.Struct, kw_only=True):

@@ -12,7 +12,7 @@ Output order: whenever windows close, the room windows (by window, then
 room), then the region/platform/app_version/global windows of the same
 instants (by window, then ``scope|key``).
 
->>> from outagewatch.schemas import ClientReport
+>>> from core.schemas import ClientReport
 >>> T = 1_795_323_600_000
 >>> def r(i, ts, room, kind="heartbeat", **kw):
 ...     return ClientReport(report_id=f"r{i}", ts=ts, client_id=f"c{i % 3}", room_id=room, kind=kind,
@@ -40,8 +40,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from outagewatch.schemas import ClientReport, MetricSample, RoomHealth, ServiceHealth
-from outagewatch.timeutil import ManualClock
+from core.schemas import ClientReport, MetricSample, RoomHealth, ServiceHealth
+from core.timeutil import ManualClock
 from streams import metrics
 from streams import windows as room_windows
 from streams.engine import DictStore, PartitionWindows, WindowPolicy

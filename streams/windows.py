@@ -21,7 +21,7 @@ Definitions (every count is a sum of report weights):
 - ``late_reports``: reports whose window had already closed; they are counted
   in the room's window at the watermark instead of being dropped.
 
->>> from outagewatch.schemas import ClientReport
+>>> from core.schemas import ClientReport
 >>> def r(i, kind, client, **kw):
 ...     return ClientReport(report_id=f"r{i}", ts=1_795_323_600_000 + i, client_id=client,
 ...                         room_id="room-1", kind=kind, platform="ios", **kw)
@@ -46,7 +46,7 @@ from collections.abc import Iterable
 import msgspec
 from xxhash import xxh3_64_intdigest as xxh3_64
 
-from outagewatch.schemas import ClientReport, RoomHealth
+from core.schemas import ClientReport, RoomHealth
 from streams import distinct, sketch
 from streams.distinct import ERROR_CLIENTS_K, Distinct, client_hash
 

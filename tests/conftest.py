@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from core.config import Settings, load_settings
+from core.logs import quiet_noisy_libraries
 from history.client import ClickHouseTarget, connect, parse_url
-from outagewatch.config import Settings, load_settings
-from outagewatch.logs import quiet_noisy_libraries
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,7 +67,7 @@ def topic_factory(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
     """Create uniquely named topics for one test; they are deleted after it."""
     from kafka.admin import KafkaAdminClient
 
-    from outagewatch.stack.kafka import ensure_topics
+    from core.kafka_admin import ensure_topics
 
     created: list[str] = []
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from core.config import Settings
 from history.client import ClickHouseTarget, connect
-from outagewatch.config import Settings
 from outagewatch.stack.process import free_port
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def test_simulated_reports_reach_clickhouse_as_exact_room_windows(
     settings: Settings, topic_factory: Any, clickhouse_db: ClickHouseTarget, tmp_path: Path,
 ) -> None:
-    from collectors.simulator import generate, send_kafka
+    from outagewatch.simulator import generate, send_kafka
 
     ticks = list(generate("room_failure", seed=5, scale=0.01, duration_s=120, rooms=12, start_ms=START_MS))
     reports = [report for tick in ticks for report in tick.client_reports()]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from core.config import load_settings
 from outagewatch.cli import build_parser
-from outagewatch.config import load_settings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from outagewatch.schemas import Alert
+from core.schemas import Alert
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def idempotency_key(alert: Alert, renotify: bool = False) -> str:
 
     A re-notification is a new page on purpose, so it carries its event time.
 
-    >>> from outagewatch.schemas import Alert
+    >>> from core.schemas import Alert
     >>> a = Alert(fingerprint="68e1", status="firing", scope="room", key="r", kind="k",
     ...           severity="warning", starts_at=1000, event_ts=20_000, summary="")
     >>> idempotency_key(a), idempotency_key(a, renotify=True)

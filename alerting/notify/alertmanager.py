@@ -7,7 +7,7 @@ re-sends at each re-notification, and if it dies, Alertmanager lets the alert
 expire instead of keeping it forever. A resolved alert's ``endsAt`` is when it
 recovered.
 
->>> from outagewatch.schemas import Alert
+>>> from core.schemas import Alert
 >>> a = Alert(fingerprint="68e1", status="firing", scope="room", key="room-17", kind="crash",
 ...           severity="critical", starts_at=1795323600000, event_ts=1795323620000,
 ...           summary="room-17: crash", labels={"region": "eu-west", "app.version": "5.1"})
@@ -23,8 +23,8 @@ from typing import Any
 
 from alerting.identity import alert_labels
 from alerting.notify.http import JsonPostNotifier
-from outagewatch.schemas import Alert
-from outagewatch.timeutil import format_ms
+from core.schemas import Alert
+from core.timeutil import format_ms
 
 _INVALID = re.compile(r"[^A-Za-z0-9_]")
 

@@ -1,6 +1,6 @@
 """The notifiers the settings ask for.
 
->>> from outagewatch.config import load_settings
+>>> from core.config import load_settings
 >>> s = load_settings(env={"OUTAGEWATCH_ALERTING_WEBHOOK_URLS": "http://a/hook,http://b/hook",
 ...                        "OUTAGEWATCH_ALERTING_ALERTMANAGER_URL": "http://am:9093"})
 >>> [n.name for n in notifiers_from_settings(s.alerting)]
@@ -14,7 +14,7 @@ from alerting.notify.alertmanager import AlertmanagerNotifier
 from alerting.notify.pagerduty import PagerDutyNotifier
 from alerting.notify.slack import SlackNotifier
 from alerting.notify.webhook import WebhookNotifier
-from outagewatch.config import AlertingSettings
+from core.config import AlertingSettings
 
 
 def notifiers_from_settings(settings: AlertingSettings) -> list[Notifier]:

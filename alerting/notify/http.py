@@ -12,7 +12,7 @@ import aiohttp
 import msgspec
 
 from alerting.notify import Delivery
-from outagewatch.schemas import Alert
+from core.schemas import Alert
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 

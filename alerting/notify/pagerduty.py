@@ -3,7 +3,7 @@
 PagerDuty folds triggers with the same ``dedup_key`` into one incident, so a
 re-notification updates the incident instead of opening a second one.
 
->>> from outagewatch.schemas import Alert
+>>> from core.schemas import Alert
 >>> a = Alert(fingerprint="68e1", status="firing", scope="room", key="room-17", kind="crash",
 ...           severity="critical", starts_at=1795323600000, event_ts=1795323620000, summary="room-17: crash")
 >>> body = payload(a, "R0UTING")
@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 
 from alerting.notify.http import JsonPostNotifier
-from outagewatch.schemas import Alert
-from outagewatch.timeutil import format_ms
+from core.schemas import Alert
+from core.timeutil import format_ms
 
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
 # PagerDuty knows critical, error, warning, info.

@@ -2,7 +2,7 @@
 
 ``text`` is the fallback shown in notifications; ``blocks`` carry the detail.
 
->>> from outagewatch.schemas import Alert
+>>> from core.schemas import Alert
 >>> a = Alert(fingerprint="f", status="firing", scope="room", key="room-17", kind="crash",
 ...           severity="critical", starts_at=1795323600000, event_ts=1795323620000,
 ...           summary="room-17: crash reports 42x baseline (1,260 clients in 10 s)")
@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from alerting.notify.http import JsonPostNotifier
-from outagewatch.schemas import Alert
-from outagewatch.timeutil import format_ms
+from core.schemas import Alert
+from core.timeutil import format_ms
 
 
 def _listing(names: list[str], limit: int = 20) -> str:

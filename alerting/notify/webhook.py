@@ -1,6 +1,6 @@
 """Generic webhook: the alert event itself as JSON.
 
->>> from outagewatch.schemas import Alert
+>>> from core.schemas import Alert
 >>> a = Alert(fingerprint="f", status="firing", scope="room", key="r", kind="crash",
 ...           severity="critical", starts_at=0, event_ts=10_000, summary="r: crash")
 >>> sorted(payload(a))
@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from alerting.notify.http import JsonPostNotifier
-from outagewatch.schemas import Alert
+from core.schemas import Alert
 
 
 def payload(alert: Alert) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
+from core.schemas import ERROR_CODES
 from dashboards import sql
 from dashboards.grafana import annotation, query_variable
 from dashboards.panels import big_number, series_panel, sortable_table
 from history.migrations import ERROR_CODE_COLUMNS
-from outagewatch.schemas import ERROR_CODES
 
 UID = "outagewatch-room"
 ROOM_WHERE = "scope = 'room' AND key = '${room}'"

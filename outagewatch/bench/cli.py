@@ -13,14 +13,14 @@ import json
 import sys
 from typing import Any
 
-from outagewatch.config import Settings
+from core.config import Settings
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "schemas": ("outagewatch.bench.schemas", "decode+validate 100k client reports: msgspec vs pydantic"),
     "dashboards": ("outagewatch.bench.dashboards", "p50/p95 of every dashboard query, 7 d x 1,000 rooms in ClickHouse"),
     "detectors": ("outagewatch.bench.detectors", "detector us per call, ensemble windows/s, detect-csv rows/s"),
     "streams": ("outagewatch.bench.streams", "reports/s through `outagewatch worker`, Kafka in -> room-health out"),
-    "history-sink": ("history.bench", "reports/s through the ClickHouse sink: Kafka backlog -> rows -> ClickHouse"),
+    "history-sink": ("outagewatch.bench.history_sink", "reports/s through the ClickHouse sink: Kafka backlog -> rows -> ClickHouse"),
     "ingest": ("outagewatch.bench.ingest", "reports/s through POST /v1/reports into Kafka, p99 latency, RSS in a 10x surge"),
     "e2e": ("outagewatch.bench.pipeline.e2e", "load -> collector -> Kafka -> worker, sink -> ClickHouse at --rate for --seconds; zero loss counted"),
     "latency": ("outagewatch.bench.pipeline.latency", "injected onset -> first firing alert under background load, event and wall time"),

@@ -1,6 +1,6 @@
 """Benchmark: p50/p95 time of every dashboard query over 7 days of 1,000 rooms.
 
-Generates the history inside ClickHouse (``dashboards.sample_data``:
+Generates the history inside ClickHouse (``outagewatch.panelcheck.sample_history``:
 ``INSERT ... SELECT ... FROM system.numbers``, 7 d x 1,000 rooms of 10-s
 windows, about 60M room rows plus region/global windows and their rollups)
 into a dedicated database ``bench_dashboards``, reused by later runs when
@@ -18,13 +18,13 @@ import logging
 import time
 from typing import Any
 
+from core.config import Settings
 from dashboards import provisioning
 from dashboards.catalog import queries
-from dashboards.macros import ALL, TimeRange, expand, grafana_interval_seconds
-from dashboards.sample_data import OUTAGE_ROOM, SampleData
 from history import migrations
 from history.client import connect, parse_url
-from outagewatch.config import Settings
+from outagewatch.panelcheck.macros import ALL, TimeRange, expand, grafana_interval_seconds
+from outagewatch.panelcheck.sample_history import OUTAGE_ROOM, SampleData
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Benchmark: detector cost on the hot path, the ensemble per window, detect-csv rows/s.
 
 Per-call figures are the best of ``repeats`` runs over synthetic inputs
-(``detectors.synthetic``); each call is one ``score_one`` plus one ``learn_one``.
+(``outagewatch.simulator.synthetic``); each call is one ``score_one`` plus one ``learn_one``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from detectors.cli import detect_csv
 from detectors.cusum import Cusum
 from detectors.ratio import ErrorRatio
 from detectors.registry import RoomDetectors
 from detectors.server import ServerAnomaly
-from detectors.synthetic import room_windows, service_windows
 from detectors.volume import VolumeBaseline
+from outagewatch.evaluate.detect_csv import detect_csv
+from outagewatch.simulator.synthetic import room_windows, service_windows
 
 
 def _best(run: Callable[[], int], repeats: int) -> tuple[float, int]:

@@ -14,8 +14,8 @@ import time
 import uuid
 from typing import Any
 
-from outagewatch.config import Settings
-from outagewatch.schemas import encode
+from core.config import Settings
+from core.schemas import encode
 
 PER_MESSAGE = 100
 
@@ -37,9 +37,9 @@ def run(settings: Settings, quick: bool = False, **_: Any) -> list[dict[str, Any
     from kafka import KafkaProducer
     from kafka.admin import KafkaAdminClient
 
+    from core.kafka_admin import ensure_topics
     from history.client import connect, parse_url
     from history.sink import run as run_sink
-    from outagewatch.stack.kafka import ensure_topics
 
     total = 50_000 if quick else 1_000_000
     suffix = uuid.uuid4().hex[:8]

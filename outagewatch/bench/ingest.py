@@ -1,7 +1,7 @@
 """`outagewatch bench ingest`: reports/s through ``POST /v1/reports`` into Kafka, p99 latency, RSS in a surge.
 
 The collector runs as ``outagewatch collect`` in a subprocess, producing to
-a fresh topic; the load generator (``collectors.loadgen``) runs in another
+a fresh topic; the load generator (``outagewatch.bench.loadgen``) runs in another
 process: keep-alive connections, batches of 500 Zipf-spread reports.
 
 Phases: a steady phase (``connections`` connections) whose accepted reports
@@ -22,10 +22,10 @@ from typing import Any
 
 import msgspec
 
-from collectors.launch import CollectorProcess
-from collectors.loadgen import LoadSpec, generate
-from outagewatch.config import Settings
-from outagewatch.stack.kafka import ensure_topics
+from core.config import Settings
+from core.kafka_admin import ensure_topics
+from outagewatch.bench.loadgen import LoadSpec, generate
+from outagewatch.pipeline.collector import CollectorProcess
 from outagewatch.stack.process import free_port
 
 API_KEY = "bench:bench-key"

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from outagewatch import schemas
+from core import schemas
 
 MARK = b"RQ0000000000"
 BASE_TS = 1_795_323_600_000

@@ -26,9 +26,9 @@ import sys
 import uuid
 from typing import Any
 
-from outagewatch import schemas
-from outagewatch.config import Settings
-from outagewatch.stack.kafka import ensure_topics
+from core import schemas
+from core.config import Settings
+from core.kafka_admin import ensure_topics
 
 PEERS = {
     "quix_streams": "outagewatch.bench.peers.quix_window",

@@ -1,6 +1,6 @@
 """Benchmark: decode + validate client reports, msgspec (shipped) vs pydantic 2.
 
-This is the measurement that chose msgspec for ``outagewatch.schemas``;
+This is the measurement that chose msgspec for ``core.schemas``;
 pydantic is only installed with the ``bench`` extra.
 """
 
@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from outagewatch import schemas
+from core import schemas
 
 
 def sample_body(count: int, seed: int = 7) -> bytes:

@@ -32,8 +32,8 @@ import time
 import uuid
 from typing import Any
 
-from outagewatch import schemas
-from outagewatch.config import Settings
+from core import schemas
+from core.config import Settings
 from outagewatch.stack.process import free_port
 
 REPORTS_PER_MESSAGE = 20
@@ -79,7 +79,7 @@ class WorkerRun:
 
     def __init__(self, settings: Settings, input_topic: str, workers: int, window_seconds: int | None = None,
                  lateness_seconds: int | None = None) -> None:
-        from outagewatch.stack.kafka import ensure_topics
+        from core.kafka_admin import ensure_topics
 
         self.bootstrap = settings.kafka.bootstrap
         suffix = uuid.uuid4().hex[:8]
@@ -199,7 +199,7 @@ def run(settings: Settings, quick: bool = False, count: int = 1_000_000, rooms: 
 
 def _run_once(settings: Settings, count: int, rooms: int, workers: int, lag_rate: int, lag_seconds: float,
               window_s: int | None, lateness_s: int | None) -> dict[str, Any]:
-    from outagewatch.stack.kafka import ensure_topics
+    from core.kafka_admin import ensure_topics
 
     bootstrap = settings.kafka.bootstrap
     topic = f"bench-client-reports-{uuid.uuid4().hex[:8]}"

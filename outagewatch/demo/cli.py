@@ -11,20 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from outagewatch.config import Settings
+from core.config import Settings
 
 log = logging.getLogger("outagewatch.demo")
 
 
 def register(subparsers: Any) -> None:
-    from collectors.simulator import SCENARIOS
+    from outagewatch.simulator import SCENARIOS
 
     parser = subparsers.add_parser(
         "demo",
@@ -65,7 +63,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from collectors.simulator import get_scenario
+    from outagewatch.simulator import get_scenario
 
     if args.smoke:
         args.scale, args.speed, args.no_view = min(args.scale, 0.01), 0.0, True
@@ -111,7 +109,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _labels(scenario: str, duration_s: int, start_ms: int) -> dict[str, Any]:
-    from collectors.simulator import labels
+    from outagewatch.simulator import labels
 
     return labels(scenario, duration_s=duration_s, start_ms=start_ms)
 
@@ -165,23 +163,3 @@ def _smoke_verdict(summary: dict[str, Any]) -> int:
     for problem in problems:
         log.error("smoke check: %s", problem)
     return 1 if problems else 0
-
-
-def child_env(settings: Settings, webhook_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    hooks = [url for url in settings.alerting.webhook_urls if url]
-    env["OUTAGEWATCH_ALERTING_WEBHOOK_URLS"] = ",".join([*hooks, webhook_url])
-    return env
-
-
-def run_dir_files(run_dir: Path) -> dict[str, str]:
-    return {
-        "logs": str(run_dir),
-        "alert_notifications": str(run_dir / "alerts-received.ndjson"),
-        "labels": str(run_dir / "labels.json"),
-        "clickhouse": "outagewatch history query \"SELECT scope, key, kind, status, event_ts FROM alerts FINAL "
-                      "ORDER BY event_ts\"",
-        "grafana": "outagewatch dashboards build  # then docker compose -f deploy/docker-compose.yml up -d",
-    }
-
-

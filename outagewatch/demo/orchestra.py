@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from outagewatch.config import Settings
+from core.config import Settings
 from outagewatch.demo.receiver import WebhookReceiver
 from outagewatch.demo.watch import Replay, Watcher
 from outagewatch.pipeline.running import Pipeline
@@ -37,11 +38,10 @@ class Orchestra:
         self._range_ms = (0, 0)
 
     def start(self) -> None:
+        from core.kafka_admin import ensure_topics
         from history.api import migrate
-        from outagewatch.demo.cli import child_env
         from outagewatch.pipeline.isolation import isolated
         from outagewatch.stack import manager
-        from outagewatch.stack.kafka import ensure_topics
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log.info("bringing the local stack up (first run: fetches Kafka, installs ClickHouse)")
@@ -73,7 +73,7 @@ class Orchestra:
         The simulated world still lives through them (audiences build up), so
         what is sent from then on is the same as in a full replay.
         """
-        from collectors.simulator import HttpPolicy, generate, send_http
+        from outagewatch.simulator import HttpPolicy, generate, send_http
 
         replay = Replay(scenario=scenario, total_event_s=duration_s)
         self._replay = replay
@@ -127,7 +127,6 @@ class Orchestra:
         return accepted > 0 and self.stored() >= accepted - sampled_out and self.watcher.live.lag == 0
 
     def summary(self, scenario: str, labels_doc: dict[str, Any], seed: int, wall_s: float) -> dict[str, Any]:
-        from outagewatch.demo.cli import run_dir_files
         from outagewatch.demo.summary import summarise
 
         # Let the last windows close and their alerts arrive.
@@ -177,7 +176,7 @@ class StoryPacer:
     """No waiting during the warm-up, then ``speed`` event seconds per wall second."""
 
     def __init__(self, speed: float, story_start_ms: int) -> None:
-        from collectors.simulator import Pacer
+        from outagewatch.simulator import Pacer
 
         self.story_start_ms = story_start_ms
         self.pacer = Pacer(speed)
@@ -186,3 +185,25 @@ class StoryPacer:
         if event_ms < self.story_start_ms:
             return 0.0
         return float(self.pacer.delay_s(event_ms))
+
+
+def child_env(settings: Settings, webhook_url: str) -> dict[str, str]:
+    """The environment of the pipeline's children: ours, with the demo's webhook receiver added."""
+    env = dict(os.environ)
+    hooks = [url for url in settings.alerting.webhook_urls if url]
+    env["OUTAGEWATCH_ALERTING_WEBHOOK_URLS"] = ",".join([*hooks, webhook_url])
+    return env
+
+
+def run_dir_files(run_dir: Path) -> dict[str, str]:
+    """Where the summary tells the user to look next."""
+    return {
+        "logs": str(run_dir),
+        "alert_notifications": str(run_dir / "alerts-received.ndjson"),
+        "labels": str(run_dir / "labels.json"),
+        "clickhouse": "outagewatch history query \"SELECT scope, key, kind, status, event_ts FROM alerts FINAL "
+                      "ORDER BY event_ts\"",
+        "grafana": "outagewatch dashboards build  # then docker compose -f deploy/docker-compose.yml up -d",
+    }
+
+

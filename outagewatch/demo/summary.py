@@ -1,6 +1,6 @@
 """The demo's closing summary: what was ingested, stored, alerted, and how fast.
 
->>> from outagewatch.schemas import Alert
+>>> from core.schemas import Alert
 >>> labels = {"incidents": [{"id": "i1", "scope": "room", "key": "room-1", "kind": "crash",
 ...                          "start": 1795323600000, "end": 1795324200000}]}
 >>> fired = Alert(fingerprint="f", status="firing", scope="room", key="room-1", kind="crash",
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from core.schemas import Alert
 from detectors.evaluation import GRACE_S, alert_episodes, parse_labels
-from outagewatch.schemas import Alert
 
 
 def incident_delays(labels: Mapping[str, Any], alerts: Sequence[Alert], grace_s: float = GRACE_S) -> list[dict[str, Any]]:

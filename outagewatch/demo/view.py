@@ -10,8 +10,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from core.timeutil import format_ms
 from outagewatch.demo.watch import Live, Replay
-from outagewatch.timeutil import format_ms
 
 _SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 

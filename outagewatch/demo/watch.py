@@ -10,8 +10,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from outagewatch import schemas
-from outagewatch.config import Settings
+from core import schemas
+from core.config import Settings
 from outagewatch.pipeline.follow import RunFollower
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from outagewatch.config import Settings
+from core.config import Settings
 
 log = logging.getLogger("outagewatch.evaluate")
 
@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from outagewatch.evaluate import EvaluateError, evaluate
+    from outagewatch.evaluate.replay import EvaluateError, evaluate
 
     started = time.perf_counter()
     try:

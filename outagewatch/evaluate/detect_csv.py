@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.config import Settings
 from detectors.volume import VolumeBaseline
-from outagewatch.config import Settings
 
 log = logging.getLogger("outagewatch.detect_csv")
 

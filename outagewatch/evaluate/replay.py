@@ -9,7 +9,7 @@ room page under a cluster incident is covered by that incident instead).
 ``room_days`` is the rooms seen times the days the reports span.
 
 >>> import json, pathlib, tempfile
->>> from outagewatch.schemas import ClientReport, encode
+>>> from core.schemas import ClientReport, encode
 >>> T = 1_795_323_600_000
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> with open(folder / "r.ndjson", "wb") as out:
@@ -40,10 +40,10 @@ from typing import IO, Any, cast
 import msgspec
 
 from alerting.policy import AlertingPolicy
+from core.config import Settings, load_settings
+from core.schemas import ClientReport, MetricSample, ReportBatch
 from detectors.ensemble import EnsembleConfig
 from detectors.evaluation import parse_labels, score_alerts
-from outagewatch.config import Settings, load_settings
-from outagewatch.schemas import ClientReport, MetricSample, ReportBatch
 from streams.detection import replay_alerts
 
 log = logging.getLogger("outagewatch.evaluate")

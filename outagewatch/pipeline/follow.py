@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Self
 
-from outagewatch import schemas
+from core import schemas
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The same overrides go to the child processes (as ``OUTAGEWATCH_*``
 variables) and to this process (as a ``Settings``), so both sides agree.
 
->>> from outagewatch.config import Settings
+>>> from core.config import Settings
 >>> settings, env = isolated(Settings(), "r1", database="bench_r1")
 >>> settings.topics.alerts, settings.streams.app_id, settings.history.sink_group_id
 ('alerts-r1', 'outagewatch-streams-r1', 'outagewatch-history-r1')
@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from urllib.parse import urlsplit, urlunsplit
 
-from outagewatch.config import Settings
+from core.config import Settings
 
 
 def with_database(url: str, database: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from outagewatch.config import Settings
+from core.config import Settings
 from outagewatch.pipeline.processes import Child
 from outagewatch.stack.process import StackError, free_port, port_open, wait_until
 
@@ -108,7 +108,7 @@ class Pipeline:
         return default if self.prefer_default_ports and not port_open("127.0.0.1", default) else free_port()
 
     def start(self) -> Pipeline:
-        from collectors.launch import CollectorProcess
+        from outagewatch.pipeline.collector import CollectorProcess
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.collector = CollectorProcess(self._port(self.settings.collector.port), env=self.env,

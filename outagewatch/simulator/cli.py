@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import Any
 
-from outagewatch.config import Settings
+from core.config import Settings
 
 from .engine import generate
 from .http_target import HttpPolicy, send_http

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from outagewatch.schemas import ERROR_CODES, KINDS, PLATFORMS, ClientReport, MetricSample
+from core.schemas import ERROR_CODES, KINDS, PLATFORMS, ClientReport, MetricSample
 
 from . import metrics
 from .scenarios import Effect, Scenario, get_scenario

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from outagewatch.schemas import MetricBatch, encode
+from core.schemas import MetricBatch, encode
 
 from .engine import Tick
 from .pacing import Delivery, Pacing, Progress

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from outagewatch.timeutil import format_ms
+from core.timeutil import format_ms
 
 from .scenarios import Label, Scenario, curve_at, get_scenario
 from .world import DEFAULT_START_MS

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from outagewatch.schemas import MetricSample
+from core.schemas import MetricSample
 
 from .world import HOSTS_PER_SERVICE, REGIONS, SERVICES
 

@@ -3,7 +3,7 @@
 ``speed`` 60 replays an hour of event time in a minute; 0 sends as fast as
 possible. Event times in the data are never changed, only when they are sent.
 
->>> from outagewatch.timeutil import ManualClock
+>>> from core.timeutil import ManualClock
 >>> clock = ManualClock(0)
 >>> pacer = Pacer(speed=60, clock=clock)
 >>> pacer.delay_s(1_000_000), pacer.delay_s(1_060_000)  # one event minute later: one wall second
@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from outagewatch.timeutil import Clock, SystemClock, format_ms
+from core.timeutil import Clock, SystemClock, format_ms
 
 log = logging.getLogger("outagewatch.simulate")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from outagewatch.schemas import ERROR_CODES, RoomHealth, ServiceHealth
+from core.schemas import ERROR_CODES, RoomHealth, ServiceHealth
 
 START_MS = 1_795_323_600_000  # 2026-11-22T05:00:00Z
 WINDOW_MS = 10_000

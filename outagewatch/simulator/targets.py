@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from outagewatch.schemas import MetricBatch, MetricSample, encode
+from core.schemas import MetricBatch, MetricSample, encode
 
 from .engine import Tick
 from .pacing import Delivery, Pacing, Progress

@@ -2,7 +2,7 @@
 
 Formatting straight from the numpy columns is several times faster than
 building a ``ClientReport`` per report; ``to_client_reports`` decodes these
-exact bytes with ``outagewatch.schemas``, so both views always agree.
+exact bytes with ``core.schemas``, so both views always agree.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from outagewatch.schemas import ERROR_CODES, KINDS, PLATFORMS, ClientReport, decode
+from core.schemas import ERROR_CODES, KINDS, PLATFORMS, ClientReport, decode
 
 from .world import REGIONS, VERSION_NAMES
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from outagewatch.schemas import ERROR_CODES, PLATFORMS
-from outagewatch.timeutil import parse_event_time
+from core.schemas import ERROR_CODES, PLATFORMS
+from core.timeutil import parse_event_time
 
 # One cluster per region: a room is hosted in a cluster (its room-api), a
 # listener connects through the audio edge of its own region.

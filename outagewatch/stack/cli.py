@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from outagewatch.config import Settings
+from core.config import Settings
 
 
 def register(subparsers: Any) -> None:

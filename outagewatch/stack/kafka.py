@@ -8,7 +8,6 @@ jar the broker needs in one cached folder.
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import os
 import shutil
@@ -18,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.kafka_admin import ensure_topics
 from outagewatch.stack.process import ManagedProcess, NotReady, StackError, port_open, wait_until
 
 log = logging.getLogger(__name__)
@@ -207,23 +207,3 @@ def round_trip(bootstrap: str, timeout_s: float = 10.0) -> bool:
         return any(message.value == token for message in consumer)
     finally:
         consumer.close()
-
-
-def ensure_topics(bootstrap: str, partitions_by_topic: dict[str, int], replication: int = 1) -> list[str]:
-    """Create missing topics; returns the names created. Existing topics are left alone."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-    try:
-        existing = set(admin.list_topics())
-        missing = [NewTopic(name, count, replication) for name, count in partitions_by_topic.items()
-                   if name not in existing]
-        if not missing:
-            return []
-        # Another process may create the same topic between our list and create.
-        with contextlib.suppress(TopicAlreadyExistsError):
-            admin.create_topics(missing)
-        return [topic.name for topic in missing]
-    finally:
-        admin.close()

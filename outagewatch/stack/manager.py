@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from core.config import Settings
+from core.kafka_admin import ensure_topics
 from history.client import parse_url
-from outagewatch.config import Settings
 from outagewatch.stack.clickhouse import ClickHouseNode, ensure_database, select_one, server_version
-from outagewatch.stack.kafka import KafkaNode, ensure_jars, ensure_topics, round_trip
+from outagewatch.stack.kafka import KafkaNode, ensure_jars, round_trip
 from outagewatch.stack.process import StackError, is_loopback, port_open
 
 log = logging.getLogger(__name__)

@@ -6,10 +6,10 @@ import time
 import uuid
 from typing import Any
 
+from core import schemas
+from core.config import Settings
+from core.kafka_admin import ensure_topics
 from history.client import connect, parse_url
-from outagewatch import schemas
-from outagewatch.config import Settings
-from outagewatch.stack.kafka import ensure_topics
 
 SMOKE_TOPIC = "_outagewatch_smoke"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outagewatch.schemas import Decision, Evidence
+from core.schemas import Decision, Evidence
 
 WINDOW_MS = 10_000
 T0 = 1_795_323_600_000  # 2026-11-22T05:00:00Z

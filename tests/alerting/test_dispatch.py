@@ -13,9 +13,9 @@ from alerting.notify.slack import SlackNotifier
 from alerting.notify.webhook import WebhookNotifier
 from alerting.policy import NotifyPolicy
 from alerting.silence import Silences
-from outagewatch.schemas import Alert
+from core.schemas import Alert
+from core.timeutil import ManualClock
 from outagewatch.stack.process import free_port
-from outagewatch.timeutil import ManualClock
 from tests.alerting.helpers import T0
 from tests.alerting.receiver import Receiver
 

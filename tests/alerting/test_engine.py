@@ -6,8 +6,8 @@ import json
 
 from alerting.engine import AlertEngine, restore_engine, save_state
 from alerting.policy import AlertingPolicy, GroupingPolicy, LifecyclePolicy
-from outagewatch.schemas import Alert, Decision
-from outagewatch.timeutil import ManualClock
+from core.schemas import Alert, Decision
+from core.timeutil import ManualClock
 from tests.alerting.helpers import T0, decision
 
 POLICY = AlertingPolicy(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alerting.identity import fingerprint
 from alerting.lifecycle import Tracked, observe
 from alerting.policy import LifecyclePolicy
-from outagewatch.schemas import Alert
+from core.schemas import Alert
 from tests.alerting.helpers import T0, WINDOW_MS, decision
 
 

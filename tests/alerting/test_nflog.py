@@ -7,8 +7,8 @@ from pathlib import Path
 import msgspec
 
 from alerting.nflog import Nflog
-from outagewatch.schemas import Alert
-from outagewatch.timeutil import ManualClock
+from core.schemas import Alert
+from core.timeutil import ManualClock
 from tests.alerting.helpers import T0
 
 FIRING = Alert(

@@ -9,8 +9,8 @@ from alerting.notify.configured import notifiers_from_settings
 from alerting.notify.pagerduty import payload as pagerduty_payload
 from alerting.notify.slack import payload as slack_payload
 from alerting.notify.webhook import payload as webhook_payload
-from outagewatch.config import load_settings
-from outagewatch.schemas import Alert, Evidence, decode
+from core.config import load_settings
+from core.schemas import Alert, Evidence, decode
 from tests.alerting.helpers import T0
 
 INCIDENT = Alert(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alerting.engine import AlertEngine
 from alerting.policy import AlertingPolicy, LifecyclePolicy
 from alerting.residual import Explained, error_counts
-from outagewatch.schemas import Decision, Evidence
-from outagewatch.timeutil import ManualClock
+from core.schemas import Decision, Evidence
+from core.timeutil import ManualClock
 from tests.alerting.helpers import T0, WINDOW_MS
 
 POLICY = AlertingPolicy(lifecycle=LifecyclePolicy(pending_windows=1, resolve_windows=2))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from alerting.silence import Matcher, Silences
-from outagewatch.schemas import Alert
-from outagewatch.timeutil import ManualClock
+from core.schemas import Alert
+from core.timeutil import ManualClock
 from tests.alerting.helpers import T0
 
 

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from collectors.server import CollectorRunner, start
-from outagewatch import schemas
-from outagewatch.config import Settings
+from core import schemas
+from core.config import Settings
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

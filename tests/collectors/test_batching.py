@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from collectors.batching import partition_of, report_records
-from outagewatch.schemas import ClientReport, decode_report_batch
+from core.schemas import ClientReport, decode_report_batch
 
 
 def _reports(rooms: int, per_room: int) -> list[ClientReport]:

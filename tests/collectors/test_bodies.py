@@ -6,7 +6,7 @@ import msgspec
 import pytest
 
 from collectors import bodies
-from outagewatch import schemas
+from core import schemas
 
 T = 1_795_323_600_000
 JSON = "application/json"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from collectors.launch import CollectorProcess
+from outagewatch.pipeline.collector import CollectorProcess
 from outagewatch.stack.process import free_port
 from tests.collectors.helpers import BASE_TS, read_topic, unique_prefix
 

@@ -11,8 +11,8 @@ from collectors.bodies import BodyError, decompress, media_type, parse_reports, 
 from collectors.dedup import RecentIds
 from collectors.ratelimit import RateLimiter
 from collectors.sampling import SamplingPolicy, keep_probability, sample_heartbeats
-from outagewatch.schemas import ClientReport
-from outagewatch.timeutil import ManualClock
+from core.schemas import ClientReport
+from core.timeutil import ManualClock
 
 
 def test_keys_are_kept_only_as_digests_and_bad_entries_are_refused() -> None:

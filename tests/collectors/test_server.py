@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from collectors.server import CollectorRunner
-from outagewatch import schemas
-from outagewatch.config import Settings
+from core import schemas
+from core.config import Settings
 from tests.collectors.helpers import (
     AUTH,
     JSON,

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from outagewatch.config import Settings
+from core.config import Settings
 from tests.collectors.helpers import AUTH, collector_settings, report, running_collector
 
 pytestmark = pytest.mark.integration

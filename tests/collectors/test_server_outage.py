@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from outagewatch.config import Settings, load_settings
+from core.config import Settings, load_settings
+from core.kafka_admin import ensure_topics
 from outagewatch.stack import manager
-from outagewatch.stack.kafka import ensure_topics
 from outagewatch.stack.process import free_port
 from tests.collectors.helpers import JSON, collector_settings, read_topic, report, running_collector, unique_prefix
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from outagewatch import gctune
+from core import gctune
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from outagewatch import schemas
-from outagewatch.schemas import SchemaError
+from core import schemas
+from core.schemas import SchemaError
 
 VALID = {
     "report_id": "r-1",

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from core.config import Settings
 from history import migrations
 from history.client import ClickHouseTarget, connect
-from outagewatch.config import Settings
 from tests.dashboards.sample import PLAN, Result, Runner
 
 

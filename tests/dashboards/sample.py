@@ -1,11 +1,11 @@
-"""The sample history the dashboard tests query (see dashboards.sample_data)."""
+"""The sample history the dashboard tests query (see outagewatch.panelcheck.sample_history)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dashboards.sample_data import SampleData
+from outagewatch.panelcheck.sample_history import SampleData
 
 END = 1795323600  # 2026-11-22 05:00:00 UTC, on a window and an hour boundary
 PLAN = SampleData(end=END, days=7, rooms=4, anomaly_rooms=4, metrics_hours=1)

@@ -13,8 +13,8 @@ import pytest
 from dashboards import provisioning
 from dashboards.catalog import PanelQuery, queries
 from dashboards.grafana import TIME_SERIES
-from dashboards.macros import ALL, TimeRange, VariableValue, expand, grafana_interval_seconds
-from dashboards.sample_data import CORRECTED_LISTENERS, OUTAGE_ROOM, SERVICES
+from outagewatch.panelcheck.macros import ALL, TimeRange, VariableValue, expand, grafana_interval_seconds
+from outagewatch.panelcheck.sample_history import CORRECTED_LISTENERS, OUTAGE_ROOM, SERVICES
 from tests.dashboards.sample import END, PLAN, Result, Runner
 
 RANGES = {"15m": 15 * 60, "6h": 6 * 3600, "7d": 7 * 86400}

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
+from core.config import load_settings
 from dashboards import provisioning
 from outagewatch.cli import main
-from outagewatch.config import load_settings
 
 COMPOSE = Path(__file__).resolve().parents[2] / "deploy" / "docker-compose.yml"
 

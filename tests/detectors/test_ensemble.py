@@ -7,9 +7,9 @@ import json
 import numpy as np
 
 from alerting.policy import LifecyclePolicy
+from core.schemas import Decision, RoomHealth, ServiceHealth
 from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
-from detectors.synthetic import Spike, room_windows, service_windows
-from outagewatch.schemas import Decision, RoomHealth, ServiceHealth
+from outagewatch.simulator.synthetic import Spike, room_windows, service_windows
 
 RAMP = [float(min(100 + 8300 * i, 700_000)) for i in range(300)]  # +50k listeners a minute up to 700k
 

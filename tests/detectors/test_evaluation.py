@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.schemas import Alert
 from detectors.evaluation import score_alerts
-from outagewatch.schemas import Alert
 
 T0 = 1_795_323_600_000  # 2026-11-22T05:00:00Z
 S = 1000

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
+from core.schemas import RoomHealth, encode
 from detectors.ensemble import EnsembleConfig
 from detectors.registry import RoomDetectors
-from detectors.synthetic import Spike, room_windows, service_windows
-from outagewatch.schemas import RoomHealth, encode
+from outagewatch.simulator.synthetic import Spike, room_windows, service_windows
 
 
 def _stream() -> list:

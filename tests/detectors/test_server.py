@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from detectors.server import ServerAnomaly
-from detectors.synthetic import service_windows
+from outagewatch.simulator.synthetic import service_windows
 
 
 def test_broken_service_windows_score_past_the_alarm_and_normal_ones_do_not() -> None:

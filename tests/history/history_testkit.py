@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from core.config import Settings, TopicSettings
 from history.client import ClickHouseTarget
-from outagewatch.config import Settings, TopicSettings
 
 
 def url_of(target: ClickHouseTarget) -> str:
@@ -96,7 +96,7 @@ BASE_MS = 1_795_323_600_000  # 2026-11-22T05:00:00Z, on a minute and hour bounda
 
 def report_batches(batches: int, per_batch: int, rooms: int, start: int = 0) -> list[tuple[bytes, bytes]]:
     """``batches`` ReportBatch messages keyed by room; every 5th report is an error."""
-    from outagewatch.schemas import encode
+    from core.schemas import encode
 
     out = []
     for b in range(start, start + batches):
@@ -115,7 +115,7 @@ def report_batches(batches: int, per_batch: int, rooms: int, start: int = 0) -> 
 
 
 def room_windows(rooms: int, windows: int) -> list[tuple[bytes, bytes]]:
-    from outagewatch.schemas import RoomHealth, encode
+    from core.schemas import RoomHealth, encode
 
     out = []
     for w in range(windows):

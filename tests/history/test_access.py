@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from clickhouse_driver.errors import ServerException
 
+from core.config import Settings
 from history import api
 from history.client import ClickHouseTarget, connect
-from outagewatch.config import Settings
 from tests.history.history_testkit import settings_for
 
 pytestmark = pytest.mark.integration

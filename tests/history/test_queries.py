@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from clickhouse_driver.util.escape import escape_params
 
+from core.config import Settings
 from history import api, migrations, rollups
 from history.client import ClickHouseTarget, connect
 from history.queries import NAMED_QUERIES
-from outagewatch.config import Settings
 from tests.history.history_testkit import settings_for
 
 T0 = 1_795_323_600  # 2026-11-22T05:00:00Z

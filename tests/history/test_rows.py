@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.schemas import Alert, DeadLetter, MetricBatch, MetricSample, RoomHealth, ServiceHealth, encode
 from history.rows import (
     COLUMNS,
     map_alerts,
@@ -11,7 +12,6 @@ from history.rows import (
     map_server_metrics,
     map_service_health,
 )
-from outagewatch.schemas import Alert, DeadLetter, MetricBatch, MetricSample, RoomHealth, ServiceHealth, encode
 
 T = 1_795_323_600_000
 
@@ -91,8 +91,8 @@ def test_dead_letters_keep_raw_bytes_readable() -> None:
 
 
 def test_an_anomaly_score_batch_becomes_one_row_per_score_and_garbage_is_explained() -> None:
+    from core.schemas import AnomalyScore, AnomalyScoreBatch, encode
     from history.rows import COLUMNS, map_anomaly_scores
-    from outagewatch.schemas import AnomalyScore, AnomalyScoreBatch, encode
 
     score = AnomalyScore(scope="room", key="room-1", window_start=1_795_323_600_000, window_end=1_795_323_610_000,
                          detector="crash/error_ratio", observed=0.2, baseline=0.01, lower=0.0, upper=0.03, score=0.9)

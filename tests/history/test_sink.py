@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
+from core.config import Settings, TopicSettings
+from core.schemas import Alert, MetricBatch, MetricSample, ServiceHealth, decode, encode
 from history import api
 from history.client import ClickHouseTarget, connect
-from outagewatch.config import Settings, TopicSettings
-from outagewatch.schemas import Alert, MetricBatch, MetricSample, ServiceHealth, decode, encode
 from tests.history.history_testkit import (
     BASE_MS,
     SinkThread,
@@ -180,7 +180,7 @@ def test_a_topic_created_after_the_sink_started_is_read(
     """A sink started before its topic exists reads it once it is created (no restart, no 5-minute wait)."""
     from kafka.admin import KafkaAdminClient
 
-    from outagewatch.stack.kafka import ensure_topics
+    from core.kafka_admin import ensure_topics
 
     late = f"test-late-reports-{uuid.uuid4().hex[:10]}"
     topics = TopicSettings(**{**fresh_topics.__dict__, "client_reports": late})

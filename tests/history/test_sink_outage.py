@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from core.config import Settings, TopicSettings
 from history.client import ClickHouseTarget, connect
-from outagewatch.config import Settings, TopicSettings
 from outagewatch.stack.clickhouse import ClickHouseNode
 from outagewatch.stack.process import free_port
 from tests.history.history_testkit import (

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from outagewatch import schemas
-from outagewatch.schemas import ClientReport
+from core import schemas
+from core.schemas import ClientReport
 from outagewatch.stack.process import free_port
 
 WINDOW_S = 2

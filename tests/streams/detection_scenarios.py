@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from outagewatch.schemas import ClientReport
+from core.schemas import ClientReport
 
 T0 = 1_795_323_600_000
 ROOMS = 20

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from outagewatch import schemas
-from outagewatch.schemas import ClientReport, DeadLetter, RoomHealth
+from core import schemas
+from core.schemas import ClientReport, DeadLetter, RoomHealth
 from tests.streams.conftest import WINDOW_S, WorkerTopics, generate_reports, produce_batches, read_topic
 
 pytestmark = pytest.mark.integration

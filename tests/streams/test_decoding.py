@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from outagewatch import schemas
+from core import schemas
 from streams.decoding import WireReport, decode_reports
 from tests.streams.conftest import generate_reports
 

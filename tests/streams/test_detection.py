@@ -6,7 +6,7 @@ import heapq
 from typing import Any
 
 from alerting.policy import AlertingPolicy
-from outagewatch.schemas import Alert, Decision, RoomHealth
+from core.schemas import Alert, Decision, RoomHealth
 from streams import replay
 from streams.detection import AlertStage, Emitted, WindowDetection, replay_alerts, state_key
 from tests.alerting.helpers import decision

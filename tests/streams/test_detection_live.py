@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from outagewatch import schemas
-from outagewatch.schemas import Alert, AnomalyScoreBatch
+from core import schemas
+from core.schemas import Alert, AnomalyScoreBatch
 from streams.detection import replay_alerts
 from tests.alerting.receiver import Receiver
 from tests.streams.conftest import LATENESS_S, WINDOW_S, WorkerTopics, produce_batches, read_topic

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from outagewatch.schemas import ClientReport
-from outagewatch.timeutil import ManualClock
+from core.schemas import ClientReport
+from core.timeutil import ManualClock
 from streams import windows as room_windows
 from streams.distinct import ERROR_CLIENTS_K, LISTENERS_K, Distinct, client_hash
 from streams.engine import DictStore, PartitionWindows, WindowPolicy

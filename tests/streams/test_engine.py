@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from outagewatch.schemas import ClientReport
-from outagewatch.timeutil import ManualClock
+from core.schemas import ClientReport
+from core.timeutil import ManualClock
 from streams import replay
 from streams import windows as room_windows
 from streams.engine import DictStore, PartitionWindows, WindowPolicy

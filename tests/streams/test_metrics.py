@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outagewatch.schemas import MetricSample
+from core.schemas import MetricSample
 from streams import replay
 
 T = 1_795_323_600_000

@@ -16,9 +16,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from core.config import Settings
 from outagewatch.bench.pipeline.figures import lag_summary, peak_memory
 from outagewatch.bench.pipeline.harness import BenchRun, machine
-from outagewatch.config import Settings
 
 
 def run(settings: Settings, quick: bool = False, seconds: float | None = None, rate: float | None = None,

@@ -22,10 +22,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from outagewatch import schemas
+from core import schemas
+from core.config import Settings
 from outagewatch.bench.pipeline.figures import loss_account
 from outagewatch.bench.pipeline.load import ONSET_CODE, LoadPlan, run_plan
-from outagewatch.config import Settings
 from outagewatch.pipeline.follow import RunFollower
 from outagewatch.pipeline.processes import cpu_seconds, memory_mib
 
@@ -163,12 +163,12 @@ class BenchRun:
         self._stop()
 
     def _start(self) -> None:
+        from core.kafka_admin import ensure_topics
         from history.api import migrate
-        from outagewatch.demo.cli import child_env
+        from outagewatch.demo.orchestra import child_env
         from outagewatch.demo.receiver import WebhookReceiver
         from outagewatch.pipeline.isolation import isolated
         from outagewatch.pipeline.running import Pipeline
-        from outagewatch.stack.kafka import ensure_topics
 
         self.settings, env = isolated(self.base_settings, self.run_id, self.database)
         self.topics = list(self.settings.topics.all())

@@ -18,11 +18,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from core.config import Settings
 from outagewatch.bench.pipeline.figures import lag_summary, percentile
 from outagewatch.bench.pipeline.harness import BenchRun, machine
 from outagewatch.bench.pipeline.load import Onset
 from outagewatch.bench.pipeline.warmup import schedule, warmup_windows
-from outagewatch.config import Settings
 
 LISTENERS = 400
 

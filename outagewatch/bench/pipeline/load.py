@@ -131,7 +131,7 @@ class EventClock:
 
 def background_templates(plan: LoadPlan, count: int = 16) -> list[bytes]:
     """Request bodies with ``MARK`` (request number, in every report_id) and ``TS_MARK`` (event time) to fill in."""
-    from outagewatch import schemas
+    from core import schemas
 
     rng = random.Random(plan.seed)
     weights = [1 / (rank + 1) ** 1.1 for rank in range(plan.rooms)]
@@ -156,7 +156,7 @@ def background_templates(plan: LoadPlan, count: int = 16) -> list[bytes]:
 
 
 def surge_template(plan: LoadPlan, surge: Surge) -> bytes:
-    from outagewatch import schemas
+    from core import schemas
 
     reports = [{"report_id": f"{plan.prefix}s{MARK.decode()}-{i}", "ts": int(TS_MARK),
                 "client_id": f"s-{surge.name}-{MARK.decode()}-{i}", "room_id": surge.room, "platform": "ios",
@@ -229,7 +229,7 @@ class _Load:
 
     async def watched(self, session: Any, start: float, end: float) -> None:
         """Steady traffic of the watched rooms, and their onsets; retried until accepted."""
-        from outagewatch import schemas
+        from core import schemas
 
         plan = self.plan
         rng = random.Random(plan.seed + 1)

@@ -17,11 +17,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from core.config import Settings
 from outagewatch.bench.pipeline.figures import lag_summary
 from outagewatch.bench.pipeline.harness import BenchRun, machine
 from outagewatch.bench.pipeline.load import Surge
 from outagewatch.bench.pipeline.warmup import schedule
-from outagewatch.config import Settings
 from outagewatch.pipeline.processes import memory_mib
 
 ERROR_SHARE = 0.02  # the background's share of error reports (see load.background_templates)

@@ -6,11 +6,11 @@ import os
 import time
 from typing import Any
 
+from core.config import Settings
 from history.client import ClickHouseTarget, connect
 from outagewatch.bench.pipeline import e2e
 from outagewatch.bench.pipeline.figures import lag_summary, loss_account, peak_memory, percentile
 from outagewatch.bench.pipeline.load import EventClock, LoadPlan, Surge, background_templates, fill, surge_template
-from outagewatch.config import Settings
 from outagewatch.pipeline.processes import cpu_seconds, memory_mib, parse_cpu_ticks, parse_status
 
 FIGURES = {
@@ -88,7 +88,7 @@ def test_peak_memory_and_proc_parsers_on_this_process() -> None:
 def test_load_bodies_carry_run_prefix_event_time_and_unique_ids() -> None:
     plan = LoadPlan(url="http://x", api_key="k", prefix="run-ab12-", seconds=1, rate=0, event_start_ms=0,
                     rooms=20, batch=50)
-    from outagewatch import schemas
+    from core import schemas
 
     templates = background_templates(plan, count=2)
     first = schemas.decode(fill(templates[0], 1, 1_795_323_600_000), schemas.ReportBatch).reports

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.config import Settings
 from outagewatch.bench import peer
 from outagewatch.bench import streams as streams_bench
-from outagewatch.config import Settings
 
 pytestmark = pytest.mark.integration
 

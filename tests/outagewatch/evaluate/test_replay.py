@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from outagewatch.evaluate import CONTRACT_KEYS
-from outagewatch.schemas import MetricSample, encode
-from outagewatch.timeutil import format_ms
+from core.schemas import MetricSample, encode
+from core.timeutil import format_ms
+from outagewatch.evaluate.replay import CONTRACT_KEYS
 from tests.streams.detection_scenarios import SPIKE_ROOM, T0, spike, world
 
 WINDOW_MS = 10_000

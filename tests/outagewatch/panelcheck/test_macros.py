@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboards.macros import ALL, TimeRange, expand, grafana_interval_seconds
+from outagewatch.panelcheck.macros import ALL, TimeRange, expand, grafana_interval_seconds
 
 RANGE = TimeRange(1795320000, 1795323600)
 

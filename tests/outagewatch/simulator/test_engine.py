@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from collectors.simulator import SCENARIOS, Pacer, generate, labels
-from collectors.simulator.engine import _SPAMMER_UID, ERROR, HEARTBEAT
-from collectors.simulator.scenarios import curve_at
-from collectors.simulator.world import BASE_ERROR_RATE, REGIONS, VERSION_NAMES, build_world
-from outagewatch.schemas import ERROR_CODES, MetricSample, decode, decode_report
-from outagewatch.timeutil import ManualClock, parse_event_time
+from core.schemas import ERROR_CODES, MetricSample, decode, decode_report
+from core.timeutil import ManualClock, parse_event_time
+from outagewatch.simulator import SCENARIOS, Pacer, generate, labels
+from outagewatch.simulator.engine import _SPAMMER_UID, ERROR, HEARTBEAT
+from outagewatch.simulator.scenarios import curve_at
+from outagewatch.simulator.world import BASE_ERROR_RATE, REGIONS, VERSION_NAMES, build_world
 
 SCALE = 0.01
 ROOMS = 40
@@ -189,7 +189,7 @@ def test_everything_generated_is_valid_under_the_schemas() -> None:
             last_ts = report.ts
             seen_kinds.add(report.kind)
         for sample in tick.metrics:
-            decode(__import__("outagewatch.schemas").schemas.encode(sample), MetricSample)
+            decode(__import__("core.schemas").schemas.encode(sample), MetricSample)
         assert [r.report_id for r in tick.client_reports()] == [
             decode_report(line).report_id for line in tick.report_lines()]
     assert seen_kinds == {"heartbeat", "join", "leave", "error"}

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from collectors.simulator import (
+from core.schemas import MetricBatch, MetricSample, ReportBatch, decode, decode_report
+from outagewatch.cli import main
+from outagewatch.simulator import (
     HttpPolicy,
     Pacer,
     TargetError,
@@ -24,8 +26,6 @@ from collectors.simulator import (
     send_kafka,
     write_files,
 )
-from outagewatch.cli import main
-from outagewatch.schemas import MetricBatch, MetricSample, ReportBatch, decode, decode_report
 
 RUN = {"scenario": "room_failure", "seed": 4, "scale": 0.01, "rooms": 30, "duration_s": 90}
 

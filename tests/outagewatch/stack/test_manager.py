@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from core import schemas
+from core.config import Settings, load_settings
 from history.client import ClickHouseTarget, connect
-from outagewatch import schemas
-from outagewatch.config import Settings, load_settings
 from outagewatch.stack import manager
 from outagewatch.stack.process import free_port, port_open
 
