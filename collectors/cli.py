@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
             "authenticated by API key, and produce them to Kafka; scrape Prometheus endpoints into the "
             "server-metrics topic. Serves /healthz, /readyz and /metrics. Stops on SIGINT/SIGTERM."
         ),
-        epilog="Every flag overrides its OUTAGEWATCH_COLLECTOR_* setting (see README.md).",
+        epilog="Every flag overrides its OUTAGEWATCH_COLLECTOR_* setting (see docs/configuration.md).",
     )
     parser.add_argument("--host", help="address to listen on (default: collector.host, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on; 0 picks a free one (default: collector.port, 18080)")

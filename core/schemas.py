@@ -57,7 +57,7 @@ class SchemaError(ValueError):
 
 
 class ClientReport(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """Client report, version 1 (see design.md). ``ts`` becomes epoch ms."""
+    """Client report, version 1 (see docs/design.md). ``ts`` becomes epoch ms."""
 
     report_id: Identifier
     ts: int | float | str

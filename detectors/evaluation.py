@@ -1,7 +1,7 @@
 """Score alerts against labelled incidents: the numbers ``outagewatch evaluate`` prints.
 
 Pure: it takes the alert events a replay produced and the labels document,
-and returns the JSON object design.md specifies. The rules, from design.md:
+and returns the JSON object docs/design.md specifies. The rules, from docs/design.md:
 
 - an alert *covers* an incident when it is for the incident's key, or it is
   a global alert, or it lists the incident's key in ``affected`` (a cluster

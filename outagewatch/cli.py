@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Real-time outage detection for live-audio rooms: ingest client reports and server "
             "metrics into Kafka, compute per-room health, alert on spikes, keep history in ClickHouse."
         ),
-        epilog="Settings come from OUTAGEWATCH_* environment variables or a TOML file; see README.md.",
+        epilog="Settings come from OUTAGEWATCH_* environment variables or a TOML file; see docs/configuration.md.",
     )
     parser.add_argument("--version", action="version", version=f"outagewatch {__version__}")
     parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: $OUTAGEWATCH_CONFIG, ./outagewatch.toml)")

@@ -2,12 +2,12 @@
 
 Agents (all batch with ``take_events``; nothing is done per report in Faust):
 
-- ``client-reports`` -> per-partition ``PartitionWindows`` (table ``room-windows-v2``, see STATE_FORMAT)
+- ``client-reports`` -> per-partition ``PartitionWindows`` (table ``room-windows-v3``, see STATE_FORMAT)
   -> closed room windows on ``room-health``, partials on the internal
-  ``<app_id>-room-progress-v2`` topic (1 partition) -> the scope merger
-  (table ``room-scopes``) -> region/platform/app_version/global windows on
+  ``<app_id>-room-progress-v3`` topic (1 partition) -> the scope merger
+  (table ``room-scopes-v3``) -> region/platform/app_version/global windows on
   ``room-health``;
-- ``server-metrics`` -> the same with ``service-windows``/``service-scopes``
+- ``server-metrics`` -> the same with ``service-windows-v3``/``service-scopes-v3``
   -> ``service-health`` (scope ``service`` and ``cluster``);
 - anything undecodable -> ``dead-letter`` with the reason, partition, offset.
 
@@ -103,7 +103,7 @@ class _FirstMessage(faust.Sensor):
 
 
 def health_key(health: RoomHealth | ServiceHealth) -> bytes:
-    """The Kafka key contracts.md gives a closed window."""
+    """The Kafka key docs/contracts.md gives a closed window."""
     if health.scope in ("room", "service"):
         return health.key.encode()
     return f"{health.scope}:{health.key}".encode()

@@ -5,7 +5,7 @@ one bare ``ClientReport``; on ``server-metrics`` a ``MetricBatch`` or one
 ``MetricSample``. A batch with some invalid reports keeps the valid ones;
 each invalid one becomes its own dead letter.
 
-Fast path: past the collector every ``ts`` is already epoch ms (contracts.md),
+Fast path: past the collector every ``ts`` is already epoch ms (docs/contracts.md),
 so a batch is first decoded as ``WireReport``s (a ``ClientReport`` whose
 ``ts`` is a range-checked ``int``, validated by msgspec in C, without the
 per-report ``__post_init__``), then the kind/error-code rule is checked in

@@ -1,7 +1,7 @@
 """Benchmark: decode + validate client reports, msgspec (shipped) vs pydantic 2.
 
 This is the measurement that chose msgspec for ``core.schemas``;
-pydantic is only installed with the ``bench`` extra.
+pydantic is only installed with the ``dev`` extra.
 """
 
 from __future__ import annotations

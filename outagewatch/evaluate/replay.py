@@ -137,7 +137,7 @@ def load_labels(path: Path) -> dict[str, Any]:
 
 def evaluate(reports: Path, labels: Path, metrics: Path | None = None, settings: Settings | None = None,
              config: EnsembleConfig | None = None) -> dict[str, Any]:
-    """The design.md JSON object for one recording and its labels."""
+    """The JSON object docs/design.md specifies, for one recording and its labels."""
     settings = settings or load_settings(env={})
     document = load_labels(labels)  # fail on bad labels before a long replay
     coverage = Coverage()

@@ -26,7 +26,7 @@ from .world import DEFAULT_START_MS
 
 
 def labels(scenario: str | Scenario, *, duration_s: int | None = None, start_ms: int = DEFAULT_START_MS) -> dict[str, Any]:
-    """``{"incidents": [...]}`` in the labels format of design.md, for a run of ``duration_s``."""
+    """``{"incidents": [...]}`` in the labels format of docs/design.md, for a run of ``duration_s``."""
     plan = get_scenario(scenario)
     duration = int(plan.duration_s if duration_s is None else duration_s)
     seconds = np.arange(duration)

@@ -61,7 +61,7 @@ class Selector:
 
 @dataclass(frozen=True)
 class Label:
-    """A ground-truth incident an effect causes (design.md labels format)."""
+    """A ground-truth incident an effect causes (the labels format of docs/design.md)."""
 
     scope: str
     key: str

@@ -3,7 +3,7 @@ implements the few Grafana API endpoints it calls.
 
 This is a unit test of the sequence and the created / updated / unchanged
 report only: no Grafana can run on these machines, so it does not prove that
-a real Grafana accepts the payloads (README: "Grafana").
+a real Grafana accepts the payloads (docs/design.md, "Dashboards").
 """
 
 from __future__ import annotations
