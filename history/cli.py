@@ -53,12 +53,13 @@ def register(subparsers: Any) -> None:
     sink = commands.add_parser(
         "sink", help="consume every topic into ClickHouse (runs until Ctrl-C / SIGTERM)",
         description="A consumer group of its own reading client-reports, room-health, service-health, "
-                    "server-metrics, alerts and dead-letter into their tables: batches by rows and seconds, "
+                    "server-metrics, alerts, anomaly-scores and dead-letter into their tables: batches by rows "
+                    "and seconds, "
                     "commits offsets only after ClickHouse acknowledged, pauses and retries while ClickHouse "
                     "is down. Tuning: the history.sink_* settings.")
     sink.add_argument("--group-id", help="consumer group (default: history.sink_group_id)")
     sink.add_argument("--topic", action="append", dest="topics", metavar="TOPIC",
-                      help="consume only this topic (repeatable; default: all six)")
+                      help="consume only this topic (repeatable; default: all seven)")
     sink.add_argument("--no-migrate", action="store_true", help="do not apply migrations before starting")
     sink.set_defaults(func=_sink)
 
