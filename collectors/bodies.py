@@ -1,6 +1,10 @@
 """Request bodies: content type, gzip (capped), JSON envelope or NDJSON, per-item decoding.
 
-Pure functions; the HTTP layer maps ``BodyError.status`` to the answer.
+Pure functions; the HTTP layer maps ``BodyError.status`` to the answer. No
+body is a server error: nesting deeper than the decoder's stack, a text
+that is not UTF-8 and every other oddity is a 4xx with a reason, or a 202
+whose ``errors`` say what was wrong with each item. A UTF-8 byte order mark
+is ignored (RFC 8259 allows it); UTF-16 and UTF-32 are refused by name.
 
 >>> valid, invalid = parse_reports(b'{"reports": [{"report_id": "a"}]}', "application/json", None, 1 << 20, 10)
 >>> valid, invalid
@@ -52,11 +56,51 @@ _sample_decoder = msgspec.json.Decoder(schemas.MetricSample)
 
 
 def media_type(content_type: str | None) -> str:
-    """``application/json; charset=utf-8`` -> ``application/json``; 415 unless JSON or NDJSON."""
-    kind = (content_type or "").split(";", 1)[0].strip().lower()
-    if kind in JSON_TYPES or kind in NDJSON_TYPES:
-        return kind
-    raise BodyError(415, f"Content-Type must be application/json or application/x-ndjson, got {content_type or 'none'!r}")
+    """``application/json; charset=utf-8`` -> ``application/json``; 415 unless JSON or NDJSON in UTF-8.
+
+    >>> media_type("application/JSON; charset=UTF-8")
+    'application/json'
+    >>> media_type("application/json; charset=latin-1")
+    Traceback (most recent call last):
+    ...
+    collectors.bodies.BodyError: 415: charset 'latin-1' is not accepted: send UTF-8 (charset=utf-8, or none)
+    """
+    kind, _, parameters = (content_type or "").partition(";")
+    kind = kind.strip().lower()
+    if kind not in JSON_TYPES and kind not in NDJSON_TYPES:
+        raise BodyError(415, "Content-Type must be application/json or application/x-ndjson, "
+                             f"got {(content_type or 'none')[:100]!r}")
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise BodyError(415, f"charset {charset[:40]!r} is not accepted: send UTF-8 (charset=utf-8, or none)")
+    return kind
+
+
+_BOM_UTF8 = b"\xef\xbb\xbf"
+_WIDE_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16",
+              b"\xfe\xff": "UTF-16"}
+
+
+def text_of(body: bytes) -> bytes:
+    """The body without a UTF-8 byte order mark; 400 for UTF-16/32 (a BOM, or NUL bytes between characters).
+
+    >>> text_of(b"\\xef\\xbb\\xbf{}")
+    b'{}'
+    >>> text_of('{"reports": []}'.encode("utf-16"))
+    Traceback (most recent call last):
+    ...
+    collectors.bodies.BodyError: 400: body must be UTF-8 JSON; this looks like UTF-16: re-encode it as UTF-8
+    """
+    if body.startswith(_BOM_UTF8):
+        return body[len(_BOM_UTF8):]
+    for bom, name in _WIDE_BOMS.items():
+        if body.startswith(bom):
+            raise BodyError(400, f"body must be UTF-8 JSON; this looks like {name}: re-encode it as UTF-8")
+    if b"\x00" in body[:64]:
+        raise BodyError(400, "body must be UTF-8 JSON; it holds NUL bytes (UTF-16, or not text at all)")
+    return body
 
 
 def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
@@ -89,6 +133,7 @@ def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> byt
 
 def split_items(body: bytes, kind: str, field: str, max_items: int) -> list[Any]:
     """The raw items of a batch: ``{"<field>": [...]}`` for JSON, one per non-blank line for NDJSON."""
+    body = text_of(body)
     if not body.strip():
         raise BodyError(400, "body is empty")
     if kind in NDJSON_TYPES:
@@ -96,10 +141,10 @@ def split_items(body: bytes, kind: str, field: str, max_items: int) -> list[Any]
     else:
         try:
             envelope = _envelopes[field].decode(body)
-        except msgspec.DecodeError as exc:
-            raise BodyError(400, f"body is not valid JSON: {exc}") from None
         except msgspec.ValidationError as exc:
             raise BodyError(400, f"body must be {{\"{field}\": [...]}}: {exc}") from None
+        except schemas.UNDECODABLE as exc:
+            raise BodyError(400, f"body is not valid JSON: {schemas.clean_reason(exc)}") from None
         items = getattr(envelope, field)
     if len(items) > max_items:
         raise BodyError(413, f"batch has {len(items)} items; at most {max_items} per request")
@@ -117,7 +162,7 @@ def decode_reports(body: bytes, kind: str, max_items: int) -> tuple[list[schemas
     >>> body = (b'{"reports": [{"report_id": "a", "ts": 1795323600000, "client_id": "c", "room_id": "r",'
     ...         b' "kind": "heartbeat", "platform": "ios"}, {"report_id": "b", "ts": 5}]}')
     >>> decode_reports(body, "application/json", 10)
-    ([ClientReport(report_id='a', ts=1795323600000, client_id='c', room_id='r', kind='heartbeat', platform='ios', error_code=None, app_version=None, region=None, latency_ms=None, weight=1.0)], [(1, 'Object missing required field `client_id`')])
+    ([ClientReport(report_id='a', ts=1795323600000, client_id='c', room_id='r', kind='heartbeat', platform='ios', error_code=None, app_version=None, region=None, latency_ms=None, weight=1.0, source=None)], [(1, 'Object missing required field `client_id`')])
     >>> valid, _ = decode_reports(body[:body.index(b", {")] + b"]}", "application/json", 10)
     >>> type(valid[0]).__name__
     'WireReport'
@@ -141,8 +186,8 @@ def decode_each(items: list[Any], decode: Callable[[Any], T]) -> tuple[list[T], 
     for index, item in enumerate(items):
         try:
             valid.append(decode(item))
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            invalid.append((index, str(exc)))
+        except schemas.UNDECODABLE as exc:
+            invalid.append((index, schemas.clean_reason(exc)))
     return valid, invalid
 
 

@@ -20,7 +20,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Accept client reports (POST /v1/reports) and pushed server metrics (POST /v1/metrics), "
             "authenticated by API key, and produce them to Kafka; scrape Prometheus endpoints into the "
-            "server-metrics topic. Serves /healthz, /readyz and /metrics. Stops on SIGINT/SIGTERM."
+            "server-metrics topic. Serves /healthz, /readyz and /metrics. Stops on SIGINT/SIGTERM; SIGHUP "
+            "re-reads collector.api_keys_file. Refuses to listen off loopback with the README's demo key "
+            "(collector.allow_demo_key overrides). See docs/security.md for what each key may do."
         ),
         epilog="Every flag overrides its OUTAGEWATCH_COLLECTOR_* setting (see docs/configuration.md).",
     )
@@ -32,8 +34,10 @@ def register(subparsers: Any) -> None:
                              "collector.scrape_targets")
     parser.add_argument("--scrape-interval", type=float, metavar="SECONDS",
                         help="seconds between scrapes (default: collector.scrape_interval_seconds, 15)")
-    parser.add_argument("--api-key", action="append", metavar="NAME:SECRET", default=[],
-                        help="an accepted API key; repeat for more; replaces collector.api_keys")
+    parser.add_argument("--api-key", action="append", metavar="NAME:SECRET[:SCOPES]", default=[],
+                        help="an accepted API key, with its scopes joined by '+' (reports: client apps; metrics: "
+                             "servers; relay: an edge tier batching many clients' reports; none given: "
+                             "reports+metrics); repeat for more; replaces collector.api_keys")
     parser.set_defaults(func=_collect)
 
 
@@ -42,6 +46,7 @@ def _collect(settings: Settings, args: argparse.Namespace) -> int:
     from collectors.scraper import TargetError
     from collectors.server import run
     from collectors.sink import SinkUnavailable
+    from collectors.sources import SourceConfigError
 
     changes: dict[str, Any] = {}
     if args.scrape:
@@ -55,7 +60,7 @@ def _collect(settings: Settings, args: argparse.Namespace) -> int:
     gctune.for_throughput()
     try:
         run(settings, host=args.host, port=args.port)
-    except (SinkUnavailable, KeyConfigError, TargetError, OSError) as exc:
+    except (SinkUnavailable, KeyConfigError, SourceConfigError, TargetError, OSError) as exc:
         log.error("collector not started: %s", exc)
         return 1
     return 0

@@ -22,7 +22,13 @@ def rejection_reason(error: str) -> str:
     'missing_field'
     >>> rejection_reason("JSON is malformed: invalid character (byte 0)")
     'malformed'
+    >>> rejection_reason("ts 2099-01-01T00:00:00.000Z is 72 years ahead of its arrival (...)")
+    'ts_ahead'
     """
+    if "ahead of its arrival" in error:
+        return "ts_ahead"
+    if "older than its arrival" in error:
+        return "ts_too_old"
     match = _FIELD.search(error)
     if match:
         field = match.group(1)
@@ -59,6 +65,13 @@ class CollectorMetrics:
                                    "bytes handed to the producer and not yet acknowledged (queue depth)", registry=r)
         self.heartbeat_keep = Gauge("outagewatch_collector_heartbeat_keep_ratio",
                                     "fraction of heartbeats kept by overload sampling", registry=r)
+        self.rate_limited = Counter("outagewatch_collector_rate_limited", "requests answered 429, by the limit hit "
+                                    "(key: the API key's bucket, source: the client network's)", ["limit"], registry=r)
+        self.source_buckets = Gauge("outagewatch_collector_source_buckets",
+                                    "client networks with a rate bucket (bounded by collector.source_buckets_max)",
+                                    registry=r)
+        self.key_reloads = Counter("outagewatch_collector_key_reloads", "re-reads of collector.api_keys_file, by "
+                                   "outcome (refused: the old keys stay)", ["outcome"], registry=r)
         self.scrapes = Counter("outagewatch_collector_scrapes", "scrapes of server metric targets by outcome",
                                ["service", "outcome"], registry=r)
         self.heartbeat_keep.set(1.0)

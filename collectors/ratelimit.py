@@ -1,4 +1,9 @@
-"""Per-key token buckets, charged by the number of items in a request.
+"""Token buckets (per key, and per client network), charged by the number of items in a request.
+
+A per-source limiter is keyed by whatever network a client writes from, so
+its table is bounded (``max_buckets``, least recently used forgotten first):
+a forgotten bucket comes back full, which only forgives a source that has
+been quiet while ``max_buckets`` others were busy.
 
 >>> from core.timeutil import ManualClock
 >>> clock = ManualClock(0)
@@ -11,34 +16,53 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
 
 from core.timeutil import Clock
 
 
-@dataclass
 class _Bucket:
-    tokens: float
-    updated_ms: int
+    __slots__ = ("tokens", "updated_ms")
+
+    def __init__(self, tokens: float, updated_ms: int) -> None:
+        self.tokens = tokens
+        self.updated_ms = updated_ms
 
 
 class RateLimiter:
-    """One token bucket per API key; a token is one report (or metric sample)."""
+    """One token bucket per key (an API key's name, a client network); a token is one report or sample.
 
-    def __init__(self, rate_per_second: float, burst: float, clock: Clock) -> None:
+    >>> from core.timeutil import ManualClock
+    >>> sources = RateLimiter(rate_per_second=1, burst=5, clock=ManualClock(0), max_buckets=2)
+    >>> [sources.take(network, 5) for network in ("a", "b", "a", "c", "b")], len(sources)
+    ([0.0, 0.0, 5.0, 0.0, 0.0], 2)
+    """
+
+    def __init__(self, rate_per_second: float, burst: float, clock: Clock, max_buckets: int = 0) -> None:
         if rate_per_second <= 0 or burst <= 0:
             raise ValueError("rate_per_second and burst must be positive")
         self.rate_per_second = rate_per_second
         self.burst = burst
         self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
+        # 0: unbounded (API keys are few and configured).
+        self.max_buckets = max_buckets
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def _refill(self, key: str) -> _Bucket:
         now = self._clock.now_ms()
-        bucket = self._buckets.get(key)
+        buckets = self._buckets
+        bucket = buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(self.burst, now)
-        elif now > bucket.updated_ms:
+            bucket = buckets[key] = _Bucket(self.burst, now)
+            if self.max_buckets and len(buckets) > self.max_buckets:
+                buckets.popitem(last=False)
+            return bucket
+        if self.max_buckets:
+            buckets.move_to_end(key)
+        if now > bucket.updated_ms:
             bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated_ms) / 1000 * self.rate_per_second)
             bucket.updated_ms = now
         return bucket

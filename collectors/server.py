@@ -7,35 +7,41 @@ reports/s (median ~190k), uvicorn 0.54 + httptools + starlette 1.10
 124k-188k (median ~157k). aiohttp also needs no extra dependency.
 
 Order of checks for an ingest request, cheapest refusal first:
-401 (key) -> 415 (content type) -> 413 (Content-Length) -> 503 (in-flight
-limit: shed before reading the body) -> 429 (bucket empty) -> read body ->
-413/400 (gzip cap, envelope, batch length) -> item validation (the whole
-batch in one msgspec call when it is all valid) -> 429 (charge items) -> dedup -> heartbeat sampling under load -> Kafka (202 after
+503 (in-flight limit: shed before reading the body) -> 401 (key) -> 403
+(the key lacks the endpoint's scope) -> 415 (content type) -> 413
+(Content-Length) -> 429 (the key's bucket, then the client network's, empty)
+-> read body -> 413/400 (gzip cap, envelope, batch length) -> item
+validation (the whole batch in one msgspec call when it is all valid) ->
+event time within its bound of the receive clock -> 429 (charge items) ->
+source stamp -> dedup -> heartbeat sampling under load -> Kafka (202 after
 acks=all, 503 otherwise).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import math
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from collectors import batching, bodies
-from collectors.auth import ApiKeys
+from collectors.auth import DEMO_SECRET, ApiKeys, Key, KeyConfigError
 from collectors.coalesce import ReportCoalescer
 from collectors.dedup import RecentIds
+from collectors.keyring import Check, KeyRing
 from collectors.metrics import CollectorMetrics, rejection_reason
 from collectors.ratelimit import RateLimiter
 from collectors.sampling import SamplingPolicy, keep_probability, sample_heartbeats
 from collectors.scraper import Scraper, parse_targets
 from collectors.sink import KafkaSink, ProducerSettings, RecordSink, SinkUnavailable
+from collectors.sources import SourcePolicy, Sources
 from core import schemas
 from core.config import Settings
 from core.timeutil import Clock, SystemClock
@@ -59,18 +65,51 @@ def _error(status: int, reason: str, retry_after: float | None = None) -> web.Re
     return _json(status, {"error": reason}, retry_after)
 
 
+@dataclass
+class Admitted(Generic[T]):
+    """A request past every refusal before its items: who sent it, from where, and its items."""
+
+    key: Key
+    # The client's network (``collectors.sources``); empty when the key is a relay's.
+    network: str
+    valid: list[T]
+    invalid: list[tuple[int, str]]
+
+
+def _positions(valid: int, invalid: list[tuple[int, str]]) -> list[int]:
+    """Where each valid item stood in the request, given the indexes of the invalid ones.
+
+    >>> _positions(3, [(1, "bad"), (3, "bad")])
+    [0, 2, 4]
+    """
+    if not invalid:
+        return list(range(valid))
+    refused = {index for index, _ in invalid}
+    return [index for index in range(valid + len(invalid)) if index not in refused]
+
+
+def _ts(item: Any) -> int:
+    return item.ts  # type: ignore[no-any-return]  # epoch ms once decoded (core.schemas)
+
+
 class Collector:
     """The ingest endpoints, wired to a ``RecordSink``; ``app`` is the aiohttp application."""
 
     def __init__(self, settings: Settings, sink: RecordSink, clock: Clock | None = None,
-                 metrics: CollectorMetrics | None = None) -> None:
+                 metrics: CollectorMetrics | None = None, keys: KeyRing | None = None) -> None:
         c = settings.collector
         self.settings = settings
         self.sink = sink
         self.clock = clock or SystemClock()
         self.metrics = metrics or CollectorMetrics()
-        self.keys = ApiKeys.parse(c.api_keys)
+        self.ring = keys or KeyRing.from_settings(c.api_keys, c.api_keys_file, int(c.api_keys_reload_seconds * 1000),
+                                                  self.clock)
+        self.ring.on_reload = lambda outcome: self.metrics.key_reloads.labels(outcome).inc()
         self.limiter = RateLimiter(c.rate_per_second, c.rate_burst, self.clock)
+        self.sources = Sources(SourcePolicy.from_settings(c), c.source_secret.encode() or None)
+        self.source_limiter = RateLimiter(c.source_rate_per_second, c.source_rate_burst, self.clock,
+                                          max_buckets=c.source_buckets_max)
+        self.bound = settings.event_time.bound()
         self.seen = RecentIds(int(c.dedup_horizon_seconds * 1000), c.dedup_max_ids, self.clock)
         self.sampling = SamplingPolicy(enabled=c.sample_heartbeats, min_keep=c.sample_min_keep)
         self.inflight = 0
@@ -95,22 +134,33 @@ class Collector:
 
     # -- the shared front half of both ingest endpoints ------------------------------------------
 
-    async def _admit(self, request: web.Request, decode: Decode[T]) -> tuple[list[T], list[tuple[int, str]]] | web.Response:
-        """Auth, content type, size, load, rate; then the body's valid items and ``(index, reason)`` for
-        the invalid ones (``decode``). A Response means refused."""
+    async def _admit(self, request: web.Request, scope: str, decode: Decode[T]) -> Admitted[T] | web.Response:
+        """Auth, scope, content type, size, rate (per key; per client network for reports); then the
+        body's valid items and ``(index, reason)`` for the others (``decode``, then the event-time
+        bound). A Response means refused."""
         c = self.settings.collector
-        key_name = self.keys.identify(request.headers.get("Authorization"))
-        if key_name is None:
+        key = self.ring.keys.identify(request.headers.get("Authorization"))
+        if key is None:
             return _error(401, "missing or unknown API key: send 'Authorization: Bearer <key>'")
+        if not key.may(scope):
+            return _error(403, f"key {key.name!r} may not use {request.path}: it holds the scope(s) "
+                               f"{'+'.join(sorted(key.scopes))}; {request.path} needs a key with the {scope} scope")
         try:
             kind = bodies.media_type(request.headers.get("Content-Type"))
         except bodies.BodyError as exc:
             return _error(exc.status, exc.reason)
         if request.content_length is not None and request.content_length > c.max_body_bytes:
             return _error(413, f"body of {request.content_length} bytes; at most {c.max_body_bytes}")
-        wait = self.limiter.empty(key_name)
+        wait = self.limiter.empty(key.name)
         if wait > 0:
-            return _error(429, f"key {key_name!r} is over its rate of {c.rate_per_second:g} items/s", wait)
+            return self._limited("key", f"key {key.name!r} is over its rate of {c.rate_per_second:g} items/s", wait)
+        network = ""
+        if scope == "reports" and not key.may("relay"):
+            forwarded = request.headers.get(c.client_address_header) if c.trusted_proxies else None
+            network = self.sources.network(self.sources.client_address(request.remote, forwarded))
+            wait = self.source_limiter.empty(network)
+            if wait > 0:
+                return self._limited("source", self._source_over(network), wait)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -120,11 +170,28 @@ class Collector:
             valid, invalid = decode(plain, kind, c.max_batch_items)
         except bodies.BodyError as exc:
             return _error(exc.status, exc.reason)
+        kept, out_of_bounds = self.bound.split(valid, self.clock.now_ms(), _ts)
+        if out_of_bounds:
+            positions = _positions(len(valid), invalid)
+            invalid = sorted([*invalid, *((positions[at], why) for at, why in out_of_bounds)])
         # Every item is charged, valid or not.
-        wait = self.limiter.take(key_name, len(valid) + len(invalid))
+        items = len(kept) + len(invalid)
+        wait = self.limiter.take(key.name, items)
         if wait > 0:
-            return _error(429, f"key {key_name!r} is over its rate of {c.rate_per_second:g} items/s", wait)
-        return valid, invalid
+            return self._limited("key", f"key {key.name!r} is over its rate of {c.rate_per_second:g} items/s", wait)
+        if network:
+            wait = self.source_limiter.take(network, items)
+            if wait > 0:
+                return self._limited("source", self._source_over(network), wait)
+        return Admitted(key, network, kept, invalid)
+
+    def _source_over(self, network: str) -> str:
+        return (f"your network {network} is over its rate of {self.settings.collector.source_rate_per_second:g} "
+                "reports/s")
+
+    def _limited(self, limit: str, reason: str, wait: float) -> web.Response:
+        self.metrics.rate_limited.labels(limit).inc()
+        return _error(429, reason, wait)
 
     def _shed(self) -> web.Response | None:
         limit = self.settings.collector.max_inflight_requests
@@ -169,10 +236,17 @@ class Collector:
             self.metrics.inflight.set(self.inflight)
 
     async def _reports(self, request: web.Request) -> web.Response:
-        admitted = await self._admit(request, bodies.decode_reports)
+        admitted = await self._admit(request, "reports", bodies.decode_reports)
         if isinstance(admitted, web.Response):
             return admitted
-        valid, invalid = admitted
+        valid, invalid = admitted.valid, admitted.invalid
+        if admitted.network:
+            # The collector's word, not the client's: where the report came from, and that it stands for
+            # one report (a client-sent weight of 1e6 would count as a million listeners or error clients).
+            source = self.sources.stamp(admitted.network, admitted.key.name)
+            for report in valid:
+                report.source = source
+                report.weight = 1.0
         fresh, duplicate_ids = self._drop_duplicates(valid)
         keep = keep_probability(self.inflight / self.settings.collector.max_inflight_requests, self.sampling)
         self.metrics.heartbeat_keep.set(keep)
@@ -200,10 +274,10 @@ class Collector:
             return shed
         self.inflight += 1
         try:
-            admitted = await self._admit(request, bodies.decode_samples)
+            admitted = await self._admit(request, "metrics", bodies.decode_samples)
             if isinstance(admitted, web.Response):
                 return admitted
-            valid, invalid = admitted
+            valid, invalid = admitted.valid, admitted.invalid
             records = batching.sample_records(valid, self.settings.topics.server_metrics)
             refused = await self._deliver(self.sink.send_all(records), "samples", len(valid))
             if refused is not None:
@@ -223,6 +297,7 @@ class Collector:
 
     async def prometheus(self, request: web.Request) -> web.Response:
         self.metrics.pending_bytes.set(self.sink.pending_bytes)
+        self.metrics.source_buckets.set(len(self.source_limiter))
         return web.Response(body=generate_latest(self.metrics.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -267,42 +342,98 @@ class CollectorRunner:
             await close()
 
 
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` serves this machine only.
+
+    >>> [is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "", "10.0.0.5", "collector.internal")]
+    [True, True, True, False, False, False, False]
+    """
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # every address, or a name: assume the network can reach it
+
+
+def demo_key_guard(host: str, allow: bool) -> Check:
+    """A key check refusing the README's demo key when ``host`` is reachable from the network."""
+
+    def check(keys: ApiKeys) -> None:
+        if keys.holds_demo_key and not allow and not is_loopback(host):
+            raise KeyConfigError(
+                f"refusing to listen on {host or 'every address'} while the API keys include the demo key "
+                f"({DEMO_SECRET!r}, published in the README): anyone could send reports and metrics. Set your own "
+                "keys (OUTAGEWATCH_COLLECTOR_API_KEYS=name:secret:reports, or a keys file in "
+                "OUTAGEWATCH_COLLECTOR_API_KEYS_FILE), or for a throwaway test set "
+                "OUTAGEWATCH_COLLECTOR_ALLOW_DEMO_KEY=true (collector.allow_demo_key)")
+
+    return check
+
+
+def _warn_about(settings: Settings, keys: ApiKeys, host: str) -> None:
+    legacy = [name for name in keys.legacy_names if not (name == "demo" and keys.holds_demo_key)]
+    if legacy:
+        log.warning("API key(s) %s name no scopes, so they may send reports and push metrics (as before scopes "
+                    "existed); a key that ships in client apps should be 'name:secret:reports', a server's "
+                    "'name:secret:metrics'", ", ".join(legacy))
+    if not settings.collector.source_secret and not is_loopback(host):
+        log.warning("collector.source_secret is not set: report sources are keyed by this process alone; "
+                    "collectors behind one load balancer must share one secret, or each sees a client as its "
+                    "own source")
+
+
+async def _poll_keys(ring: KeyRing) -> None:
+    while True:
+        await asyncio.sleep(min(1.0, ring.reload_ms / 1000))
+        ring.poll()
+
+
 async def start(settings: Settings, *, host: str | None = None, port: int | None = None,
                 clock: Clock | None = None, sink: RecordSink | None = None) -> CollectorRunner:
     """Start the collector in the running event loop (``port=0`` picks a free port).
 
-    Connects the Kafka producer first (raising ``SinkUnavailable`` if the
-    topics' metadata cannot be had), then listens, then starts scraping
-    ``collector.scrape_targets``.
+    Refuses (``KeyConfigError``) bad keys, and the demo key on an address
+    the network can reach, before connecting the Kafka producer (raising
+    ``SinkUnavailable`` if the topics' metadata cannot be had), then listens,
+    then starts scraping ``collector.scrape_targets`` and watching the keys file.
     """
     clock = clock or SystemClock()
-    ApiKeys.parse(settings.collector.api_keys)  # refuse a bad key or target before connecting to Kafka
-    targets = parse_targets(settings.collector.scrape_targets)
+    c = settings.collector
+    bind_host = host if host is not None else c.host
+    ring = KeyRing.from_settings(c.api_keys, c.api_keys_file, int(c.api_keys_reload_seconds * 1000), clock,
+                                 check=demo_key_guard(bind_host, c.allow_demo_key))
+    targets = parse_targets(c.scrape_targets)
+    _warn_about(settings, ring.keys, bind_host)
     if sink is None:
         kafka = KafkaSink(producer_settings(settings), clock)
         await kafka.start([settings.topics.client_reports, settings.topics.server_metrics])
         sink = kafka
-    collector = Collector(settings, sink, clock)
+    collector = Collector(settings, sink, clock, keys=ring)
     runner = web.AppRunner(collector.app, access_log=None, auto_decompress=False, handle_signals=False)
     await runner.setup()
-    bind_host = host if host is not None else settings.collector.host
-    site = web.TCPSite(runner, bind_host, settings.collector.port if port is None else port,
-                       backlog=1024, reuse_address=True)
+    site = web.TCPSite(runner, bind_host, c.port if port is None else port, backlog=1024, reuse_address=True)
     await site.start()
     server: Any = site._server  # noqa: SLF001 - the only way to learn the port picked for port=0
     bound_port = int(server.sockets[0].getsockname()[1])
     started = CollectorRunner(collector, runner, sink, bind_host, bound_port)
     if targets:
-        scraper = Scraper(targets, sink, settings.topics.server_metrics, settings.collector.scrape_timeout_seconds,
+        scraper = Scraper(targets, sink, settings.topics.server_metrics, c.scrape_timeout_seconds,
                           collector.metrics, clock)
-        started.tasks.append(asyncio.create_task(scraper.run_forever(settings.collector.scrape_interval_seconds)))
-    log.info("collector listening on %s (topics %s, %s; %d scrape target(s))", started.url,
-             settings.topics.client_reports, settings.topics.server_metrics, len(targets))
+        started.tasks.append(asyncio.create_task(scraper.run_forever(c.scrape_interval_seconds)))
+    if ring.path is not None:
+        started.tasks.append(asyncio.create_task(_poll_keys(ring)))
+    log.info("collector listening on %s (topics %s, %s; %d key(s)%s; %d scrape target(s))", started.url,
+             settings.topics.client_reports, settings.topics.server_metrics, len(ring.keys.keys),
+             f" from {ring.path}" if ring.path else "", len(targets))
     return started
 
 
 def run(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Run the collector until SIGINT or SIGTERM (blocking): what ``outagewatch collect`` does."""
+    """Run the collector until SIGINT or SIGTERM (blocking): what ``outagewatch collect`` does.
+
+    SIGHUP re-reads ``collector.api_keys_file``.
+    """
 
     async def main() -> None:
         stopping = asyncio.Event()
@@ -310,6 +441,7 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
         runner = await start(settings, host=host, port=port)
+        loop.add_signal_handler(signal.SIGHUP, runner.collector.ring.reload, "SIGHUP")
         print(f"collector ready at {runner.url}", flush=True)
         try:
             await stopping.wait()

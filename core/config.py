@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.timeutil import ArrivalBound
+
 ENV_PREFIX = "OUTAGEWATCH_"
 CONFIG_FILE_ENV = "OUTAGEWATCH_CONFIG"
 DEFAULT_CONFIG_FILE = "outagewatch.toml"
@@ -93,12 +95,56 @@ class StackSettings:
 
 
 @dataclass(frozen=True)
+class EventTimeSettings:
+    """How far a report's (or sample's) own ``ts`` may be from its arrival.
+
+    The collector checks it against its receive clock, the worker against the
+    Kafka record's timestamp, so nothing already in Kafka can move a
+    watermark into the future either.
+    """
+
+    # A client clock a little fast is fine; 2099 is not.
+    max_ahead_seconds: float = 300.0
+    # A day back, so a replay of yesterday still works; 2001 does not.
+    max_age_seconds: float = 86_400.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_ahead_seconds", "max_age_seconds"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"event_time.{name} must be >= 0 seconds, got {getattr(self, name)!r}")
+
+    def bound(self) -> ArrivalBound:
+        return ArrivalBound(max_ahead_ms=int(self.max_ahead_seconds * 1000),
+                            max_age_ms=int(self.max_age_seconds * 1000))
+
+
+@dataclass(frozen=True)
 class CollectorSettings:
     host: str = "127.0.0.1"
     port: int = 18080
-    # API keys as "name:secret" pairs, comma-separated in the environment.
+    # API keys as "name:secret[:scopes]" entries, comma-separated in the environment; scopes are
+    # reports, metrics and relay joined by "+" (an entry without scopes: reports+metrics).
     # The collector keeps only their SHA-256 digests in memory.
     api_keys: tuple[str, ...] = ("demo:demo-key",)
+    # A file of key entries (one a line; "name:sha256=<hex>[:scopes]" stores a digest, not the secret).
+    # When set it replaces api_keys, and is re-read on SIGHUP and when it changes.
+    api_keys_file: str = ""
+    api_keys_reload_seconds: float = 5.0
+    # The demo key is in the README: listening off loopback with it is refused unless this is true.
+    allow_demo_key: bool = False
+    # A report's source (and its rate bucket) is its client's network: these prefix lengths.
+    source_ipv4_prefix: int = 24
+    source_ipv6_prefix: int = 48
+    # Keys the source hash; collectors behind one load balancer must share it (empty: random per process).
+    source_secret: str = ""
+    # Per-source token bucket (items/s), beside the per-key one; at most source_buckets_max sources are
+    # tracked (least recently seen forgotten first).
+    source_rate_per_second: float = 1000.0
+    source_rate_burst: float = 10_000.0
+    source_buckets_max: int = 100_000
+    # Peers (addresses or CIDRs) whose client_address_header names the client: a load balancer.
+    trusted_proxies: tuple[str, ...] = ()
+    client_address_header: str = "X-Forwarded-For"
     max_body_bytes: int = 1024 * 1024
     max_batch_items: int = 5000
     rate_per_second: float = 200_000.0
@@ -182,6 +228,7 @@ class Settings:
     clickhouse: ClickHouseSettings = field(default_factory=ClickHouseSettings)
     topics: TopicSettings = field(default_factory=TopicSettings)
     stack: StackSettings = field(default_factory=StackSettings)
+    event_time: EventTimeSettings = field(default_factory=EventTimeSettings)
     collector: CollectorSettings = field(default_factory=CollectorSettings)
     streams: StreamsSettings = field(default_factory=StreamsSettings)
     alerting: AlertingSettings = field(default_factory=AlertingSettings)

@@ -56,6 +56,11 @@ class SchemaError(ValueError):
     """Input that does not match a schema; the message says where and why."""
 
 
+# What msgspec raises for input it cannot use. RecursionError: JSON nested deeper than its
+# decoder's stack (``[[[[...`` of a garbage body); it is the input's fault like the others.
+UNDECODABLE = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
+
+
 class ClientReport(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Client report, version 1 (see docs/design.md). ``ts`` becomes epoch ms."""
 
@@ -70,6 +75,10 @@ class ClientReport(msgspec.Struct, kw_only=True, omit_defaults=True):
     region: ShortText | None = None
     latency_ms: NonNegative | None = None
     weight: Weight = 1.0
+    # Where the report came from, stamped by the collector (a keyed hash of the client's network and
+    # key, ``collectors.sources``); a client's own value is overwritten. None: not stamped (a recording,
+    # a replay straight into Kafka): each client then counts as its own source.
+    source: ShortText | None = None
 
     def __post_init__(self) -> None:
         # msgspec turns ValueError here into a ValidationError with the path.
@@ -143,7 +152,7 @@ def decode_wire_reports(value: bytes) -> list[WireReport] | None:
     """
     try:
         reports = _wire_batch_decoder.decode(value).reports
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except UNDECODABLE:
         return None
     return reports if rule_holds(reports) else None
 
@@ -329,23 +338,23 @@ def decode(buf: bytes | str, kind: type[Any]) -> Any:
         decoder = _decoders[kind] = msgspec.json.Decoder(kind)
     try:
         return decoder.decode(buf)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise SchemaError(_clean(exc)) from None
+    except UNDECODABLE as exc:
+        raise SchemaError(clean_reason(exc)) from None
 
 
 def decode_report(buf: bytes | str) -> ClientReport:
     try:
         return _report_decoder.decode(buf)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise SchemaError(_clean(exc)) from None
+    except UNDECODABLE as exc:
+        raise SchemaError(clean_reason(exc)) from None
 
 
 def decode_report_batch(buf: bytes | str) -> ReportBatch:
     """All-or-nothing: a batch with one invalid report raises."""
     try:
         return _batch_decoder.decode(buf)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise SchemaError(_clean(exc)) from None
+    except UNDECODABLE as exc:
+        raise SchemaError(clean_reason(exc)) from None
 
 
 def decode_reports_lenient(buf: bytes | str) -> tuple[list[ClientReport], list[tuple[int, str]]]:
@@ -360,8 +369,8 @@ def decode_reports_lenient(buf: bytes | str) -> tuple[list[ClientReport], list[t
     """
     try:
         envelope = _raw_batch_decoder.decode(buf)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise SchemaError(_clean(exc)) from None
+    except UNDECODABLE as exc:
+        raise SchemaError(clean_reason(exc)) from None
     return decode_items(envelope.reports)
 
 
@@ -373,11 +382,18 @@ def decode_items(items: list[msgspec.Raw] | list[bytes]) -> tuple[list[ClientRep
     for index, item in enumerate(items):
         try:
             valid.append(decode_one(item))
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            invalid.append((index, _clean(exc)))
+        except UNDECODABLE as exc:
+            invalid.append((index, clean_reason(exc)))
     return valid, invalid
 
 
-def _clean(exc: Exception) -> str:
+def clean_reason(exc: Exception) -> str:
+    """The reason to give for ``exc``.
+
+    >>> clean_reason(RecursionError("maximum recursion depth exceeded while deserializing an object"))
+    'JSON is nested too deeply'
+    """
+    if isinstance(exc, RecursionError):
+        return "JSON is nested too deeply"
     # msgspec says "... - at `$.room_id`"; keep it, it is precise and readable.
     return str(exc)

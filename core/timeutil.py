@@ -14,8 +14,12 @@ here once, at the edge.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 # Reports older than this or this far in the future are rejected: they are
 # almost certainly a broken client clock, and they would open windows that
@@ -52,6 +56,86 @@ def format_ms(millis: int) -> str:
     """RFC 3339 with milliseconds, in UTC."""
     moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+
+
+def span(millis: int) -> str:
+    """A duration in words a human reads at a glance.
+
+    >>> span(250), span(4_000), span(400_000), span(7_200_000), span(3 * 86_400_000), span(73 * 365 * 86_400_000)
+    ('250 ms', '4 s', '7 min', '2.0 h', '3.0 days', '73 years')
+    """
+    seconds = abs(millis) / 1000
+    if seconds < 1:
+        return f"{abs(millis)} ms"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86_400:
+        return f"{seconds / 3600:.1f} h"
+    if seconds < 730 * 86_400:
+        return f"{seconds / 86_400:.1f} days"
+    return f"{seconds / (365 * 86_400):.0f} years"
+
+
+@dataclass(frozen=True)
+class ArrivalBound:
+    """How far an item's event time may be from the moment it arrived.
+
+    A report dated ahead of its arrival would move a partition's watermark
+    into the future (every real window closes at once, and every later report
+    is folded late into a window that never closes); one from far back opens
+    windows nobody waits for. ``arrival`` is the collector's receive clock, or
+    in the worker the Kafka record's timestamp.
+
+    >>> bound = ArrivalBound(max_ahead_ms=300_000, max_age_ms=86_400_000)
+    >>> now = parse_event_time("2026-12-01T09:00:00Z")
+    >>> bound.reason(now + 1_000, now) is None
+    True
+    >>> print(bound.reason(parse_event_time("2099-01-01T00:00:00Z"), now))
+    ts 2099-01-01T00:00:00.000Z is 72 years ahead of its arrival (2026-12-01T09:00:00.000Z); at most 5 min ahead is accepted: the sender's clock is wrong
+    >>> print(bound.reason(parse_event_time("2001-01-01T00:00:00Z"), now))
+    ts 2001-01-01T00:00:00.000Z is 26 years older than its arrival (2026-12-01T09:00:00.000Z); at most 24.0 h old is accepted
+    """
+
+    max_ahead_ms: int
+    max_age_ms: int
+
+    def reason(self, ts_ms: int, arrival_ms: int) -> str | None:
+        """Why ``ts_ms`` is refused at ``arrival_ms``, or None when it is within the bound."""
+        if ts_ms > arrival_ms + self.max_ahead_ms:
+            return (f"ts {format_ms(ts_ms)} is {span(ts_ms - arrival_ms)} ahead of its arrival ({format_ms(arrival_ms)}); "
+                    f"at most {span(self.max_ahead_ms)} ahead is accepted: the sender's clock is wrong")
+        if ts_ms < arrival_ms - self.max_age_ms:
+            return (f"ts {format_ms(ts_ms)} is {span(arrival_ms - ts_ms)} older than its arrival "
+                    f"({format_ms(arrival_ms)}); at most {span(self.max_age_ms)} old is accepted")
+        return None
+
+    def split(self, items: Sequence[T], arrival_ms: int,
+              ts_of: Callable[[T], int]) -> tuple[list[T], list[tuple[int, str]]]:
+        """The items within the bound, and ``(position, reason)`` of the others.
+
+        One pass of C (``min``/``max``) for the usual batch where all are within it.
+
+        >>> kept, refused = ArrivalBound(max_ahead_ms=10, max_age_ms=100).split([995, 1000, 1011, 850], 1000, int)
+        >>> kept, [(position, reason[:33]) for position, reason in refused]
+        ([995, 1000], [(2, 'ts 1970-01-01T00:00:01.011Z is 11'), (3, 'ts 1970-01-01T00:00:00.850Z is 15')])
+        """
+        if not items:
+            return [], []
+        stamps = list(map(ts_of, items))
+        low, high = arrival_ms - self.max_age_ms, arrival_ms + self.max_ahead_ms
+        if min(stamps) >= low and max(stamps) <= high:
+            return list(items), []
+        kept: list[T] = []
+        refused: list[tuple[int, str]] = []
+        for position, (item, ts_ms) in enumerate(zip(items, stamps, strict=True)):
+            why = self.reason(ts_ms, arrival_ms)
+            if why is None:
+                kept.append(item)
+            else:
+                refused.append((position, why))
+        return kept, refused
 
 
 class Clock(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,8 @@ from core.config import Settings
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 JSON = {**AUTH, "Content-Type": "application/json"}
-BASE_TS = 1_795_323_600_000
+# The start of the current hour: inside the collector's event-time bound (event_time.*), on a whole second.
+BASE_TS = time.time_ns() // 1_000_000 // 3_600_000 * 3_600_000
 
 
 def collector_settings(settings: Settings, reports_topic: str, metrics_topic: str | None = None,

@@ -18,8 +18,8 @@ from core.timeutil import ManualClock
 def test_keys_are_kept_only_as_digests_and_bad_entries_are_refused() -> None:
     keys = ApiKeys.parse(["a:first", "b:second:with:colons"])
     assert "first" not in repr(keys) and "second" not in repr(keys)
-    assert keys.identify("Bearer second:with:colons") == "b"
-    assert keys.identify("bearer  first ") == "a"
+    assert keys.identify("Bearer second:with:colons").name == "b"
+    assert keys.identify("bearer  first ").name == "a"
     assert keys.identify("Bearer") is None and keys.identify("first") is None
     for bad in ("nosecret", "name:", ":secret"):
         with pytest.raises(KeyConfigError):

@@ -13,8 +13,10 @@ import requests
 from collectors.server import CollectorRunner
 from core import schemas
 from core.config import Settings
+from core.timeutil import format_ms
 from tests.collectors.helpers import (
     AUTH,
+    BASE_TS,
     JSON,
     collector_settings,
     read_topic,
@@ -48,7 +50,7 @@ def test_valid_reports_are_acknowledged_and_in_the_topic_grouped_by_room(
         collector: CollectorRunner, topics: tuple[str, str], kafka_bootstrap: str) -> None:
     prefix = unique_prefix()
     items = [report(i, room=f"room-{i % 3}", prefix=prefix) for i in range(30)]
-    items[4] = report(4, room="room-1", kind="error", prefix=prefix, ts="2026-11-22T05:00:00.004Z")
+    items[4] = report(4, room="room-1", kind="error", prefix=prefix, ts=format_ms(BASE_TS + 4))
     items.append({"report_id": "broken", "kind": "heartbeat"})
     items.append(report(99, kind="error", prefix=prefix, error_code="not-a-code"))
     answer = post(collector, {"reports": items})
@@ -66,7 +68,7 @@ def test_valid_reports_are_acknowledged_and_in_the_topic_grouped_by_room(
             assert item.room_id.encode() == key
             by_id[item.report_id] = item
     assert set(by_id) == {item["report_id"] for item in items[:30]}
-    assert by_id[f"{prefix}4"].ts == 1_795_323_600_004 and by_id[f"{prefix}4"].error_code == "crash"
+    assert by_id[f"{prefix}4"].ts == BASE_TS + 4 and by_id[f"{prefix}4"].error_code == "crash"
 
 
 def test_ndjson_and_gzip_bodies(collector: CollectorRunner, topics: tuple[str, str], kafka_bootstrap: str) -> None:
@@ -153,9 +155,9 @@ def test_503_with_retry_after_when_over_the_inflight_limit(settings: Settings, t
 
 def test_pushed_metric_samples_go_to_server_metrics_keyed_by_service(
         collector: CollectorRunner, topics: tuple[str, str], kafka_bootstrap: str) -> None:
-    samples = [{"ts": 1_795_323_600_000, "service": "audio-edge", "cluster": "eu-1", "host": f"edge-{i}",
+    samples = [{"ts": BASE_TS, "service": "audio-edge", "cluster": "eu-1", "host": f"edge-{i}",
                 "name": "cpu_usage", "value": 0.5 + i / 10, "labels": {"core": str(i)}} for i in range(4)]
-    samples.append({"ts": 1_795_323_600_000, "service": "rooms-api", "name": "p99_ms", "value": 140})
+    samples.append({"ts": BASE_TS, "service": "rooms-api", "name": "p99_ms", "value": 140})
     samples.append({"service": "rooms-api", "name": "no_ts", "value": 1})
     answer = post(collector, {"samples": samples}, path="/v1/metrics")
     assert answer.status_code == 202, answer.text
