@@ -122,9 +122,12 @@ class WindowPipeline:
 
     def __init__(self, app: faust.App, name: str, reducer: ModuleType, source: str, output: str,
                  dead_letter: Any, decode: Callable[[bytes | None], tuple[list[Any], list[str]]],
-                 policy: WindowPolicy, partitions: int, clock: Clock, batch_max: int) -> None:
+                 policy: WindowPolicy, partitions: int, clock: Clock, batch_max: int,
+                 bound: decoding.BoundCheck) -> None:
         self.app, self.name, self.reducer, self.policy, self.clock = app, name, reducer, policy, clock
         self.decode, self.dead_letter, self.source_name = decode, dead_letter, source
+        # Event time against the record's timestamp: nothing in Kafka may move a watermark into the future.
+        self.bound = bound
         self.batch_max = batch_max
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         self.source = app.topic(source, **raw)
@@ -175,6 +178,9 @@ class WindowPipeline:
                     items, errors = self.decode(event.value)
                     for error in errors:
                         await self._dead_letter(message, error)
+                    items, refused = self.bound(items, int(message.timestamp * 1000))
+                    if refused is not None:
+                        await self._dead_letter(message, refused.reason, refused.raw)
                     engine = touched.get(message.partition) or self._engine(message.partition)
                     touched[message.partition] = engine
                     skipped = engine.skipped_items
@@ -278,9 +284,9 @@ class WindowPipeline:
             for listener in self.listeners:
                 await listener(healths)
 
-    async def _dead_letter(self, message: Any, error: str) -> None:
+    async def _dead_letter(self, message: Any, error: str, raw: bytes | None = None) -> None:
         self.counters["dead_letters"] += 1
-        letter = DeadLetter(source_topic=message.topic, error=error, raw=message.value or b"",
+        letter = DeadLetter(source_topic=message.topic, error=error, raw=(message.value or b"") if raw is None else raw,
                             partition=message.partition, offset=message.offset,
                             received_ms=self.clock.now_ms())
         log.warning("dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, error)
@@ -333,12 +339,13 @@ class StreamsApp:
         clock = clock or SystemClock()
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         dead_letter = self.app.topic(settings.topics.dead_letter, **raw)
+        bound = settings.event_time.bound()
         self.rooms = WindowPipeline(self.app, "room", room_windows, settings.topics.client_reports,
                                     settings.topics.room_health, dead_letter, decoding.decode_reports,
-                                    policy, report_partitions, clock, batch_max)
+                                    policy, report_partitions, clock, batch_max, decoding.Bounded(bound, "reports"))
         self.services = WindowPipeline(self.app, "service", metrics, settings.topics.server_metrics,
                                        settings.topics.service_health, dead_letter, decoding.decode_samples,
-                                       policy, metric_partitions, clock, batch_max)
+                                       policy, metric_partitions, clock, batch_max, decoding.Bounded(bound, "samples"))
         self.app.on_partitions_revoked.connect(self._on_rebalance)
         self.app.on_partitions_assigned.connect(self._on_rebalance)
 

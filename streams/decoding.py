@@ -30,10 +30,15 @@ single cost of the worker's hot path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from core import schemas
 from core.schemas import ClientReport, MetricBatch, MetricSample, SchemaError, WireReport, decode_wire_reports
+from core.timeutil import ArrivalBound
 
-__all__ = ["WireReport", "decode_reports", "decode_samples"]
+__all__ = ["WireReport", "decode_reports", "decode_samples", "Bounded"]
 
 
 def decode_reports(value: bytes | None) -> tuple[list[ClientReport], list[str]]:
@@ -72,3 +77,60 @@ def decode_samples(value: bytes | None) -> tuple[list[MetricSample], list[str]]:
         return [schemas.decode(value, MetricSample)], []
     except SchemaError as exc:
         return [], [str(exc)]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """What of one Kafka value a bound refused: one dead letter for them all, holding just those items."""
+
+    raw: bytes
+    reason: str
+
+
+def _ts(item: Any) -> int:
+    return item.ts  # type: ignore[no-any-return]  # epoch ms once decoded
+
+
+@dataclass(frozen=True)
+class Bounded:
+    """Items whose event time is within ``bound`` of their Kafka record's timestamp (``ArrivalBound``).
+
+    The collector already refuses such reports, but not everything in Kafka
+    came through this collector (an older one, a replay, another producer):
+    one report dated 2099 would move its partition's watermark there and
+    close every real window. They go to the dead-letter topic rather than
+    being clamped to the bound: a clamped time is invented, and would put the
+    report in a window it never belonged to.
+
+    >>> from core.timeutil import parse_event_time
+    >>> now = parse_event_time("2026-12-01T09:00:00Z")
+    >>> def report(i, ts):
+    ...     return ClientReport(report_id=f"r{i}", ts=ts, client_id="c", room_id="x", kind="join", platform="web")
+    >>> bounded = Bounded(ArrivalBound(max_ahead_ms=300_000, max_age_ms=86_400_000), "reports")
+    >>> kept, refused = bounded([report(0, now), report(1, parse_event_time("2099-01-01T00:00:00Z"))], now)
+    >>> [r.report_id for r in kept], refused.raw[:29]
+    (['r0'], b'{"reports":[{"report_id":"r1"')
+    >>> print(refused.reason)
+    1 of 2 reports out of their Kafka record's time bound: reports[1]: ts 2099-01-01T00:00:00.000Z is 72 years ahead of its Kafka record (2026-12-01T09:00:00.000Z); at most 5 min ahead is accepted: the sender's clock is wrong
+    >>> bounded([report(0, now)], now)[1] is None
+    True
+    """
+
+    bound: ArrivalBound
+    # The batch field the refused items are written back under ("reports", "samples").
+    field: str
+
+    def __call__(self, items: list[Any], record_ms: int) -> tuple[list[Any], Refused | None]:
+        if record_ms <= 0 or not items:  # no timestamp on the record: nothing to hold it against
+            return items, None
+        kept, refused = self.bound.split(items, record_ms, _ts)
+        if not refused:
+            return items, None
+        first_at, first_why = refused[0]
+        raw = schemas.encode({self.field: [items[at] for at, _ in refused]})
+        reason = (f"{len(refused)} of {len(items)} {self.field} out of their Kafka record's time bound: "
+                  f"{self.field}[{first_at}]: {first_why.replace('its arrival', 'its Kafka record')}")
+        return kept, Refused(raw, reason)
+
+
+BoundCheck = Callable[[list[Any], int], tuple[list[Any], Refused | None]]

@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from collectors.auth import secret_of
 from core.config import Settings
 from core.kafka_admin import ensure_topics
 from outagewatch.bench.loadgen import LoadSpec, generate
@@ -99,14 +100,17 @@ def run(settings: Settings, quick: bool = False, connections: int = 8, rooms: in
         "OUTAGEWATCH_COLLECTOR_API_KEYS": API_KEY,
         "OUTAGEWATCH_COLLECTOR_RATE_PER_SECOND": "10000000",
         "OUTAGEWATCH_COLLECTOR_RATE_BURST": "10000000",
+        # The load comes from one address: its network's bucket must not be the limit either.
+        "OUTAGEWATCH_COLLECTOR_SOURCE_RATE_PER_SECOND": "10000000",
+        "OUTAGEWATCH_COLLECTOR_SOURCE_RATE_BURST": "10000000",
     }
     results: list[dict[str, Any]] = []
     try:
         with CollectorProcess(port, env=env) as collector:
-            warm = LoadSpec(collector.url, API_KEY.split(":", 1)[1], 1.0, connections, rooms=rooms, seed=1)
+            warm = LoadSpec(collector.url, secret_of(API_KEY), 1.0, connections, rooms=rooms, seed=1)
             _load(warm)
             before = _end_offsets(bootstrap, topic)
-            steady = _load(LoadSpec(collector.url, API_KEY.split(":", 1)[1], steady_s, connections, rooms=rooms))
+            steady = _load(LoadSpec(collector.url, secret_of(API_KEY), steady_s, connections, rooms=rooms))
             after = _end_offsets(bootstrap, topic)
             steady_memory = _memory_kib(collector.pid)
             in_kafka = _reports_between(bootstrap, before, after)
@@ -118,7 +122,7 @@ def run(settings: Settings, quick: bool = False, connections: int = 8, rooms: in
                 "reports_in_kafka": in_kafka, "kafka_verified": in_kafka >= steady["accepted"],
                 "collector_rss_mib": round(steady_memory["VmRSS"] / 1024, 1), "quick": quick,
             })
-            surge = _load(LoadSpec(collector.url, API_KEY.split(":", 1)[1], surge_s, connections * 10, rooms=rooms,
+            surge = _load(LoadSpec(collector.url, secret_of(API_KEY), surge_s, connections * 10, rooms=rooms,
                                    seed=11))
             memory = _memory_kib(collector.pid)
             results.append({

@@ -17,7 +17,6 @@ from typing import Any
 from core import schemas
 
 MARK = b"RQ0000000000"
-BASE_TS = 1_795_323_600_000
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,8 @@ def templates(spec: LoadSpec) -> list[tuple[bytes, int]]:
     """``(body, distinct rooms in it)`` templates: Zipf-like rooms, 95% heartbeats, the rest joins/errors."""
     rng = random.Random(spec.seed)
     weights = [1 / (rank + 1) ** 1.1 for rank in range(spec.rooms)]
+    # Dated now: inside the collector's event-time bound for any run shorter than event_time.max_age_seconds.
+    base_ts = time.time_ns() // 1_000_000
     out: list[tuple[bytes, int]] = []
     for t in range(spec.templates):
         reports = []
@@ -69,7 +70,7 @@ def templates(spec: LoadSpec) -> list[tuple[bytes, int]]:
         for i, room in enumerate(rooms):
             roll = rng.random()
             report: dict[str, Any] = {
-                "report_id": f"{MARK.decode()}-{spec.seed}-{t}-{i}", "ts": BASE_TS + i, "client_id": f"client-{rng.randrange(10**6)}",
+                "report_id": f"{MARK.decode()}-{spec.seed}-{t}-{i}", "ts": base_ts + i, "client_id": f"client-{rng.randrange(10**6)}",
                 "room_id": f"room-{room}", "platform": rng.choice(("ios", "android", "web")),
                 "kind": "heartbeat", "app_version": "5.2.1", "region": "eu-west",
             }

@@ -23,6 +23,7 @@ import json
 import random
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -48,7 +49,9 @@ def prepare_topic(bootstrap: str, reports: int, rooms: int, per_message: int = 1
     rng = random.Random(seed)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=1 << 20,
                              max_request_size=8 << 20)
-    start_ms = 1_795_323_600_000
+    # Event time ending now: the worker refuses reports further from their record's timestamp than
+    # event_time.max_age_seconds.
+    start_ms = time.time_ns() // 1_000_000 - reports * 1000 // REPORTS_PER_EVENT_SECOND
     sent = 0
     while sent < reports:
         room = f"room-{int(rng.paretovariate(1.2)) % rooms}"

@@ -79,7 +79,7 @@ class Orchestra:
         self._replay = replay
         self._range_ms = (start_ms, start_ms + duration_s * 1000)
         self.report_prefix = f"{scenario}-{seed}-"
-        api_key = self.settings.collector.api_keys[0].split(":", 1)[1]
+        api_key = self._pipeline.fleet_secret
 
         def ticks() -> Iterator[Any]:
             for tick in generate(scenario, seed=seed, scale=scale, duration_s=duration_s, start_ms=start_ms):

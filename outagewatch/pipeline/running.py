@@ -10,6 +10,7 @@ collector's ``/metrics``, the consumer groups' committed offsets, and the
 from __future__ import annotations
 
 import logging
+import secrets
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,11 @@ from outagewatch.pipeline.processes import Child
 from outagewatch.stack.process import StackError, free_port, port_open, wait_until
 
 log = logging.getLogger("outagewatch.pipeline")
+
+# The key the demo's simulator and the benchmarks' load generators post with. They stand for a fleet of
+# clients behind one address, so it is a relay key: the collector keeps each report unstamped (counted per
+# client, as each real client would be its own source) and applies no per-source limit to it.
+FLEET_KEY_NAME = "outagewatch-fleet"
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,17 @@ class Pipeline:
         self.collector: Any = None
         self.worker: Child | None = None
         self.sink: Child | None = None
+        # This run's fleet key (see FLEET_KEY_NAME): what the load sends as its bearer token.
+        self.fleet_secret = secrets.token_urlsafe(18)
+
+    def _collector_env(self) -> dict[str, str]:
+        """The configured keys (the demo key, say, for ``simulate --to http``) plus this run's fleet key."""
+        configured = self.env.get("OUTAGEWATCH_COLLECTOR_API_KEYS")
+        keys = ([entry for entry in configured.split(",") if entry.strip()] if configured is not None
+                else list(self.settings.collector.api_keys))
+        keys.append(f"{FLEET_KEY_NAME}:{self.fleet_secret}:reports+metrics+relay")
+        # A keys file would replace the list: this run's collector takes the list.
+        return {**self.env, "OUTAGEWATCH_COLLECTOR_API_KEYS": ",".join(keys), "OUTAGEWATCH_COLLECTOR_API_KEYS_FILE": ""}
 
     def _port(self, default: int) -> int:
         return default if self.prefer_default_ports and not port_open("127.0.0.1", default) else free_port()
@@ -111,7 +128,7 @@ class Pipeline:
         from outagewatch.pipeline.collector import CollectorProcess
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.collector = CollectorProcess(self._port(self.settings.collector.port), env=self.env,
+        self.collector = CollectorProcess(self._port(self.settings.collector.port), env=self._collector_env(),
                                           log_path=str(self.run_dir / "collector.log")).start()
         web_port = self._port(self.settings.streams.web_port)
         self.worker = Child("worker", ["worker", "--web-port", str(web_port)], self.env,

@@ -6,9 +6,11 @@ import argparse
 import json
 import logging
 import sys
+import time
 from typing import Any
 
 from core.config import Settings
+from core.timeutil import format_ms, parse_event_time
 
 from .engine import generate
 from .http_target import HttpPolicy, send_http
@@ -16,6 +18,7 @@ from .labels import labels
 from .pacing import Delivery, Pacer, Progress
 from .scenarios import SCENARIOS
 from .targets import TargetError, send_kafka, write_files
+from .world import DEFAULT_START_MS
 
 log = logging.getLogger("outagewatch.simulate")
 
@@ -43,6 +46,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--duration", type=int, metavar="SECONDS",
                         help="event-time length in seconds (default: the scenario's, warm-up included)")
     parser.add_argument("--rooms", type=int, help="number of background rooms (default: the scenario's, 200)")
+    parser.add_argument("--start", metavar="TIME",
+                        help="event time of the first second, RFC 3339 (default: "
+                             f"{format_ms(DEFAULT_START_MS)} for --to files, so the same seed writes the same "
+                             "files; for kafka and http, the duration before now, so every report is inside the "
+                             "collector's and the worker's event-time bound, event_time.max_age_seconds)")
     parser.add_argument("--speed", type=float, default=0.0,
                         help="time compression: 60 replays an hour of event time in a minute; "
                              "event times are kept; 0 = as fast as possible (default)")
@@ -68,8 +76,14 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
                 "description": scenario.description,
             }) + "\n")
         return 0
-    label_doc = labels(args.scenario, duration_s=args.duration)
-    ticks = generate(args.scenario, args.seed, args.scale, duration_s=args.duration, rooms=args.rooms)
+    try:
+        start_ms = _start_ms(args)
+    except ValueError as exc:
+        log.error("simulate: --start: %s", exc)
+        return 1
+    label_doc = labels(args.scenario, duration_s=args.duration, start_ms=start_ms)
+    ticks = generate(args.scenario, args.seed, args.scale, duration_s=args.duration, rooms=args.rooms,
+                     start_ms=start_ms)
     pacer = Pacer(args.speed)
     progress = Progress(args.target)
     log.info("simulating %s (seed %d, scale %g) to %s at speed %s", args.scenario, args.seed, args.scale,
@@ -104,12 +118,23 @@ def _deliver(settings: Settings, args: argparse.Namespace, ticks: Any, label_doc
     return send_http(ticks, url, api_key, policy=HttpPolicy(concurrency=args.concurrency), pacer=pacer, progress=progress)
 
 
-def _first_secret(api_keys: tuple[str, ...]) -> str:
-    """The secret of the first ``name:secret`` entry.
+def _start_ms(args: argparse.Namespace) -> int:
+    if args.start:
+        return parse_event_time(args.start)
+    if args.target == "files":
+        return DEFAULT_START_MS
+    duration_s = args.duration if args.duration is not None else SCENARIOS[args.scenario].duration_s
+    return (time.time_ns() // 1_000_000 - duration_s * 1000) // 1000 * 1000
 
-    >>> _first_secret(("demo:demo-key", "other:x"))
-    'demo-key'
+
+def _first_secret(api_keys: tuple[str, ...]) -> str:
+    """The secret of the first ``name:secret[:scopes]`` entry.
+
+    >>> _first_secret(("demo:demo-key", "other:x")), _first_secret(("fleet:s3cret:reports+relay",))
+    ('demo-key', 's3cret')
     """
+    from collectors.auth import secret_of
+
     if not api_keys:
         raise ValueError("no collector.api_keys configured: pass --api-key")
-    return api_keys[0].partition(":")[2] or api_keys[0]
+    return secret_of(api_keys[0])

@@ -33,8 +33,22 @@ log = logging.getLogger("outagewatch.bench.pipeline")
 
 API_KEY = "bench:bench-key"
 # The collector's per-key rate limit stays out of the way: these benches measure shedding (503) under load.
+# The load posts with the pipeline's fleet key (a relay: see outagewatch.pipeline.running.FLEET_KEY_NAME).
 COLLECTOR_ENV = {"OUTAGEWATCH_COLLECTOR_API_KEYS": API_KEY, "OUTAGEWATCH_COLLECTOR_RATE_PER_SECOND": "100000000",
                  "OUTAGEWATCH_COLLECTOR_RATE_BURST": "100000000"}
+
+
+def past_start_ms(seconds: float, speed: float) -> int:
+    """An event-time start that a load running ``speed`` times the wall clock for ``seconds`` ends at now.
+
+    A compressed warm-up that started at now would run ahead of the clock, and the collector refuses
+    reports dated past ``event_time.max_ahead_seconds`` (the worker does too, against its records' time).
+
+    >>> now = time.time_ns() // 1_000_000
+    >>> abs(past_start_ms(60, 10.0) - (now - 600_000)) < 1_000
+    True
+    """
+    return time.time_ns() // 1_000_000 - int(seconds * 1000 * speed)
 
 
 def machine() -> dict[str, Any]:
@@ -253,7 +267,7 @@ class BenchRun:
         return round(time.monotonic() - started, 2)
 
     def plan(self, **fields: Any) -> LoadPlan:
-        return LoadPlan(url=self.pipeline.collector.url, api_key=API_KEY.split(":", 1)[1], prefix=self.prefix,
+        return LoadPlan(url=self.pipeline.collector.url, api_key=self.pipeline.fleet_secret, prefix=self.prefix,
                         window_s=self.settings.streams.window_seconds, watched_rooms=self.watched_rooms, **fields)
 
     def cpu(self) -> dict[str, float | None]:

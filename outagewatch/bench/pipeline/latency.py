@@ -15,12 +15,11 @@ time (140 s of warm-up first); ``--quick`` runs event time 10x faster.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from core.config import Settings
 from outagewatch.bench.pipeline.figures import lag_summary, percentile
-from outagewatch.bench.pipeline.harness import BenchRun, machine
+from outagewatch.bench.pipeline.harness import BenchRun, machine, past_start_ms
 from outagewatch.bench.pipeline.load import Onset
 from outagewatch.bench.pipeline.warmup import schedule, warmup_windows
 
@@ -40,7 +39,7 @@ def run(settings: Settings, quick: bool = False, rate: float | None = None, onse
     conditions = machine()
     with BenchRun(settings, "latency", quick, database=database, watched_rooms=rooms) as bench:
         plan = bench.plan(
-            seconds=seconds, rate=rate, event_start_ms=int(time.time() * 1000), speed=plan_times.speed,
+            seconds=seconds, rate=rate, event_start_ms=past_start_ms(seconds, plan_times.speed), speed=plan_times.speed,
             rooms=200 if quick else 1000, watched_listeners=LISTENERS,
             onsets=tuple(Onset(room=room, at_s=plan_times.warmup_wall_s + k * spacing_wall_s,
                                event_seconds=6 * window_s, clients_per_window=LISTENERS // 2)

@@ -14,12 +14,11 @@ limit and Kafka back-pressure.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from core.config import Settings
 from outagewatch.bench.pipeline.figures import lag_summary
-from outagewatch.bench.pipeline.harness import BenchRun, machine
+from outagewatch.bench.pipeline.harness import BenchRun, machine, past_start_ms
 from outagewatch.bench.pipeline.load import Surge
 from outagewatch.bench.pipeline.warmup import schedule
 from outagewatch.pipeline.processes import memory_mib
@@ -43,7 +42,7 @@ def run(settings: Settings, quick: bool = False, rate: float | None = None, seco
     seconds_total = plan_times.warmup_wall_s + len(FACTORS) * (surge_s + recovery_s)
     conditions = machine()
     with BenchRun(settings, "storm", quick, database=database, watched_rooms=rooms) as bench:
-        plan = bench.plan(seconds=seconds_total, rate=rate, event_start_ms=int(time.time() * 1000),
+        plan = bench.plan(seconds=seconds_total, rate=rate, event_start_ms=past_start_ms(seconds_total, plan_times.speed),
                           speed=plan_times.speed, rooms=200 if quick else 1000, surges=surges)
         load = bench.load(plan)
         waited = bench.wait_for_alerts([(s["room"], s["event_ms"]) for s in load["surges"]],
