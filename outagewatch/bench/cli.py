@@ -26,6 +26,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "latency": ("outagewatch.bench.pipeline.latency", "injected onset -> first firing alert under background load, event and wall time"),
     "storm": ("outagewatch.bench.pipeline.storm", "10x and 100x error surges: shed vs accepted, peak RSS per process, lag, alert"),
     "peer": ("outagewatch.bench.peer", "per-room 10 s windows: our worker vs Quix Streams vs a naive Faust agent"),
+    "fuzz": ("outagewatch.bench.fuzz", "generated and mutated bodies against a real collector over HTTP: answers by "
+                                       "status, 5xx (must be 0), still serving, bodies/s"),
 }
 
 
@@ -45,8 +47,14 @@ def register(subparsers: Any) -> None:
                         help="background reports/s offered to the collector by e2e, latency and storm (default "
                              "100000; the figures report the rate actually acknowledged); ignored by the others")
     parser.add_argument("--connections", type=int, default=None,
-                        help="keep-alive connections the e2e load posts on (default 16). Each waits for its "
+                        help="keep-alive connections the e2e load (default 16) and the fuzz (default 24) post on. Each waits for its "
                              "answer, so too few make the load generator, not the pipeline, the limit")
+    parser.add_argument("--bodies", type=int, default=None,
+                        help="fuzz: bodies to send (default 100000, 2000 with --quick; the full campaign is "
+                             "1000000); ignored by the others")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="fuzz: seed of the generated bodies (default 0; the same seed sends the same bodies); "
+                             "ignored by the others")
     parser.set_defaults(func=_run)
 
 
@@ -54,7 +62,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     names = args.names or list(BENCHMARKS)
     for name in names:
         module = importlib.import_module(BENCHMARKS[name][0])
-        options = {name: getattr(args, name, None) for name in ("seconds", "rate", "connections")}
+        options = {name: getattr(args, name, None) for name in ("seconds", "rate", "connections", "bodies", "seed")}
         accepted = inspect.signature(module.run).parameters
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
         options = {k: v for k, v in options.items() if v is not None and (takes_any or k in accepted)}

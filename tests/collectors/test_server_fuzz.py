@@ -13,7 +13,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from core.config import Settings
-from tests.collectors.helpers import AUTH, collector_settings, report, running_collector
+from tests.collectors.helpers import AUTH, KEY, collector_settings, report, running_collector
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +68,24 @@ def test_every_answer_is_2xx_or_4xx_and_the_collector_stays_up(
 
         check()
         assert session.get(runner.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_a_seeded_fuzz_campaign_gets_no_5xx_and_leaves_the_collector_serving(
+        settings: Settings, topic_factory: Callable[..., str]) -> None:
+    """The short version of `outagewatch bench fuzz`: every family of generated and mutated body, real HTTP."""
+    from outagewatch.bench.fuzz import campaign
+
+    topic = topic_factory("fuzz-campaign", partitions=1)
+    config = collector_settings(settings, topic, max_body_bytes=64 * 1024, max_batch_items=50, coalesce_ms=1.0,
+                                source_rate_per_second=1e8, source_rate_burst=1e8)
+    with running_collector(config) as runner:
+        result = campaign(runner.url, KEY, bodies=3000, seed=11, connections=8, max_body_bytes=64 * 1024,
+                          max_items=50)
+    assert result["answers_500_or_more"] == 0, result["server_error_samples"]
+    assert result["collector_still_serving"] and result["answers_4xx_without_reason"] == 0
+    assert result["answers_202_malformed"] == 0
+    families = {name.split(":")[0] for name in result["answers_by_family"]}
+    assert families == {"valid", "field", "envelope", "bytes", "nested", "encoding", "headers", "huge"}
+    statuses = set(result["answers_by_status"])
+    assert {"202", "400", "413", "415"} <= statuses, statuses
+    assert result["bodies_sent"] == 3000

@@ -201,3 +201,44 @@ def test_a_topic_created_after_the_sink_started_is_read(
             admin.delete_topics([late])
         finally:
             admin.close()
+
+
+def test_garbage_on_every_topic_is_a_dead_letter_and_the_sink_keeps_going(
+    settings: Settings, clickhouse_db: ClickHouseTarget, fresh_topics: TopicSettings,
+    sink_factory: Callable[[Settings, str], SinkThread],
+) -> None:
+    from history.rows import raw_text
+    from tests.kafka_garbage import GARBAGE
+
+    bootstrap = settings.kafka.bootstrap
+    routed = [fresh_topics.client_reports, fresh_topics.room_health, fresh_topics.service_health,
+              fresh_topics.server_metrics, fresh_topics.alerts, fresh_topics.anomaly_scores, fresh_topics.dead_letter]
+    for topic in routed:
+        produce(bootstrap, topic, [(b"garbage", value) for value in GARBAGE])  # type: ignore[misc]
+    produce(bootstrap, fresh_topics.client_reports, report_batches(batches=5, per_batch=20, rooms=2))
+    sink = sink_factory(settings_for(settings, clickhouse_db, fresh_topics), f"test-history-{uuid.uuid4().hex[:8]}")
+    client = connect(clickhouse_db)
+    try:
+        expected = len(routed) * len(GARBAGE)
+        wait_for(lambda: _has_table(client, "dead_letters") and _has_table(client, "reports")
+                 and _count(client, "SELECT count() FROM dead_letters") >= expected
+                 and _count(client, "SELECT count() FROM reports") == 100, 120,
+                 "a dead letter for every garbage message and the good reports after them",
+                 seen=lambda: _has_table(client, "dead_letters") and client.execute(
+                     "SELECT source_topic, count() FROM dead_letters GROUP BY source_topic"))
+        assert sink.alive(), "the sink stopped on garbage"
+        letters = client.execute("SELECT source_topic, error, raw FROM dead_letters")
+    finally:
+        sink.join()
+        client.disconnect()
+    assert len(letters) == expected
+    want = sorted(raw_text(value or b"") for value in GARBAGE)
+    for topic in routed:
+        mine = [(error, raw) for source, error, raw in letters if source == topic]
+        assert len(mine) == len(GARBAGE) and all(error for error, _ in mine), topic
+        raws = sorted(raw for _, raw in mine)
+        if topic == fresh_topics.client_reports:  # an invalid item of a usable batch is kept alone
+            assert all(any(raw in whole for whole in want) for raw in raws), raws
+        else:
+            assert raws == want, topic
+    assert any("nested too deeply" in error for _, error, _ in letters)

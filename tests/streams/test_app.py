@@ -140,3 +140,34 @@ def test_garbage_goes_to_dead_letter_and_worker_keeps_running(worker_topics: Wor
     values = wait_for_windows(worker_topics, kafka_bootstrap, expected_rooms(reports), 120)
     check_totals(values, reports)
     assert process.poll() is None, "the worker died on garbage input"
+
+
+def test_every_kind_of_garbage_is_a_dead_letter_and_the_worker_keeps_folding(worker_topics: WorkerTopics,
+                                                                             kafka_bootstrap: str) -> None:
+    from kafka import KafkaProducer
+
+    from tests.kafka_garbage import GARBAGE
+
+    start = int(time.time() * 1000) - 20_000
+    start -= start % 2000
+    reports = generate_reports(rooms=4, per_room=50, start_ms=start, span_ms=6_000, seed=9)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", max_request_size=4 << 20)
+    for topic in (worker_topics.reports, worker_topics.metrics):
+        for value in GARBAGE:
+            producer.send(topic, key=b"room-0", value=value)
+    producer.flush()
+    producer.close()
+    produce_batches(kafka_bootstrap, worker_topics.reports, reports)
+    process = worker_topics.start()
+    expected = 2 * len(GARBAGE)
+    letters = read_topic(kafka_bootstrap, worker_topics.dead_letter, lambda values: len(values) >= expected, 120,
+                         lambda raw: schemas.decode(raw, DeadLetter), worker_topics.alive)
+    assert len(letters) == expected, [(letter.source_topic, letter.error[:80]) for letter in letters]
+    for topic in (worker_topics.reports, worker_topics.metrics):
+        mine = [letter for letter in letters if letter.source_topic == topic]
+        assert sorted(letter.raw for letter in mine) == sorted(value or b"" for value in GARBAGE)
+        assert all(letter.error and letter.offset >= 0 for letter in mine)
+    assert any("nested too deeply" in letter.error for letter in letters)
+    values = wait_for_windows(worker_topics, kafka_bootstrap, expected_rooms(reports), 120)
+    check_totals(values, reports)
+    assert process.poll() is None, "the worker died on garbage input"
