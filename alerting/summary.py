@@ -42,6 +42,8 @@ def describe(decision: Decision) -> str:
         decision.evidence)
     if best is None:
         return f"{head} judged bad (score {decision.score:.2f}, {seconds} s window)"
+    if best.detector == "source_cap":  # a suspected forgery: its detail says what the counts mean
+        return f"{head}: {best.detail} ({seconds} s window)"
     if best.detector.startswith("isolation_forest"):  # the service-wide forest, or a cluster's ("@ap-south")
         return f"{head}: {best.detail} ({seconds} s window)" if best.detail else f"{head} (score {best.score:.2f})"
     if best.detector == "cusum":

@@ -46,6 +46,10 @@ ErrorCode = Literal[
 ]
 Platform = Literal["ios", "android", "web", "other"]
 Scope = Literal["room", "service", "region", "cluster", "platform", "app_version", "global"]
+# Distinct error clients one source (the collector's stamp of a client network) may count for in a window
+# (``RoomHealth.capped_error_clients``): a household's second phone still counts, a script's thousand ids
+# are two, and fewer than three networks never reach the detectors' five-client minimum.
+CLIENTS_PER_SOURCE = 2
 
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
 ERROR_CODES: tuple[str, ...] = ErrorCode.__args__  # type: ignore[attr-defined]
@@ -203,6 +207,13 @@ class RoomHealth(msgspec.Struct, kw_only=True, omit_defaults=True):
     errors_by_code: dict[str, float] = {}
     error_clients: float = 0.0
     error_clients_by_code: dict[str, float] = {}
+    # The same, each source (the collector's ``source`` stamp) counting for at most CLIENTS_PER_SOURCE: what one
+    # script with a thousand invented client ids cannot inflate, and what the detectors judge. None: a
+    # window published before sources were counted (the detectors then judge ``error_clients``).
+    capped_error_clients: float | None = None
+    capped_error_clients_by_code: dict[str, float] | None = None
+    # Distinct sources of error reports, per code, summed.
+    error_sources: float = 0.0
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
     late_reports: int = 0

@@ -29,7 +29,14 @@ window: the rise began there, and alerting counts it as a pending window. A
 one-window blip has no elevated window before it, so it still waits.
 
 Nothing is bad below ``min_error_clients`` distinct error clients: tiny rooms
-never page. For a ``ServiceHealth`` window, the one kind is ``server_anomaly``
+never page. Error clients are counted at most ``CLIENTS_PER_SOURCE`` per
+source (``RoomHealth.capped_error_clients``: the collector stamps each report
+with its client's network), so one script's invented client ids cannot page
+an outage. When a room's uncapped count exceeds its capped one by at least
+``forgery_min_clients`` and by at least the capped count itself (most of its
+error clients come from a few networks), the room gets one more kind,
+``suspected_forgery``: a warning, never critical, and without the region or
+cluster label that would group it into an incident. For a ``ServiceHealth`` window, the one kind is ``server_anomaly``
 (``ServerAnomaly``: IsolationForest plus per-metric robust z), bad only
 when a symptom metric (``symptom_lifts``: error rates at 1.3 times their
 normal, p99 latency at 2 times) is that far up and past the z alarm on its
@@ -54,7 +61,7 @@ from typing import Any, Literal, Self
 
 import msgspec
 
-from core.schemas import ERROR_CODES, Decision, Evidence, RoomHealth, ServiceHealth
+from core.schemas import CLIENTS_PER_SOURCE, ERROR_CODES, Decision, Evidence, RoomHealth, ServiceHealth
 from detectors.base import squash
 from detectors.cusum import Cusum
 from detectors.ratio import ErrorRatio
@@ -76,6 +83,8 @@ class EnsembleConfig:
     anomalous_weight: float = 0.05
     anomalous_learn_every: int = 10
     cusum_min_listeners: float = 50.0
+    # Error clients beyond the capped count (CLIENTS_PER_SOURCE per source) that make a suspected forgery.
+    forgery_min_clients: float = 20.0
     max_keys: int = 100_000
     # Per-cluster forests a service keeps (``ServiceEnsemble``); clusters past it are judged only in the
     # whole. A forest's state is ~36 KB of training rows, and a service's state is one message of the
@@ -93,6 +102,19 @@ class EnsembleConfig:
     # them is the first sign of a slow degradation (slow_degradation: the
     # cluster pages at 19 s instead of 59 s).
     symptom_lifts: dict[str, float] = field(default_factory=lambda: {"error": 1.3, "latency": 2.0})
+
+
+FORGERY = "suspected_forgery"
+# Windows a room keeps judging ``suspected_forgery`` (good) after its last bad one, so the alert can resolve.
+FORGERY_FOLLOW_UP = 10
+
+
+def error_clients(window: RoomHealth) -> tuple[float, dict[str, float]]:
+    """The distinct error clients a window is judged on, in all and by code: capped per source when the
+    window counted sources, as published before that otherwise."""
+    if window.capped_error_clients is None or window.capped_error_clients_by_code is None:
+        return window.error_clients, window.error_clients_by_code
+    return window.capped_error_clients, window.capped_error_clients_by_code
 
 
 def _severity(config: EnsembleConfig, bad: bool, score: float, clients: float) -> Severity:
@@ -116,11 +138,14 @@ class RoomEnsemble:
         self.seen_codes: set[str] = set()
         # kind -> the previous window's (window_start, window_end, error clients, listeners), if it was elevated
         self.previous: dict[str, tuple[int, int, float, float]] = {}
+        # Windows left to judge suspected_forgery after the last bad one (FORGERY_FOLLOW_UP).
+        self.forgery_follow_up = 0
 
     def observe(self, window: RoomHealth) -> list[Decision]:
         config = self.config
         listeners = max(float(window.listeners), 0.0)
-        clients = max(float(window.error_clients), 0.0)
+        judged, by_code = error_clients(window)
+        clients = max(float(judged), 0.0)
         labels = {"region": window.region} if window.region else {}
 
         def decision(kind: str, bad: bool, score: float, kind_clients: float, evidence: list[Evidence]) -> Decision:
@@ -144,7 +169,6 @@ class RoomEnsemble:
             return msgspec.structs.replace(made, evidence=[*made.evidence, evidence], since=before[0])
 
         decisions: list[Decision] = []
-        by_code = window.error_clients_by_code
         self.seen_codes.update(code for code, count in by_code.items() if count > 0 and code in self.code_volume)
         for code in ERROR_CODES:
             if code not in self.seen_codes:
@@ -181,13 +205,33 @@ class RoomEnsemble:
         volume_bad = enough and volume_score >= config.threshold and ratio_score >= config.confirm_score
         decisions.append(decision("volume", volume_bad, volume_score, clients, [
             self._volume_evidence(self.volume, clients, volume_score, window.window_start), ratio_evidence[0]]))
+        forgery = self._forgery(window, clients)
+        if forgery is not None:
+            decisions.append(forgery)
 
-        self._learn(window, listeners, clients, observed_ratio, use_cusum)
+        self._learn(window, by_code, listeners, clients, observed_ratio, use_cusum)
         return decisions
 
-    def _learn(self, window: RoomHealth, listeners: float, clients: float, observed_ratio: float,
-               use_cusum: bool) -> None:
-        by_code = window.error_clients_by_code
+    def _forgery(self, window: RoomHealth, capped: float) -> Decision | None:
+        """``suspected_forgery`` for a room whose error clients mostly come from a few networks; None when
+        there is nothing to judge (no client was capped, and no such alert may be open)."""
+        excess = max(float(window.error_clients), 0.0) - capped
+        if window.scope != "room" or (excess < 1 and self.forgery_follow_up == 0):
+            return None
+        floor = max(capped, self.config.forgery_min_clients)
+        bad = excess >= floor
+        self.forgery_follow_up = FORGERY_FOLLOW_UP if bad else max(0, self.forgery_follow_up - 1)
+        score = round(excess / (excess + floor), 4) if excess > 0 else 0.0
+        detail = (f"{window.error_clients:.0f} distinct error clients from {window.error_sources:.0f} source "
+                  f"network(s); {capped:.0f} counting at most {CLIENTS_PER_SOURCE} per network: client ids "
+                  "invented by a few senders (a script with the app key?), not an outage")
+        return Decision(scope=window.scope, key=window.key, kind=FORGERY, window_start=window.window_start,
+                        window_end=window.window_end, bad=bad, severity="warning" if bad else "info", score=score,
+                        evidence=[Evidence(detector="source_cap", observed=float(window.error_clients),
+                                           baseline=capped, score=score, detail=detail)])
+
+    def _learn(self, window: RoomHealth, by_code: dict[str, float], listeners: float, clients: float,
+               observed_ratio: float, use_cusum: bool) -> None:
         for code in ERROR_CODES:
             count = max(float(by_code.get(code, 0.0)), 0.0)
             self._learn_ratio(self.code_ratio[code], count, listeners)
@@ -224,6 +268,7 @@ class RoomEnsemble:
             "code_ratio": {code: d.to_state() for code, d in self.code_ratio.items()},
             "seen_codes": sorted(self.seen_codes),
             "previous": {kind: list(window) for kind, window in self.previous.items()},
+            "forgery_follow_up": self.forgery_follow_up,
         }
 
     @classmethod
@@ -237,6 +282,7 @@ class RoomEnsemble:
         ensemble.seen_codes = set(state["seen_codes"])
         ensemble.previous = {kind: (int(w[0]), int(w[1]), float(w[2]), float(w[3]))
                              for kind, w in state.get("previous", {}).items()}
+        ensemble.forgery_follow_up = int(state.get("forgery_follow_up", 0))
         return ensemble
 
 

@@ -112,9 +112,9 @@ def health_key(health: RoomHealth | ServiceHealth) -> bytes:
 # Part of every state topic's name: window state and scope partials are
 # msgspec-encoded, so a change of their layout must start new changelogs
 # rather than crash a worker decoding the old ones after an upgrade.
-# Bump it whenever the stored format of streams/windows.py, metrics.py or
-# distinct.py changes.
-STATE_FORMAT = 3
+# Bump it whenever the stored format of streams/windows.py, metrics.py,
+# distinct.py or source_cap.py changes (4: error clients per source).
+STATE_FORMAT = 4
 
 
 class WindowPipeline:

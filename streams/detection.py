@@ -64,7 +64,7 @@ from core.schemas import (
     ServiceHealth,
 )
 from detectors.cusum import Cusum
-from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
+from detectors.ensemble import FORGERY, EnsembleConfig, RoomEnsemble, ServiceEnsemble
 from detectors.ratio import ErrorRatio, wilson_bounds
 from detectors.registry import RoomDetectors
 from detectors.volume import VolumeBaseline
@@ -238,6 +238,9 @@ class OnePagePerKey:
 
     @staticmethod
     def _rank(onset_ms: int, kind: str, fingerprint: str) -> tuple[int, int, str]:
+        # A suspected forgery never outranks: forged reports must not mute the page of a real incident.
+        if kind == FORGERY:
+            return 2**62, 2, fingerprint
         return onset_ms, 1 if kind in GENERIC_KINDS else 0, fingerprint
 
     def mutes(self, alert: Alert) -> str | None:

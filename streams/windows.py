@@ -15,6 +15,10 @@ Definitions (every count is a sum of report weights):
 - ``error_clients_by_code[c]``: distinct clients that reported code ``c``, once
   per window and code (one spamming client counts once, as Downdetector counts
   one report per user); ``error_clients`` is their sum over codes.
+- ``capped_error_clients_by_code[c]``: the same, but each source (the
+  collector's stamp of the client's network, ``streams.source_cap``) counting
+  for at most two clients: one script's thousand invented ids are two. What
+  the detectors judge; ``error_sources`` is the distinct sources, per code, summed.
 - ``error_ratio``: ``errors / listeners``; when nobody heartbeated but errors
   came in (everyone crashed), ``errors / error_clients``; 0 with no errors.
 - latency: p50/p99 of ``latency_ms`` where reported, from a 1 % sketch.
@@ -42,6 +46,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 from xxhash import xxh3_64_intdigest as xxh3_64
@@ -49,6 +54,7 @@ from xxhash import xxh3_64_intdigest as xxh3_64
 from core.schemas import ClientReport, RoomHealth
 from streams import distinct, sketch
 from streams.distinct import ERROR_CLIENTS_K, Distinct, client_hash
+from streams.source_cap import SourceCapped, capped_total, merge_top, source_hash, top_sources
 
 UNKNOWN = "unknown"
 CELL_SEPARATOR = "\x1f"
@@ -83,6 +89,8 @@ class WindowState(msgspec.Struct, kw_only=True):
     listeners: Distinct = msgspec.field(default_factory=Distinct)
     # error_code -> distinct clients that reported it.
     error_clients: dict[str, Distinct] = {}
+    # error_code -> its clients per source (at most two each): the capped count.
+    error_sources: dict[str, SourceCapped] = {}
     applied_offset: int = -1
     closed: bool = False
 
@@ -97,6 +105,11 @@ class Partial(msgspec.Struct, kw_only=True):
     errors: float = 0.0
     errors_by_code: dict[str, float] = {}
     error_clients_by_code: dict[str, float] = {}
+    # The capped count per code: the named sources' (their largest few, kept so a script spread over many
+    # rooms is capped once more in the scope it lifts), plus the capped count of every other source.
+    top_sources_by_code: dict[str, dict[int, float]] = {}
+    capped_error_clients_by_code: dict[str, float] = {}
+    error_sources: float = 0.0
     latency: dict[int, float] = {}
     late_reports: int = 0
 
@@ -128,6 +141,7 @@ def add_many(state: WindowState, reports: Iterable[ClientReport]) -> WindowState
     listeners = state.listeners
     seen, threshold, trim_at = listeners.entries, listeners.threshold, 2 * listeners.k
     error_clients = state.error_clients
+    error_sources = state.error_sources
     # (region, platform, app_version) -> (cell, its key), for this call only.
     local: dict[tuple[str | None, str, str | None], tuple[Cell, str]] = {}
     log, ceil, inverse_log_gamma = math.log, math.ceil, sketch.INVERSE_LOG_GAMMA
@@ -168,7 +182,12 @@ def add_many(state: WindowState, reports: Iterable[ClientReport]) -> WindowState
             clients = error_clients.get(code)
             if clients is None:
                 clients = error_clients[code] = Distinct(ERROR_CLIENTS_K)
-            clients.add(client_hash(report.client_id), weight, key)
+                error_sources[code] = SourceCapped()
+            hashed = client_hash(report.client_id)
+            clients.add(hashed, weight, key)
+            # Unstamped (a recording, a replay straight into Kafka): the client is its own source.
+            source = report.source
+            error_sources[code].add(source_hash(source) if source else hashed, hashed, weight, key)
         latency = report.latency_ms
         if latency is not None:
             bucket = ceil(log(latency) * inverse_log_gamma) if latency > min_value else zero_bucket
@@ -196,12 +215,34 @@ def partials(state: WindowState) -> dict[tuple[str, str], Partial]:
         for key, weight in clients.totals().items():
             counts = by_cell[key].error_clients_by_code
             counts[code] = counts.get(code, 0.0) + weight
+    for code, capped in state.error_sources.items():
+        _source_partials(by_cell, code, capped)
     out: dict[tuple[str, str], Partial] = {}
     for key, part in by_cell.items():
         region, platform, app_version = key.split(CELL_SEPARATOR)
         for scope_key in (("region", region), ("platform", platform), ("app_version", app_version), ("global", "all")):
             merge(out.setdefault(scope_key, Partial()), part)
     return out
+
+
+def _source_partials(by_cell: dict[str, Partial], code: str, capped: SourceCapped) -> None:
+    """One code's capped counts into the cells' partials: each cell names its largest sources."""
+    scale = capped.scale()
+    named: dict[str, dict[int, float]] = {}
+    for source, cells in capped.per_source().items():
+        biggest = max(cells, key=lambda cell: (cells[cell], cell))
+        by_cell[biggest].error_sources += scale
+        for cell, value in cells.items():
+            if scale == 1.0:
+                named.setdefault(cell, {})[source] = value
+            else:  # a sample of a huge room's sources: they stand for many, none is named
+                rest = by_cell[cell].capped_error_clients_by_code
+                rest[code] = rest.get(code, 0.0) + value * scale
+    for cell, values in named.items():
+        top, folded = top_sources(values)
+        part = by_cell[cell]
+        part.top_sources_by_code[code] = top
+        part.capped_error_clients_by_code[code] = part.capped_error_clients_by_code.get(code, 0.0) + folded
 
 
 def merge(into: Partial, other: Partial) -> Partial:
@@ -215,6 +256,10 @@ def merge(into: Partial, other: Partial) -> Partial:
         into.errors_by_code[code] = into.errors_by_code.get(code, 0.0) + value
     for code, value in other.error_clients_by_code.items():
         into.error_clients_by_code[code] = into.error_clients_by_code.get(code, 0.0) + value
+    for code, value in other.capped_error_clients_by_code.items():
+        into.capped_error_clients_by_code[code] = into.capped_error_clients_by_code.get(code, 0.0) + value
+    merge_top(into.top_sources_by_code, other.top_sources_by_code, into.capped_error_clients_by_code)
+    into.error_sources += other.error_sources
     sketch.merge(into.latency, other.latency)
     return into
 
@@ -244,6 +289,9 @@ def result_and_partials(state: WindowState, scope: str, key: str, window_start: 
 def health_of(part: Partial, scope: str, key: str, window_start: int, window_end: int, region: str = "") -> RoomHealth:
     """A ``RoomHealth`` from summed counters (rooms and the other scopes share this)."""
     error_clients = sum(part.error_clients_by_code.values())
+    codes = set(part.capped_error_clients_by_code) | set(part.top_sources_by_code)
+    capped = {code: capped_total(part.top_sources_by_code.get(code, {}), part.capped_error_clients_by_code.get(code, 0.0))
+              for code in sorted(codes)}
     if part.listeners > 0:
         error_ratio = part.errors / part.listeners
     elif error_clients > 0:
@@ -264,6 +312,9 @@ def health_of(part: Partial, scope: str, key: str, window_start: int, window_end
         errors_by_code=dict(sorted(part.errors_by_code.items())),
         error_clients=error_clients,
         error_clients_by_code=dict(sorted(part.error_clients_by_code.items())),
+        capped_error_clients=sum(capped.values()),
+        capped_error_clients_by_code=capped,
+        error_sources=part.error_sources,
         latency_p50_ms=sketch.quantile(part.latency, 0.5),
         latency_p99_ms=sketch.quantile(part.latency, 0.99),
         late_reports=part.late_reports,
@@ -274,9 +325,19 @@ def health_of(part: Partial, scope: str, key: str, window_start: int, window_end
 # What the generic engine (streams.engine.Reducer) needs besides the functions above.
 state_type = WindowState
 scope = "room"
-# How the engine's msgspec codecs store the Distinct sets of a WindowState.
-enc_hook = distinct.enc_hook
-dec_hook = distinct.dec_hook
+
+
+def enc_hook(value: Any) -> Any:
+    """How the engine's msgspec codecs store the ``Distinct`` and ``SourceCapped`` sets of a WindowState."""
+    if isinstance(value, SourceCapped):
+        return value.encode()
+    return distinct.enc_hook(value)
+
+
+def dec_hook(kind: type, value: Any) -> Any:
+    if kind is SourceCapped:
+        return SourceCapped.decode(value)
+    return distinct.dec_hook(kind, value)
 
 
 # Both at once, in C: what the engine groups a message's reports by.

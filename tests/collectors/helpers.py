@@ -27,7 +27,7 @@ def collector_settings(settings: Settings, reports_topic: str, metrics_topic: st
     topics = dataclasses.replace(settings.topics, client_reports=reports_topic,
                                  server_metrics=metrics_topic or reports_topic)
     kafka = dataclasses.replace(settings.kafka, bootstrap=bootstrap or settings.kafka.bootstrap)
-    section = dataclasses.replace(settings.collector, api_keys=(f"tests:{KEY}",), **collector)
+    section = dataclasses.replace(settings.collector, **{"api_keys": (f"tests:{KEY}",), **collector})
     return dataclasses.replace(settings, topics=topics, kafka=kafka, collector=section)
 
 

@@ -252,3 +252,36 @@ def test_a_service_keeps_at_most_max_clusters_per_service_slices() -> None:
     ensemble.observe(ServiceHealth(key=window.key, window_start=window.window_start, window_end=window.window_end,
                                    metrics=window.metrics, clusters=slices))
     assert sorted(ensemble.slices) == ["a", "b"]
+
+
+def _counted(index: int, raw: int, capped: int, sources: int, listeners: int = 480) -> RoomHealth:
+    """A window whose ``raw`` distinct crash clients count ``capped`` at most two per source."""
+    return RoomHealth(key="room-7", region="eu", window_start=index * 10_000, window_end=(index + 1) * 10_000,
+                      listeners=listeners, error_clients=raw, error_clients_by_code={"crash": raw},
+                      capped_error_clients=capped, capped_error_clients_by_code={"crash": capped},
+                      error_sources=sources)
+
+
+def test_invented_client_ids_from_one_network_are_a_suspected_forgery_not_an_outage() -> None:
+    ensemble = _small_room()
+    verdicts = {d.kind: d for d in ensemble.observe(_counted(60, raw=1000, capped=3, sources=2))}
+    assert not any(d.bad for kind, d in verdicts.items() if kind != "suspected_forgery")
+    forgery = verdicts["suspected_forgery"]
+    assert forgery.bad and forgery.severity == "warning" and forgery.labels == {}  # never grouped
+    assert "1000 distinct error clients from 2 source network(s)" in forgery.evidence[0].detail
+    # The same thousand crashing clients in a thousand networks are an outage.
+    genuine = {d.kind: d for d in _small_room().observe(_counted(60, raw=1000, capped=1000, sources=1000))}
+    assert genuine["crash"].bad and genuine["crash"].severity == "critical"
+    assert "suspected_forgery" not in genuine
+
+
+def test_a_suspected_forgery_is_judged_until_it_can_resolve_and_survives_a_restart() -> None:
+    ensemble = _small_room()
+    ensemble.observe(_counted(60, raw=400, capped=2, sources=1))
+    restored = RoomEnsemble.from_state(json.loads(json.dumps(ensemble.to_state())), EnsembleConfig())
+    later = [[d for d in restored.observe(_counted(61 + i, raw=0, capped=0, sources=0))
+              if d.kind == "suspected_forgery"] for i in range(12)]
+    assert all(len(found) == 1 and not found[0].bad for found in later[:10])
+    assert later[10:] == [[], []]  # nothing left to resolve: no decision at all
+    # Windows published before sources were counted are judged on their error clients, as before.
+    assert RoomEnsemble(EnsembleConfig()).observe(_crashes(0, 3))[0].evidence[0].observed == 3

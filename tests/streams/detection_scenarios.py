@@ -14,9 +14,14 @@ SPIKE_ROOM = "room-7"
 
 def room_window(room: str, window: int, window_ms: int, *, listeners: int = CLIENTS, errors: int = 1,
                 code: str = "details_not_available", error_reports_per_client: int = 1, region: str = "eu",
-                start_ms: int = T0) -> Iterator[ClientReport]:
-    """One window of one room: every listener heartbeats, the first ``errors`` of them also report ``code``."""
+                start_ms: int = T0, forged_ids: int = 0) -> Iterator[ClientReport]:
+    """One window of one room: every listener heartbeats, the first ``errors`` of them also report ``code``;
+    ``forged_ids`` more errors come from one script (one source stamp), each under an invented client id."""
     base = start_ms + window * window_ms
+    for fake in range(forged_ids):
+        yield ClientReport(report_id=f"{room}-{window}-fake{fake}", ts=base + (fake * window_ms) // (2 * forged_ids),
+                           client_id=f"invented-{window}-{fake}", room_id=room, kind="error", error_code=code,
+                           platform="ios", region=region, app_version="5.1", source="one-script")
     for client in range(listeners):
         # Spread over the first half of the window: nothing is late, the order is the order of time.
         ts = base + (client * window_ms) // (2 * listeners)

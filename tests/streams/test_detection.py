@@ -235,3 +235,22 @@ def test_a_held_alert_of_a_room_that_went_silent_does_not_page() -> None:
         batch += [verdict("room", "room-1", "crash", window, True)] if window < 3 else []
         paged += [e.alert.key for e in stage.step(batch) if e.alert.status == "firing" and e.muted is None]
     assert paged == ["7.41.0"]
+
+
+def test_forged_errors_page_no_outage_and_do_not_mute_a_real_one_after_them() -> None:
+    # The script keeps going while the room really fails: its open alert must not mute the real page.
+    forged: dict[int, dict[str, int | str]] = {w: {"forged_ids": 300} for w in range(6, 18)}
+    for w in range(14, 17):
+        forged[w] = {**forged[w], "errors": 15}
+    events = run(world(24, WINDOW_MS, {SPIKE_ROOM: forged}, rooms=21))
+    firing = [e for e in events if e.alert.status == "firing"]
+    first_real = min(e.alert.starts_at for e in firing if e.alert.kind != "suspected_forgery")
+    assert first_real == T0 + 14 * WINDOW_MS, [(e.alert.kind, e.alert.starts_at) for e in firing]
+    suspected = [e.alert for e in firing if e.alert.kind == "suspected_forgery"]
+    assert suspected and all(a.severity == "warning" and a.scope == "room" for a in suspected)
+    assert suspected[0].starts_at == T0 + 6 * WINDOW_MS and "not an outage" in suspected[0].summary
+    assert not [e for e in events if e.alert.scope in ("cluster", "global", "region")]
+    real = [a for a in paged(events) if a.kind == "details_not_available"]
+    assert [(a.key, a.starts_at) for a in real] == [(SPIKE_ROOM, T0 + 14 * WINDOW_MS)]
+    still_open = [e for e in events if e.alert.kind == "suspected_forgery" and e.alert.status == "resolved"]
+    assert still_open and still_open[0].alert.event_ts > real[0].event_ts  # both were open together
