@@ -9,15 +9,16 @@ from (a keyed hash of the client's /24 or /48 network and the key,
 ``CLIENTS_PER_SOURCE`` distinct error clients. Real listeners of a room sit
 in many networks, so their count hardly moves; a script's thousand ids are
 two. Reports without a stamp (a recording, a replay written straight to
-Kafka) count their client as their source: nothing is capped then.
+Kafka) are their client's own source: ``streams.windows`` counts them from
+its distinct error clients as before, and only stamped reports come here.
 
 ``SourceCapped`` keeps, per source, its first ``CLIENTS_PER_SOURCE`` clients
 (client hash -> (largest weight, cell), as ``streams.distinct`` does) over a
 bottom-k sample of source hashes: exact up to ``k`` sources, above that every
 source below the sample's threshold stands for ``1 / tau`` sources (unbiased,
-relative error about ``1 / sqrt(k)``; 6.3 % for k = 256, in a room window
-with more than 256 networks reporting one error code). Stored size: 9 bytes
-per source and 18 per kept client, so at most ~7 KB per error code.
+relative error about ``1 / sqrt(k)``; 4.4 % for k = 512, in a room window
+with more than 512 networks reporting one error code). Stored size: 9 bytes
+per source and 18 per kept client, so at most ~14 KB per error code.
 
 A room window's scope partials (region, platform, app_version, global) carry
 the capped counts summed over rooms, and each room's ``TOP_SOURCES`` largest
@@ -49,7 +50,7 @@ from streams.distinct import client_hash
 
 __all__ = ["CLIENTS_PER_SOURCE", "SourceCapped", "client_hash", "merge_top", "source_hash", "top_sources"]
 
-SOURCES_K = 256
+SOURCES_K = 512
 # Sources per (scope partial, code) kept by name for merging across rooms; trimmed at four times as many.
 TOP_SOURCES = 4
 

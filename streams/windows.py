@@ -18,7 +18,9 @@ Definitions (every count is a sum of report weights):
 - ``capped_error_clients_by_code[c]``: the same, but each source (the
   collector's stamp of the client's network, ``streams.source_cap``) counting
   for at most two clients: one script's thousand invented ids are two. What
-  the detectors judge; ``error_sources`` is the distinct sources, per code, summed.
+  the detectors judge. A report without a stamp is its client's own source:
+  a window of unstamped reports has exactly its error clients' counts here.
+  ``error_sources`` is the distinct sources, per code, summed.
 - ``error_ratio``: ``errors / listeners``; when nobody heartbeated but errors
   came in (everyone crashed), ``errors / error_clients``; 0 with no errors.
 - latency: p50/p99 of ``latency_ms`` where reported, from a 1 % sketch.
@@ -58,6 +60,8 @@ from streams.source_cap import SourceCapped, capped_total, merge_top, source_has
 
 UNKNOWN = "unknown"
 CELL_SEPARATOR = "\x1f"
+# Ends the cell of an error client whose report carried the collector's source stamp.
+STAMPED = "\x1e"
 # Scopes derived from a room window's cells, with the cell field that keys them.
 SCOPES: tuple[str, ...] = ("region", "platform", "app_version", "global")
 
@@ -89,7 +93,7 @@ class WindowState(msgspec.Struct, kw_only=True):
     listeners: Distinct = msgspec.field(default_factory=Distinct)
     # error_code -> distinct clients that reported it.
     error_clients: dict[str, Distinct] = {}
-    # error_code -> its clients per source (at most two each): the capped count.
+    # error_code -> the clients of stamped reports per source (at most two each): their capped count.
     error_sources: dict[str, SourceCapped] = {}
     applied_offset: int = -1
     closed: bool = False
@@ -184,10 +188,13 @@ def add_many(state: WindowState, reports: Iterable[ClientReport]) -> WindowState
                 clients = error_clients[code] = Distinct(ERROR_CLIENTS_K)
                 error_sources[code] = SourceCapped()
             hashed = client_hash(report.client_id)
-            clients.add(hashed, weight, key)
-            # Unstamped (a recording, a replay straight into Kafka): the client is its own source.
             source = report.source
-            error_sources[code].add(source_hash(source) if source else hashed, hashed, weight, key)
+            if source:
+                # Marked in its cell: the partials count it through its source, capped, not as it is.
+                clients.add(hashed, weight, key + STAMPED)
+                error_sources[code].add(source_hash(source), hashed, weight, key)
+            else:  # a recording, a replay straight into Kafka: the client is its own source, never capped
+                clients.add(hashed, weight, key)
         latency = report.latency_ms
         if latency is not None:
             bucket = ceil(log(latency) * inverse_log_gamma) if latency > min_value else zero_bucket
@@ -213,8 +220,14 @@ def partials(state: WindowState) -> dict[tuple[str, str], Partial]:
         by_cell[key].listeners += weight
     for code, clients in state.error_clients.items():
         for key, weight in clients.totals().items():
-            counts = by_cell[key].error_clients_by_code
+            stamped = key.endswith(STAMPED)
+            part = by_cell[key[:-1] if stamped else key]
+            counts = part.error_clients_by_code
             counts[code] = counts.get(code, 0.0) + weight
+            if not stamped:
+                capped = part.capped_error_clients_by_code
+                capped[code] = capped.get(code, 0.0) + weight
+                part.error_sources += weight
     for code, capped in state.error_sources.items():
         _source_partials(by_cell, code, capped)
     out: dict[tuple[str, str], Partial] = {}
