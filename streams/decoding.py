@@ -30,6 +30,7 @@ single cost of the worker's hot path.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -87,8 +88,8 @@ class Refused:
     reason: str
 
 
-def _ts(item: Any) -> int:
-    return item.ts  # type: ignore[no-any-return]  # epoch ms once decoded
+# Epoch ms once decoded; an attrgetter is read in C, and this runs for every report the worker folds.
+_ts: Callable[[Any], int] = operator.attrgetter("ts")
 
 
 @dataclass(frozen=True)

@@ -186,13 +186,15 @@ def add_many(state: WindowState, reports: Iterable[ClientReport]) -> WindowState
             clients = error_clients.get(code)
             if clients is None:
                 clients = error_clients[code] = Distinct(ERROR_CLIENTS_K)
-                error_sources[code] = SourceCapped()
             hashed = client_hash(report.client_id)
             source = report.source
             if source:
                 # Marked in its cell: the partials count it through its source, capped, not as it is.
                 clients.add(hashed, weight, key + STAMPED)
-                error_sources[code].add(source_hash(source), hashed, weight, key)
+                capped = error_sources.get(code)
+                if capped is None:
+                    capped = error_sources[code] = SourceCapped()
+                capped.add(source_hash(source), hashed, weight, key)
             else:  # a recording, a replay straight into Kafka: the client is its own source, never capped
                 clients.add(hashed, weight, key)
         latency = report.latency_ms
@@ -225,11 +227,11 @@ def partials(state: WindowState) -> dict[tuple[str, str], Partial]:
             counts = part.error_clients_by_code
             counts[code] = counts.get(code, 0.0) + weight
             if not stamped:
-                capped = part.capped_error_clients_by_code
-                capped[code] = capped.get(code, 0.0) + weight
+                rest = part.capped_error_clients_by_code
+                rest[code] = rest.get(code, 0.0) + weight
                 part.error_sources += weight
-    for code, capped in state.error_sources.items():
-        _source_partials(by_cell, code, capped)
+    for code, sources in state.error_sources.items():
+        _source_partials(by_cell, code, sources)
     out: dict[tuple[str, str], Partial] = {}
     for key, part in by_cell.items():
         region, platform, app_version = key.split(CELL_SEPARATOR)

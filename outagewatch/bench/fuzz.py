@@ -2,7 +2,8 @@
 
 The collector runs as ``outagewatch collect`` in a child process, producing
 to a topic of its own (deleted afterwards); ``connections`` keep-alive
-connections each send their own seeded stream of ``fuzz_bodies.Bodies``.
+connections each send their own seeded stream of ``fuzz_bodies.Bodies``
+(one body in ten to ``POST /v1/metrics``, the rest to ``/v1/reports``).
 The figures: bodies sent, answers by status (and by family and status),
 answers of 500 or more (must be 0: every body is a 4xx with a reason, or a
 202 saying what was wrong with each report), 4xx answers without a reason,
@@ -40,6 +41,7 @@ async def _campaign(url: str, api_key: str, bodies: int, seed: int, connections:
 
     statuses: Counter[str] = Counter()
     by_family: Counter[str] = Counter()
+    paths: Counter[str] = Counter()
     server_errors: list[dict[str, Any]] = []
     faults = {"connection_errors": 0, "answers_4xx_without_reason": 0, "answers_202_malformed": 0}
     share, extra = divmod(bodies, connections)
@@ -49,12 +51,15 @@ async def _campaign(url: str, api_key: str, bodies: int, seed: int, connections:
 
         async def one_connection(index: int) -> None:
             stream = Bodies(seed * 1000 + index, max_body_bytes=max_body_bytes, max_items=max_items)
-            for _ in range(share + (1 if index < extra else 0)):
+            for number in range(share + (1 if index < extra else 0)):
                 fuzz = stream.next()
                 headers = {"Authorization": f"Bearer {api_key}", **fuzz.headers}
                 skip = [] if "Content-Type" in fuzz.headers else ["Content-Type"]
+                # One body in ten goes to /v1/metrics: the same envelope, size and item decoding, other items.
+                path = "/v1/metrics" if number % 10 == 9 else "/v1/reports"
+                paths[path] += 1
                 try:
-                    async with session.post(f"{url}/v1/reports", data=fuzz.body, headers=headers,
+                    async with session.post(f"{url}{path}", data=fuzz.body, headers=headers,
                                             skip_auto_headers=skip) as answer:
                         status, payload = answer.status, await answer.read()
                 except (aiohttp.ClientError, TimeoutError):
@@ -86,7 +91,8 @@ async def _campaign(url: str, api_key: str, bodies: int, seed: int, connections:
             serving = False
     sent = sum(statuses.values()) + faults["connection_errors"]
     return {
-        "bodies_sent": sent, "seed": seed, "connections": connections, "seconds": round(elapsed, 1),
+        "bodies_sent": sent, "bodies_by_path": dict(sorted(paths.items())), "seed": seed,
+        "connections": connections, "seconds": round(elapsed, 1),
         "bodies_per_s": round(sent / elapsed) if elapsed > 0 else 0,
         "answers_by_status": dict(sorted(statuses.items())),
         "answers_500_or_more": sum(count for status, count in statuses.items() if int(status) >= 500),
@@ -110,7 +116,7 @@ def run(settings: Settings, quick: bool = False, bodies: int | None = None, seed
     secret = secrets.token_urlsafe(12)
     env = {
         "OUTAGEWATCH_TOPICS_CLIENT_REPORTS": topic, "OUTAGEWATCH_TOPICS_SERVER_METRICS": topic,
-        "OUTAGEWATCH_COLLECTOR_API_KEYS": f"fuzz:{secret}:reports",
+        "OUTAGEWATCH_COLLECTOR_API_KEYS": f"fuzz:{secret}:reports+metrics",
         # Limits are not what is fuzzed: every body must reach the decoder.
         "OUTAGEWATCH_COLLECTOR_RATE_PER_SECOND": "100000000", "OUTAGEWATCH_COLLECTOR_RATE_BURST": "100000000",
         "OUTAGEWATCH_COLLECTOR_SOURCE_RATE_PER_SECOND": "100000000",

@@ -15,6 +15,7 @@ the collector sheds (503) or samples heartbeats; the collector's peak RSS
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +28,7 @@ from core.config import Settings
 from core.kafka_admin import ensure_topics
 from outagewatch.bench.loadgen import LoadSpec, generate
 from outagewatch.pipeline.collector import CollectorProcess
+from outagewatch.pipeline.processes import cpu_seconds
 from outagewatch.stack.process import free_port
 
 API_KEY = "bench:bench-key"
@@ -110,7 +112,9 @@ def run(settings: Settings, quick: bool = False, connections: int = 8, rooms: in
             warm = LoadSpec(collector.url, secret_of(API_KEY), 1.0, connections, rooms=rooms, seed=1)
             _load(warm)
             before = _end_offsets(bootstrap, topic)
+            cpu_before = cpu_seconds(collector.pid)
             steady = _load(LoadSpec(collector.url, secret_of(API_KEY), steady_s, connections, rooms=rooms))
+            cpu_after = cpu_seconds(collector.pid)
             after = _end_offsets(bootstrap, topic)
             steady_memory = _memory_kib(collector.pid)
             in_kafka = _reports_between(bootstrap, before, after)
@@ -120,7 +124,12 @@ def run(settings: Settings, quick: bool = False, connections: int = 8, rooms: in
                 "latency_ms_p99": steady["latency_ms_p99"], "statuses": steady["statuses"],
                 "kafka_messages_added": sum(after.values()) - sum(before.values()),
                 "reports_in_kafka": in_kafka, "kafka_verified": in_kafka >= steady["accepted"],
-                "collector_rss_mib": round(steady_memory["VmRSS"] / 1024, 1), "quick": quick,
+                "collector_rss_mib": round(steady_memory["VmRSS"] / 1024, 1),
+                # What the collector itself spent: on a shared machine its rate says less than its CPU.
+                "collector_cpu_us_per_report": (round((cpu_after - cpu_before) * 1e6 / steady["accepted"], 2)
+                                                if cpu_before is not None and cpu_after is not None
+                                                and steady["accepted"] else None),
+                "loadavg_1m": round(os.getloadavg()[0], 2), "quick": quick,
             })
             surge = _load(LoadSpec(collector.url, secret_of(API_KEY), surge_s, connections * 10, rooms=rooms,
                                    seed=11))

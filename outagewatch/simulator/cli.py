@@ -59,7 +59,10 @@ def register(subparsers: Any) -> None:
                              "client-reports and server-metrics topics of the settings; http: POST to the collector")
     parser.add_argument("--out", default="simulation", metavar="DIR", help="directory for --to files (default ./simulation)")
     parser.add_argument("--url", help="collector base URL for --to http (default http://<collector.host>:<collector.port>)")
-    parser.add_argument("--api-key", help="API key secret for --to http (default: the secret of the first collector.api_keys entry)")
+    parser.add_argument("--api-key", help="API key secret for --to http (default: the secret of the first "
+                                          "collector.api_keys entry); a key with the relay scope keeps the "
+                                          "simulated clients apart, under a reports key they are one source "
+                                          "(one address) and their errors count as one script's")
     parser.add_argument("--concurrency", type=int, default=4, help="HTTP connections at once for --to http (default 4)")
     parser.add_argument("--labels-out", metavar="FILE", help="also write labels.json here (kafka and http targets)")
     parser.set_defaults(func=_run)

@@ -88,4 +88,4 @@ def test_a_seeded_fuzz_campaign_gets_no_5xx_and_leaves_the_collector_serving(
     assert families == {"valid", "field", "envelope", "bytes", "nested", "encoding", "headers", "huge"}
     statuses = set(result["answers_by_status"])
     assert {"202", "400", "413", "415"} <= statuses, statuses
-    assert result["bodies_sent"] == 3000
+    assert result["bodies_sent"] == 3000 and result["bodies_by_path"] == {"/v1/metrics": 296, "/v1/reports": 2704}

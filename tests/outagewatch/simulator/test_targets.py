@@ -58,8 +58,23 @@ def test_cli_simulate_files_and_list(tmp_path: Path, capsys: pytest.CaptureFixtu
         main(["simulate", "--help"])
     helptext = capsys.readouterr().out
     for flag in ("--scenario", "--seed", "--scale", "--duration", "--rooms", "--speed", "--to", "--out", "--url",
-                 "--api-key", "--list"):
+                 "--api-key", "--list", "--start"):
         assert flag in helptext
+
+
+def test_files_keep_their_fixed_start_and_start_can_be_chosen(tmp_path: Path) -> None:
+    from core.timeutil import parse_event_time
+    from outagewatch.simulator import DEFAULT_START_MS
+
+    def first_ts(*extra: str) -> int:
+        out = tmp_path / "-".join(extra or ("default",))
+        assert main(["simulate", "--scenario", "spammer", "--scale", "0.01", "--duration", "3", "--rooms", "5",
+                     "--out", str(out), *extra]) == 0
+        return decode_report((out / "reports.ndjson").read_bytes().splitlines()[0]).ts  # type: ignore[return-value]
+
+    assert first_ts() // 1000 == DEFAULT_START_MS // 1000
+    assert first_ts("--start", "2026-11-30T12:00:00Z") // 1000 == parse_event_time("2026-11-30T12:00:00Z") // 1000
+    assert main(["simulate", "--scenario", "spammer", "--start", "yesterday", "--out", str(tmp_path / "x")]) == 1
 
 
 def test_speed_compresses_event_time_but_keeps_it(tmp_path: Path) -> None:
