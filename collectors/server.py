@@ -397,8 +397,9 @@ async def start(settings: Settings, *, host: str | None = None, port: int | None
                 clock: Clock | None = None, sink: RecordSink | None = None) -> CollectorRunner:
     """Start the collector in the running event loop (``port=0`` picks a free port).
 
-    Refuses (``KeyConfigError``) bad keys, and the demo key on an address
-    the network can reach, before connecting the Kafka producer (raising
+    Refuses bad keys and the demo key on an address the network can reach
+    (``KeyConfigError``), bad prefixes or proxies (``SourceConfigError``),
+    before connecting the Kafka producer (raising
     ``SinkUnavailable`` if the topics' metadata cannot be had), then listens,
     then starts scraping ``collector.scrape_targets`` and watching the keys file.
     """
@@ -408,6 +409,7 @@ async def start(settings: Settings, *, host: str | None = None, port: int | None
     ring = KeyRing.from_settings(c.api_keys, c.api_keys_file, int(c.api_keys_reload_seconds * 1000), clock,
                                  check=demo_key_guard(bind_host, c.allow_demo_key))
     targets = parse_targets(c.scrape_targets)
+    SourcePolicy.from_settings(c).proxies()  # refuse a bad prefix or proxy before connecting to Kafka too
     _warn_about(settings, ring.keys, bind_host)
     if sink is None:
         kafka = KafkaSink(producer_settings(settings), clock)

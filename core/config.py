@@ -111,7 +111,8 @@ class EventTimeSettings:
     def __post_init__(self) -> None:
         for name in ("max_ahead_seconds", "max_age_seconds"):
             if not getattr(self, name) >= 0:
-                raise ConfigError(f"event_time.{name} must be >= 0 seconds, got {getattr(self, name)!r}")
+                raise ConfigError(f"OUTAGEWATCH_EVENT_TIME_{name.upper()} (event_time.{name}) must be a number of "
+                                  f"seconds >= 0, got {getattr(self, name)!r}")
 
     def bound(self) -> ArrivalBound:
         return ArrivalBound(max_ahead_ms=int(self.max_ahead_seconds * 1000),

@@ -51,6 +51,8 @@ def test_paths_expand_the_home_directory() -> None:
     [
         ({"OUTAGEWATCH_KAFKA_PARTITIONS": "many"}, "OUTAGEWATCH_KAFKA_PARTITIONS: expected a number, got 'many'"),
         ({"OUTAGEWATCH_CONFIG": "/nonexistent/ow.toml"}, "config file /nonexistent/ow.toml does not exist"),
+        ({"OUTAGEWATCH_EVENT_TIME_MAX_AHEAD_SECONDS": "-5"},
+         "^OUTAGEWATCH_EVENT_TIME_MAX_AHEAD_SECONDS "),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
