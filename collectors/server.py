@@ -23,7 +23,6 @@ import asyncio
 import ipaddress
 import logging
 import math
-import operator
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -89,8 +88,6 @@ def _positions(valid: int, invalid: list[tuple[int, str]]) -> list[int]:
     return [index for index in range(valid + len(invalid)) if index not in refused]
 
 
-# Epoch ms once decoded (core.schemas); attrgetter: read in C, for every report.
-_ts: Callable[[Any], int] = operator.attrgetter("ts")
 
 
 class Collector:
@@ -171,7 +168,7 @@ class Collector:
             valid, invalid = decode(plain, kind, c.max_batch_items)
         except bodies.BodyError as exc:
             return _error(exc.status, exc.reason)
-        kept, out_of_bounds = self.bound.split(valid, self.clock.now_ms(), _ts)
+        kept, out_of_bounds = self.bound.split(valid, self.clock.now_ms())
         if out_of_bounds:
             positions = _positions(len(valid), invalid)
             invalid = sorted([*invalid, *((positions[at], why) for at, why in out_of_bounds)])

@@ -14,10 +14,11 @@ here once, at the edge.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -26,6 +27,8 @@ T = TypeVar("T")
 # never close.
 MIN_EVENT_MS = 946_684_800_000  # 2000-01-01
 MAX_EVENT_MS = 4_102_444_800_000  # 2100-01-01
+# An item's ``ts`` read in C (an attrgetter, not a function): ArrivalBound runs over every report.
+_event_ms: Callable[[Any], int] = operator.attrgetter("ts")
 
 
 def parse_event_time(value: str | int | float) -> int:
@@ -112,8 +115,9 @@ class ArrivalBound:
         return None
 
     def split(self, items: Sequence[T], arrival_ms: int,
-              ts_of: Callable[[T], int]) -> tuple[list[T], list[tuple[int, str]]]:
-        """The items within the bound, and ``(position, reason)`` of the others.
+              ts_of: Callable[[T], int] | None = None) -> tuple[list[T], list[tuple[int, str]]]:
+        """The items within the bound, and ``(position, reason)`` of the others; ``ts_of`` reads an item's
+        epoch ms (default: its ``ts``, as every decoded report and sample has).
 
         A few passes of C (``map``, ``min``, ``max``) for the usual batch, all within it: ``items``
         itself is returned then.
@@ -124,7 +128,7 @@ class ArrivalBound:
         """
         if not items:
             return [], []
-        stamps = list(map(ts_of, items))  # in C with an operator.attrgetter: this runs for every report
+        stamps = list(map(ts_of or _event_ms, items))
         low, high = arrival_ms - self.max_age_ms, arrival_ms + self.max_ahead_ms
         if min(stamps) >= low and max(stamps) <= high:
             return items if isinstance(items, list) else list(items), []

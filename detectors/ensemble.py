@@ -36,7 +36,9 @@ an outage. When a room's uncapped count exceeds its capped one by at least
 ``forgery_min_clients`` and by at least the capped count itself (most of its
 error clients come from a few networks), the room gets one more kind,
 ``suspected_forgery``: a warning, never critical, and without the region or
-cluster label that would group it into an incident. For a ``ServiceHealth`` window, the one kind is ``server_anomaly``
+cluster label that would group it into an incident.
+
+For a ``ServiceHealth`` window, the one kind is ``server_anomaly``
 (``ServerAnomaly``: IsolationForest plus per-metric robust z), bad only
 when a symptom metric (``symptom_lifts``: error rates at 1.3 times their
 normal, p99 latency at 2 times) is that far up and past the z alarm on its

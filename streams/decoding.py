@@ -30,7 +30,6 @@ single cost of the worker's hot path.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -88,8 +87,6 @@ class Refused:
     reason: str
 
 
-# Epoch ms once decoded; an attrgetter is read in C, and this runs for every report the worker folds.
-_ts: Callable[[Any], int] = operator.attrgetter("ts")
 
 
 @dataclass(frozen=True)
@@ -124,7 +121,7 @@ class Bounded:
     def __call__(self, items: list[Any], record_ms: int) -> tuple[list[Any], Refused | None]:
         if record_ms <= 0 or not items:  # no timestamp on the record: nothing to hold it against
             return items, None
-        kept, refused = self.bound.split(items, record_ms, _ts)
+        kept, refused = self.bound.split(items, record_ms)
         if not refused:
             return items, None
         first_at, first_why = refused[0]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import http.client
+import json
 import threading
 import time
 import uuid
@@ -80,3 +82,19 @@ def read_topic(bootstrap: str, topic: str, expected_items: int, timeout_s: float
     finally:
         consumer.close()
     return out
+
+
+def post_from(url: str, reports: list[Any], source_address: str = "127.0.0.1", key: str = KEY,
+              headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """POST reports from a chosen loopback address (each 127.X.Y.Z/24 is a network of its own): the status,
+    the JSON answer and the headers."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source_address, 0))
+    try:
+        connection.request("POST", "/v1/reports", body=schemas.encode({"reports": reports}),
+                           headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+                                    **(headers or {})})
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read()), dict(answer.getheaders())
+    finally:
+        connection.close()

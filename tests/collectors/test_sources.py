@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
-import json
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -15,21 +13,7 @@ from collectors.sources import SourceConfigError, SourcePolicy, Sources
 from core.config import Settings
 from core.timeutil import ManualClock
 from tests.collectors.helpers import BASE_TS, KEY, collector_settings, read_topic, running_collector, unique_prefix
-
-
-def post(url: str, reports: list[dict[str, Any]], source_address: str = "127.0.0.1", key: str = KEY,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """POST from a chosen loopback address: each 127.X.Y.Z/24 is a network of its own."""
-    host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source_address, 0))
-    try:
-        connection.request("POST", "/v1/reports", body=json.dumps({"reports": reports}),
-                           headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
-                                    **(headers or {})})
-        answer = connection.getresponse()
-        return answer.status, json.loads(answer.read()), dict(answer.getheaders())
-    finally:
-        connection.close()
+from tests.collectors.helpers import post_from as post
 
 
 def reports(prefix: str, count: int, first: int = 0, **extra: Any) -> list[dict[str, Any]]:

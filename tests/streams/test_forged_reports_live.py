@@ -11,8 +11,6 @@ outage; the first is at most a suspected forgery.
 
 from __future__ import annotations
 
-import http.client
-import json
 import time
 from typing import Any
 
@@ -21,7 +19,7 @@ import pytest
 from core import schemas
 from core.config import Settings
 from core.schemas import Alert
-from tests.collectors.helpers import collector_settings, running_collector
+from tests.collectors.helpers import collector_settings, post_from, running_collector
 from tests.streams.conftest import WINDOW_S, WorkerTopics, produce_batches, read_topic
 from tests.streams.detection_scenarios import room_window
 
@@ -31,20 +29,6 @@ FORGED_ROOM, GENUINE_ROOM = "room-7", "room-3"
 ROOMS, WINDOWS, SPIKE = 21, 16, range(6, 9)
 ERRORS = 340  # three windows: over a thousand invented ids
 KEY = "app-key"
-
-
-def post(url: str, reports: list[dict[str, Any]], source_address: str) -> dict[str, Any]:
-    host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source_address, 0))
-    try:
-        connection.request("POST", "/v1/reports", body=json.dumps({"reports": reports}),
-                           headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
-        answer = connection.getresponse()
-        payload: dict[str, Any] = json.loads(answer.read())
-        assert answer.status == 202, payload
-        return payload
-    finally:
-        connection.close()
 
 
 def errors_of(room: str, window: int, start_ms: int) -> list[dict[str, Any]]:
@@ -72,9 +56,9 @@ def test_one_address_inventing_client_ids_pages_no_outage_many_addresses_do(
             forged = errors_of(FORGED_ROOM, window, start_ms)
             for first in range(0, ERRORS, 100):  # one script, one address, batches of a hundred
                 batch = forged[first:first + 100]
-                assert post(collector.url, batch, "127.0.0.1")["accepted"] == len(batch)
+                assert post_from(collector.url, batch, "127.0.0.1", KEY)[1]["accepted"] == len(batch)
             for i, report in enumerate(errors_of(GENUINE_ROOM, window, start_ms)):
-                assert post(collector.url, [report], f"127.{1 + i // 200}.{i % 200}.1")["accepted"] == 1
+                assert post_from(collector.url, [report], f"127.{1 + i // 200}.{i % 200}.1", KEY)[1]["accepted"] == 1
 
     def settled(values: list[Alert]) -> bool:
         return any(a.key == GENUINE_ROOM and a.status == "resolved" and a.kind == "details_not_available"
