@@ -21,6 +21,9 @@ from typing import Any, Protocol, Self
 # 1.4826 * MAD estimates the standard deviation of normal data.
 MAD_TO_SIGMA = 1.4826
 
+# (lower, upper): the values a detector takes as normal; the dashboards draw it around the observed series.
+Band = tuple[float, float]
+
 
 class Detector(Protocol):
     """The shape the conformance suite checks (arguments differ per detector)."""

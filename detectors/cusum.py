@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, Self
 
-from detectors.base import MAD_TO_SIGMA, clipped_square_consistency, half_life_alpha, mad, median, squash
+from detectors.base import MAD_TO_SIGMA, Band, clipped_square_consistency, half_life_alpha, mad, median, squash
 
 PARAMS = ("warmup", "k", "h", "half_life", "rel_floor", "abs_floor", "direction")
 _HUBER_C = 2.5
@@ -121,6 +121,11 @@ class Cusum:
 
     def deviation(self) -> float:
         return max(self.std, self.rel_floor * abs(self.mean), self.abs_floor)
+
+    def band(self) -> Band:
+        """The reference band: a value above the upper edge adds to the sum of an ``up`` CUSUM."""
+        spread = self.k * self.deviation()
+        return max(0.0, self.mean - spread), self.mean + spread
 
     def _next_total(self, x: float) -> float:
         z = (x - self.mean) / self.deviation()

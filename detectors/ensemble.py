@@ -64,13 +64,15 @@ from typing import Any, Literal, Self
 import msgspec
 
 from core.schemas import CLIENTS_PER_SOURCE, ERROR_CODES, Decision, Evidence, RoomHealth, ServiceHealth
-from detectors.base import squash
+from detectors.base import Band, squash
 from detectors.cusum import Cusum
 from detectors.ratio import ErrorRatio
 from detectors.server import ServerAnomaly
 from detectors.volume import VolumeBaseline
 
 Severity = Literal["info", "warning", "critical"]
+# (decision kind, evidence detector) -> that detector's band, e.g. ("crash", "error_ratio")
+Bands = dict[tuple[str, str], Band]
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,24 @@ class RoomEnsemble:
 
         self._learn(window, by_code, listeners, clients, observed_ratio, use_cusum)
         return decisions
+
+    def bands(self, ts_ms: int) -> Bands:
+        """The band of each (kind, detector) in this key's decisions, for a window starting at ``ts_ms``.
+
+        Read before ``observe`` learns the window, they are the bands it is
+        judged against. A detector still warming up has none, nor has the
+        forgery check (``source_cap``).
+        """
+        found: dict[tuple[str, str], Band | None] = {
+            ("error_ratio", "error_ratio"): self.ratio.band(),
+            ("error_ratio", "cusum"): self.cusum.band(),
+            ("volume", "volume_baseline"): self.volume.band(ts_ms),
+            ("volume", "error_ratio"): self.ratio.band(),
+        }
+        for code in self.seen_codes:
+            found[(code, "volume_baseline")] = self.code_volume[code].band(ts_ms)
+            found[(code, "error_ratio")] = self.code_ratio[code].band()
+        return {slot: band for slot, band in found.items() if band is not None}
 
     def _forgery(self, window: RoomHealth, capped: float) -> Decision | None:
         """``suspected_forgery`` for a room whose error clients mostly come from a few networks; None when
@@ -398,6 +418,10 @@ class ServiceEnsemble:
         for cluster, verdict in judged.items():
             self.slices[cluster].learn(sliced[cluster], verdict)
         return [decision]
+
+    def bands(self, ts_ms: int) -> Bands:
+        """No bands: a forest's alarm is no interval of one metric (its score rows show lower = upper = baseline)."""
+        return {}
 
     def to_state(self) -> dict[str, Any]:
         return {**self.whole.to_state(), "slices": {c: judge.to_state() for c, judge in self.slices.items()}}

@@ -45,6 +45,8 @@ Examples
 (0.921, 0.742)
 >>> round(ratio.score_one(25, 2000), 3)
 0.0
+>>> [round(edge, 4) for edge in ratio.band()]
+[0.009, 0.0218]
 
 References
 ----------
@@ -59,7 +61,7 @@ from __future__ import annotations
 import math
 from typing import Any, Self
 
-from detectors.base import half_life_alpha, squash
+from detectors.base import Band, half_life_alpha, squash
 
 PARAMS = ("prior_ratio", "prior_weight", "half_life", "z", "alarm_lift", "min_ratio", "warmup")
 
@@ -117,6 +119,16 @@ class ErrorRatio:
 
     def baseline_upper(self) -> float:
         return max(wilson_bounds(self.errors, self.trials, self.z)[1], self.min_ratio)
+
+    def band(self) -> Band | None:
+        """The baseline ratio's lower bound, and ``alarm_lift`` times its upper bound (``None`` in warm-up).
+
+        A window alarms when the lower bound of its own ratio passes the upper
+        edge, so with few listeners the observed ratio must go a little higher.
+        """
+        if not self.ready:
+            return None
+        return wilson_bounds(self.errors, self.trials, self.z)[0], self.alarm_lift * self.baseline_upper()
 
     def lift(self, errors: float, listeners: float) -> float:
         """Lower bound of the observed ratio over the upper bound of the baseline."""

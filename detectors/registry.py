@@ -6,7 +6,8 @@
 ``config.max_keys`` keys are kept; the key seen least recently is forgotten
 first (a room that ended hours ago). State is plain JSON-safe dicts, whole
 (``to_state``/``from_state``) or per key (``key_state``/``restore_key``, for
-a Faust table keyed like the topic).
+a Faust table keyed like the topic). ``bands(window)`` gives the alarm bands
+the window's key judges it against, for the dashboards' score rows.
 
 >>> from core.schemas import RoomHealth
 >>> registry = RoomDetectors(EnsembleConfig(max_keys=2))
@@ -22,7 +23,7 @@ from collections import OrderedDict
 from typing import Any, Self
 
 from core.schemas import Decision, RoomHealth, ServiceHealth
-from detectors.ensemble import EnsembleConfig, RoomEnsemble, ServiceEnsemble
+from detectors.ensemble import Bands, EnsembleConfig, RoomEnsemble, ServiceEnsemble
 
 KeyId = tuple[str, str]
 STATE_VERSION = 1
@@ -36,8 +37,19 @@ class RoomDetectors:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def __contains__(self, key_id: object) -> bool:
+        return key_id in self._keys
+
     def key_ids(self) -> list[KeyId]:
         return list(self._keys)
+
+    def bands(self, window: RoomHealth | ServiceHealth) -> Bands:
+        """The bands ``observe(window)`` will judge against (``RoomEnsemble.bands``); none for a key not held.
+
+        Reading them changes nothing: not the key's detectors, not which key is forgotten first.
+        """
+        ensemble = self._keys.get((window.scope, window.key))
+        return ensemble.bands(window.window_start) if ensemble is not None else {}
 
     def observe(self, window: RoomHealth | ServiceHealth) -> list[Decision]:
         """Judge one closed window, then learn from it."""

@@ -53,6 +53,8 @@ Examples
 (0.137, 0.71)
 >>> round(volume.expected()[0], 1)
 21.0
+>>> [round(edge, 1) for edge in volume.band()]  # a count of 43.5 or more alarms
+[5.2, 43.5]
 
 References
 ----------
@@ -69,7 +71,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, Self
 
-from detectors.base import MAD_TO_SIGMA, clipped_square_consistency, half_life_alpha, mad, median, squash
+from detectors.base import MAD_TO_SIGMA, Band, clipped_square_consistency, half_life_alpha, mad, median, squash
 
 PARAMS = ("warmup", "half_life", "z_alarm", "huber_c", "min_volume", "counts", "rel_floor",
           "season_period_s", "season_bucket_s", "season_min_days", "direction")
@@ -175,6 +177,19 @@ class VolumeBaseline:
         if season is not None and season[2] >= self.season_min_days:
             level, scale = max(level, season[0]), max(scale, season[1])
         return level, scale
+
+    def band(self, ts_ms: int | None = None) -> Band | None:
+        """Baseline -+ the alarm distance at ``ts_ms``; a count past the upper edge scores 0.5 or more.
+
+        ``None`` during warm-up, when nothing is known yet.
+        """
+        if not self.ready:
+            return None
+        level, scale = self.expected(ts_ms)
+        linear = level + self.z_alarm * scale
+        # The score is the smaller of the linear and the Poisson (Anscombe) excess, so both must pass.
+        poisson = (math.sqrt(max(level, 0.0) + 0.375) + self.z_alarm / 2.0) ** 2 - 0.375 if self.counts else linear
+        return max(0.0, level - self.z_alarm * scale), max(linear, poisson, self.min_volume)
 
     def score_one(self, x: float, ts_ms: int | None = None) -> float:
         if not self.ready or not math.isfinite(x) or x < self.min_volume:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from detectors.cusum import Cusum
 
@@ -42,3 +43,15 @@ def test_down_direction_and_reset() -> None:
     assert detector.score_one(50.0) >= 0.5
     detector.reset()
     assert detector.total == 0.0
+
+
+def test_band_upper_edge_is_where_a_value_adds_to_the_sum() -> None:
+    rng = np.random.default_rng(5)
+    detector = Cusum(warmup=20)
+    for value in rng.normal(10, 1, 20):
+        detector.learn_one(float(value))  # warm-up only: the reference is set, the sum is still 0
+    lower, upper = detector.band()
+    assert lower < detector.mean < upper
+    assert upper - detector.mean == pytest.approx(detector.mean - lower) == detector.k * detector.deviation()
+    step = 1e-6 * detector.deviation()
+    assert detector.score_one(upper - step) == 0.0 < detector.score_one(upper + step)

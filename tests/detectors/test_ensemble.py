@@ -285,3 +285,29 @@ def test_a_suspected_forgery_is_judged_until_it_can_resolve_and_survives_a_resta
     assert later[10:] == [[], []]  # nothing left to resolve: no decision at all
     # Windows published before sources were counted are judged on their error clients, as before.
     assert RoomEnsemble(EnsembleConfig()).observe(_crashes(0, 3))[0].evidence[0].observed == 3
+
+
+def test_bands_cover_every_evidence_of_a_warm_room_and_a_spike_lies_above_its_band() -> None:
+    windows = room_windows(np.random.default_rng(6), [50_000.0] * 60, spikes=[Spike(50, 60, "crash", 0.2)])
+    ensemble = RoomEnsemble(EnsembleConfig())
+    assert all(detector == "cusum" for _, detector in ensemble.bands(windows[0].window_start))  # nothing learned
+    for window in windows[:50]:
+        ensemble.observe(window)
+    spike = windows[50]
+    bands = ensemble.bands(spike.window_start)
+    before = json.dumps(ensemble.to_state())
+    assert ensemble.bands(spike.window_start) == bands and json.dumps(ensemble.to_state()) == before
+    decisions = ensemble.observe(spike)
+    assert {(d.kind, e.detector) for d in decisions for e in d.evidence} <= set(bands)
+    crash = next(d for d in decisions if d.kind == "crash")
+    ratio = next(e for e in crash.evidence if e.detector == "error_ratio")
+    assert crash.bad and ratio.observed > bands[("crash", "error_ratio")][1]
+    assert bands[("crash", "volume_baseline")][1] < next(e for e in crash.evidence
+                                                          if e.detector == "volume_baseline").observed
+
+
+def test_a_service_reports_no_bands() -> None:
+    ensemble = ServiceEnsemble(EnsembleConfig())
+    for window in service_windows(np.random.default_rng(8), 80):
+        ensemble.observe(window)
+    assert ensemble.bands(0) == {}

@@ -57,3 +57,16 @@ def test_bad_parameters_are_rejected() -> None:
         ErrorRatio(alarm_lift=1.0)
     with pytest.raises(ValueError, match="prior_ratio"):
         ErrorRatio(prior_ratio=0.0)
+
+
+def test_band_is_none_in_warm_up_then_brackets_the_baseline_up_to_the_alarm() -> None:
+    assert ErrorRatio().band() is None
+    detector = _trained(0.01, 2000)
+    band = detector.band()
+    assert band is not None
+    lower, upper = band
+    assert lower < detector.baseline_ratio < upper / detector.alarm_lift
+    # With a huge room the observed ratio's lower bound is the ratio: the upper edge is where it alarms.
+    listeners = 1e9
+    assert detector.score_one(upper * 0.999 * listeners, listeners) < 0.5 <= detector.score_one(
+        upper * 1.001 * listeners, listeners)

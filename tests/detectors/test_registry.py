@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.schemas import RoomHealth, encode
-from detectors.ensemble import EnsembleConfig
+from detectors.ensemble import EnsembleConfig, RoomEnsemble
 from detectors.registry import RoomDetectors
 from outagewatch.simulator.synthetic import Spike, room_windows, service_windows
 
@@ -59,3 +59,20 @@ def test_scopes_keep_separate_detectors_and_a_bad_state_version_is_refused() -> 
     assert len(registry) == 2
     with pytest.raises(ValueError, match="version"):
         RoomDetectors.from_state({"version": 99, "keys": []})
+
+
+def test_bands_are_the_keys_ensemble_bands_and_reading_them_changes_nothing() -> None:
+    stream = _stream()
+    registry = RoomDetectors()
+    for window in stream[:200]:
+        registry.observe(window)
+    room = next(w for w in stream[200:] if w.scope == "room" and w.key == "room-0")
+    order, state = registry.key_ids(), json.dumps(registry.to_state())
+    bands = registry.bands(room)
+    assert registry.key_ids() == order and json.dumps(registry.to_state()) == state  # no learning, no LRU move
+    kept = registry.key_state("room", "room-0")
+    assert kept is not None
+    assert bands == RoomEnsemble.from_state(kept["state"], registry.config).bands(room.window_start)
+    assert ("error_ratio", "error_ratio") in bands
+    assert registry.bands(RoomHealth(key="never-seen", window_start=0, window_end=10_000)) == {}
+    assert ("room", "room-0") in registry and ("room", "never-seen") not in registry

@@ -82,3 +82,21 @@ def test_non_finite_values_are_ignored() -> None:
     volume.learn_one(float("nan"))
     assert volume.n == 0
     assert volume.score_one(float("inf")) == 0.0
+
+
+def test_band_is_none_in_warm_up_then_its_upper_edge_is_where_a_count_alarms() -> None:
+    rng = np.random.default_rng(3)
+    volume = VolumeBaseline(warmup=12)
+    for count in rng.poisson(30, 11):
+        volume.learn_one(float(count))
+    assert volume.band() is None
+    for count in rng.poisson(30, 100):
+        volume.learn_one(float(count))
+    band = volume.band()
+    assert band is not None
+    lower, upper = band
+    assert lower < volume.expected()[0] < upper
+    assert volume.score_one(upper - 1e-6) < 0.5 <= volume.score_one(upper + 1e-6)
+    floored = VolumeBaseline.from_state({**volume.to_state(), "params": {**volume.to_state()["params"],
+                                                                          "min_volume": 500.0}})
+    assert floored.band() == (lower, 500.0)  # nothing below min_volume alarms
