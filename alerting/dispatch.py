@@ -1,11 +1,12 @@
-"""Dispatcher: mute, deduplicate, notify with retries, log what was sent.
+"""Dispatcher: deduplicate, notify with retries, log what was sent.
 
 For each alert event and each notifier, the stages run in Alertmanager's
-order: muters (inhibition, silences) -> nflog (already told?) -> notify with
+order: the alert stage's verdict (``Emitted.muted``: inhibition, silences,
+applied once, in ``alerting.stage``) -> nflog (already told?) -> notify with
 exponential backoff and full jitter for retryable errors -> nflog record.
-A "resolved" is not muted when its "firing" reached the receiver: the page
-that was opened gets closed. Events of one fingerprint go out in order;
-different fingerprints and receivers go out concurrently.
+A "resolved" is never muted: it reaches each receiver its "firing" reached,
+so the page that was opened gets closed. Events of one fingerprint go out in
+order; different fingerprints and receivers go out concurrently.
 
 A notification that still fails with a retryable error after every attempt
 is kept and tried again at the next ``send`` (a newer event of the same
@@ -21,10 +22,10 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from alerting.muter import Muter
 from alerting.nflog import Nflog
 from alerting.notify import Notifier, idempotency_key
 from alerting.policy import NotifyPolicy
+from alerting.stage import Emitted
 from core.schemas import Alert
 
 log = logging.getLogger("outagewatch.alerting.dispatch")
@@ -47,32 +48,34 @@ class Dispatcher:
         self,
         notifiers: Sequence[Notifier],
         nflog: Nflog,
-        muters: Sequence[Muter] = (),
         policy: NotifyPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
         self.notifiers = list(notifiers)
         self.nflog = nflog
-        self.muters = list(muters)
         self.policy = policy or NotifyPolicy()
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._undelivered: dict[tuple[str, str], Alert] = {}
+        self._undelivered: dict[tuple[str, str], Emitted] = {}
 
     @property
     def undelivered(self) -> list[Alert]:
-        return list(self._undelivered.values())
+        return [event.alert for event in self._undelivered.values()]
 
-    async def send(self, alerts: Iterable[Alert]) -> list[Outcome]:
-        """Notify every receiver of each alert event; one ``Outcome`` per (event, receiver)."""
-        queues: dict[tuple[str, str], list[Alert]] = {}
-        for (receiver, fp), alert in self._undelivered.items():
-            queues.setdefault((receiver, fp), []).append(alert)
+    async def send(self, events: Iterable[Emitted]) -> list[Outcome]:
+        """Notify every receiver of each alert event; one ``Outcome`` per (event, receiver).
+
+        A muted event is not sent (its outcome says why): the verdict is the
+        stage's, taken when the event was emitted.
+        """
+        queues: dict[tuple[str, str], list[Emitted]] = {}
+        for (receiver, fp), event in self._undelivered.items():
+            queues.setdefault((receiver, fp), []).append(event)
         self._undelivered = {}
-        for alert in alerts:
+        for event in events:
             for notifier in self.notifiers:
-                queues.setdefault((notifier.name, alert.fingerprint), []).append(alert)
+                queues.setdefault((notifier.name, event.alert.fingerprint), []).append(event)
         by_name = {n.name: n for n in self.notifiers}
         runs = [
             self._in_order(by_name[receiver], queue) for (receiver, _), queue in queues.items() if receiver in by_name
@@ -80,23 +83,15 @@ class Dispatcher:
         outcomes = [o for batch in await asyncio.gather(*runs) for o in batch]
         return outcomes
 
-    async def _in_order(self, notifier: Notifier, alerts: list[Alert]) -> list[Outcome]:
-        return [await self._one(notifier, alert) for alert in alerts]
+    async def _in_order(self, notifier: Notifier, events: list[Emitted]) -> list[Outcome]:
+        return [await self._one(notifier, event) for event in events]
 
-    def _muted(self, notifier: Notifier, alert: Alert) -> str | None:
-        if alert.status == "resolved":
-            return None  # the nflog decides: resolved goes only where firing went
-        for muter in self.muters:
-            reason = muter.mutes(alert)
-            if reason is not None:
-                return reason
-        return None
+    async def _one(self, notifier: Notifier, event: Emitted) -> Outcome:
+        alert, muted = event.alert, event.muted
 
-    async def _one(self, notifier: Notifier, alert: Alert) -> Outcome:
         def outcome(result: Result, attempts: int = 0, reason: str = "") -> Outcome:
             return Outcome(notifier.name, alert.fingerprint, alert.status, result, attempts, reason)
 
-        muted = self._muted(notifier, alert)
         if muted is not None:
             log.info("not paging %s for %s %s: %s", notifier.name, alert.status, alert.fingerprint, muted)
             return outcome("muted", reason=muted)
@@ -133,7 +128,7 @@ class Dispatcher:
                     attempt,
                     delivery.reason,
                 )
-                self._undelivered[(notifier.name, alert.fingerprint)] = alert
+                self._undelivered[(notifier.name, alert.fingerprint)] = event
                 return outcome("failed", attempt, delivery.reason)
             delay = self.policy.backoff(attempt, self._rng.random())
             log.warning(

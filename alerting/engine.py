@@ -234,7 +234,7 @@ class AlertEngine:
         if event is not None:
             events.append(event)
         # An alert inhibited under an incident that has now resolved is paged by whoever muted it
-        # (``streams.detection.AlertStage``), once it is clear for ``pending_windows``: not here.
+        # (``alerting.stage.AlertStage``), once it is clear for ``pending_windows``: not here.
         return events
 
     # -- state -------------------------------------------------------------

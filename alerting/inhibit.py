@@ -1,7 +1,14 @@
-"""Inhibition: no per-room page while its cluster or a global incident is open.
+"""Inhibition: the rules that keep a narrower alert from paging while a wider one is open.
 
-The inhibited alerts are still emitted and recorded; this ``Muter`` only
-keeps them from paging (Alertmanager's inhibit rules, fixed to our scopes).
+Each is a ``Muter`` (Alertmanager's inhibit rules, fixed to our scopes); the
+inhibited alerts are still emitted and recorded, only their pages stop.
+``alerting.stage`` applies them in this order, wider reasons first:
+
+- ``Inhibitor``: while a global incident is open nothing else pages; while
+  a cluster incident is open, none of its rooms (``leaf_scopes``) do;
+- ``WideFirst``: no page of the narrower alerts an open wide leaf alert (a
+  platform, an app version) or incident causes;
+- ``OnePagePerKey``: one page per key at a time.
 """
 
 from __future__ import annotations
@@ -12,12 +19,21 @@ from alerting.correlate import group_of
 from alerting.lifecycle import Tracked
 from alerting.policy import GroupingPolicy
 from core.schemas import Alert
+from detectors.ensemble import FORGERY
+
+GENERIC_KINDS = ("error_ratio", "volume")
+# Aggregate keys that page as leaves (a version, a platform) yet span many rooms.
+WIDE_LEAF_SCOPES = ("platform", "app_version")
 
 
 class IncidentSource(Protocol):
     def open_group(self, group: str) -> Tracked | None: ...
 
     def open_global(self) -> Tracked | None: ...
+
+
+class OpenAlerts(Protocol):
+    def open_alerts(self) -> list[Tracked]: ...
 
 
 class Inhibitor:
@@ -35,4 +51,69 @@ class Inhibitor:
             incident = self._incidents.open_group(group[1]) if group else None
             if incident is not None:
                 return f"inhibited by cluster incident {incident.key} ({incident.fingerprint})"
+        return None
+
+
+class OnePagePerKey:
+    """``Muter``: one page per key at a time; its other alerts are recorded but do not page.
+
+    A failing room lifts several error codes at once and, with them, its
+    overall error ratio and volume: one incident would otherwise page five or
+    six times. The alert that pages is the key's earliest open one (by onset;
+    at the same onset an error code before a generic kind, then by
+    fingerprint), so exactly one pages, and always the same one.
+    """
+
+    def __init__(self, alerts: OpenAlerts) -> None:
+        self._alerts = alerts
+
+    @staticmethod
+    def _rank(onset_ms: int, kind: str, fingerprint: str) -> tuple[int, int, str]:
+        # A suspected forgery never outranks: forged reports must not mute the page of a real incident.
+        if kind == FORGERY:
+            return 2**62, 2, fingerprint
+        return onset_ms, 1 if kind in GENERIC_KINDS else 0, fingerprint
+
+    def mutes(self, alert: Alert) -> str | None:
+        mine = self._rank(alert.starts_at, alert.kind, alert.fingerprint)
+        for track in self._alerts.open_alerts():
+            if (track.scope == alert.scope and track.key == alert.key and track.fingerprint != alert.fingerprint
+                    and self._rank(track.onset_ms, track.kind, track.fingerprint) < mine):
+                return f"inhibited by the {track.kind} alert {track.fingerprint} of the same {alert.scope}"
+        return None
+
+
+class WideFirst:
+    """``Muter``: while a wide incident is open, the narrower alerts it causes do not page.
+
+    A crashing app version lifts the crash ratio of every big room with that
+    version's listeners; an eu-west outage lifts the error ratio of every room
+    with eu-west listeners, wherever it is hosted. Those rooms are affected,
+    but paging each would bury the one page that names the cause. Wide
+    incidents are the open cluster and global incidents and the open
+    ``platform``/``app_version`` alerts. While one is open:
+
+    - a room's alert of the incident's own error code does not page;
+    - a generic alert (``error_ratio``, ``volume``) of a room, platform or
+      version does not page (it names no cause of its own).
+
+    A room failing in another way still pages through its own error code.
+    """
+
+    def __init__(self, alerts: OpenAlerts) -> None:
+        self._alerts = alerts
+
+    def mutes(self, alert: Alert) -> str | None:
+        if alert.scope not in ("room", *WIDE_LEAF_SCOPES):
+            return None
+        generic = alert.kind in GENERIC_KINDS
+        for track in self._alerts.open_alerts():
+            if track.fingerprint == alert.fingerprint:
+                continue
+            wide_leaf = track.scope in WIDE_LEAF_SCOPES
+            if not (wide_leaf or track.scope in ("cluster", "global")):
+                continue
+            same_code = wide_leaf and alert.scope == "room" and track.kind == alert.kind
+            if generic or same_code:
+                return f"inhibited by the wider {track.scope} {track.key} {track.kind} alert {track.fingerprint}"
         return None

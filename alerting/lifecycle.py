@@ -51,10 +51,10 @@ class Tracked:
     last_bad: bool = False
     suspect_end: int = 0  # window_end of a good-but-suspect window just before this episode
     last_emitted_ms: int = 0  # event_ts of the last firing event (for renotify)
-    # Its last firing event was muted (a wider or earlier alert was open): it
+    # Its last firing event was muted (a wider alert or a silence held it): it
     # pages once no muter has held it for ``pending_windows`` window ends in a
     # row (``clear_steps`` counts them), as Alertmanager sends an alert whose
-    # inhibitor resolved.
+    # inhibitor resolved. Set through ``hold`` and ``release``.
     held: bool = False
     clear_steps: int = 0
     severity: str = "info"
@@ -153,8 +153,27 @@ def _bad(
     return None
 
 
-def renotify(track: Tracked, event_ts: int) -> Alert:
-    """A firing event for an open alert now (one whose page was held back by a muter)."""
+def hold(track: Tracked, held: bool) -> None:
+    """Whether a muter holds this open alert's page back as of now; clear window ends count afresh."""
+    track.held, track.clear_steps = held, 0
+
+
+def release(track: Tracked, event_ts: int, policy: LifecyclePolicy) -> Alert | None:
+    """One more window end in which no muter held this held alert; its firing event once there were enough.
+
+    It pages after ``pending_windows`` such window ends in a row (a muter
+    holding it again in between starts the count over, see ``hold``), and is
+    no longer held once it has.
+
+    >>> track = Tracked.new("room", "room-1", "crash")
+    >>> hold(track, True)
+    >>> [release(track, end, LifecyclePolicy(pending_windows=2)) is not None for end in (10_000, 20_000)], track.held
+    ([False, True], False)
+    """
+    track.clear_steps += 1
+    if track.clear_steps < policy.pending_windows:
+        return None
+    hold(track, False)
     return _fire(track, event_ts)
 
 

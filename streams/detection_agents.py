@@ -1,4 +1,4 @@
-"""Detection and alerting inside the worker: the Faust agents around ``streams.detection``.
+"""Detection and alerting inside the worker: Faust agents around ``streams.detection``, ``alerting.stage``.
 
 - ``detect-rooms`` / ``detect-services`` consume ``room-health`` /
   ``service-health`` (every closed window, aggregates included). Each key's
@@ -9,13 +9,14 @@
   decisions on the internal topic ``<app_id>-decisions``.
 - ``alerting`` consumes ``<app_id>-decisions``: one partition, so exactly one
   worker of the group runs the one ``AlertEngine`` that sees every room
-  (cluster and global correlation need that). It publishes every ``Alert`` on
-  ``topics.alerts`` (keyed by fingerprint), then notifies through the
-  ``Dispatcher``, then saves engine + notification log + the last applied
-  offset in the table ``alerting-state``. A worker that dies between the
-  notification and the save re-sends it with the same ``Idempotency-Key``;
-  it never loses a page, and a restarted or replacing worker keeps its open
-  alerts and does not page them again.
+  (cluster and global correlation need that), in an ``AlertStage``. It
+  publishes every ``Alert`` on ``topics.alerts`` (keyed by fingerprint),
+  then notifies through the ``Dispatcher`` those the stage let page, then
+  saves engine + notification log + the last applied offset in the table
+  ``alerting-state``. A worker that dies between the notification and the
+  save re-sends it with the same ``Idempotency-Key``; it never loses a page,
+  and a restarted or replacing worker keeps its open alerts and does not
+  page them again.
 
 Nothing here stops the worker on a bad window: undecodable input goes to the
 dead-letter topic, a failing detector or notifier is logged and skipped.
@@ -35,11 +36,11 @@ from alerting.nflog import Nflog
 from alerting.notify import Notifier
 from alerting.notify.configured import notifiers_from_settings
 from alerting.policy import AlertingPolicy
+from alerting.stage import AlertStage, Emitted, by_window_end
 from core import schemas
 from core.config import Settings
 from core.kafka_admin import ensure_and_count
 from core.schemas import (
-    Alert,
     AnomalyScore,
     AnomalyScoreBatch,
     DeadLetter,
@@ -51,7 +52,7 @@ from core.schemas import (
 from core.timeutil import Clock, SystemClock
 from detectors.ensemble import EnsembleConfig
 from streams.app import StreamsApp, TableStore, health_key
-from streams.detection import AlertStage, WindowDetection, by_window_end
+from streams.detection import WindowDetection
 
 log = logging.getLogger("outagewatch.detection")
 
@@ -206,7 +207,7 @@ class DetectionAgents:
         nflog.load_state(state.get("nflog", {}))
         self.applied_offset = int(state.get("applied_offset", -1))
         self.stage, self.nflog = stage, nflog
-        self.dispatcher = Dispatcher(self.notifiers, nflog, muters=stage.muters, policy=self.policy.notify)
+        self.dispatcher = Dispatcher(self.notifiers, nflog, policy=self.policy.notify)
         opened = stage.engine.open_alerts()
         log.info("alerting ready: %d open alerts restored, decisions applied up to offset %d",
                  len(opened), self.applied_offset)
@@ -244,16 +245,17 @@ class DetectionAgents:
                               len(batch), batch[0].window_end)
                 continue
             if emitted:
-                await self._publish_and_notify([e.alert for e in emitted])
+                await self._publish_and_notify(emitted)
 
-    async def _publish_and_notify(self, alerts: list[Alert]) -> None:
+    async def _publish_and_notify(self, emitted: list[Emitted]) -> None:
+        alerts = [e.alert for e in emitted]
         self.counters["alerts"] += len(alerts)
         # Published (acknowledged) before anyone is paged: the topic and ClickHouse are the record.
         futures = [await self.alerts.send(key=a.fingerprint.encode(), value=schemas.encode(a)) for a in alerts]
         await asyncio.gather(*futures)
         assert self.dispatcher is not None and self.nflog is not None
         try:
-            await self.dispatcher.send(alerts)
+            await self.dispatcher.send(emitted)
         except Exception:  # noqa: BLE001 - a notifier bug must not stop alert events
             log.exception("notifying %d alert events failed", len(alerts))
         self.nflog.gc()

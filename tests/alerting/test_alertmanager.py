@@ -24,6 +24,7 @@ from alerting.dispatch import Dispatcher
 from alerting.identity import fingerprint
 from alerting.nflog import Nflog
 from alerting.notify.alertmanager import AlertmanagerNotifier
+from alerting.stage import Emitted
 from core.schemas import Alert, Evidence
 from core.timeutil import SystemClock
 from outagewatch.stack.packages import ensure_peer
@@ -135,7 +136,7 @@ def test_alertmanager_round_trip(alertmanager: tuple[str, int]) -> None:
         receiver = await Receiver(port=hook_port).start()
         dispatcher = Dispatcher([AlertmanagerNotifier(base)], Nflog(SystemClock()))
         try:
-            outcomes = await dispatcher.send([firing, firing])  # the duplicate must not reach it twice
+            outcomes = await dispatcher.send([Emitted(firing), Emitted(firing)])  # the duplicate must not reach it twice
             assert [o.result for o in outcomes] == ["delivered", "skipped"]
 
             alerts = await asyncio.to_thread(_wait, listed, 10, "the alert in GET /api/v2/alerts")
@@ -163,7 +164,7 @@ def test_alertmanager_round_trip(alertmanager: tuple[str, int]) -> None:
             assert fired[0]["alerts"][0]["labels"]["key"] == "room-17"
             assert fired[0]["alerts"][0]["annotations"]["summary"] == firing.summary
 
-            outcomes = await dispatcher.send([resolved])
+            outcomes = await dispatcher.send([Emitted(resolved)])
             assert [o.result for o in outcomes] == ["delivered"]
             await asyncio.to_thread(_wait, lambda: not listed() or None, 10, "the alert to leave the active list")
             done = await asyncio.to_thread(_wait, lambda: notified("resolved"), 15, "Alertmanager's resolved webhook")

@@ -1,4 +1,4 @@
-"""Dispatcher against a real local HTTP receiver: retries, no retries, idempotency, muting, restarts."""
+"""Dispatcher against a real local HTTP receiver: retries, no retries, idempotency, the stage's mutes, restarts."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from alerting.nflog import Nflog
 from alerting.notify.pagerduty import PagerDutyNotifier
 from alerting.notify.slack import SlackNotifier
 from alerting.notify.webhook import WebhookNotifier
-from alerting.policy import NotifyPolicy
-from alerting.silence import Silences
+from alerting.policy import AlertingPolicy, NotifyPolicy
+from alerting.stage import AlertStage, Emitted
 from core.schemas import Alert
 from core.timeutil import ManualClock
 from outagewatch.stack.process import free_port
-from tests.alerting.helpers import T0
+from tests.alerting.helpers import T0, decision
 from tests.alerting.receiver import Receiver
 
 FIRING = Alert(
@@ -51,13 +51,15 @@ class Sleeps:
         self.delays.append(delay)
 
 
-def dispatcher(
-    notifier: object, nflog: Nflog | None = None, sleeps: Sleeps | None = None, muters: list | None = None
-) -> Dispatcher:  # type: ignore[type-arg]
+def paging(*alerts: Alert) -> list[Emitted]:
+    """Events the alert stage let page."""
+    return [Emitted(alert) for alert in alerts]
+
+
+def dispatcher(notifier: object, nflog: Nflog | None = None, sleeps: Sleeps | None = None) -> Dispatcher:
     return Dispatcher(
         [notifier],  # type: ignore[list-item]
         nflog or Nflog(ManualClock(T0)),
-        muters=muters or [],
         policy=NotifyPolicy(max_attempts=4, backoff_seconds=0.5),
         sleep=sleeps or Sleeps(),
         rng=random.Random(7),
@@ -81,7 +83,7 @@ def test_503_is_retried_with_backoff_and_delivered_once() -> None:
 
     async def body(receiver: Receiver) -> None:
         d = dispatcher(WebhookNotifier(receiver.url + "/hook"), sleeps=sleeps)
-        outcomes = await d.send([FIRING])
+        outcomes = await d.send(paging(FIRING))
         await d.close()
         assert [(o.result, o.attempts) for o in outcomes] == [("delivered", 3)]
         assert len(receiver.requests) == 3
@@ -99,7 +101,7 @@ def test_503_is_retried_with_backoff_and_delivered_once() -> None:
 def test_400_is_not_retried() -> None:
     async def body(receiver: Receiver) -> None:
         d = dispatcher(WebhookNotifier(receiver.url))
-        outcomes = await d.send([FIRING])
+        outcomes = await d.send(paging(FIRING))
         await d.close()
         assert [(o.result, o.attempts) for o in outcomes] == [("failed", 1)]
         assert "HTTP 400" in outcomes[0].reason and "receiver says no" in outcomes[0].reason
@@ -112,7 +114,7 @@ def test_400_is_not_retried() -> None:
 def test_429_is_retried_until_attempts_run_out_then_kept_for_the_next_send() -> None:
     async def body(receiver: Receiver) -> None:
         d = dispatcher(WebhookNotifier(receiver.url))
-        first = await d.send([FIRING])
+        first = await d.send(paging(FIRING))
         assert [(o.result, o.attempts) for o in first] == [("failed", 4)]
         assert d.undelivered == [FIRING]
         again = await d.send([])  # the receiver recovered: the kept page goes out now
@@ -126,7 +128,7 @@ def test_429_is_retried_until_attempts_run_out_then_kept_for_the_next_send() -> 
 def test_connection_refused_is_retryable() -> None:
     async def body() -> None:
         d = dispatcher(WebhookNotifier(f"http://127.0.0.1:{free_port()}/hook"))
-        outcomes = await d.send([FIRING])
+        outcomes = await d.send(paging(FIRING))
         await d.close()
         assert outcomes[0].result == "failed" and outcomes[0].attempts == 4
         assert d.undelivered == [FIRING]
@@ -140,16 +142,16 @@ def test_same_event_twice_and_after_a_restart_is_one_delivery(tmp_path: Path) ->
     async def body(receiver: Receiver) -> None:
         nflog = Nflog(ManualClock(T0))
         d = dispatcher(WebhookNotifier(receiver.url), nflog)
-        assert [o.result for o in await d.send([FIRING])] == ["delivered"]
-        assert [o.result for o in await d.send([FIRING])] == ["skipped"]
+        assert [o.result for o in await d.send(paging(FIRING))] == ["delivered"]
+        assert [o.result for o in await d.send(paging(FIRING))] == ["skipped"]
         nflog.save(log_file)
         await d.close()
         # A restarted worker replays the same event: its restored nflog stops the second page.
         restarted_log = Nflog(ManualClock(T0))
         restarted_log.load(log_file)
         d2 = dispatcher(WebhookNotifier(receiver.url), restarted_log)
-        assert [o.result for o in await d2.send([FIRING])] == ["skipped"]
-        assert [o.result for o in await d2.send([RESOLVED, RESOLVED])] == ["delivered", "skipped"]
+        assert [o.result for o in await d2.send(paging(FIRING))] == ["skipped"]
+        assert [o.result for o in await d2.send(paging(RESOLVED, RESOLVED))] == ["delivered", "skipped"]
         await d2.close()
         assert [r.body["status"] for r in receiver.requests] == ["firing", "resolved"]
 
@@ -163,7 +165,7 @@ def test_renotify_is_a_new_page_with_its_own_key() -> None:
 
     async def body(receiver: Receiver) -> None:
         d = dispatcher(WebhookNotifier(receiver.url))
-        results = [o.result for o in await d.send([FIRING, renotify])]
+        results = [o.result for o in await d.send(paging(FIRING, renotify))]
         await d.close()
         assert results == ["delivered", "delivered"]
         keys = [r.headers["Idempotency-Key"] for r in receiver.requests]
@@ -173,16 +175,31 @@ def test_renotify_is_a_new_page_with_its_own_key() -> None:
 
 
 def test_silenced_firing_is_not_sent_and_neither_is_its_resolved() -> None:
-    silences = Silences(ManualClock(T0))
-    silences.add(["region=~eu-.*"], ends_at_ms=T0 + 3_600_000, comment="planned maintenance")
+    # The stage applies silences (on its event-time clock); the dispatcher keeps to its verdict.
+    stage = AlertStage(AlertingPolicy())
+    stage.engine.silences.add(["region=~eu-.*"], starts_at_ms=T0, ends_at_ms=T0 + 3_600_000,
+                              comment="planned maintenance")
+    events = [e for window in range(6) for e in stage.step([decision("room-17", window, window < 2)])]
+    assert [e.alert.status for e in events] == ["firing", "resolved"]
 
     async def body(receiver: Receiver) -> None:
-        d = dispatcher(WebhookNotifier(receiver.url), muters=[silences])
-        outcomes = await d.send([FIRING, RESOLVED])
+        d = dispatcher(WebhookNotifier(receiver.url))
+        outcomes = await d.send(events)
         await d.close()
         assert [o.result for o in outcomes] == ["muted", "skipped"]
         assert outcomes[0].reason.endswith("(planned maintenance)")
         assert receiver.requests == []
+
+    run(Receiver(), body)
+
+
+def test_a_muted_event_is_not_sent_whatever_muted_it() -> None:
+    async def body(receiver: Receiver) -> None:
+        d = dispatcher(WebhookNotifier(receiver.url))
+        outcomes = await d.send([Emitted(FIRING, muted="inhibited by cluster incident eu-west (f00)")])
+        await d.close()
+        assert [(o.result, o.reason) for o in outcomes] == [("muted", "inhibited by cluster incident eu-west (f00)")]
+        assert receiver.requests == [] and d.undelivered == []
 
     run(Receiver(), body)
 
@@ -193,7 +210,7 @@ def test_slack_and_pagerduty_payloads_reach_the_receiver() -> None:
             [SlackNotifier(receiver.url + "/slack"), PagerDutyNotifier("R0UTING", url=receiver.url + "/v2/enqueue")],
             Nflog(ManualClock(T0)),
         )
-        outcomes = await d.send([FIRING, RESOLVED])
+        outcomes = await d.send(paging(FIRING, RESOLVED))
         await d.close()
         assert sorted((o.receiver, o.status, o.result) for o in outcomes) == [
             ("pagerduty", "firing", "delivered"),
@@ -218,23 +235,19 @@ def test_slack_and_pagerduty_payloads_reach_the_receiver() -> None:
     run(Receiver(), body)
 
 
-def test_engine_and_dispatcher_page_once_for_a_regional_outage() -> None:
+def test_stage_and_dispatcher_page_once_for_a_regional_outage() -> None:
     """Eight rooms of one region go bad: one cluster page; the room alerts are recorded, not paged."""
-    from alerting.engine import AlertEngine
-    from alerting.policy import AlertingPolicy
-    from tests.alerting.helpers import decision
-
-    engine = AlertEngine(AlertingPolicy(), ManualClock(T0))
+    stage = AlertStage(AlertingPolicy())
 
     async def body(receiver: Receiver) -> None:
-        d = Dispatcher([WebhookNotifier(receiver.url)], Nflog(ManualClock(T0)), muters=engine.muters)
+        d = Dispatcher([WebhookNotifier(receiver.url)], Nflog(stage.clock))
         events = []
         for i in range(3):
-            batch = engine.process([decision(f"room-{r}", i, r < 8) for r in range(20)])
+            batch = stage.step([decision(f"room-{r}", i, r < 8) for r in range(20)])
             events += batch
             await d.send(batch)
         await d.close()
-        assert sum(e.scope == "room" for e in events) == 8  # recorded for the alerts topic
+        assert sum(e.alert.scope == "room" for e in events) == 8  # recorded for the alerts topic
         assert [(r.body["scope"], r.body["key"]) for r in receiver.requests] == [("cluster", "eu-west")]
 
     run(Receiver(), body)

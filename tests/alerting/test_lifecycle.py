@@ -1,9 +1,9 @@
-"""Alert lifecycle: pending, firing, resolve, hysteresis, flapping, renotify, fingerprints."""
+"""Alert lifecycle: pending, firing, resolve, hysteresis, flapping, renotify, held pages, fingerprints."""
 
 from __future__ import annotations
 
 from alerting.identity import fingerprint
-from alerting.lifecycle import Tracked, observe
+from alerting.lifecycle import Tracked, hold, observe, release
 from alerting.policy import LifecyclePolicy
 from core.schemas import Alert
 from tests.alerting.helpers import T0, WINDOW_MS, decision
@@ -122,3 +122,30 @@ def test_firing_event_carries_the_3am_summary() -> None:
     assert event is not None
     assert event.summary == "room-17: details_not_available reports 42x baseline (1,260 clients in 10 s)"
     assert event.labels == {"region": "eu-west"} and event.evidence[0].observed == 1260
+
+
+def test_a_held_alert_pages_after_pending_windows_clear_window_ends_and_is_let_go() -> None:
+    policy = LifecyclePolicy(pending_windows=3)
+    track, events = run([True, True, True], policy)
+    fired = events[0][1]
+    hold(track, True)
+    ends = [T0 + (4 + step) * WINDOW_MS for step in range(3)]
+    assert [release(track, end, policy) for end in ends[:2]] == [None, None] and track.held
+    page = release(track, ends[2], policy)
+    assert page is not None and not track.held and track.clear_steps == 0
+    # The same open alert, paged now: same fingerprint and onset, a new event time.
+    assert (page.status, page.fingerprint, page.starts_at, page.event_ts) == (
+        "firing", fired.fingerprint, fired.starts_at, ends[2])
+    assert track.last_emitted_ms == ends[2]  # re-notification counts from this page
+
+
+def test_holding_again_starts_the_clear_count_over() -> None:
+    policy = LifecyclePolicy(pending_windows=2)
+    track, _ = run([True, True], policy)
+    hold(track, True)
+    assert release(track, T0 + 3 * WINDOW_MS, policy) is None
+    hold(track, True)  # a muter held it again: one clear window end is not enough any more
+    assert release(track, T0 + 5 * WINDOW_MS, policy) is None
+    assert release(track, T0 + 6 * WINDOW_MS, policy) is not None
+    hold(track, False)
+    assert (track.held, track.clear_steps) == (False, 0)

@@ -6,10 +6,10 @@ import heapq
 from typing import Any
 
 from alerting.policy import AlertingPolicy
-from core.schemas import Alert, Decision, RoomHealth
+from alerting.stage import AlertStage, Emitted
+from core.schemas import Alert, RoomHealth
 from streams import replay
-from streams.detection import AlertStage, Emitted, WindowDetection, replay_alerts, state_key
-from tests.alerting.helpers import decision
+from streams.detection import WindowDetection, replay_alerts, state_key
 from tests.streams.detection_scenarios import SPIKE_ROOM, T0, spike, world
 
 WINDOW_MS = 2000
@@ -21,12 +21,6 @@ def run(reports: Any) -> list[Emitted]:
 
 def paged(events: list[Emitted], status: str = "firing") -> list[Alert]:
     return [e.alert for e in events if e.muted is None and e.alert.status == status]
-
-
-def verdict(scope: str, key: str, kind: str, window: int, bad: bool) -> Decision:
-    """A critical verdict on window ``window`` (10 s windows from T0)."""
-    return Decision(scope=scope, key=key, kind=kind, window_start=T0 + window * 10_000,  # type: ignore[arg-type]
-                    window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
 
 
 def test_a_spike_pages_once_and_resolves_after_recovery() -> None:
@@ -129,112 +123,6 @@ def test_alert_state_restored_mid_incident_neither_forgets_nor_repeats() -> None
     restored = AlertStage(policy, stage.to_state())
     got += [(e.alert, e.muted) for batch in ordered[cut:] for e in restored.step(batch)]
     assert got == expected
-
-
-def test_while_a_version_crashes_its_rooms_crashes_and_generic_ratios_do_not_page() -> None:
-    stage = AlertStage(AlertingPolicy())
-    events: list[Emitted] = []
-    for window in range(3):
-        events += stage.step([verdict("app_version", "7.41.0", "crash", window, True),
-                              verdict("room", "room-1", "crash", window, True),
-                              verdict("room", "room-2", "error_ratio", window, True),
-                              verdict("room", "room-3", "details_not_available", window, True)])
-    firing = [e for e in events if e.alert.status == "firing"]
-    assert {(e.alert.key, e.alert.kind) for e in firing if e.muted is None} == {
-        ("7.41.0", "crash"), ("room-3", "details_not_available")}
-    muted = {e.alert.key: e.muted for e in firing if e.muted is not None}
-    assert set(muted) == {"room-1", "room-2"}
-    assert all("app_version 7.41.0 crash" in (reason or "") for reason in muted.values())
-
-
-def test_a_room_failing_in_several_ways_pages_once() -> None:
-    stage = AlertStage(AlertingPolicy())
-    events: list[Emitted] = []
-    for window in range(4):
-        # The generic ratio goes bad first, then two error codes one window later.
-        events += stage.step([verdict("room", "room-3", "error_ratio", window, True),
-                              verdict("room", "room-3", "details_not_available", window, window >= 1),
-                              verdict("room", "room-3", "audio_dropout", window, window >= 1)])
-    firing = [e for e in events if e.alert.status == "firing"]
-    assert {e.alert.kind for e in firing} == {"error_ratio", "details_not_available", "audio_dropout"}
-    assert [e.alert.kind for e in firing if e.muted is None] == ["error_ratio"]
-    assert all("error_ratio alert" in (e.muted or "") for e in firing if e.alert.kind != "error_ratio")
-
-
-def test_a_muted_room_still_failing_pages_once_the_wide_incident_resolves() -> None:
-    policy = AlertingPolicy()
-    stage = AlertStage(policy)
-    paged_at: list[tuple[str, int]] = []
-    version_bad = [True] * 3 + [False] * 6
-    for window, bad_version in enumerate(version_bad):
-        events = stage.step([verdict("app_version", "7.41.0", "crash", window, bad_version),
-                             verdict("room", "room-1", "crash", window, True)])
-        paged_at += [(e.alert.key, window) for e in events if e.alert.status == "firing" and e.muted is None]
-    resolved_window = 3 + policy.lifecycle.resolve_windows - 1
-    # The room's crash was muted under the version's; it pages (once) after
-    # being clear of the muter for pending_windows window ends, counting the
-    # one in which the version resolved.
-    assert paged_at == [("7.41.0", 0), ("room-1", resolved_window + policy.lifecycle.pending_windows - 1)]
-
-
-def test_a_room_muted_under_a_global_incident_pages_once_it_resolves_if_still_failing() -> None:
-    policy = AlertingPolicy()
-    stage = AlertStage(policy)
-    pages: list[tuple[str, str, int]] = []
-    resolved_at = None
-    for window in range(12):
-        # Eight rooms in each of two regions fail for two windows (two cluster incidents, one global);
-        # one ap-south room, too few to make an incident of its own, fails throughout.
-        batch = [decision(f"{region}-room-{r}", window, r < 8 and window < 2, severity="critical", region=region)
-                 for region in ("eu-west", "us-east") for r in range(20)]
-        batch += [decision(f"ap-south-room-{r}", window, r == 0, kind="crash", severity="critical", region="ap-south")
-                  for r in range(20)]
-        for emitted in stage.step(batch):
-            if emitted.alert.scope == "global" and emitted.alert.status == "resolved":
-                resolved_at = window
-            if emitted.alert.status == "firing" and emitted.muted is None:
-                pages.append((emitted.alert.scope, emitted.alert.key, window))
-    assert pages[0] == ("global", "all", 0) and resolved_at is not None
-    # The global page covered everything; the ap-south room pages once it has been clear of the
-    # incident for pending_windows window ends (counting the one it resolved in), and only it.
-    assert pages[1:] == [("room", "ap-south-room-0", resolved_at + policy.lifecycle.pending_windows - 1)]
-
-
-def test_a_held_page_survives_a_restart() -> None:
-    policy = AlertingPolicy()
-    stage = AlertStage(policy)
-
-    def step(stage: AlertStage, window: int, bad_version: bool) -> list[Emitted]:
-        return stage.step([verdict("app_version", "7.41.0", "crash", window, bad_version),
-                           verdict("room", "room-1", "crash", window, True)])
-
-    for window in range(3):
-        step(stage, window, True)
-    restored = AlertStage(policy, stage.to_state())
-    later = [e for window in range(3, 12) for e in step(restored, window, False)]
-    assert [e.alert.key for e in later if e.alert.status == "firing" and e.muted is None] == ["room-1"]
-
-
-def test_when_a_rooms_page_resolves_its_other_alerts_do_not_page_again() -> None:
-    stage = AlertStage(AlertingPolicy())
-    paged_kinds: list[str] = []
-    for window in range(12):
-        # volume pages first and recovers at window 5; the ratio's tail lasts to window 8.
-        events = stage.step([verdict("room", "room-3", "volume", window, window < 5),
-                             verdict("room", "room-3", "error_ratio", window, 1 <= window < 8)])
-        paged_kinds += [e.alert.kind for e in events if e.alert.status == "firing" and e.muted is None]
-    assert paged_kinds == ["volume"]
-
-
-def test_a_held_alert_of_a_room_that_went_silent_does_not_page() -> None:
-    stage = AlertStage(AlertingPolicy())
-    paged: list[str] = []
-    for window in range(10):
-        # The room closes (no more windows) while the version's incident is open.
-        batch = [verdict("app_version", "7.41.0", "crash", window, window < 4)]
-        batch += [verdict("room", "room-1", "crash", window, True)] if window < 3 else []
-        paged += [e.alert.key for e in stage.step(batch) if e.alert.status == "firing" and e.muted is None]
-    assert paged == ["7.41.0"]
 
 
 def test_forged_errors_page_no_outage_and_do_not_mute_a_real_one_after_them() -> None:

@@ -1,0 +1,74 @@
+"""The inhibition muters on their own: OnePagePerKey's ranking, WideFirst's reach (a fake set of open alerts)."""
+
+from __future__ import annotations
+
+from alerting.inhibit import OnePagePerKey, WideFirst
+from alerting.lifecycle import Tracked
+from core.schemas import Alert
+from tests.alerting.helpers import T0
+
+
+class OpenAlerts:
+    def __init__(self, *tracks: Tracked) -> None:
+        self.tracks = list(tracks)
+
+    def open_alerts(self) -> list[Tracked]:
+        return self.tracks
+
+
+def track(scope: str, key: str, kind: str, onset_ms: int = T0) -> Tracked:
+    opened = Tracked.new(scope, key, kind)
+    opened.phase, opened.onset_ms = "firing", onset_ms
+    return opened
+
+
+def firing(scope: str, key: str, kind: str, onset_ms: int = T0) -> Alert:
+    return track(scope, key, kind, onset_ms).alert("firing", onset_ms + 20_000)
+
+
+def test_one_page_per_key_pages_the_earliest_then_the_error_code_then_the_fingerprint() -> None:
+    crash, ratio = track("room", "room-3", "crash"), track("room", "room-3", "error_ratio")
+    later = track("room", "room-3", "audio_dropout", onset_ms=T0 + 10_000)
+    muter = OnePagePerKey(OpenAlerts(crash, ratio, later))
+    assert muter.mutes(firing("room", "room-3", "crash")) is None
+    assert muter.mutes(firing("room", "room-3", "error_ratio")) == (
+        f"inhibited by the crash alert {crash.fingerprint} of the same room")
+    assert "crash alert" in (muter.mutes(firing("room", "room-3", "audio_dropout", T0 + 10_000)) or "")
+    # Two error codes with the same onset: the smaller fingerprint pages, whichever fired first.
+    both = OnePagePerKey(OpenAlerts(track("room", "room-4", "crash"), track("room", "room-4", "timeout")))
+    verdicts = [both.mutes(firing("room", "room-4", kind)) for kind in ("crash", "timeout")]
+    assert sorted(verdict is None for verdict in verdicts) == [False, True]
+
+
+def test_one_page_per_key_leaves_other_keys_and_scopes_alone() -> None:
+    muter = OnePagePerKey(OpenAlerts(track("room", "room-3", "crash")))
+    assert muter.mutes(firing("room", "room-4", "error_ratio")) is None
+    assert muter.mutes(firing("region", "room-3", "error_ratio")) is None
+
+
+def test_wide_first_mutes_the_incident_code_and_generic_kinds_under_a_wide_alert() -> None:
+    version = track("app_version", "7.41.0", "crash")
+    muter = WideFirst(OpenAlerts(version))
+    reason = f"inhibited by the wider app_version 7.41.0 crash alert {version.fingerprint}"
+    assert muter.mutes(firing("room", "room-1", "crash")) == reason
+    assert muter.mutes(firing("room", "room-2", "error_ratio")) == reason
+    assert muter.mutes(firing("platform", "ios", "volume")) == reason
+    assert muter.mutes(firing("room", "room-3", "details_not_available")) is None  # a cause of its own
+    assert muter.mutes(firing("app_version", "7.41.0", "crash")) is None  # not by itself
+    assert muter.mutes(firing("service", "room-api", "server_anomaly")) is None
+
+
+def test_wide_first_under_an_incident_mutes_only_generic_kinds() -> None:
+    muter = WideFirst(OpenAlerts(track("cluster", "eu-west", "correlated")))
+    assert muter.mutes(firing("room", "room-1", "error_ratio")) is not None
+    assert muter.mutes(firing("room", "room-1", "crash")) is None
+    assert WideFirst(OpenAlerts(track("room", "room-9", "crash"))).mutes(firing("room", "room-1", "volume")) is None
+
+
+def test_a_suspected_forgery_never_mutes_a_real_alert_of_its_room() -> None:
+    forgery = track("room", "room-7", "suspected_forgery", onset_ms=T0)
+    real = track("room", "room-7", "details_not_available", onset_ms=T0 + 80_000)
+    muter = OnePagePerKey(OpenAlerts(forgery, real))
+    assert muter.mutes(firing("room", "room-7", "details_not_available", T0 + 80_000)) is None
+    assert muter.mutes(firing("room", "room-7", "suspected_forgery")) == (
+        f"inhibited by the details_not_available alert {real.fingerprint} of the same room")
