@@ -63,6 +63,7 @@ class AlertEpisode:
     affected: frozenset[str]
     fired_ms: int
     ended_ms: float  # math.inf while still firing at the end of the replay
+    starts_at: int = 0  # with the fingerprint, what names the episode
 
     def covers(self, incident: Incident) -> bool:
         if incident.scope == "global":
@@ -118,14 +119,53 @@ def alert_episodes(alerts: Iterable[Alert]) -> list[AlertEpisode]:
     episodes = [
         AlertEpisode(fingerprint=alert.fingerprint, scope=alert.scope, key=alert.key,
                      affected=frozenset(alert.affected), fired_ms=first_fired[episode],
-                     ended_ms=ended.get(episode, math.inf))
+                     ended_ms=ended.get(episode, math.inf), starts_at=alert.starts_at)
         for episode, alert in fired.items()
     ]
     return sorted(episodes, key=lambda episode: (episode.fired_ms, episode.fingerprint))
 
 
-def _nearest_rank(ordered: list[float], fraction: float) -> float:
+def nearest_rank(ordered: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of sorted values: the p95 of 20 delays is the 19th.
+
+    >>> nearest_rank([1.0, 2.0, 3.0, 4.0], 0.5), nearest_rank([float(i) for i in range(1, 21)], 0.95)
+    (2.0, 19.0)
+    """
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class Match:
+    """An incident and the first firing that detected it (``fired_ms`` None: missed)."""
+
+    incident: Incident
+    fired_ms: int | None
+    fingerprint: str | None
+
+    @property
+    def delay_s(self) -> float | None:
+        return None if self.fired_ms is None else (self.fired_ms - self.incident.start_ms) / 1000.0
+
+
+def match_incidents(episodes: Iterable[AlertEpisode], incidents: Iterable[Incident],
+                    grace_s: float = GRACE_S) -> list[Match]:
+    """Each incident's detection: the earliest covering episode firing between its start and its end + grace."""
+    grace_ms = grace_s * 1000.0
+    ordered = list(episodes)
+    matches = []
+    for incident in incidents:
+        firings = [(e.fired_ms, e.fingerprint) for e in ordered
+                   if e.covers(incident) and incident.start_ms <= e.fired_ms <= incident.end_ms + grace_ms]
+        first = min(firings) if firings else None
+        matches.append(Match(incident, first[0] if first else None, first[1] if first else None))
+    return matches
+
+
+def overlapped(episode: AlertEpisode, incidents: Iterable[Incident], grace_s: float = GRACE_S) -> list[Incident]:
+    """The incidents ``episode`` covers and overlaps in time (each stretched by the grace); none: a false alert."""
+    grace_ms = grace_s * 1000.0
+    return [i for i in incidents if episode.covers(i) and episode.fired_ms <= i.end_ms + grace_ms
+            and episode.ended_ms >= i.start_ms]
 
 
 def score_alerts(
@@ -139,25 +179,14 @@ def score_alerts(
         raise ValueError(f"room_days must be > 0, got {room_days}")
     incidents = parse_labels(labels)
     episodes = alert_episodes(alerts)
-    grace_ms = grace_s * 1000.0
-
-    delays: list[float] = []
-    for incident in incidents:
-        firings = [e.fired_ms for e in episodes
-                   if e.covers(incident) and incident.start_ms <= e.fired_ms <= incident.end_ms + grace_ms]
-        if firings:
-            delays.append((min(firings) - incident.start_ms) / 1000.0)
-
-    false_alerts = sum(
-        1 for e in episodes
-        if not any(e.covers(i) and e.fired_ms <= i.end_ms + grace_ms and e.ended_ms >= i.start_ms for i in incidents)
-    )
+    delays = [m.delay_s for m in match_incidents(episodes, incidents, grace_s) if m.delay_s is not None]
+    false_alerts = sum(1 for e in episodes if not overlapped(e, incidents, grace_s))
     detected, total = len(delays), len(episodes)
     recall = detected / len(incidents) if incidents else 1.0
     precision = (total - false_alerts) / total if total else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     delays.sort()
-    delay_s = ({"p50": round(_nearest_rank(delays, 0.5), 3), "p95": round(_nearest_rank(delays, 0.95), 3),
+    delay_s = ({"p50": round(nearest_rank(delays, 0.5), 3), "p95": round(nearest_rank(delays, 0.95), 3),
                 "max": round(delays[-1], 3)} if delays else {"p50": None, "p95": None, "max": None})
     return {
         "incidents": len(incidents),

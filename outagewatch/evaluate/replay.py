@@ -44,6 +44,7 @@ from core.config import Settings, load_settings
 from core.schemas import ClientReport, MetricSample, ReportBatch
 from detectors.ensemble import EnsembleConfig
 from detectors.evaluation import parse_labels, score_alerts
+from outagewatch.evaluate.pages import page_records
 from streams.detection import replay_alerts
 
 log = logging.getLogger("outagewatch.evaluate")
@@ -93,32 +94,74 @@ def read_samples(path: Path) -> Iterator[MetricSample]:
                 raise EvaluateError(f"{path}:{number}: not a metric sample: {exc}") from None
 
 
+# A minute holding fewer reports than this share of the median minute's is not part of the
+# recording's span: a few reports dated 2099 or 2001 (broken client clocks) would otherwise
+# stretch a one-hour recording over a century of room-days.
+STRAY_MINUTE_SHARE = 0.05
+
+
 @dataclass
 class Coverage:
-    """Rooms and event-time span of the reports that went by."""
+    """Rooms and event-time span of the reports that went by.
+
+    The span runs from the first to the last report of the minutes that hold
+    at least ``STRAY_MINUTE_SHARE`` of the median minute's reports; the
+    reports of the other minutes are counted in ``strays``.
+
+    >>> coverage = Coverage()
+    >>> ts = [1_795_323_600_000 + i * 1000 for i in range(600)] + [4_070_908_800_000]  # 10 min, one from 2099
+    >>> for _ in coverage.track(type("R", (), {"ts": t, "room_id": "r"})() for t in ts): pass
+    >>> round(coverage.room_days(10_000) * 1440, 2), coverage.strays
+    (9.98, 1)
+    """
 
     rooms: set[str] = field(default_factory=set)
-    first_ms: int | None = None
-    last_ms: int | None = None
     reports: int = 0
+    strays: int = 0
+    # minute -> [reports, first ts, last ts]
+    minutes: dict[int, list[int]] = field(default_factory=dict)
 
     def track(self, reports: Iterable[ClientReport]) -> Iterator[ClientReport]:
-        rooms = self.rooms
-        first = last = None
+        rooms, minutes = self.rooms, self.minutes
         for report in reports:
             ts = int(report.ts)
-            first = ts if first is None or ts < first else first
-            last = ts if last is None or ts > last else last
+            minute = minutes.get(ts // 60_000)
+            if minute is None:
+                minutes[ts // 60_000] = [1, ts, ts]
+            else:
+                minute[0] += 1
+                if ts < minute[1]:
+                    minute[1] = ts
+                elif ts > minute[2]:
+                    minute[2] = ts
             rooms.add(report.room_id)
             self.reports += 1
             yield report
-        self.first_ms, self.last_ms = first, last
+
+    def span_ms(self) -> tuple[int, int]:
+        """(first, last) event time of the recording, stray minutes left out."""
+        if not self.minutes:
+            raise EvaluateError("the reports file holds no report: nothing to evaluate")
+        counts = sorted(count for count, _, _ in self.minutes.values())
+        floor = STRAY_MINUTE_SHARE * counts[len(counts) // 2]
+        kept = sorted(minute for minute, (count, _, _) in self.minutes.items() if count >= floor)
+        self.strays = sum(count for minute, (count, _, _) in self.minutes.items() if count < floor)
+        return self.minutes[kept[0]][1], self.minutes[kept[-1]][2]
 
     def room_days(self, window_ms: int) -> float:
-        if self.first_ms is None or self.last_ms is None:
-            raise EvaluateError("the reports file holds no report: nothing to evaluate")
+        first, last = self.span_ms()
         # A recording shorter than one window still covers that window.
-        return len(self.rooms) * max(self.last_ms - self.first_ms, window_ms) / DAY_MS
+        return len(self.rooms) * max(last - first, window_ms) / DAY_MS
+
+
+def write_pages(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    """One JSON object per line."""
+    try:
+        with path.open("w") as handle:
+            for record in records:
+                handle.write(json.dumps(record) + "\n")
+    except OSError as exc:
+        raise EvaluateError(f"{path}: {exc.strerror or exc}") from None
 
 
 def load_labels(path: Path) -> dict[str, Any]:
@@ -136,8 +179,8 @@ def load_labels(path: Path) -> dict[str, Any]:
 
 
 def evaluate(reports: Path, labels: Path, metrics: Path | None = None, settings: Settings | None = None,
-             config: EnsembleConfig | None = None) -> dict[str, Any]:
-    """The JSON object docs/design.md specifies, for one recording and its labels."""
+             config: EnsembleConfig | None = None, alerts_out: Path | None = None) -> dict[str, Any]:
+    """The JSON object docs/design.md specifies, for one recording and its labels; every page to ``alerts_out``."""
     settings = settings or load_settings(env={})
     document = load_labels(labels)  # fail on bad labels before a long replay
     coverage = Coverage()
@@ -149,5 +192,10 @@ def evaluate(reports: Path, labels: Path, metrics: Path | None = None, settings:
     room_days = coverage.room_days(window_s * 1000)
     log.info("evaluated %d reports of %d rooms (%.3f room-days): %d alert events paged",
              coverage.reports, len(coverage.rooms), room_days, len(pages))
+    if coverage.strays:
+        log.warning("%d reports are dated far from the rest of the recording (broken client clocks?): "
+                    "room-days leave their minutes out", coverage.strays)
     result = score_alerts(pages, document, room_days)
+    if alerts_out is not None:
+        write_pages(alerts_out, page_records(pages, parse_labels(document)))
     return {key: result[key] for key in CONTRACT_KEYS}

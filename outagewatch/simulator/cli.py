@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from core.config import Settings
@@ -37,6 +38,15 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--list", action="store_true", help="list the scenarios (name, duration, labels) and exit")
+    parser.add_argument("--list-families", action="store_true",
+                        help="list the randomised scenario families (name, kind, what they draw) and exit")
+    parser.add_argument("--family", metavar="NAME",
+                        help="write one seeded draw of a scenario family (reports.ndjson in arrival order, "
+                             "labels.json, draw.json, with --with-metrics metrics.ndjson) into --out, instead of "
+                             "a scenario: what `outagewatch evaluate --sweep` replays for that family and --seed")
+    parser.add_argument("--quick", action="store_true", help="with --family: the draw of a --quick sweep")
+    parser.add_argument("--with-metrics", action="store_true",
+                        help="with --family: also generate the simulated services' metrics (and label their incidents)")
     parser.add_argument("--scenario", default="launch_night", choices=sorted(SCENARIOS), metavar="NAME",
                         help="which scenario to run (default: launch_night; --list shows all)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives byte-identical output (default 0)")
@@ -69,6 +79,8 @@ def register(subparsers: Any) -> None:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.list_families or args.family:
+        return _run_family(args)
     if args.list:
         for name, scenario in SCENARIOS.items():
             doc = labels(scenario)
@@ -107,6 +119,31 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     }
     sys.stdout.write(json.dumps(summary) + "\n")
     return 0 if delivery.rejected == 0 else 1
+
+
+def _run_family(args: argparse.Namespace) -> int:
+    from .families import FAMILIES, FULL, QUICK, draw
+    from .recording import Recording
+
+    if args.list_families:
+        for name, family in FAMILIES.items():
+            sys.stdout.write(json.dumps({"family": name, "kind": family.kind, "summary": family.summary}) + "\n")
+        return 0
+    if args.target != "files":
+        log.error("simulate: --family writes files (--out DIR); replay them with outagewatch evaluate")
+        return 2
+    try:
+        drawn = draw(args.family, args.seed, QUICK if args.quick else FULL)
+    except ValueError as exc:
+        log.error("simulate: %s", exc)
+        return 2
+    out = Path(args.out)
+    log.info("simulating family %s (seed %d) into %s", args.family, args.seed, out)
+    summary = Recording(drawn, with_metrics=args.with_metrics).write(out)
+    sys.stdout.write(json.dumps({"family": args.family, "seed": args.seed, "out": str(out),
+                                 "reports": summary["reports"], "incidents": summary["incidents"],
+                                 "duration_s": summary["duration_s"]}) + "\n")
+    return 0
 
 
 def _deliver(settings: Settings, args: argparse.Namespace, ticks: Any, label_doc: dict[str, Any],

@@ -6,6 +6,8 @@ churn, rooms shrinking or closing), some try to join (rooms growing towards
 their audience; a failed join is a ``join_failed`` error and the client
 retries later), the ones whose 30-second phase comes up send a heartbeat, and
 errors are drawn as Poisson counts over the listeners an effect selects.
+Effects can also silence listeners (``Effect.silence``): their reports are
+lost, or held until the silence ends (``backfill``).
 
 Scale: audiences are multiplied by ``scale``; every generated report has
 weight 1, so report counts are ``scale`` times the full-size world's while
@@ -13,6 +15,13 @@ ratios (error ratio, errors per listener) are the same. Server metrics
 describe the full-size world (load = listeners / scale), so CPU, latency and
 connections read the same at every scale. A spammer's rate is not scaled: it
 is one client.
+
+Weights: a world with ``World.weight`` simulates a room of N listeners as
+N / w clients whose heartbeats, joins and leaves carry weight w, and draws
+its errors per person (``weighted``): counts downstream are the full-size
+ones, at the cost of a few hundred clients per room. Such a run draws its
+server metrics' noise from a generator of its own, so the reports do not
+depend on whether metrics are generated.
 
 >>> ticks = list(generate("room_failure", seed=1, scale=0.01, duration_s=5, rooms=20))
 >>> len(ticks), ticks[0].start_ms, ticks[1].start_ms - ticks[0].start_ms
@@ -31,8 +40,11 @@ import numpy as np
 from core.schemas import ERROR_CODES, KINDS, PLATFORMS, ClientReport, MetricSample
 
 from . import metrics
-from .scenarios import Effect, Scenario, get_scenario
-from .wire import Naming, ReportColumns, json_lines, to_client_reports
+from .labels import runs
+from .population import CompiledSelector, Pool, empty_pool
+from .scenarios import Effect, Scenario, curve_at, get_scenario
+from .weighted import FAILURE_ERRORS_CAP_PER_S, NORMAL_ERRORS_CAP_PER_S, draw_errors
+from .wire import SPAMMER_CLIENTS, Naming, ReportColumns, json_lines, to_client_reports
 from .world import (
     BASE_ERROR_MIX,
     BASE_ERROR_RATE,
@@ -57,7 +69,8 @@ JOIN_FAILED = ERROR_CODES.index("join_failed")
 # Waiting clients (room not full yet, or a failed join) try again every ~5 s.
 JOIN_RETRY_PER_S = 0.2
 METRICS_INTERVAL_S = 10
-_SPAMMER_UID = 10**12
+# A silenced client's queued reports go out over this long once it is heard again.
+BACKFILL_SPREAD_MS = 30_000
 
 
 class Tick:
@@ -68,7 +81,7 @@ class Tick:
         self.end_ms = start_ms + 1000
         self.columns = columns
         self.metrics = metric_samples
-        self._naming = naming
+        self.naming = naming
         self._lines: list[bytes] | None = None
 
     @property
@@ -78,66 +91,35 @@ class Tick:
     def report_lines(self) -> list[bytes]:
         """The reports as JSON objects (bytes), exactly as the targets send them."""
         if self._lines is None:
-            self._lines = json_lines(self.columns, self._naming)
+            self._lines = json_lines(self.columns, self.naming)
         return self._lines
 
     def client_reports(self) -> list[ClientReport]:
         return to_client_reports(self.report_lines())
 
     def report_rooms(self) -> list[str]:
-        rooms = self._naming.room_ids
+        rooms = self.naming.room_ids
         return [rooms[index] for index in self.columns.room.tolist()]
 
 
 @dataclass
-class _Pool:
-    uid: np.ndarray
-    room: np.ndarray
-    platform: np.ndarray
-    version: np.ndarray
-    region: np.ndarray
-    phase: np.ndarray
+class _Part:
+    """Reports of one kind from pool rows; None columns take the defaults (see ``assemble``)."""
 
-    def take(self, keep: np.ndarray) -> _Pool:
-        return _Pool(*(getattr(self, name)[keep] for name in _POOL_FIELDS))
+    pool: Pool
+    kind: int
+    code: np.ndarray
+    origin: np.ndarray | None = None
+    weight: np.ndarray | None = None
+    client: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    hold: np.ndarray | None = None
 
-    def extend(self, other: _Pool) -> _Pool:
-        return _Pool(*(np.concatenate([getattr(self, name), getattr(other, name)]) for name in _POOL_FIELDS))
-
-
-_POOL_FIELDS = ("uid", "room", "platform", "version", "region", "phase")
-
-
-class _CompiledSelector:
-    def __init__(self, effect: Effect, world: World):
-        s = effect.selector
-        index = world.room_index
-        unknown = [room for room in (*s.rooms, *s.exclude_rooms) if room not in index]
-        if unknown:
-            raise ValueError(f"effect {effect.name!r} names rooms {unknown} this world lacks; use more --rooms")
-        self.rooms = np.array([index[room] for room in s.rooms], dtype=np.int64)
-        self.exclude = np.array([index[room] for room in s.exclude_rooms], dtype=np.int64)
-        self.cluster = REGIONS.index(s.cluster) if s.cluster else -1
-        self.region = REGIONS.index(s.region) if s.region else -1
-        self.platform = PLATFORMS.index(s.platform) if s.platform else -1
-        self.version = VERSION_NAMES.index(s.app_version) if s.app_version else -1
-        self.room_cluster = world.room_cluster
-
-    def mask(self, room: np.ndarray, platform: np.ndarray, version: np.ndarray, region: np.ndarray) -> np.ndarray:
-        mask = np.ones(room.shape[0], dtype=bool)
-        if self.rooms.size:
-            mask &= np.isin(room, self.rooms)
-        if self.exclude.size:
-            mask &= ~np.isin(room, self.exclude)
-        if self.cluster >= 0:
-            mask &= self.room_cluster[room] == self.cluster
-        if self.region >= 0:
-            mask &= region == self.region
-        if self.platform >= 0:
-            mask &= platform == self.platform
-        if self.version >= 0:
-            mask &= version == self.version
-        return mask
+    def take(self, keep: np.ndarray) -> _Part:
+        def cut(column: np.ndarray | None) -> np.ndarray | None:
+            return None if column is None else column[keep]
+        return _Part(self.pool.take(keep), self.kind, self.code[keep], cut(self.origin), cut(self.weight),
+                     cut(self.client), cut(self.offset), cut(self.hold))
 
 
 def generate(
@@ -149,28 +131,41 @@ def generate(
     rooms: int | None = None,
     start_ms: int = DEFAULT_START_MS,
     metrics_interval_s: int = METRICS_INTERVAL_S,
+    world: World | None = None,
+    with_metrics: bool = True,
 ) -> Iterator[Tick]:
-    """Event-time ordered ticks of one second for ``scenario``; same arguments, same output."""
+    """Event-time ordered ticks of one second for ``scenario``; same arguments, same output.
+
+    ``world`` replaces the Zipf background of ``rooms`` rooms (it must hold the
+    scenario's special rooms); ``with_metrics=False`` generates no server metrics.
+    """
     plan = get_scenario(scenario)
     if scale <= 0:
         raise ValueError("scale must be > 0")
     duration = int(plan.duration_s if duration_s is None else duration_s)
-    world = build_world(plan.rooms_default if rooms is None else rooms, seed,
-                        {room: (spec.cluster, spec.main_region_share) for room, spec in plan.rooms.items()})
+    if world is None:
+        world = build_world(plan.rooms_default if rooms is None else rooms, seed,
+                            {room: (spec.cluster, spec.main_region_share) for room, spec in plan.rooms.items()})
+    missing = [room for room in plan.rooms if room not in world.room_index]
+    if missing:
+        raise ValueError(f"scenario {plan.name!r} scripts rooms {missing} its world lacks")
     naming = Naming(world.room_ids, f"{plan.name}-{seed}-", f"c{seed:x}-")
-    state = _Engine(plan, world, seed, scale, start_ms)
+    state = _Engine(plan, world, seed, scale, start_ms, duration)
     for second in range(duration):
         event_ms = start_ms + second * 1000
         columns = state.step(second, event_ms)
-        samples = state.metric_samples(second, event_ms) if second % metrics_interval_s == 0 else []
+        due = with_metrics and second % metrics_interval_s == 0
+        samples = state.metric_samples(second, event_ms) if due else []
         yield Tick(event_ms, columns, samples, naming)
 
 
 class _Engine:
-    def __init__(self, plan: Scenario, world: World, seed: int, scale: float, start_ms: int):
-        self.plan, self.world, self.scale = plan, world, scale
+    def __init__(self, plan: Scenario, world: World, seed: int, scale: float, start_ms: int, duration_s: int):
+        self.plan, self.world, self.scale, self.start_ms = plan, world, scale, start_ms
         self.rng = np.random.default_rng(seed)
-        self.selectors = [_CompiledSelector(effect, world) for effect in plan.effects]
+        self.weight = world.weight
+        self.metric_rng = self.rng if world.weight is None else np.random.default_rng([seed, 11])
+        self.selectors = [CompiledSelector(effect, world) for effect in plan.effects]
         self.special = [(world.room_index[room], spec) for room, spec in plan.rooms.items()]
         self.region_cdf = np.cumsum(REGION_SHARE)[:-1]
         self.platform_cdf = np.cumsum(PLATFORM_SHARE)[:-1]
@@ -181,27 +176,38 @@ class _Engine:
         for p, (idx, share) in enumerate(zip(version_idx, version_share, strict=True)):
             self.version_table[p, : len(idx)] = idx
             self.version_cdf[p, : len(idx) - 1] = np.cumsum(share)[:-1]
-        empty = np.zeros(0, dtype=np.int64)
-        self.pool = _Pool(empty, empty, empty, empty, empty, empty)
+        self.pool = empty_pool()
         self.next_uid = 0
         self.next_seq = 0
         self.intensity = np.zeros(len(plan.effects))
+        self.before = np.zeros(len(plan.effects))
         self.join_attempts: np.ndarray = np.zeros(len(world.room_ids))
         self.base_mix = np.array(list(BASE_ERROR_MIX.values()))
+        # Each silence's last second, per second it covers (backfilled reports go out after it).
+        self.silence_end: dict[int, np.ndarray] = {}
+        seconds = np.arange(duration_s)
+        for index, effect in enumerate(plan.effects):
+            if effect.silence and effect.backfill:
+                ends = np.full(duration_s, -1, dtype=np.int64)
+                for first, last in runs(np.asarray(curve_at(effect.intensity, seconds)) > 0):
+                    ends[first:last + 1] = last
+                self.silence_end[index] = ends
         # Start with the rooms already at their audience, silently: a run
         # must not open with every listener of the world joining at once.
         self.pool = self.new_listeners(np.round(self.targets(0, start_ms)).astype(np.int64))
 
     def targets(self, second: int, event_ms: int) -> np.ndarray:
+        """Simulated clients each room should have now (listeners / weight)."""
         world = self.world
         audience = world.base_audience * rhythm(event_ms, world.cluster_offsets_h)
         for index, spec in self.special:
             audience[index] = spec.audience_at(second)
         scaled: np.ndarray = audience * self.scale
-        return scaled
+        return scaled if self.weight is None else scaled / self.weight
 
     def step(self, second: int, event_ms: int) -> ReportColumns:
         rng, n_rooms = self.rng, len(self.world.room_ids)
+        self.before = self.intensity
         self.intensity = np.array([effect.intensity_at(second) for effect in self.plan.effects])
         target = self.targets(second, event_ms)
         pool = self.pool
@@ -220,32 +226,42 @@ class _Engine:
         self.join_attempts = attempts.astype(np.float64)
         newcomers = self.new_listeners(attempts)
         p_fail = np.full(newcomers.uid.shape[0], BASE_JOIN_FAILURE)
-        for effect, selector, level in self.active():
+        failing_origin = np.full(newcomers.uid.shape[0], -1, dtype=np.int64)
+        for index, effect, selector, level in self.active():
             if effect.join_failure:
-                p_fail += effect.join_failure * level * selector.mask(
-                    newcomers.room, newcomers.platform, newcomers.version, newcomers.region)
+                touched = selector.mask(newcomers)
+                p_fail += effect.join_failure * level * touched
+                failing_origin = np.where(touched & (failing_origin < 0), index, failing_origin)
         failed = rng.random(newcomers.uid.shape[0]) < np.minimum(p_fail, 0.95)
         joined, rejected = newcomers.take(~failed), newcomers.take(failed)
+        rejections = [_Part(rejected, ERROR, np.full(rejected.uid.shape[0], JOIN_FAILED), origin=failing_origin[failed])]
+        if self.weight is not None:
+            # A client standing for w people: each of them fails on their own (a failed join of the
+            # client itself would be w people failing in the same second).
+            rejections = self.failed_joins(newcomers, np.minimum(p_fail, 0.95), failing_origin)
 
         beating = pool.take(pool.phase == second % HEARTBEAT_PERIOD_S)
-        errors, codes = self.errors(pool)
+        error_parts = self.errors(pool)
         self.pool = pool.extend(joined)
 
         parts = [
-            (beating, HEARTBEAT, np.full(beating.uid.shape[0], -1)),
-            (joined, JOIN, np.full(joined.uid.shape[0], -1)),
-            (leavers, LEAVE, np.full(leavers.uid.shape[0], -1)),
-            (rejected, ERROR, np.full(rejected.uid.shape[0], JOIN_FAILED)),
-            (errors, ERROR, codes),
+            _Part(beating, HEARTBEAT, np.full(beating.uid.shape[0], -1)),
+            _Part(joined, JOIN, np.full(joined.uid.shape[0], -1)),
+            _Part(leavers, LEAVE, np.full(leavers.uid.shape[0], -1)),
+            *rejections,
+            *self.repeated(error_parts),
         ]
+        if self.intensity.any() or self.before.any():
+            parts = self.silence(parts, pool, second)
         return self.assemble(parts, event_ms)
 
-    def active(self) -> Iterator[tuple[Effect, _CompiledSelector, float]]:
-        for effect, selector, level in zip(self.plan.effects, self.selectors, self.intensity, strict=True):
+    def active(self) -> Iterator[tuple[int, Effect, CompiledSelector, float]]:
+        for index, (effect, selector, level) in enumerate(zip(self.plan.effects, self.selectors, self.intensity,
+                                                              strict=True)):
             if level > 0:
-                yield effect, selector, float(level)
+                yield index, effect, selector, float(level)
 
-    def new_listeners(self, attempts: np.ndarray) -> _Pool:
+    def new_listeners(self, attempts: np.ndarray) -> Pool:
         """Listeners trying to join, ``attempts[r]`` of them for room ``r``."""
         rng, world = self.rng, self.world
         n = int(attempts.sum())
@@ -261,80 +277,190 @@ class _Engine:
         uid = np.arange(self.next_uid, self.next_uid + n, dtype=np.int64)
         self.next_uid += n
         phase = (draws[0] * 1e6).astype(np.int64) % HEARTBEAT_PERIOD_S
-        return _Pool(uid, room, platform, version, region.astype(np.int64), phase)
+        if self.weight is not None:
+            # A client standing for many listeners: the phases of a room's few hundred clients are spread
+            # evenly, as a big room's listeners are, not clumped by chance into some windows.
+            phase = np.where(self.weight[room] > 1.0, uid % HEARTBEAT_PERIOD_S, phase)
+        return Pool(uid, room, platform, version, region.astype(np.int64), phase)
 
-    def errors(self, pool: _Pool) -> tuple[_Pool, np.ndarray]:
-        """The background errors plus every active effect's, as (who, code)."""
+    def errors(self, pool: Pool) -> list[_Part]:
+        """The background errors plus every active effect's."""
+        if self.weight is not None:
+            return self.weighted_errors(pool)
         rng = self.rng
         size = pool.uid.shape[0]
         picks: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
         codes: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+        origins: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
         if size:
             n_base = rng.poisson(size * BASE_ERROR_RATE)
             picks.append(rng.integers(0, size, size=n_base))
             codes.append(rng.choice(len(ERROR_CODES), size=n_base, p=self.base_mix))
-        spam: list[tuple[_Pool, np.ndarray]] = []
-        for effect, selector, level in self.active():
+            origins.append(np.full(n_base, -1, dtype=np.int64))
+        spam: list[_Part] = []
+        for index, effect, selector, level in self.active():
             if effect.spam_per_s:
-                spam.append(self.spammer(effect, selector, level))
+                spam.append(self.spammer(index, effect, selector, level))
                 continue
-            chosen = np.flatnonzero(selector.mask(pool.room, pool.platform, pool.version, pool.region))
+            chosen = np.flatnonzero(selector.mask(pool))
             if not chosen.shape[0]:
                 continue
             for code, rate in effect.error_rates.items():
                 k = rng.poisson(chosen.shape[0] * rate * level)
                 picks.append(chosen[rng.integers(0, chosen.shape[0], size=k)])
                 codes.append(np.full(k, ERROR_CODES.index(code)))
-        out, code_column = pool.take(np.concatenate(picks)), np.concatenate(codes)
-        for spammer, spam_codes in spam:
-            out, code_column = out.extend(spammer), np.concatenate([code_column, spam_codes])
-        return out, code_column
+                origins.append(np.full(k, index, dtype=np.int64))
+        rows = np.concatenate(picks)
+        return [_Part(pool.take(rows), ERROR, np.concatenate(codes), origin=np.concatenate(origins)), *spam]
 
-    def spammer(self, effect: Effect, selector: _CompiledSelector, level: float) -> tuple[_Pool, np.ndarray]:
-        """One misbehaving install (a fixed client id) repeating one error in the effect's room."""
+    def weighted_errors(self, pool: Pool) -> list[_Part]:
+        """Errors per person of weighted listeners (``weighted``), each part with its weights and clients."""
+        assert self.weight is not None
+        rng, weight = self.rng, self.weight
+        draws = [(-1, draw_errors(rng, pool.uid, pool.room, np.arange(pool.size), weight, BASE_ERROR_RATE,
+                                  NORMAL_ERRORS_CAP_PER_S, mix=self.base_mix))]
+        spam: list[_Part] = []
+        for index, effect, selector, level in self.active():
+            if effect.spam_per_s:
+                spam.append(self.spammer(index, effect, selector, level))
+                continue
+            chosen = np.flatnonzero(selector.mask(pool))
+            for code, rate in effect.error_rates.items():
+                draws.append((index, draw_errors(rng, pool.uid, pool.room, chosen, weight, rate * level,
+                                                 FAILURE_ERRORS_CAP_PER_S, code=ERROR_CODES.index(code))))
+        parts = [_Part(pool.take(draw.rows), ERROR, draw.code, origin=np.full(draw.rows.shape[0], index),
+                       weight=draw.weight, client=draw.client) for index, draw in draws if draw.rows.shape[0]]
+        return parts + spam
+
+    def failed_joins(self, newcomers: Pool, p_fail: np.ndarray, origin: np.ndarray) -> list[_Part]:
+        """``join_failed`` errors of the people behind weighted newcomers, per person (``weighted``)."""
+        assert self.weight is not None
+        parts = []
+        for rate in np.unique(p_fail):
+            rows = np.flatnonzero(p_fail == rate)
+            # A join attempt is one chance per person, so the "rate" is the failing share of one attempt.
+            draw = draw_errors(self.rng, newcomers.uid, newcomers.room, rows, self.weight, float(rate),
+                               FAILURE_ERRORS_CAP_PER_S, code=JOIN_FAILED)
+            if draw.rows.shape[0]:
+                parts.append(_Part(newcomers.take(draw.rows), ERROR, draw.code, origin=origin[draw.rows],
+                                   weight=draw.weight, client=draw.client))
+        return parts
+
+    def spammer(self, index: int, effect: Effect, selector: CompiledSelector, level: float) -> _Part:
+        """One misbehaving install repeating one error in the effect's room, under ``spam_ids`` ids."""
         n = int(self.rng.poisson(effect.spam_per_s * level))
         room = int(selector.rooms[0]) if selector.rooms.size else 0
         ones = np.ones(n, dtype=np.int64)
-        who = _Pool(ones * _SPAMMER_UID, ones * room, ones * PLATFORMS.index("android"),
-                    ones * VERSION_NAMES.index("7.38.5"), ones * int(self.world.room_cluster[room]), ones * 0)
-        return who, ones * ERROR_CODES.index(effect.spam_code)
+        uid = ones * SPAMMER_CLIENTS
+        if effect.spam_ids > 1:
+            uid = uid + self.rng.integers(0, effect.spam_ids, size=n)
+        who = Pool(uid, ones * room, ones * PLATFORMS.index("android"), ones * VERSION_NAMES.index("7.38.5"),
+                   ones * int(self.world.room_cluster[room]), ones * 0)
+        return _Part(who, ERROR, ones * ERROR_CODES.index(effect.spam_code), origin=ones * index,
+                     weight=None if self.weight is None else np.ones(n))
 
-    def assemble(self, parts: list[tuple[_Pool, int, np.ndarray]], event_ms: int) -> ReportColumns:
+    def repeated(self, parts: list[_Part]) -> list[_Part]:
+        """``parts`` plus the repeats (``Effect.repeats``) of each effect's errors, later, from the same client."""
+        out = list(parts)
+        for index, effect, _, _ in self.active():
+            if not effect.repeats:
+                continue
+            for part in parts:
+                mine = part.take(part.origin == index) if part.origin is not None else None
+                if mine is None or not mine.pool.size:
+                    continue
+                for _ in range(effect.repeats):
+                    again = mine.take(np.arange(mine.pool.size))
+                    again.client = mine.client if mine.client is not None else mine.pool.uid
+                    again.offset = self.rng.integers(1000, max(1001, effect.repeat_within_ms), size=mine.pool.size)
+                    out.append(again)
+        return out
+
+    def silence(self, parts: list[_Part], pool: Pool, second: int) -> list[_Part]:
+        """Drop (or hold, with ``backfill``) what silenced listeners send; their last and first words."""
+        out = parts
+        for index, (effect, selector) in enumerate(zip(self.plan.effects, self.selectors, strict=True)):
+            now, before = float(self.intensity[index]), float(self.before[index])
+            if not effect.silence or (now <= 0 and before <= 0):
+                continue
+            kept: list[_Part] = []
+            for part in out:
+                silent = selector.share_mask(part.pool, now) if now > 0 else np.zeros(part.pool.size, dtype=bool)
+                if not silent.any():
+                    kept.append(part)
+                    continue
+                kept.append(part.take(~silent))
+                if effect.backfill and part.kind != HEARTBEAT:
+                    held = part.take(silent)
+                    end_ms = self.start_ms + (int(self.silence_end[index][second]) + 1) * 1000
+                    held.hold = end_ms + self.rng.integers(0, BACKFILL_SPREAD_MS, size=held.pool.size)
+                    kept.append(held)
+            out = kept
+            was, is_now = selector.share_mask(pool, before), selector.share_mask(pool, now)
+            if effect.final_code:
+                going = pool.take(is_now & ~was)
+                out.append(_Part(going, ERROR, np.full(going.size, ERROR_CODES.index(effect.final_code)),
+                                 origin=np.full(going.size, index)))
+            if effect.rejoin:
+                back = pool.take(was & ~is_now)
+                out.append(_Part(back, JOIN, np.full(back.size, -1), origin=np.full(back.size, index)))
+        return out
+
+    def assemble(self, parts: list[_Part], event_ms: int) -> ReportColumns:
         rng = self.rng
-        pool = parts[0][0]
-        for part, _, _ in parts[1:]:
-            pool = pool.extend(part)
-        kind = np.concatenate([np.full(part.uid.shape[0], k) for part, k, _ in parts])
-        code = np.concatenate([c for _, _, c in parts])
+        pool = parts[0].pool
+        for part in parts[1:]:
+            pool = pool.extend(part.pool)
+        kind = np.concatenate([np.full(part.pool.uid.shape[0], part.kind) for part in parts])
+        code = np.concatenate([part.code for part in parts])
         n = kind.shape[0]
         ts = np.asarray(rng.integers(0, 1000, size=n), dtype=np.int64) + event_ms
         latency = np.asarray(rng.lognormal(0.0, 0.35, size=n)) * BASE_LATENCY_MS
         factor = np.ones(n)
-        for effect, selector, level in self.active():
+        for _, effect, selector, level in self.active():
             if effect.latency_factor != 1.0:
-                factor *= 1.0 + (effect.latency_factor - 1.0) * level * selector.mask(
-                    pool.room, pool.platform, pool.version, pool.region)
+                factor *= 1.0 + (effect.latency_factor - 1.0) * level * selector.mask(pool)
         latency = np.where((kind == HEARTBEAT) | (kind == JOIN), np.round(latency * factor, 1), np.nan)
+        if any(part.offset is not None for part in parts):
+            ts = ts + self._column(parts, "offset", lambda part: np.zeros(part.pool.size, dtype=np.int64))
         order = np.argsort(ts, kind="stable")
         seq = np.arange(self.next_seq, self.next_seq + n, dtype=np.int64)
         self.next_seq += n
+        client = self._column(parts, "client", lambda part: part.pool.uid)
+        origin = self._column(parts, "origin", lambda part: np.full(part.pool.size, -1, dtype=np.int64))
+        weight, hold = np.zeros(0), np.zeros(0, dtype=np.int64)
+        if self.weight is not None:
+            room_weight = self.weight
+            weight = self._column(parts, "weight", lambda part: room_weight[part.pool.room])[order]
+        if any(part.hold is not None for part in parts):
+            hold = self._column(parts, "hold", lambda part: np.zeros(part.pool.size, dtype=np.int64))[order]
         return ReportColumns(
-            ts=ts[order], kind=kind[order], code=code[order], client=pool.uid[order], room=pool.room[order],
+            ts=ts[order], kind=kind[order], code=code[order], client=client[order], room=pool.room[order],
             platform=pool.platform[order], version=pool.version[order], region=pool.region[order],
-            latency=latency[order], seq=seq,
+            latency=latency[order], seq=seq, weight=weight, origin=origin[order], hold_ms=hold,
         )
+
+    @staticmethod
+    def _column(parts: list[_Part], name: str, default: object) -> np.ndarray:
+        pieces = []
+        for part in parts:
+            value = getattr(part, name)
+            pieces.append(value if value is not None else default(part))  # type: ignore[operator]
+        return np.concatenate(pieces)
 
     def metric_samples(self, second: int, event_ms: int) -> list[MetricSample]:
         world, pool, scale = self.world, self.pool, self.scale
         n_clusters = len(REGIONS)
-        by_room = np.bincount(pool.room, minlength=len(world.room_ids)) / scale
+        per_client = None if self.weight is None else self.weight[pool.room]
+        by_room = np.bincount(pool.room, weights=per_client, minlength=len(world.room_ids)) / scale
+        joining = self.join_attempts if self.weight is None else self.join_attempts * self.weight
         hosted = np.bincount(world.room_cluster, weights=by_room, minlength=n_clusters)
-        joining = np.bincount(world.room_cluster, weights=self.join_attempts / scale, minlength=n_clusters)
-        served = np.bincount(pool.region, minlength=n_clusters) / scale
+        joining = np.bincount(world.room_cluster, weights=joining / scale, minlength=n_clusters)
+        served = np.bincount(pool.region, weights=per_client, minlength=n_clusters) / scale
         strain = np.zeros((len(SERVICES), n_clusters))
-        for effect, _, level in self.active():
+        for _, effect, _, level in self.active():
             for item in effect.strain:
                 row = SERVICES.index(item.service)
                 cols = slice(None) if item.cluster == "*" else REGIONS.index(item.cluster)
                 strain[row, cols] = np.maximum(strain[row, cols], item.level * level)
-        return metrics.samples(event_ms, hosted, joining, served, strain, self.rng)
+        return metrics.samples(event_ms, hosted, joining, served, strain, self.metric_rng)

@@ -48,7 +48,10 @@ class Selector:
     """Which listeners an effect touches; every given field must match.
 
     ``region`` is the listener's region (its audio edge); ``cluster`` is where
-    the room is hosted (its room-api servers). Empty = any.
+    the room is hosted (its room-api servers). Empty = any. ``fraction`` keeps
+    that share of the matching listeners, chosen by a hash of the listener and
+    ``salt``: the same listeners for as long as they stay, and the same ones
+    for two effects with the same fraction and salt.
     """
 
     rooms: tuple[str, ...] = ()
@@ -57,6 +60,8 @@ class Selector:
     region: str = ""
     platform: str = ""
     app_version: str = ""
+    fraction: float = 1.0
+    salt: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,19 @@ class Effect:
     Rates are extra error reports per listener per second at intensity 1 (a
     listener heartbeats every 30 s, so 0.01/s is ~30 errors per 100
     heartbeats). ``join_failure`` is the fraction of join attempts that fail.
-    ``spam_per_s`` > 0 makes this a single misbehaving client instead.
-    The labelled interval is where the intensity is above 0.
+    ``spam_per_s`` > 0 makes this a single misbehaving client instead, under
+    ``spam_ids`` client ids it invents (all from one network).
+    The labelled interval is where the intensity is above ``label_from``
+    (0: anywhere it is above 0).
+
+    ``silence`` makes the selected listeners send nothing (the intensity is the
+    share of the selection that is silent): crashed apps, or a network that
+    drops their reports. A listener going silent first sends ``final_code`` (if
+    set); one coming back sends a join if ``rejoin``. With ``backfill``, what a
+    silent listener would have sent (but its heartbeats) arrives after the
+    silence ends, as a client's retry queue delivers it.
+    ``repeats`` more reports of each error follow it from the same client
+    within ``repeat_within_ms`` (an app retrying and failing again).
     """
 
     name: str
@@ -98,6 +114,14 @@ class Effect:
     labels: tuple[Label, ...] = ()
     spam_per_s: float = 0.0
     spam_code: str = "details_not_available"
+    spam_ids: int = 1
+    silence: bool = False
+    final_code: str = ""
+    rejoin: bool = False
+    backfill: bool = False
+    repeats: int = 0
+    repeat_within_ms: int = 10_000
+    label_from: float = 0.0
 
     def intensity_at(self, t: float) -> float:
         return float(curve_at(self.intensity, t))

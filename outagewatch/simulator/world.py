@@ -63,11 +63,17 @@ assert tuple(BASE_ERROR_MIX) == ERROR_CODES
 
 @dataclass(frozen=True)
 class World:
+    """The rooms of a run. ``weight`` (per room, or None for 1 everywhere) is how
+    many listeners one simulated client of the room stands for: a room of N
+    listeners is N / weight clients whose heartbeats, joins and leaves carry
+    that weight (see ``engine``)."""
+
     room_ids: tuple[str, ...]
     room_cluster: np.ndarray  # int index into REGIONS, per room
     base_audience: np.ndarray  # full-size listeners per background room (0 for scripted rooms)
     main_region_share: np.ndarray  # share of a room's listeners from its own cluster's region
     cluster_offsets_h: np.ndarray  # UTC offset of each room's cluster
+    weight: np.ndarray | None = None
 
     @property
     def room_index(self) -> dict[str, int]:

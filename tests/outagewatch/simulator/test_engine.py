@@ -12,8 +12,9 @@ import pytest
 from core.schemas import ERROR_CODES, MetricSample, decode, decode_report
 from core.timeutil import ManualClock, parse_event_time
 from outagewatch.simulator import SCENARIOS, Pacer, generate, labels
-from outagewatch.simulator.engine import _SPAMMER_UID, ERROR, HEARTBEAT
+from outagewatch.simulator.engine import ERROR, HEARTBEAT
 from outagewatch.simulator.scenarios import curve_at
+from outagewatch.simulator.wire import SPAMMER_CLIENTS
 from outagewatch.simulator.world import BASE_ERROR_RATE, REGIONS, VERSION_NAMES, build_world
 
 SCALE = 0.01
@@ -145,7 +146,7 @@ def test_negative_scenarios_label_nothing_and_keep_a_normal_error_ratio(name: st
     assert run.labels == {"incidents": []}
     warmup_end = run.start_ms + SCENARIOS[name].warmup_s * 1000
     # The spammer's own reports are the trap; everyone else must look normal.
-    everyone = run.client != _SPAMMER_UID
+    everyone = run.client != SPAMMER_CLIENTS
     baseline = error_ratio(run, everyone, run.start_ms, warmup_end)
     assert error_ratio(run, everyone, warmup_end, 2**62) < 1.5 * baseline
 

@@ -1,0 +1,48 @@
+"""``--alerts-out``: every page of a replay, with its evidence and what it matched.
+
+A page is an alert event no muter held back (what on-call would receive).
+Each record is one JSON object: the alert event as published (times in RFC
+3339), its evidence and labels, and ``matched``: the ids of the incidents
+its firing episode covers and overlaps (the ``detectors.evaluation`` rules),
+or ``false`` when it matched none, a false page.
+
+>>> from core.schemas import Alert
+>>> from detectors.evaluation import parse_labels
+>>> incidents = parse_labels({"incidents": [{"id": "i1", "scope": "room", "key": "room-1", "kind": "crash",
+...                                          "start": "2026-11-22T05:00:00Z", "end": "2026-11-22T05:05:00Z"}]})
+>>> page = Alert(fingerprint="f1", status="firing", scope="room", key="room-1", kind="crash",
+...              severity="critical", starts_at=1795323620000, event_ts=1795323620000, summary="crash spike")
+>>> stray = Alert(fingerprint="f2", status="firing", scope="room", key="room-2", kind="crash",
+...               severity="warning", starts_at=1795323620000, event_ts=1795323620000, summary="crash spike")
+>>> [(r["key"], r["event_ts"], r["matched"]) for r in page_records([page, stray], incidents)]
+[('room-1', '2026-11-22T05:00:20.000Z', ['i1']), ('room-2', '2026-11-22T05:00:20.000Z', False)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from core.schemas import Alert
+from core.timeutil import format_ms
+from detectors.evaluation import GRACE_S, Incident, alert_episodes, overlapped
+
+
+def page_records(pages: Sequence[Alert], incidents: Sequence[Incident], grace_s: float = GRACE_S) -> list[dict[str, Any]]:
+    """One record per page, in the order they were paged."""
+    matched: dict[tuple[str, int], list[str] | bool] = {}
+    for episode in alert_episodes(pages):
+        hits = [incident.id for incident in overlapped(episode, incidents, grace_s)]
+        matched[(episode.fingerprint, episode.starts_at)] = hits or False
+    records = []
+    for alert in pages:
+        record: dict[str, Any] = msgspec.to_builtins(alert)
+        record["event_ts"] = format_ms(alert.event_ts)
+        record["starts_at"] = format_ms(alert.starts_at)
+        if alert.ends_at is not None:
+            record["ends_at"] = format_ms(alert.ends_at)
+        record["matched"] = matched.get((alert.fingerprint, alert.starts_at), False)
+        records.append(record)
+    return records
