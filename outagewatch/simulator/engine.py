@@ -43,7 +43,7 @@ from . import metrics
 from .labels import runs
 from .population import CompiledSelector, Pool, empty_pool
 from .scenarios import Effect, Scenario, curve_at, get_scenario
-from .weighted import FAILURE_ERRORS_CAP_PER_S, NORMAL_ERRORS_CAP_PER_S, draw_errors
+from .weighted import CHURN_CAP_PER_S, FAILURE_ERRORS_CAP_PER_S, NORMAL_ERRORS_CAP_PER_S, draw_errors
 from .wire import SPAMMER_CLIENTS, Naming, ReportColumns, json_lines, to_client_reports
 from .world import (
     BASE_ERROR_MIX,
@@ -164,6 +164,7 @@ class _Engine:
         self.plan, self.world, self.scale, self.start_ms = plan, world, scale, start_ms
         self.rng = np.random.default_rng(seed)
         self.weight = world.weight
+        self.heavy = np.zeros(len(world.room_ids), dtype=bool) if world.weight is None else world.weight > 1.0
         self.metric_rng = self.rng if world.weight is None else np.random.default_rng([seed, 11])
         self.selectors = [CompiledSelector(effect, world) for effect in plan.effects]
         self.special = [(world.room_index[room], spec) for room, spec in plan.rooms.items()]
@@ -215,7 +216,9 @@ class _Engine:
 
         # Leaves: session churn, rooms shrinking towards their audience, closed rooms.
         surplus = np.clip((counts - target) / np.maximum(counts, 1.0) * 0.1, 0.0, 1.0)
-        p_leave = np.where(target < 0.5, 1.0, 1.0 / MEAN_SESSION_S + surplus)
+        # A client standing for many people is a seat: their churn is drawn per person (``churn``).
+        churn = 1.0 / MEAN_SESSION_S if self.weight is None else np.where(self.heavy, 0.0, 1.0 / MEAN_SESSION_S)
+        p_leave = np.where(target < 0.5, 1.0, churn + surplus)
         leaving = rng.random(pool.uid.shape[0]) < p_leave[pool.room]
         leavers = pool.take(leaving)
         pool = pool.take(~leaving)
@@ -233,12 +236,12 @@ class _Engine:
                 p_fail += effect.join_failure * level * touched
                 failing_origin = np.where(touched & (failing_origin < 0), index, failing_origin)
         failed = rng.random(newcomers.uid.shape[0]) < np.minimum(p_fail, 0.95)
-        joined, rejected = newcomers.take(~failed), newcomers.take(failed)
-        rejections = [_Part(rejected, ERROR, np.full(rejected.uid.shape[0], JOIN_FAILED), origin=failing_origin[failed])]
+        people: list[_Part] = []
         if self.weight is not None:
-            # A client standing for w people: each of them fails on their own (a failed join of the
-            # client itself would be w people failing in the same second).
-            rejections = self.failed_joins(newcomers, np.minimum(p_fail, 0.95), failing_origin)
+            # Seats of many people always fill; their people's joins fail one by one (``churn``).
+            failed &= ~self.heavy[newcomers.room]
+            people = self.churn(pool, deficit)
+        joined, rejected = newcomers.take(~failed), newcomers.take(failed)
 
         beating = pool.take(pool.phase == second % HEARTBEAT_PERIOD_S)
         error_parts = self.errors(pool)
@@ -248,7 +251,8 @@ class _Engine:
             _Part(beating, HEARTBEAT, np.full(beating.uid.shape[0], -1)),
             _Part(joined, JOIN, np.full(joined.uid.shape[0], -1)),
             _Part(leavers, LEAVE, np.full(leavers.uid.shape[0], -1)),
-            *rejections,
+            _Part(rejected, ERROR, np.full(rejected.uid.shape[0], JOIN_FAILED), origin=failing_origin[failed]),
+            *people,
             *self.repeated(error_parts),
         ]
         if self.intensity.any() or self.before.any():
@@ -332,19 +336,35 @@ class _Engine:
                        weight=draw.weight, client=draw.client) for index, draw in draws if draw.rows.shape[0]]
         return parts + spam
 
-    def failed_joins(self, newcomers: Pool, p_fail: np.ndarray, origin: np.ndarray) -> list[_Part]:
-        """``join_failed`` errors of the people behind weighted newcomers, per person (``weighted``)."""
+    def churn(self, pool: Pool, deficit: np.ndarray) -> list[_Part]:
+        """Per person, in rooms of seats (weight > 1): people leaving, others joining, joins failing.
+
+        People join a room to replace those who leave (its session churn) and,
+        while it grows, to fill its new seats (``deficit``); each join fails
+        with the base rate plus what the effects on the joiner's slice add.
+        """
         assert self.weight is not None
-        parts = []
-        for rate in np.unique(p_fail):
-            rows = np.flatnonzero(p_fail == rate)
-            # A join attempt is one chance per person, so the "rate" is the failing share of one attempt.
-            draw = draw_errors(self.rng, newcomers.uid, newcomers.room, rows, self.weight, float(rate),
-                               FAILURE_ERRORS_CAP_PER_S, code=JOIN_FAILED)
-            if draw.rows.shape[0]:
-                parts.append(_Part(newcomers.take(draw.rows), ERROR, draw.code, origin=origin[draw.rows],
-                                   weight=draw.weight, client=draw.client))
-        return parts
+        rng, weight = self.rng, self.weight
+        heavy = np.flatnonzero(self.heavy[pool.room])
+        if not heavy.shape[0]:
+            return []
+        seats = np.bincount(pool.room, minlength=weight.shape[0]).astype(np.float64)
+        joining = 1.0 / MEAN_SESSION_S + deficit * JOIN_RETRY_PER_S / np.maximum(seats, 1.0)  # per seat, per second
+        # The seats' own joins (weight w) are the growth; the people joining in place of leavers are these.
+        draws = [(JOIN, -1, draw_errors(rng, pool.uid, pool.room, heavy, weight, 1.0 / MEAN_SESSION_S,
+                                        CHURN_CAP_PER_S, code=-1)),
+                 (LEAVE, -1, draw_errors(rng, pool.uid, pool.room, heavy, weight, 1.0 / MEAN_SESSION_S,
+                                         CHURN_CAP_PER_S, code=-1)),
+                 (ERROR, -1, draw_errors(rng, pool.uid, pool.room, heavy, weight, joining * BASE_JOIN_FAILURE,
+                                         FAILURE_ERRORS_CAP_PER_S, code=JOIN_FAILED))]
+        for index, effect, selector, level in self.active():
+            if effect.join_failure:
+                slice_ = heavy[selector.mask(pool.take(heavy))]
+                draws.append((ERROR, index, draw_errors(rng, pool.uid, pool.room, slice_, weight,
+                                                        joining * min(0.95, effect.join_failure * level),
+                                                        FAILURE_ERRORS_CAP_PER_S, code=JOIN_FAILED)))
+        return [_Part(pool.take(draw.rows), kind, draw.code, origin=np.full(draw.rows.shape[0], origin),
+                      weight=draw.weight, client=draw.client) for kind, origin, draw in draws if draw.rows.shape[0]]
 
     def spammer(self, index: int, effect: Effect, selector: CompiledSelector, level: float) -> _Part:
         """One misbehaving install repeating one error in the effect's room, under ``spam_ids`` ids."""

@@ -11,7 +11,11 @@ several people: ``NORMAL_ERRORS_CAP_PER_S`` for the normal background (exact
 Poisson noise up to rooms of ~300k listeners, at most 1.8 times it in a 1M
 room), ``FAILURE_ERRORS_CAP_PER_S`` for a failure's errors, which are at
 least three times the background and so far above any noise: a 1M-listener
-room's outage costs a few reports a second to replay.
+room's outage costs a few reports a second to replay. The same draw makes a
+weighted room's session churn (people leaving and others joining in their
+place) and its failed joins, per person, at ``CHURN_CAP_PER_S``: the
+simulated clients themselves stay, as seats, and join or leave only when the
+room grows, shrinks or closes.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -36,6 +40,7 @@ from .wire import SUB_CLIENT
 
 NORMAL_ERRORS_CAP_PER_S = 100.0
 FAILURE_ERRORS_CAP_PER_S = 10.0
+CHURN_CAP_PER_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -55,14 +60,15 @@ def no_errors() -> ErrorDraw:
 
 
 def draw_errors(rng: np.random.Generator, uid: np.ndarray, room: np.ndarray, candidates: np.ndarray,
-                listener_weight: np.ndarray, rate_per_s: float, cap_per_s: float, code: int | None = None,
-                mix: np.ndarray | None = None) -> ErrorDraw:
-    """One second of errors at ``rate_per_s`` per listener among pool rows ``candidates``.
+                listener_weight: np.ndarray, rate_per_s: float | np.ndarray, cap_per_s: float,
+                code: int | None = None, mix: np.ndarray | None = None) -> ErrorDraw:
+    """One second of reports at ``rate_per_s`` per listener among pool rows ``candidates``.
 
-    ``code`` is every report's code, or the codes are drawn from ``mix``
-    (probabilities over ``ERROR_CODES``).
+    ``rate_per_s`` is one rate, or one per room (indexed by room). ``code``
+    is every report's code (-1: none, for joins and leaves), or the codes are
+    drawn from ``mix`` (probabilities over ``ERROR_CODES``).
     """
-    if not candidates.shape[0] or rate_per_s <= 0:
+    if not candidates.shape[0] or not np.any(np.asarray(rate_per_s) > 0):
         return no_errors()
     n_rooms = listener_weight.shape[0]
     candidate_room = room[candidates]
