@@ -152,7 +152,8 @@ def misses(results: list[Any], quick: bool) -> dict[str, list[dict[str, Any]]]:
             if not incident.detected:
                 missed.append({"family": result.family, "seed": result.seed, "id": incident.id,
                                "scope": incident.scope, "key": incident.key, "kind": incident.kind,
-                               "silent": incident.silent, "clients_per_min": incident.clients_per_min,
+                               "silent": incident.silent, "peak_clients_per_min": incident.peak_clients_per_min,
+                               "loud": incident.loud_from_ms is not None,
                                "reproduce": again})
         for page in result.false_pages:
             false.append({"family": result.family, "seed": result.seed, **page, "reproduce": again})
@@ -163,7 +164,7 @@ def miss_lines(found: dict[str, list[dict[str, Any]]]) -> str:
     out = [f"\nmissed incidents ({len(found['missed'])}):"]
     for item in found["missed"]:
         out.append(f"  {item['id']}  {item['scope']} {item['key']} {item['kind']}, "
-                   f"{item['clients_per_min']:g} people/min  [{item['reproduce']} --out DIR]")
+                   f"at most {item['peak_clients_per_min']:g} people a minute  [{item['reproduce']} --out DIR]")
     out.append(f"false pages ({len(found['false_pages'])}):")
     for item in found["false_pages"]:
         out.append(f"  {item['family']} seed {item['seed']}: {item['scope']} {item['key']} fired {item['fired']}  "

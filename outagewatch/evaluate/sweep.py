@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerting.policy import AlertingPolicy
-from core.timeutil import format_ms
+from core.timeutil import format_ms, parse_event_time
 from detectors.evaluation import alert_episodes, match_incidents, overlapped, parse_labels
 from outagewatch.evaluate.pages import page_records
 from outagewatch.evaluate.replay import Coverage
@@ -52,12 +52,21 @@ class IncidentResult:
     key: str
     kind: str
     silent: bool
-    clients_per_min: float
-    delay_s: float | None
+    peak_clients_per_min: float
+    delay_s: float | None  # from the labelled start to the first covering page, as evaluate measures it
+    loud_from_ms: int | None = None  # when LOUD_PEOPLE_PER_MIN people a minute first reported it
+    fired_ms: int | None = None
 
     @property
     def detected(self) -> bool:
         return self.delay_s is not None
+
+    @property
+    def loud_delay_s(self) -> float | None:
+        """Delay from the moment the failure was loud (0 when paged before it): the issue's 45 s bar."""
+        if self.fired_ms is None or self.loud_from_ms is None:
+            return None
+        return max(0.0, (self.fired_ms - self.loud_from_ms) / 1000.0)
 
 
 @dataclass(frozen=True)
@@ -89,8 +98,9 @@ def run_draw(job: Job) -> DrawResult:
     episodes = alert_episodes(pages)
     results = []
     for label, match in zip(document["incidents"], match_incidents(episodes, incidents), strict=True):
+        loud_from = parse_event_time(label["loud_from"]) if label["loud_from"] else None
         results.append(IncidentResult(label["id"], label["scope"], label["key"], label["kind"], label["silent"],
-                                      label["clients_per_min"], match.delay_s))
+                                      label["peak_clients_per_min"], match.delay_s, loud_from, match.fired_ms))
     false_pages = tuple({"scope": e.scope, "key": e.key, "fingerprint": e.fingerprint, "fired": format_ms(e.fired_ms)}
                         for e in episodes if not overlapped(e, incidents))
     kept: tuple[dict[str, Any], ...] = ()

@@ -1,8 +1,8 @@
 """Ground-truth labels, read from the same intensity curves the engine applies.
 
 An effect with labels is an incident for every stretch of seconds where its
-intensity is above 0 (from where it is above ``Effect.label_from``); the
-interval covers those whole seconds, so every injected report lies inside it.
+intensity is above 0; the interval covers those whole seconds, so every
+injected report lies inside it.
 Every service such an effect strains is a ``service`` incident too (kind
 ``error_rate``), labelled or not in the scenario: its error rate is what the
 effect injects.
@@ -55,13 +55,7 @@ def incidents(scenario: str | Scenario, duration_s: int | None = None) -> list[I
         named = {(label.scope, label.key) for label in effect.labels}
         strained = [Label("service", strain.service, "error_rate") for strain in effect.strain
                     if ("service", strain.service) not in named]
-        above = level > effect.label_from
-        for run_first, last in runs(level > 0):
-            # An incident starts where the effect is loud enough to be one (label_from), within its run.
-            started = np.flatnonzero(above[run_first:last + 1])
-            if not started.shape[0]:
-                continue
-            first = run_first + int(started[0])
+        for first, last in runs(level > 0):
             for label in (*effect.labels, *dict.fromkeys(strained)):
                 found.append(Incident(f"{plan.name}-{len(found) + 1}-{label.scope}-{label.key}", index, label,
                                       first, last))

@@ -1,13 +1,17 @@
 """A family draw as a recording: reports in arrival order, metric samples, labels.
 
-``Recording`` generates the draw's ticks (``engine``), sends them through its
+````Recording`` generates the draw's ticks (``engine``), sends them through its
 ``Arrivals`` and yields report lines in the order a collector receives them;
 the files it writes (``write``) are what ``outagewatch evaluate`` reads. Its
-labels are the scenario's (``labels``), each incident with two more fields:
+labels are the scenario's (``labels``: from the first failing report to the
+last), each incident with three more fields, counted in the generated data:
 
-- ``clients_per_min``: the distinct people (weights summed) who reported the
-  failure's errors in the incident's first minute, counted in the generated
-  data: how loud the failure is when it begins;
+- ``loud_from``: when the failure first had ``LOUD_PEOPLE_PER_MIN`` distinct
+  people (weights summed) reporting its errors within the minute before
+  (null if never): the moment the issue's "at least 5 distinct clients a
+  minute report the failure" starts to hold, from which its delay is judged;
+- ``peak_clients_per_min``: the most distinct people reporting it within
+  any minute;
 - ``silent``: whether what fails stops reporting (kind ``heartbeat_loss`` or
   ``silence``) rather than reporting errors.
 
@@ -18,7 +22,7 @@ services, see ``simulator.metrics``); without them the labels hold no
 >>> from outagewatch.simulator.families import QUICK, draw
 >>> recording = Recording(draw("room_small", 1, QUICK))
 >>> lines = [line for batch in recording.report_batches() for line in batch]
->>> [(i["scope"], i["silent"], i["clients_per_min"] >= 3) for i in recording.labels()["incidents"]]
+>>> [(i["scope"], i["silent"], i["peak_clients_per_min"] >= 3) for i in recording.labels()["incidents"]]
 [('room', False, True)]
 >>> len(lines) == recording.reports
 True
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,39 +40,58 @@ from typing import Any
 import numpy as np
 
 from core.schemas import MetricSample, encode
+from core.timeutil import format_ms
 
 from .arrival import Arrivals
 from .engine import ERROR, Tick, generate
 from .families import SILENT_KINDS, Draw
 from .labels import Incident, incidents
 
-FIRST_MINUTE_MS = 60_000
+LOUD_PEOPLE_PER_MIN = 5.0
+MINUTE_MS = 60_000
 
 
 class Loudness:
-    """Distinct people reporting each incident's errors in its first minute (see the module doc)."""
+    """Distinct people reporting each incident's errors within the trailing minute (see the module doc)."""
 
     def __init__(self, found: list[Incident], start_ms: int) -> None:
-        self.windows = [(incident.effect, start_ms + incident.first_s * 1000) for incident in found]
-        self.people: list[dict[int, float]] = [{} for _ in found]
+        self.slots = [(incident.effect, start_ms + incident.first_s * 1000, start_ms + (incident.last_s + 12) * 1000)
+                      for incident in found]
+        self.recent: list[deque[tuple[int, int]]] = [deque() for _ in found]
+        self.last_seen: list[dict[int, tuple[int, float]]] = [{} for _ in found]
+        self.people = [0.0 for _ in found]
+        self.peak = [0.0 for _ in found]
+        self.loud_from: list[int | None] = [None for _ in found]
 
     def add(self, tick: Tick) -> None:
         columns = tick.columns
         if not len(columns):
             return
-        origin = columns.origins()
-        for slot, (effect, start) in enumerate(self.windows):
-            if not start - 1000 <= tick.start_ms < start + FIRST_MINUTE_MS:
+        origin, kind = columns.origins(), columns.kind
+        for slot, (effect, start, end) in enumerate(self.slots):
+            if not start - 1000 <= tick.start_ms < end:
                 continue
-            mine = (origin == effect) & (columns.kind == ERROR) & (columns.ts >= start) & (columns.ts < start + FIRST_MINUTE_MS)
-            if not mine.any():
-                continue
-            people = self.people[slot]
-            for client, weight in zip(columns.client[mine].tolist(), columns.weights()[mine].tolist(), strict=True):
-                people[client] = max(weight, people.get(client, 0.0))
+            mine = (origin == effect) & (kind == ERROR)
+            if mine.any():
+                rows = zip(columns.ts[mine].tolist(), columns.client[mine].tolist(), columns.weights()[mine].tolist(),
+                           strict=True)
+                for ts, person, weight in rows:
+                    self._report(slot, ts, person, weight)
 
-    def per_minute(self, slot: int) -> float:
-        return round(float(sum(self.people[slot].values())), 1)
+    def _report(self, slot: int, ts: int, person: int, weight: float) -> None:
+        recent, seen = self.recent[slot], self.last_seen[slot]
+        while recent and recent[0][0] <= ts - MINUTE_MS:
+            old_ts, old = recent.popleft()
+            if seen.get(old, (None, 0.0))[0] == old_ts:
+                self.people[slot] -= seen.pop(old)[1]
+        before = seen.get(person)
+        if before is None:
+            self.people[slot] += weight
+        seen[person] = (ts, max(weight, before[1] if before else 0.0))
+        recent.append((ts, person))
+        self.peak[slot] = max(self.peak[slot], self.people[slot])
+        if self.loud_from[slot] is None and self.people[slot] >= LOUD_PEOPLE_PER_MIN - 1e-9:
+            self.loud_from[slot] = ts
 
 
 class Recording:
@@ -112,12 +136,14 @@ class Recording:
         return [sample for tick in self.ticks(with_metrics=True) for sample in tick.metrics]
 
     def labels(self) -> dict[str, Any]:
-        """The labels document, with ``clients_per_min`` from the last ``report_batches`` run."""
+        """The labels document, its loudness from the last ``report_batches`` run."""
         out = []
         for slot, incident in enumerate(self.incidents):
             label = incident.as_label(self.draw.start_ms)
+            loud_from = self.loudness.loud_from[slot]
             label["silent"] = incident.label.kind in SILENT_KINDS
-            label["clients_per_min"] = self.loudness.per_minute(slot)
+            label["loud_from"] = None if loud_from is None else format_ms(loud_from)
+            label["peak_clients_per_min"] = round(self.loudness.peak[slot], 1)
             out.append(label)
         return {"incidents": out}
 

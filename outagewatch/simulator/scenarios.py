@@ -91,8 +91,7 @@ class Effect:
     heartbeats). ``join_failure`` is the fraction of join attempts that fail.
     ``spam_per_s`` > 0 makes this a single misbehaving client instead, under
     ``spam_ids`` client ids it invents (all from one network).
-    The labelled interval is where the intensity is above ``label_from``
-    (0: anywhere it is above 0).
+    The labelled interval is where the intensity is above 0.
 
     ``silence`` makes the selected listeners send nothing (the intensity is the
     share of the selection that is silent): crashed apps, or a network that
@@ -121,7 +120,6 @@ class Effect:
     backfill: bool = False
     repeats: int = 0
     repeat_within_ms: int = 10_000
-    label_from: float = 0.0
 
     def intensity_at(self, t: float) -> float:
         return float(curve_at(self.intensity, t))

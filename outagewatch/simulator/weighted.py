@@ -40,7 +40,7 @@ from .wire import SUB_CLIENT
 
 NORMAL_ERRORS_CAP_PER_S = 100.0
 FAILURE_ERRORS_CAP_PER_S = 10.0
-CHURN_CAP_PER_S = 5.0
+CHURN_CAP_PER_S = 2.0
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ N / clients listeners (``World.weight``; errors are drawn per person, see
 ``simulator.weighted``). Up to 300 listeners (1,000 for a room whose growth
 or failure is the story) every simulated client is one listener.
 
-A failure is an incident from the second its failing clients' extra errors
-reach three times the selection's normal error level (``label_threshold``):
-below that it is within a room's ordinary noise, and no ground truth can
-say it began. Every draw keeps at least three people failing.
+A failure is labelled from its first failing report to its last. A drawn
+failure is one whose failing clients, at full strength, report at least
+three times the errors their whole slice normally does (below that it is
+the slice's ordinary noise), with at least three people failing.
 """
 
 from __future__ import annotations
@@ -100,11 +100,6 @@ def failing_fraction(rng: np.random.Generator, people: float, rate_per_s: float,
     drawn = log_uniform(rng, low, high)
     floor = max(MIN_FAILING_PEOPLE / max(people, 1.0), INCIDENT_LIFT * BASE_ERROR_RATE / rate_per_s)
     return float(min(1.0, max(drawn, floor)))
-
-
-def label_threshold(fraction: float, rate_per_s: float) -> float:
-    """The intensity at which a failure's extra errors reach ``INCIDENT_LIFT`` x the normal level."""
-    return float(min(0.999, INCIDENT_LIFT * BASE_ERROR_RATE / (fraction * rate_per_s)))
 
 
 def error_rates(rng: np.random.Generator, rate_per_s: float) -> tuple[dict[str, float], str]:

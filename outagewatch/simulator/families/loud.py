@@ -29,7 +29,6 @@ from .common import (
     arrival_model,
     error_rates,
     failing_fraction,
-    label_threshold,
     log_uniform,
     onset,
     report_rate,
@@ -59,7 +58,7 @@ def fail(b: Builder, selector: Selector, people: float, label: Label, *, start: 
     b.effects.append(Effect(
         name or f"{label.scope} {label.key} fails", selected, how.curve, error_rates=rates,
         join_failure=join_failure, latency_factor=float(rng.uniform(1.0, 4.0)), strain=strain, labels=(label,),
-        repeats=how.repeats, repeat_within_ms=how.repeat_within_ms, label_from=label_threshold(fraction, total)))
+        repeats=how.repeats, repeat_within_ms=how.repeat_within_ms))
     b.params.setdefault("failures", []).append({
         "key": label.key, "people": round(people), "fraction": round(fraction, 4),
         "codes": {code: round(rate, 4) for code, rate in rates.items()}, "onset": how.pattern,
@@ -210,8 +209,7 @@ def _ramp(rng: np.random.Generator, b: Builder, budget: Budget, family: str, see
     curve = ((t0, 0.0), (t0 + ramp, 1.0), (t0 + ramp + hold, 1.0), (t0 + ramp + hold + recover, 0.0))
     b.effects.append(Effect(
         f"{room.id} degrades", Selector(rooms=(room.id,), fraction=share, salt=1), curve, error_rates=rates,
-        latency_factor=float(rng.uniform(1.0, 3.0)), labels=(Label("room", room.id, code),),
-        label_from=label_threshold(share, total)))
+        latency_factor=float(rng.uniform(1.0, 3.0)), labels=(Label("room", room.id, code),)))
     b.params["failures"] = [{"key": room.id, "people": round(room.audience), "fraction": round(share, 4),
                              "codes": {c: round(r, 4) for c, r in rates.items()}, "ramp_s": ramp, "hold_s": hold}]
     return b.build(family, seed, t0 + ramp + hold + recover + budget.tail_s)
@@ -239,8 +237,7 @@ def mega_room(rng: np.random.Generator, budget: Budget, seed: int) -> Draw:
     b.effects.append(Effect(
         f"{room.id} overloaded", Selector(rooms=(room.id,), fraction=share, salt=1), curve, error_rates=rates,
         join_failure=float(rng.uniform(0.3, 0.7)), latency_factor=float(rng.uniform(3.0, 6.0)),
-        strain=(Strain("room-api", room.cluster, 1.0),), labels=(Label("room", room.id, code),),
-        label_from=label_threshold(share, total)))
+        strain=(Strain("room-api", room.cluster, 1.0),), labels=(Label("room", room.id, code),)))
     b.params["failures"] = [{"key": room.id, "peak": round(peak), "per_min": round(per_min),
                              "overload_at": round(capacity * peak), "fraction": round(share, 4),
                              "codes": {c: round(r, 4) for c, r in rates.items()}, "hold_s": hold}]
