@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -116,14 +117,19 @@ def run_sweep(settings: Settings, args: argparse.Namespace) -> int:
                  done, total, result.family, result.seed, hits, found, len(result.false_pages), result.reports,
                  result.cpu_s, time.perf_counter() - started)
 
-    results = sweep.run(jobs, min(args.jobs, len(jobs)), progress)
+    # A terminated sweep stops its worker processes too (sweep.run cleans up on SystemExit).
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        results = sweep.run(jobs, min(args.jobs, len(jobs)), progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     wall_s = time.perf_counter() - started
     board = scoreboard.summarise(results)
     board["run"] = {"families": len(names), "seeds": seeds, "first_seed": args.first_seed, "quick": args.quick,
                     "draws": len(results), "jobs": args.jobs, "wall_s": round(wall_s, 1),
                     "cpu_s": board["total"]["cpu_s"],
                     "cpu_us_per_report": round(1e6 * board["total"]["cpu_s"] / max(1, board["total"]["reports"]), 1)}
-    board["misses"] = misses(results, args.quick)
+    board["misses"] = scoreboard.misses(results, args.quick)
     if args.alerts_out is not None:
         try:
             write_pages(args.alerts_out, (page for result in results for page in result.pages))
@@ -139,34 +145,9 @@ def run_sweep(settings: Settings, args: argparse.Namespace) -> int:
         sys.stdout.write(f"\n{run_figures['draws']} draws in {run_figures['wall_s']:.0f} s wall, "
                          f"{run_figures['cpu_s']:.0f} CPU s, {run_figures['cpu_us_per_report']} CPU us per report\n")
         if args.misses:
-            sys.stdout.write(miss_lines(board["misses"]))
+            sys.stdout.write(scoreboard.miss_lines(board["misses"]))
     return 0
 
 
-def misses(results: list[Any], quick: bool) -> dict[str, list[dict[str, Any]]]:
-    """Every missed incident and false page, with the command that writes its draw's files."""
-    missed, false = [], []
-    for result in results:
-        again = f"outagewatch simulate --family {result.family} --seed {result.seed}{' --quick' if quick else ''}"
-        for incident in result.incidents:
-            if not incident.detected:
-                missed.append({"family": result.family, "seed": result.seed, "id": incident.id,
-                               "scope": incident.scope, "key": incident.key, "kind": incident.kind,
-                               "silent": incident.silent, "peak_clients_per_min": incident.peak_clients_per_min,
-                               "loud": incident.loud_from_ms is not None,
-                               "reproduce": again})
-        for page in result.false_pages:
-            false.append({"family": result.family, "seed": result.seed, **page, "reproduce": again})
-    return {"missed": missed, "false_pages": false}
-
-
-def miss_lines(found: dict[str, list[dict[str, Any]]]) -> str:
-    out = [f"\nmissed incidents ({len(found['missed'])}):"]
-    for item in found["missed"]:
-        out.append(f"  {item['id']}  {item['scope']} {item['key']} {item['kind']}, "
-                   f"at most {item['peak_clients_per_min']:g} people a minute  [{item['reproduce']} --out DIR]")
-    out.append(f"false pages ({len(found['false_pages'])}):")
-    for item in found["false_pages"]:
-        out.append(f"  {item['family']} seed {item['seed']}: {item['scope']} {item['key']} fired {item['fired']}  "
-                   f"[{item['reproduce']} --out DIR]")
-    return "\n".join(out) + "\n"
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)

@@ -134,3 +134,33 @@ def table(board: dict[str, Any]) -> str:
     for name, item in board["bar"].items():
         out.append(f"  {'holds ' if item['holds'] else 'FAILS '} {name}: {item['value']} (limit {item['limit']})")
     return "\n".join(out)
+
+
+def misses(results: Iterable[DrawResult], quick: bool) -> dict[str, list[dict[str, Any]]]:
+    """Every missed incident and false page, with the command that writes its draw's files."""
+    missed, false = [], []
+    for result in results:
+        again = f"outagewatch simulate --family {result.family} --seed {result.seed}{' --quick' if quick else ''}"
+        for incident in result.incidents:
+            if not incident.detected:
+                missed.append({"family": result.family, "seed": result.seed, "id": incident.id,
+                               "scope": incident.scope, "key": incident.key, "kind": incident.kind,
+                               "silent": incident.silent, "peak_clients_per_min": incident.peak_clients_per_min,
+                               "loud": incident.loud_from_ms is not None,
+                               "reproduce": again})
+        for page in result.false_pages:
+            false.append({"family": result.family, "seed": result.seed, **page, "reproduce": again})
+    return {"missed": missed, "false_pages": false}
+
+
+def miss_lines(found: dict[str, list[dict[str, Any]]]) -> str:
+    """``misses`` as the lines ``--misses`` prints after the table."""
+    out = [f"\nmissed incidents ({len(found['missed'])}):"]
+    for item in found["missed"]:
+        out.append(f"  {item['id']}  {item['scope']} {item['key']} {item['kind']}, "
+                   f"at most {item['peak_clients_per_min']:g} people a minute  [{item['reproduce']} --out DIR]")
+    out.append(f"false pages ({len(found['false_pages'])}):")
+    for item in found["false_pages"]:
+        out.append(f"  {item['family']} seed {item['seed']}: {item['scope']} {item['key']} fired {item['fired']}  "
+                   f"[{item['reproduce']} --out DIR]")
+    return "\n".join(out) + "\n"

@@ -16,7 +16,6 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,16 +137,9 @@ def run(jobs: Sequence[Job], processes: int, on_result: Callable[[DrawResult, in
         for job in jobs:
             done(run_draw(job))
     else:
-        # spawn: a fresh interpreter per worker, whatever this process holds (threads, sockets).
-        with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pending: set[Future[DrawResult]] = {pool.submit(run_draw, job) for job in jobs}
-            try:
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        done(future.result())
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
+        # spawn: a fresh interpreter per worker, whatever this process holds (threads, sockets). Leaving
+        # the block, normally or not (an error, Ctrl-C, SIGTERM made SystemExit), terminates the workers.
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            for result in pool.imap_unordered(run_draw, jobs):
+                done(result)
     return sorted(results, key=lambda r: (r.family, r.seed))

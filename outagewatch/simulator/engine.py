@@ -33,17 +33,17 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
 from core.schemas import ERROR_CODES, KINDS, PLATFORMS, ClientReport, MetricSample
 
 from . import metrics
+from .effects import repeated, silenced
 from .labels import runs
-from .population import CompiledSelector, Pool, empty_pool
-from .scenarios import Effect, Scenario, curve_at, get_scenario
-from .weighted import CHURN_CAP_PER_S, FAILURE_ERRORS_CAP_PER_S, NORMAL_ERRORS_CAP_PER_S, draw_errors
+from .population import Active, CompiledSelector, Part, Pool, empty_pool
+from .scenarios import Scenario, curve_at, get_scenario
+from .weighted import churn, weighted_errors
 from .wire import SPAMMER_CLIENTS, Naming, ReportColumns, json_lines, to_client_reports
 from .world import (
     BASE_ERROR_MIX,
@@ -69,8 +69,8 @@ JOIN_FAILED = ERROR_CODES.index("join_failed")
 # Waiting clients (room not full yet, or a failed join) try again every ~5 s.
 JOIN_RETRY_PER_S = 0.2
 METRICS_INTERVAL_S = 10
-# A silenced client's queued reports go out over this long once it is heard again.
-BACKFILL_SPREAD_MS = 30_000
+# A seat (a simulated client of many people) heartbeats this often: once per 10-s window.
+SEAT_BEAT_S = 10
 
 
 class Tick:
@@ -102,26 +102,6 @@ class Tick:
         return [rooms[index] for index in self.columns.room.tolist()]
 
 
-@dataclass
-class _Part:
-    """Reports of one kind from pool rows; None columns take the defaults (see ``assemble``)."""
-
-    pool: Pool
-    kind: int
-    code: np.ndarray
-    origin: np.ndarray | None = None
-    weight: np.ndarray | None = None
-    client: np.ndarray | None = None
-    offset: np.ndarray | None = None
-    hold: np.ndarray | None = None
-
-    def take(self, keep: np.ndarray) -> _Part:
-        def cut(column: np.ndarray | None) -> np.ndarray | None:
-            return None if column is None else column[keep]
-        return _Part(self.pool.take(keep), self.kind, self.code[keep], cut(self.origin), cut(self.weight),
-                     cut(self.client), cut(self.offset), cut(self.hold))
-
-
 def generate(
     scenario: str | Scenario,
     seed: int = 0,
@@ -133,11 +113,13 @@ def generate(
     metrics_interval_s: int = METRICS_INTERVAL_S,
     world: World | None = None,
     with_metrics: bool = True,
+    sources: bool = False,
 ) -> Iterator[Tick]:
     """Event-time ordered ticks of one second for ``scenario``; same arguments, same output.
 
     ``world`` replaces the Zipf background of ``rooms`` rooms (it must hold the
-    scenario's special rooms); ``with_metrics=False`` generates no server metrics.
+    scenario's special rooms); ``with_metrics=False`` generates no server metrics;
+    ``sources`` writes the source stamp a collector would add (``wire``).
     """
     plan = get_scenario(scenario)
     if scale <= 0:
@@ -149,7 +131,7 @@ def generate(
     missing = [room for room in plan.rooms if room not in world.room_index]
     if missing:
         raise ValueError(f"scenario {plan.name!r} scripts rooms {missing} its world lacks")
-    naming = Naming(world.room_ids, f"{plan.name}-{seed}-", f"c{seed:x}-")
+    naming = Naming(world.room_ids, f"{plan.name}-{seed}-", f"c{seed:x}-", sources)
     state = _Engine(plan, world, seed, scale, start_ms, duration)
     for second in range(duration):
         event_ms = start_ms + second * 1000
@@ -217,8 +199,8 @@ class _Engine:
         # Leaves: session churn, rooms shrinking towards their audience, closed rooms.
         surplus = np.clip((counts - target) / np.maximum(counts, 1.0) * 0.1, 0.0, 1.0)
         # A client standing for many people is a seat: their churn is drawn per person (``churn``).
-        churn = 1.0 / MEAN_SESSION_S if self.weight is None else np.where(self.heavy, 0.0, 1.0 / MEAN_SESSION_S)
-        p_leave = np.where(target < 0.5, 1.0, churn + surplus)
+        session = 1.0 / MEAN_SESSION_S if self.weight is None else np.where(self.heavy, 0.0, 1.0 / MEAN_SESSION_S)
+        p_leave = np.where(target < 0.5, 1.0, session + surplus)
         leaving = rng.random(pool.uid.shape[0]) < p_leave[pool.room]
         leavers = pool.take(leaving)
         pool = pool.take(~leaving)
@@ -236,30 +218,51 @@ class _Engine:
                 p_fail += effect.join_failure * level * touched
                 failing_origin = np.where(touched & (failing_origin < 0), index, failing_origin)
         failed = rng.random(newcomers.uid.shape[0]) < np.minimum(p_fail, 0.95)
-        people: list[_Part] = []
+        people: list[Part] = []
         if self.weight is not None:
             # Seats of many people always fill; their people's joins fail one by one (``churn``).
             failed &= ~self.heavy[newcomers.room]
-            people = self.churn(pool, deficit)
+            people = churn(rng, pool, self.weight, deficit, list(self.active()))
         joined, rejected = newcomers.take(~failed), newcomers.take(failed)
 
-        beating = pool.take(pool.phase == second % HEARTBEAT_PERIOD_S)
+        beats, beat_weight = self.heartbeats(pool, second)
+        beating = pool.take(beats)
         error_parts = self.errors(pool)
         self.pool = pool.extend(joined)
 
         parts = [
-            _Part(beating, HEARTBEAT, np.full(beating.uid.shape[0], -1)),
-            _Part(joined, JOIN, np.full(joined.uid.shape[0], -1)),
-            _Part(leavers, LEAVE, np.full(leavers.uid.shape[0], -1)),
-            _Part(rejected, ERROR, np.full(rejected.uid.shape[0], JOIN_FAILED), origin=failing_origin[failed]),
+            Part(beating, HEARTBEAT, np.full(beating.uid.shape[0], -1), weight=beat_weight),
+            Part(joined, JOIN, np.full(joined.uid.shape[0], -1)),
+            Part(leavers, LEAVE, np.full(leavers.uid.shape[0], -1)),
+            Part(rejected, ERROR, np.full(rejected.uid.shape[0], JOIN_FAILED), origin=failing_origin[failed]),
             *people,
-            *self.repeated(error_parts),
+            *repeated(error_parts, list(self.active()), rng),
         ]
         if self.intensity.any() or self.before.any():
-            parts = self.silence(parts, pool, second)
+            parts = silenced(parts, pool, self.plan.effects, self.selectors, self.intensity, self.before, rng,
+                             lambda index: self.start_ms + (int(self.silence_end[index][second]) + 1) * 1000)
         return self.assemble(parts, event_ms)
 
-    def active(self) -> Iterator[tuple[int, Effect, CompiledSelector, float]]:
+    def heartbeats(self, pool: Pool, second: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Which listeners heartbeat this second, and with what weight (None: their room's).
+
+        A listener heartbeats every 30 s, at its phase. A seat of w people
+        (weight > 1) heartbeats every 10 s with weight w / 3: its people's
+        heartbeats are spread over the 30 s, so every 10-s window counts a
+        third of them. At its own 30-s phase a room's few seats of one slice
+        (a version, a region) would all fall into some windows and none into
+        others, and the slice's listener count would swing from window to
+        window while its errors, drawn per person, do not.
+        """
+        if self.weight is None:
+            return pool.phase == second % HEARTBEAT_PERIOD_S, None
+        seat = self.heavy[pool.room]
+        beats = np.where(seat, pool.phase % SEAT_BEAT_S == second % SEAT_BEAT_S,
+                         pool.phase == second % HEARTBEAT_PERIOD_S)
+        per_beat = self.weight[pool.room] / np.where(seat, HEARTBEAT_PERIOD_S / SEAT_BEAT_S, 1.0)
+        return beats, per_beat[beats]
+
+    def active(self) -> Iterator[Active]:
         for index, (effect, selector, level) in enumerate(zip(self.plan.effects, self.selectors, self.intensity,
                                                               strict=True)):
             if level > 0:
@@ -287,10 +290,10 @@ class _Engine:
             phase = np.where(self.weight[room] > 1.0, uid % HEARTBEAT_PERIOD_S, phase)
         return Pool(uid, room, platform, version, region.astype(np.int64), phase)
 
-    def errors(self, pool: Pool) -> list[_Part]:
+    def errors(self, pool: Pool) -> list[Part]:
         """The background errors plus every active effect's."""
         if self.weight is not None:
-            return self.weighted_errors(pool)
+            return weighted_errors(self.rng, pool, self.weight, list(self.active()), self.base_mix, self.spammer)
         rng = self.rng
         size = pool.uid.shape[0]
         picks: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
@@ -301,10 +304,10 @@ class _Engine:
             picks.append(rng.integers(0, size, size=n_base))
             codes.append(rng.choice(len(ERROR_CODES), size=n_base, p=self.base_mix))
             origins.append(np.full(n_base, -1, dtype=np.int64))
-        spam: list[_Part] = []
+        spam: list[Part] = []
         for index, effect, selector, level in self.active():
             if effect.spam_per_s:
-                spam.append(self.spammer(index, effect, selector, level))
+                spam.append(self.spammer((index, effect, selector, level)))
                 continue
             chosen = np.flatnonzero(selector.mask(pool))
             if not chosen.shape[0]:
@@ -315,59 +318,11 @@ class _Engine:
                 codes.append(np.full(k, ERROR_CODES.index(code)))
                 origins.append(np.full(k, index, dtype=np.int64))
         rows = np.concatenate(picks)
-        return [_Part(pool.take(rows), ERROR, np.concatenate(codes), origin=np.concatenate(origins)), *spam]
+        return [Part(pool.take(rows), ERROR, np.concatenate(codes), origin=np.concatenate(origins)), *spam]
 
-    def weighted_errors(self, pool: Pool) -> list[_Part]:
-        """Errors per person of weighted listeners (``weighted``), each part with its weights and clients."""
-        assert self.weight is not None
-        rng, weight = self.rng, self.weight
-        draws = [(-1, draw_errors(rng, pool.uid, pool.room, np.arange(pool.size), weight, BASE_ERROR_RATE,
-                                  NORMAL_ERRORS_CAP_PER_S, mix=self.base_mix))]
-        spam: list[_Part] = []
-        for index, effect, selector, level in self.active():
-            if effect.spam_per_s:
-                spam.append(self.spammer(index, effect, selector, level))
-                continue
-            chosen = np.flatnonzero(selector.mask(pool))
-            for code, rate in effect.error_rates.items():
-                draws.append((index, draw_errors(rng, pool.uid, pool.room, chosen, weight, rate * level,
-                                                 FAILURE_ERRORS_CAP_PER_S, code=ERROR_CODES.index(code))))
-        parts = [_Part(pool.take(draw.rows), ERROR, draw.code, origin=np.full(draw.rows.shape[0], index),
-                       weight=draw.weight, client=draw.client) for index, draw in draws if draw.rows.shape[0]]
-        return parts + spam
-
-    def churn(self, pool: Pool, deficit: np.ndarray) -> list[_Part]:
-        """Per person, in rooms of seats (weight > 1): people leaving, others joining, joins failing.
-
-        People join a room to replace those who leave (its session churn) and,
-        while it grows, to fill its new seats (``deficit``); each join fails
-        with the base rate plus what the effects on the joiner's slice add.
-        """
-        assert self.weight is not None
-        rng, weight = self.rng, self.weight
-        heavy = np.flatnonzero(self.heavy[pool.room])
-        if not heavy.shape[0]:
-            return []
-        seats = np.bincount(pool.room, minlength=weight.shape[0]).astype(np.float64)
-        joining = 1.0 / MEAN_SESSION_S + deficit * JOIN_RETRY_PER_S / np.maximum(seats, 1.0)  # per seat, per second
-        # The seats' own joins (weight w) are the growth; the people joining in place of leavers are these.
-        draws = [(JOIN, -1, draw_errors(rng, pool.uid, pool.room, heavy, weight, 1.0 / MEAN_SESSION_S,
-                                        CHURN_CAP_PER_S, code=-1)),
-                 (LEAVE, -1, draw_errors(rng, pool.uid, pool.room, heavy, weight, 1.0 / MEAN_SESSION_S,
-                                         CHURN_CAP_PER_S, code=-1)),
-                 (ERROR, -1, draw_errors(rng, pool.uid, pool.room, heavy, weight, joining * BASE_JOIN_FAILURE,
-                                         FAILURE_ERRORS_CAP_PER_S, code=JOIN_FAILED))]
-        for index, effect, selector, level in self.active():
-            if effect.join_failure:
-                slice_ = heavy[selector.mask(pool.take(heavy))]
-                draws.append((ERROR, index, draw_errors(rng, pool.uid, pool.room, slice_, weight,
-                                                        joining * min(0.95, effect.join_failure * level),
-                                                        FAILURE_ERRORS_CAP_PER_S, code=JOIN_FAILED)))
-        return [_Part(pool.take(draw.rows), kind, draw.code, origin=np.full(draw.rows.shape[0], origin),
-                      weight=draw.weight, client=draw.client) for kind, origin, draw in draws if draw.rows.shape[0]]
-
-    def spammer(self, index: int, effect: Effect, selector: CompiledSelector, level: float) -> _Part:
+    def spammer(self, active: Active) -> Part:
         """One misbehaving install repeating one error in the effect's room, under ``spam_ids`` ids."""
+        index, effect, selector, level = active
         n = int(self.rng.poisson(effect.spam_per_s * level))
         room = int(selector.rooms[0]) if selector.rooms.size else 0
         ones = np.ones(n, dtype=np.int64)
@@ -376,57 +331,10 @@ class _Engine:
             uid = uid + self.rng.integers(0, effect.spam_ids, size=n)
         who = Pool(uid, ones * room, ones * PLATFORMS.index("android"), ones * VERSION_NAMES.index("7.38.5"),
                    ones * int(self.world.room_cluster[room]), ones * 0)
-        return _Part(who, ERROR, ones * ERROR_CODES.index(effect.spam_code), origin=ones * index,
+        return Part(who, ERROR, ones * ERROR_CODES.index(effect.spam_code), origin=ones * index,
                      weight=None if self.weight is None else np.ones(n))
 
-    def repeated(self, parts: list[_Part]) -> list[_Part]:
-        """``parts`` plus the repeats (``Effect.repeats``) of each effect's errors, later, from the same client."""
-        out = list(parts)
-        for index, effect, _, _ in self.active():
-            if not effect.repeats:
-                continue
-            for part in parts:
-                mine = part.take(part.origin == index) if part.origin is not None else None
-                if mine is None or not mine.pool.size:
-                    continue
-                for _ in range(effect.repeats):
-                    again = mine.take(np.arange(mine.pool.size))
-                    again.client = mine.client if mine.client is not None else mine.pool.uid
-                    again.offset = self.rng.integers(1000, max(1001, effect.repeat_within_ms), size=mine.pool.size)
-                    out.append(again)
-        return out
-
-    def silence(self, parts: list[_Part], pool: Pool, second: int) -> list[_Part]:
-        """Drop (or hold, with ``backfill``) what silenced listeners send; their last and first words."""
-        out = parts
-        for index, (effect, selector) in enumerate(zip(self.plan.effects, self.selectors, strict=True)):
-            now, before = float(self.intensity[index]), float(self.before[index])
-            if not effect.silence or (now <= 0 and before <= 0):
-                continue
-            kept: list[_Part] = []
-            for part in out:
-                silent = selector.share_mask(part.pool, now) if now > 0 else np.zeros(part.pool.size, dtype=bool)
-                if not silent.any():
-                    kept.append(part)
-                    continue
-                kept.append(part.take(~silent))
-                if effect.backfill and part.kind != HEARTBEAT:
-                    held = part.take(silent)
-                    end_ms = self.start_ms + (int(self.silence_end[index][second]) + 1) * 1000
-                    held.hold = end_ms + self.rng.integers(0, BACKFILL_SPREAD_MS, size=held.pool.size)
-                    kept.append(held)
-            out = kept
-            was, is_now = selector.share_mask(pool, before), selector.share_mask(pool, now)
-            if effect.final_code:
-                going = pool.take(is_now & ~was)
-                out.append(_Part(going, ERROR, np.full(going.size, ERROR_CODES.index(effect.final_code)),
-                                 origin=np.full(going.size, index)))
-            if effect.rejoin:
-                back = pool.take(was & ~is_now)
-                out.append(_Part(back, JOIN, np.full(back.size, -1), origin=np.full(back.size, index)))
-        return out
-
-    def assemble(self, parts: list[_Part], event_ms: int) -> ReportColumns:
+    def assemble(self, parts: list[Part], event_ms: int) -> ReportColumns:
         rng = self.rng
         pool = parts[0].pool
         for part in parts[1:]:
@@ -461,7 +369,7 @@ class _Engine:
         )
 
     @staticmethod
-    def _column(parts: list[_Part], name: str, default: object) -> np.ndarray:
+    def _column(parts: list[Part], name: str, default: object) -> np.ndarray:
         pieces = []
         for part in parts:
             value = getattr(part, name)

@@ -111,3 +111,33 @@ class CompiledSelector:
         if share >= 1.0:
             return self.mask(pool)
         return self.mask(pool) & (unit_hash(pool.uid, self.salt) < self.fraction * share)
+
+
+@dataclass
+class Part:
+    """Reports of one kind from pool rows; None columns take the engine's defaults (``engine.assemble``).
+
+    ``origin`` is the effect that caused each report, ``weight`` the listeners
+    it stands for, ``client`` its client number (a person of a weighted
+    listener), ``offset`` milliseconds after the tick's jitter, ``hold`` when
+    it may leave its client at the earliest.
+    """
+
+    pool: Pool
+    kind: int
+    code: np.ndarray
+    origin: np.ndarray | None = None
+    weight: np.ndarray | None = None
+    client: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    hold: np.ndarray | None = None
+
+    def take(self, keep: np.ndarray) -> Part:
+        def cut(column: np.ndarray | None) -> np.ndarray | None:
+            return None if column is None else column[keep]
+        return Part(self.pool.take(keep), self.kind, self.code[keep], cut(self.origin), cut(self.weight),
+                    cut(self.client), cut(self.offset), cut(self.hold))
+
+
+# An active effect this tick: its index, itself, its compiled selector, its intensity.
+Active = tuple[int, Effect, CompiledSelector, float]

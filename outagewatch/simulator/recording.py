@@ -108,7 +108,9 @@ class Recording:
 
     def ticks(self, with_metrics: bool = False) -> Iterator[Tick]:
         draw = self.draw
-        return generate(draw.scenario, draw.seed, start_ms=draw.start_ms, world=draw.world, with_metrics=with_metrics)
+        # Replayed without a collector, the recording carries the source stamp a collector would add.
+        return generate(draw.scenario, draw.seed, start_ms=draw.start_ms, world=draw.world, with_metrics=with_metrics,
+                        sources=True)
 
     def report_batches(self) -> Iterator[list[bytes]]:
         """Report lines (JSON) in arrival order, a batch per second of the run, then the late ones."""

@@ -32,15 +32,24 @@ room grows, shrinks or closes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from core.schemas import ERROR_CODES, KINDS
+
+from .population import Active, Part, Pool
 from .wire import SUB_CLIENT
+from .world import BASE_ERROR_RATE, BASE_JOIN_FAILURE, MEAN_SESSION_S
 
 NORMAL_ERRORS_CAP_PER_S = 100.0
 FAILURE_ERRORS_CAP_PER_S = 10.0
 CHURN_CAP_PER_S = 2.0
+# As the engine: a waiting client tries to join every ~5 s.
+JOIN_RETRY_PER_S = 0.2
+JOIN, LEAVE, ERROR = (KINDS.index(kind) for kind in ("join", "leave", "error"))
+JOIN_FAILED = ERROR_CODES.index("join_failed")
 
 
 @dataclass(frozen=True)
@@ -90,3 +99,52 @@ def draw_errors(rng: np.random.Generator, uid: np.ndarray, room: np.ndarray, can
         assert mix is not None, "draw_errors needs a code or a mix"
         codes = rng.choice(mix.shape[0], size=total, p=mix)
     return ErrorDraw(rows, pick_room, codes, uid[rows] + person * SUB_CLIENT, report_weight[pick_room])
+
+
+def weighted_errors(rng: np.random.Generator, pool: Pool, weight: np.ndarray, active: list[Active],
+                    base_mix: np.ndarray, spammer: Callable[[Active], Part]) -> list[Part]:
+    """One second of the normal errors and every active effect's, per person, as parts (a spammer's its own)."""
+    draws = [(-1, draw_errors(rng, pool.uid, pool.room, np.arange(pool.size), weight, BASE_ERROR_RATE,
+                              NORMAL_ERRORS_CAP_PER_S, mix=base_mix))]
+    spam: list[Part] = []
+    for item in active:
+        index, effect, selector, level = item
+        if effect.spam_per_s:
+            spam.append(spammer(item))
+            continue
+        chosen = np.flatnonzero(selector.mask(pool))
+        for code, rate in effect.error_rates.items():
+            draws.append((index, draw_errors(rng, pool.uid, pool.room, chosen, weight, rate * level,
+                                             FAILURE_ERRORS_CAP_PER_S, code=ERROR_CODES.index(code))))
+    parts = [Part(pool.take(draw.rows), ERROR, draw.code, origin=np.full(draw.rows.shape[0], index),
+                  weight=draw.weight, client=draw.client) for index, draw in draws if draw.rows.shape[0]]
+    return parts + spam
+
+
+def churn(rng: np.random.Generator, pool: Pool, weight: np.ndarray, deficit: np.ndarray,
+          active: list[Active]) -> list[Part]:
+    """Per person, in rooms of seats (weight > 1): people leaving, others joining, joins failing.
+
+    People join a room to replace those who leave (its session churn) and,
+    while it grows, to fill its new seats (``deficit``, in simulated clients);
+    each join fails with the base rate plus what the effects on the joiner's
+    slice add. The seats' own joins (weight w) are the growth itself.
+    """
+    heavy = np.flatnonzero(weight[pool.room] > 1.0)
+    if not heavy.shape[0]:
+        return []
+    seats = np.bincount(pool.room, minlength=weight.shape[0]).astype(np.float64)
+    joining = 1.0 / MEAN_SESSION_S + deficit * JOIN_RETRY_PER_S / np.maximum(seats, 1.0)  # per seat, per second
+    churning = 1.0 / MEAN_SESSION_S
+    draws = [(JOIN, -1, draw_errors(rng, pool.uid, pool.room, heavy, weight, churning, CHURN_CAP_PER_S, code=-1)),
+             (LEAVE, -1, draw_errors(rng, pool.uid, pool.room, heavy, weight, churning, CHURN_CAP_PER_S, code=-1)),
+             (ERROR, -1, draw_errors(rng, pool.uid, pool.room, heavy, weight, joining * BASE_JOIN_FAILURE,
+                                     FAILURE_ERRORS_CAP_PER_S, code=JOIN_FAILED))]
+    for index, effect, selector, level in active:
+        if effect.join_failure:
+            slice_ = heavy[selector.mask(pool.take(heavy))]
+            draws.append((ERROR, index, draw_errors(rng, pool.uid, pool.room, slice_, weight,
+                                                    joining * min(0.95, effect.join_failure * level),
+                                                    FAILURE_ERRORS_CAP_PER_S, code=JOIN_FAILED)))
+    return [Part(pool.take(draw.rows), kind, draw.code, origin=np.full(draw.rows.shape[0], origin),
+                 weight=draw.weight, client=draw.client) for kind, origin, draw in draws if draw.rows.shape[0]]

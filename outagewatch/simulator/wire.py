@@ -6,8 +6,10 @@ exact bytes with ``core.schemas``, so both views always agree.
 
 A report's ``weight`` is written only when it is not 1, so a run whose every
 simulated client is one listener looks exactly as it always did. ``source``
-(the sender's network, which the collector stamps) is written only when
-``core.schemas.ClientReport`` has that field.
+(the sender's network, which the collector stamps) is written only for
+recordings replayed without a collector (``Naming.sources``, the families),
+and only when ``core.schemas.ClientReport`` has that field: what goes to a
+collector never carries one.
 
 >>> import numpy as np
 >>> one = lambda value: np.array([value])
@@ -93,6 +95,7 @@ class Naming:
     room_ids: tuple[str, ...]
     report_prefix: str
     client_prefix: str
+    sources: bool = False  # write the collector's source stamp (see the module doc)
 
 
 def source_of(client: int) -> str:
@@ -111,6 +114,7 @@ def json_lines(columns: ReportColumns, naming: Naming) -> list[bytes]:
     rooms = naming.room_ids
     rprefix, cprefix = naming.report_prefix, naming.client_prefix
     weights = columns.weight.tolist() if columns.weight.shape[0] else [1.0] * len(columns)
+    stamped = naming.sources and WRITES_SOURCE
     lines: list[bytes] = []
     append = lines.append
     for seq, ts, kind, code, client, room, platform, version, region, latency, weight in zip(
@@ -121,7 +125,7 @@ def json_lines(columns: ReportColumns, naming: Naming) -> list[bytes]:
         error = f',"error_code":"{ERROR_CODES[code]}"' if code >= 0 else ""
         late = "" if math.isnan(latency) else f',"latency_ms":{latency:.1f}'
         weighted = "" if weight == 1.0 else f',"weight":{round(weight, 3)!r}'
-        source = f',"source":"{source_of(client)}"' if WRITES_SOURCE else ""
+        source = f',"source":"{source_of(client)}"' if stamped else ""
         append(
             f'{{"report_id":"{rprefix}{seq:x}","ts":{ts},"client_id":"{cprefix}{client:x}",'
             f'"room_id":"{rooms[room]}","kind":"{KINDS[kind]}","platform":"{PLATFORMS[platform]}"{error},'

@@ -65,8 +65,9 @@ assert tuple(BASE_ERROR_MIX) == ERROR_CODES
 class World:
     """The rooms of a run. ``weight`` (per room, or None for 1 everywhere) is how
     many listeners one simulated client of the room stands for: a room of N
-    listeners is N / weight clients whose heartbeats, joins and leaves carry
-    that weight (see ``engine``)."""
+    listeners is N / weight clients (seats) whose joins and leaves carry that
+    weight and whose heartbeats a third of it, three times as often (see
+    ``engine``)."""
 
     room_ids: tuple[str, ...]
     room_cluster: np.ndarray  # int index into REGIONS, per room

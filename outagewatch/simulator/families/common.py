@@ -27,8 +27,8 @@ from ..arrival import ArrivalModel
 from ..scenarios import Curve, Effect, Scenario, SpecialRoom
 from ..world import BASE_ERROR_RATE, DEFAULT_START_MS, REGION_SHARE, REGION_UTC_OFFSET_H, REGIONS, World, rhythm
 
-CLIENTS_PER_ROOM = 150
-CLIENTS_PER_BIG_ROOM = 600
+CLIENTS_PER_ROOM = 50
+CLIENTS_PER_BIG_ROOM = 200
 MIN_FAILING_PEOPLE = 3
 # The failing clients' errors must be this many times the selection's normal error level.
 INCIDENT_LIFT = 3.0

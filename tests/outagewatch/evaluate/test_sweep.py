@@ -111,3 +111,41 @@ def test_the_quick_run_leaves_no_file_behind(tmp_path: Path) -> None:
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert "spammer" in done.stdout and list(tmp_path.iterdir()) == []
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_a_terminated_sweep_stops_its_workers() -> None:
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "outagewatch", "evaluate", "--sweep", "--quick", "--families",
+                                "background,spammer", "--jobs", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+    try:
+        workers: set[int] = set()
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            workers = {pid for pid in _children(process.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()}
+        assert len(workers) == 2, "the sweep started its two workers"
+        time.sleep(2)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "no worker outlives the sweep"
+    finally:
+        if process.poll() is None:
+            process.kill()
