@@ -62,7 +62,7 @@ class IncidentResult:
 
     @property
     def loud_delay_s(self) -> float | None:
-        """Delay from the moment the failure was loud (0 when paged before it): the issue's 45 s bar."""
+        """Delay from the moment the failure was loud (0 when paged before it): the 45 s target's measure."""
         if self.fired_ms is None or self.loud_from_ms is None:
             return None
         return max(0.0, (self.fired_ms - self.loud_from_ms) / 1000.0)

@@ -8,8 +8,8 @@ last), each incident with three more fields, counted in the generated data:
 
 - ``loud_from``: when the failure first had ``LOUD_PEOPLE_PER_MIN`` distinct
   people (weights summed) reporting its errors within the minute before
-  (null if never): the moment the issue's "at least 5 distinct clients a
-  minute report the failure" starts to hold, from which its delay is judged;
+  (null if never): from then on "at least 5 distinct clients a minute
+  report the failure", and the sweep judges its delay from that moment;
 - ``peak_clients_per_min``: the most distinct people reporting it within
   any minute;
 - ``silent``: whether what fails stops reporting (kind ``heartbeat_loss`` or

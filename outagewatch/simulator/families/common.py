@@ -1,9 +1,9 @@
 """What every family draws the same way: rooms, their world, failures, onsets, delays.
 
 Sizes are full-size listeners, as the detectors see them: a room of N
-listeners is at most ``Room.clients`` simulated clients each standing for
-N / clients listeners (``World.weight``; errors are drawn per person, see
-``simulator.weighted``). Up to 300 listeners (1,000 for a room whose growth
+listeners is at most ``Room.clients`` simulated clients (seats) each
+standing for N / clients listeners (``World.weight``; errors, churn and
+failed joins are drawn per person, see ``simulator.weighted``). Up to 300 listeners (1,000 for a room whose growth
 or failure is the story) every simulated client is one listener.
 
 A failure is labelled from its first failing report to its last. A drawn

@@ -86,7 +86,7 @@ def test_the_table_shows_each_family_the_total_and_the_bar(quick: tuple[dict[str
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["family", "kind", "draws"]
     assert any(line.startswith("room_small ") for line in lines) and any(line.startswith("total ") for line in lines)
-    assert "issue 13 bar:" in text and "FAILS  incidents: 4.0 (limit 200)" in text
+    assert "targets:" in text and "FAILS  incidents: 4.0 (limit 200)" in text
 
 
 def test_a_draw_scores_the_same_every_time() -> None:
