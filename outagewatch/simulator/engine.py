@@ -347,7 +347,8 @@ class _Engine:
         factor = np.ones(n)
         for _, effect, selector, level in self.active():
             if effect.latency_factor != 1.0:
-                factor *= 1.0 + (effect.latency_factor - 1.0) * level * selector.mask(pool)
+                # An intensity above 1 (a burst of reports) makes more reports, not slower audio.
+                factor *= 1.0 + (effect.latency_factor - 1.0) * min(level, 1.0) * selector.mask(pool)
         latency = np.where((kind == HEARTBEAT) | (kind == JOIN), np.round(latency * factor, 1), np.nan)
         if any(part.offset is not None for part in parts):
             ts = ts + self._column(parts, "offset", lambda part: np.zeros(part.pool.size, dtype=np.int64))
@@ -390,5 +391,5 @@ class _Engine:
             for item in effect.strain:
                 row = SERVICES.index(item.service)
                 cols = slice(None) if item.cluster == "*" else REGIONS.index(item.cluster)
-                strain[row, cols] = np.maximum(strain[row, cols], item.level * level)
+                strain[row, cols] = np.maximum(strain[row, cols], item.level * min(level, 1.0))
         return metrics.samples(event_ms, hosted, joining, served, strain, self.metric_rng)
