@@ -8,11 +8,11 @@ Only this module imports kafka-python; ``history.sink`` sees the small
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from core.config import Settings
+from core.kafka_admin import await_topics, unready_topics
 from core.schemas import DeadLetter, encode
 
 log = logging.getLogger("history.sink")
@@ -48,24 +48,6 @@ class DeadLetterPublisher(Protocol):
 TOPIC_WAIT_SECONDS = 15.0
 
 
-def _await_topics(consumer: Any, topics: Sequence[str], timeout_s: float,
-                  sleep: Callable[[float], None] = time.sleep) -> list[str]:
-    """Wait until the broker's metadata lists every topic; return those still missing.
-
-    A group member that joins while its metadata lacks a topic is assigned
-    none of that topic's partitions, and stays so until the next metadata
-    refresh: a topic created just before the sink started (the broker
-    propagates new topics asynchronously) would sit unread.
-    """
-    deadline = time.monotonic() + timeout_s
-    missing = list(topics)
-    while True:
-        missing = [topic for topic in missing if not consumer.partitions_for_topic(topic)]
-        if not missing or time.monotonic() >= deadline:
-            return missing
-        sleep(0.2)
-
-
 class KafkaSinkConsumer:
     """A group member over the sink's topics; offsets are committed explicitly."""
 
@@ -74,17 +56,14 @@ class KafkaSinkConsumer:
         from kafka import KafkaConsumer
         from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
-        # Asked of a throwaway client: fetching all topics' metadata on the group member itself
-        # made it rebalance right after its first assignment.
-        probe = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap.split(","),
-                              client_id=f"{settings.kafka.client_id}-history-sink-metadata")
-        try:
-            missing = _await_topics(probe, topics, TOPIC_WAIT_SECONDS)
-        finally:
-            probe.close()
+        # A group member that joins while the broker's metadata lacks a topic is assigned none of
+        # its partitions until the next metadata refresh. Asked of a throwaway admin client:
+        # fetching all topics' metadata on the group member itself made it rebalance right after
+        # its first assignment.
+        missing = await_topics(unready_topics(settings.kafka.bootstrap), topics, TOPIC_WAIT_SECONDS, "history sink")
         if missing:
-            log.warning("history sink: topic(s) %s not in Kafka yet; their partitions are assigned at a later "
-                        "metadata refresh", ", ".join(missing))
+            log.warning("history sink: topic(s) %s not usable in Kafka yet (%s); their partitions are assigned at "
+                        "a later metadata refresh", ", ".join(missing), "; ".join(missing.values()))
         self._paused = False
         owner = self
 

@@ -333,6 +333,9 @@ class StreamsApp:
             broker_commit_every=batch_max,
             stream_buffer_maxsize=max(4096, batch_max * 2),
             consumer_max_fetch_size=8 * 1024 * 1024,
+            # A partition or topic added later is assigned within 30 s, not aiokafka's 5 minutes
+            # (the topics themselves are made usable before start: streams/topics.py).
+            consumer_metadata_max_age_ms=30_000,
         )
         policy = WindowPolicy(window_ms=s.window_seconds * 1000, lateness_ms=s.allowed_lateness_seconds * 1000,
                               idle_ms=idle_ms if idle_ms is not None else s.window_seconds * 1000)

@@ -55,15 +55,24 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     from streams.app import StreamsApp
+    from streams.topics import TopicsNotReady, prepare
 
     report_partitions, metric_partitions = topic_partitions(settings)
     idle_ms = int(args.idle_seconds * 1000) if args.idle_seconds is not None else None
     streams = StreamsApp(settings, report_partitions=report_partitions, metric_partitions=metric_partitions,
                          web_port=args.web_port, app_id=args.app_id, batch_max=args.batch_max, idle_ms=idle_ms)
+    topics = settings.topics
+    writes = [topics.room_health, topics.service_health, topics.dead_letter]
     if not getattr(args, "no_detection", False):
         from streams.detection_agents import attach_detection
 
         attach_detection(streams, settings, batch_max=args.batch_max)
+        writes += [topics.alerts, topics.anomaly_scores]
+    try:
+        prepare(settings, streams.app, also=writes)
+    except TopicsNotReady as exc:
+        log.error("worker not started: %s", exc)
+        return 1
     log.info("worker %s: %s (%d partitions) -> %s, %s (%d partitions) -> %s", streams.app.conf.id,
              settings.topics.client_reports, report_partitions, settings.topics.room_health,
              settings.topics.server_metrics, metric_partitions, settings.topics.service_health)

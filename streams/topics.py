@@ -1,0 +1,102 @@
+"""Every topic a worker's Faust app reads or writes, created and usable before the app starts.
+
+Faust creates its own topics (table changelogs, the internal progress and
+decisions topics, the assignor's leader topic) a moment before its consumer
+joins the group. A KRaft broker can still list a topic created that moment
+ago as unknown; Faust's assignor then ignores it ("Ignoring missing topic"),
+its partitions are assigned to nobody, and aiokafka does not look again
+until its next metadata refresh. The agents on those topics (scope merge,
+alerting) sit idle, and anything waiting on them waits too: a worker that
+starts, logs its topics and then does nothing. So the worker creates them
+itself, with the settings Faust would give them, and waits until the broker
+lists a leader for every partition before Faust starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.config import Settings
+from core.kafka_admin import await_topics, ensure_topics, unready_topics
+
+log = logging.getLogger("outagewatch.streams")
+
+TOPIC_WAIT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def topic_config(compacting: bool | None, deleting: bool | None, retention_s: float | None,
+                 extra: dict[str, Any] | None = None) -> dict[str, str]:
+    """The Kafka topic config Faust gives a topic it declares (``cleanup.policy``, ``retention.ms``).
+
+    >>> topic_config(True, None, None)
+    {'cleanup.policy': 'compact'}
+    >>> topic_config(True, True, 3600.0, {"segment.ms": 60000})
+    {'cleanup.policy': 'compact,delete', 'retention.ms': '3600000', 'segment.ms': '60000'}
+    """
+    config: dict[str, str] = {}
+    policies = [name for name, wanted in (("compact", compacting), ("delete", deleting)) if wanted]
+    if policies:
+        config["cleanup.policy"] = ",".join(policies)
+    if retention_s:
+        config["retention.ms"] = str(int(retention_s * 1000))
+    config.update({key: str(value) for key, value in (extra or {}).items()})
+    return config
+
+
+def _spec(topic: Any, default_partitions: int) -> TopicSpec:
+    retention = topic.retention
+    seconds = retention.total_seconds() if hasattr(retention, "total_seconds") else retention
+    return TopicSpec(topic.partitions or default_partitions,
+                     topic_config(topic.compacting, topic.deleting, seconds, dict(topic.config or {})))
+
+
+def faust_topics(app: Any) -> dict[str, TopicSpec]:
+    """The topics Faust would create for ``app``: its internal agent topics, table changelogs, leader topic."""
+    default = int(app.conf.topic_partitions)
+    channels: list[Any] = [agent.channel for agent in app.agents.values() if agent.channel.internal]
+    channels += [table.changelog_topic for table in app.tables.values()]
+    specs = {name: _spec(channel, default) for channel in channels for name in channel.topics}
+    if not app.conf.topic_disable_leader:
+        specs[f"{app.conf.id}-__assignor-__leader"] = TopicSpec(1)
+    return specs
+
+
+def subscribed_topics(app: Any) -> list[str]:
+    """Every topic the app's agents read (inputs and internal ones)."""
+    return sorted({name for agent in app.agents.values() for name in agent.channel.topics})
+
+
+def prepare(settings: Settings, app: Any, also: Iterable[str] = (), timeout_s: float = TOPIC_WAIT_SECONDS) -> None:
+    """Create Faust's topics for ``app`` and wait until they, ``also`` and every input are usable.
+
+    Raises ``TopicsNotReady`` naming what the broker still lacks after ``timeout_s``.
+    """
+    specs = faust_topics(app)
+    created = ensure_topics(settings.kafka.bootstrap, {name: spec.partitions for name, spec in specs.items()},
+                            settings.kafka.replication_factor, {name: spec.config for name, spec in specs.items()})
+    if created:
+        log.info("worker: created %d topic(s) of its own: %s", len(created), ", ".join(sorted(created)))
+    topics = sorted({*specs, *subscribed_topics(app), *also})
+    missing = await_topics(unready_topics(settings.kafka.bootstrap), topics, timeout_s, "worker")
+    if missing:
+        raise TopicsNotReady(missing, timeout_s)
+    log.info("worker: all %d topics it uses have a leader for every partition", len(topics))
+
+
+class TopicsNotReady(RuntimeError):
+    """The broker did not list some topic as usable in time; the message says which and why."""
+
+    def __init__(self, missing: dict[str, str], timeout_s: float) -> None:
+        self.missing = missing
+        super().__init__(f"after {timeout_s:.0f}s the broker still does not list these topics as usable: "
+                         + "; ".join(f"{topic}: {why}" for topic, why in sorted(missing.items()))
+                         + ". Is Kafka healthy (`outagewatch stack status`)?")
