@@ -202,6 +202,9 @@ class AlertingSettings:
     pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
     notify_max_attempts: int = 5
     notify_backoff_seconds: float = 0.5
+    # The alert engine's dead man's switch: an always-firing Watchdog alert sent to
+    # alertmanager_url this often (0: never). When it stops arriving, the monitor is blind.
+    watchdog_interval_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,28 @@ class HistorySettings:
     # Room-health windows remembered (by event time) so a replayed one is not re-inserted.
     sink_dedup_horizon_seconds: int = 900
     sink_log_interval_seconds: float = 10.0
+    # The sink's /healthz, /readyz and /metrics (0: none).
+    sink_health_port: int = 16067
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """Liveness of the collector, the worker and the sink (``core/health.py``)."""
+
+    # Input waits and nothing moves (no record acknowledged, window closed, batch written) this
+    # long: the process reports "not live", logs why and exits so its supervisor restarts it.
+    stall_seconds: float = 120.0
+    # A worker or sink still without its first partition assignment this long after start: not live.
+    startup_seconds: float = 180.0
+    # Off: "not live" is only reported (/healthz, logs), the process keeps running.
+    exit_when_not_live: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("stall_seconds", "startup_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"OUTAGEWATCH_HEALTH_{name.upper()} (health.{name}) must be a number of seconds "
+                                  f"above 0, got {getattr(self, name)!r}; to only report \"not live\" without "
+                                  "exiting, set OUTAGEWATCH_HEALTH_EXIT_WHEN_NOT_LIVE=false")
 
 
 @dataclass(frozen=True)
@@ -234,6 +259,7 @@ class Settings:
     streams: StreamsSettings = field(default_factory=StreamsSettings)
     alerting: AlertingSettings = field(default_factory=AlertingSettings)
     history: HistorySettings = field(default_factory=HistorySettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     grafana: GrafanaSettings = field(default_factory=GrafanaSettings)
 
     def env_names(self) -> dict[str, Any]:
