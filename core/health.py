@@ -91,6 +91,7 @@ class Health:
         self._blocked_since_ms: int | None = None
         self._tried_ms: int | None = None
         self._unready: str | None = None
+        self._beat_ms: int | None = None
 
     # -- what the process reports -------------------------------------------------------------------
 
@@ -125,6 +126,11 @@ class Health:
                 self._blocked_since_ms = now
             self._blocked, self._tried_ms = reason, now
 
+    def beat(self) -> None:
+        """Its loop ran (called every second or so): once it has beaten, silence for the stall time is not live."""
+        with self._lock:
+            self._beat_ms = self.clock.now_ms()
+
     def not_ready(self, reason: str | None) -> None:
         """A phase in which it is live but should not be sent work (``None`` ends it), e.g. table recovery."""
         with self._lock:
@@ -136,6 +142,9 @@ class Health:
         with self._lock:
             now = self.clock.now_ms()
             policy = self.policy
+            if self._beat_ms is not None and now - self._beat_ms >= policy.stall_seconds * 1000:
+                return Verdict(False, False, f"its loop has not run for {(now - self._beat_ms) / 1000:.0f}s "
+                               f"(last at {format_ms(self._beat_ms)})")
             if self.needs_assignment and self._assigned is None:
                 waited = now - self._started_ms
                 if waited >= policy.startup_seconds * 1000:

@@ -8,6 +8,7 @@ from typing import Any
 
 from core import gctune
 from core.config import Settings
+from core.health import Health, LivenessGuard, LivenessPolicy
 from core.kafka_admin import ensure_and_count
 
 log = logging.getLogger("outagewatch.streams")
@@ -20,12 +21,14 @@ def register(subparsers: Any) -> None:
         description=(
             "Consume client-reports and server-metrics, aggregate them in event-time windows kept in "
             "Faust tables, and publish closed windows to room-health and service-health. Start several "
-            "with different --web-port values to share the partitions."
+            "with different --web-port values to share the partitions. The web port serves /healthz "
+            "(liveness), /readyz and /metrics (Prometheus); a worker whose input waits while nothing moves "
+            "for health.stall_seconds logs why and exits with status 75 so that its supervisor restarts it."
         ),
     )
     parser.add_argument("--web-port", type=int, default=None,
-                        help="port of the worker's HTTP status page (default: streams.web_port); "
-                             "each worker on one machine needs its own")
+                        help="port of the worker's web server: /healthz, /readyz, /metrics and Faust's own pages "
+                             "(default: streams.web_port); each worker on one machine needs its own")
     parser.add_argument("--app-id", default=None,
                         help="Faust app id = consumer group and table prefix (default: streams.app_id)")
     parser.add_argument("--batch-max", type=int, default=2000,
@@ -63,11 +66,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                          web_port=args.web_port, app_id=args.app_id, batch_max=args.batch_max, idle_ms=idle_ms)
     topics = settings.topics
     writes = [topics.room_health, topics.service_health, topics.dead_letter]
+    detection = None
     if not getattr(args, "no_detection", False):
         from streams.detection_agents import attach_detection
 
-        attach_detection(streams, settings, batch_max=args.batch_max)
+        detection = attach_detection(streams, settings, batch_max=args.batch_max)
         writes += [topics.alerts, topics.anomaly_scores]
+    health = _watch_health(settings, streams, detection)
     try:
         prepare(settings, streams.app, also=writes)
     except TopicsNotReady as exc:
@@ -78,11 +83,24 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
              settings.topics.server_metrics, metric_partitions, settings.topics.service_health)
     if args.progress_every:
         _print_progress(streams, args.progress_every)
-    loglevel = "INFO" if getattr(args, "verbose", 0) else "WARNING"
-    worker = faust.Worker(streams.app, loglevel=loglevel, quiet=True)
+    # Our logging stays as the CLI set it up (INFO for our lines, WARNING for the client libraries;
+    # -v -v for everything): Faust's own set-up would drop the worker's INFO lines after start.
+    worker = faust.Worker(streams.app, quiet=True, override_logging=False)
     gctune.for_throughput()
+    LivenessGuard(health).start()
     worker.execute_from_commandline()
     return 0
+
+
+def _watch_health(settings: Settings, streams: Any, detection: Any) -> Health:
+    """Liveness, readiness and metrics on the worker's web port (streams/health.py)."""
+    from streams.health import EndOffsets, WorkerHealth
+
+    health = Health("worker", policy=LivenessPolicy.from_settings(settings))
+    inputs = (settings.topics.client_reports, settings.topics.server_metrics)
+    end_offsets = EndOffsets(settings.kafka.bootstrap, inputs, f"{settings.kafka.client_id}-worker-health").start()
+    WorkerHealth(streams, health, end_offsets, detection)
+    return health
 
 
 def _print_progress(streams: Any, every: float) -> None:

@@ -104,6 +104,16 @@ def test_retrying_a_known_outage_is_live_but_not_ready_and_progress_clears_it() 
     assert health.verdict() == Verdict(True, True)
 
 
+def test_a_loop_that_stops_beating_is_not_live_even_with_no_input_known() -> None:
+    health, clock = _health()
+    health.assigned({"client-reports": 8})
+    health.beat()
+    clock.advance(59_000)
+    assert health.verdict().live
+    clock.advance(1_000)
+    assert health.verdict() == Verdict(False, False, "its loop has not run for 60s (last at 2026-11-22T05:00:00.000Z)")
+
+
 def test_snapshot_says_what_waits_and_when_it_last_moved() -> None:
     health, clock = _health()
     health.assigned({"client-reports": 8, "server-metrics": 0})
