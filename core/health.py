@@ -145,7 +145,10 @@ class Health:
             if self._beat_ms is not None and now - self._beat_ms >= policy.stall_seconds * 1000:
                 return Verdict(False, False, f"its loop has not run for {(now - self._beat_ms) / 1000:.0f}s "
                                f"(last at {format_ms(self._beat_ms)})")
+            retrying = self._blocked is not None and now - (self._tried_ms or 0) < policy.stall_seconds * 1000
             if self.needs_assignment and self._assigned is None:
+                if retrying:
+                    return Verdict(True, False, f"{self._blocked} (since {format_ms(self._blocked_since_ms or now)})")
                 waited = now - self._started_ms
                 if waited >= policy.startup_seconds * 1000:
                     return Verdict(False, False, f"no partition assignment {waited / 1000:.0f}s after start"

@@ -56,11 +56,16 @@ def register(subparsers: Any) -> None:
                     "server-metrics, alerts, anomaly-scores and dead-letter into their tables: batches by rows "
                     "and seconds, "
                     "commits offsets only after ClickHouse acknowledged, pauses and retries while ClickHouse "
-                    "is down. Tuning: the history.sink_* settings.")
+                    "is down. Serves /healthz, /readyz and /metrics on --health-port. Tuning: the "
+                    "history.sink_* and health.* settings.")
     sink.add_argument("--group-id", help="consumer group (default: history.sink_group_id)")
     sink.add_argument("--topic", action="append", dest="topics", metavar="TOPIC",
                       help="consume only this topic (repeatable; default: all seven)")
     sink.add_argument("--no-migrate", action="store_true", help="do not apply migrations before starting")
+    sink.add_argument("--health-port", type=int, default=None, metavar="PORT",
+                      help="port of the sink's /healthz (liveness), /readyz and /metrics (default: "
+                           "history.sink_health_port, 16067; 0: none). Input waiting while nothing is written for "
+                           "health.stall_seconds makes the sink log why and exit with status 75")
     sink.set_defaults(func=_sink)
 
     rebuild = commands.add_parser(
@@ -175,8 +180,20 @@ def _query(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _sink(settings: Settings, args: argparse.Namespace) -> int:
+    from core.health import Health, LivenessGuard, LivenessPolicy
+    from history.health import SinkHealthServer
     from history.sink import run
 
+    health = Health("history sink", policy=LivenessPolicy.from_settings(settings))
+    port = settings.history.sink_health_port if args.health_port is None else args.health_port
+    server = None
+    if port:
+        try:
+            server = SinkHealthServer(health, port).start()
+        except OSError as exc:
+            log.error("history sink not started: its health port %d is not free (%s); pass --health-port or set "
+                      "OUTAGEWATCH_HISTORY_SINK_HEALTH_PORT (0: no health endpoints)", port, exc)
+            return 1
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: Any) -> None:
@@ -186,7 +203,13 @@ def _sink(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     gctune.for_throughput()
-    run(settings, stop, group_id=args.group_id, topics=args.topics, migrate=not args.no_migrate)
+    LivenessGuard(health).start()
+    try:
+        run(settings, stop, group_id=args.group_id, topics=args.topics, migrate=not args.no_migrate, health=health,
+            on_built=server.attach if server is not None else None)
+    finally:
+        if server is not None:
+            server.stop()
     return 0
 
 

@@ -26,6 +26,9 @@ class Record(NamedTuple):
 
 
 class Consumer(Protocol):
+    # Partitions held per topic since the last rebalance (None: no assignment yet).
+    assigned: dict[str, int] | None
+
     def poll(self, timeout_ms: int) -> list[Record]: ...
 
     def pause_all(self) -> None: ...
@@ -65,6 +68,7 @@ class KafkaSinkConsumer:
             log.warning("history sink: topic(s) %s not usable in Kafka yet (%s); their partitions are assigned at "
                         "a later metadata refresh", ", ".join(missing), "; ".join(missing.values()))
         self._paused = False
+        self.assigned: dict[str, int] | None = None
         owner = self
 
         class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -77,6 +81,7 @@ class KafkaSinkConsumer:
                 # of newly assigned partitions pile up in memory.
                 if owner._paused and assigned:
                     owner._consumer.pause(*assigned)
+                owner.assigned = {topic: sum(1 for tp in assigned if tp.topic == topic) for topic in topics}
                 log.info("sink assigned %d partition(s): %s", len(assigned),
                          ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned)) or "none")
 

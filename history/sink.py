@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from core.config import Settings
+from core.health import Health
 from core.schemas import DeadLetter, encode
 from core.timeutil import Clock, SystemClock
 from history.batch import BatchPolicy, Origin, PendingBatch, RecentWindows, WindowKey
@@ -33,6 +34,10 @@ from history.writer import TableWriter, describe_error, insert_isolating_bad_row
 
 log = logging.getLogger("history.sink")
 
+# How often the loop reads its lag and assignment for /healthz and /metrics (a request to the broker).
+HEALTH_READ_SECONDS = 5.0
+
+_REPORT_TS_MS = COLUMNS["reports"].index("ts_ms")
 _ROOM_HEALTH_KEY = (COLUMNS["room_health"].index("scope"), COLUMNS["room_health"].index("key"),
                     COLUMNS["room_health"].index("window_start"))
 
@@ -84,7 +89,8 @@ class Sink:
     """One sink loop. Single-threaded: ``run`` polls, maps, flushes, commits."""
 
     def __init__(self, consumer: Consumer, writer: TableWriter, publisher: DeadLetterPublisher,
-                 routes: Sequence[Route], policy: SinkPolicy, clock: Clock | None = None) -> None:
+                 routes: Sequence[Route], policy: SinkPolicy, clock: Clock | None = None,
+                 health: Health | None = None) -> None:
         self.consumer = consumer
         self.writer = writer
         self.publisher = publisher
@@ -96,6 +102,10 @@ class Sink:
         self._buffered_windows: list[WindowKey] = []
         self.metrics = SinkMetrics()
         self.paused = False
+        self.health = health or Health("history sink", self.clock)
+        self.lag: dict[str, int] | None = None
+        self._next_health_read = 0.0
+        self._written_event_ms: int | None = None
         # Dead letters we publish come back through the dead-letter topic when
         # we consume it; writing them to the table here too would store them twice.
         self._dead_letters_come_back = publisher.topic in self.routes
@@ -109,6 +119,7 @@ class Sink:
                  ", ".join(self.routes), self.policy.batch.max_rows, self.policy.batch.max_seconds)
         try:
             while not stop.is_set():
+                self._report_health()
                 self.handle(self.consumer.poll(timeout_ms=self._poll_timeout_ms()))
                 if self.batch.due(self.policy.batch, self.clock.now_ms()):
                     self.flush(stop)
@@ -126,6 +137,22 @@ class Sink:
             return 200
         left = self.policy.batch.max_seconds * 1000 - (self.clock.now_ms() - self.batch.opened_ms)
         return int(max(0, min(200, left)))
+
+    def _report_health(self) -> None:
+        """Beat and note the assignment every loop; every few seconds, read the lag (``Health``, /metrics)."""
+        self.health.beat()
+        if self.consumer.assigned is not None:
+            self.health.assigned(self.consumer.assigned)
+        now = time.monotonic()
+        if now < self._next_health_read:
+            return
+        self._next_health_read = now + HEALTH_READ_SECONDS
+        try:
+            self.lag = self.consumer.lag()
+        except Exception as exc:  # noqa: BLE001 - the broker may be restarting: unknown until it answers
+            log.debug("could not read consumer lag: %s", exc)
+            self.lag = None
+        self.health.waiting(sum(self.lag.values()) if self.lag is not None else None, "messages of its topics")
 
     def _log_metrics(self, seconds: float) -> None:
         try:
@@ -207,6 +234,8 @@ class Sink:
                 if not self.paused:
                     self.consumer.pause_all()
                     self.paused = True
+                self.health.blocked(f"ClickHouse writes fail ({_short(exc)}); consumption paused with "
+                                    f"{self.batch.row_count} rows buffered")
                 log.warning("history sink: write failed (%s); consumption paused with %d rows buffered, "
                             "retry %d in %.1fs", _short(exc), self.batch.row_count, attempt, delay)
                 self._wait(delay, stop)
@@ -221,12 +250,15 @@ class Sink:
                 return
             # Partitions are paused: poll returns nothing except right after a
             # rebalance race; keep anything it returns, nothing is dropped.
+            self._report_health()
             self.handle(self.consumer.poll(timeout_ms=int(min(left, 1.0) * 1000)))
 
     def _write_batch(self) -> None:
         for table in self.batch.tables():
             rows = self.batch.rows[table]
             origins = self.batch.origins[table]
+            if table == "reports" and rows:
+                self._written_event_ms = int(rows[-1][_REPORT_TS_MS])
             refused = insert_isolating_bad_rows(self.writer.insert, table, rows)
             self.metrics.rows[table] = self.metrics.rows.get(table, 0) + len(rows) - len(refused)
             self.batch.written(table)
@@ -258,6 +290,7 @@ class Sink:
             log.warning("history sink: offsets not committed (%s); the rows are written and will be "
                         "deduplicated when the messages are consumed again", _short(exc))
         self.metrics.flushes += 1
+        self.health.moved("batch written", event_ms=self._written_event_ms)
         self.batch.clear()
         self._buffered_windows.clear()
         if self.paused:
@@ -299,6 +332,7 @@ class Sink:
                     raise
                 delay = self.policy.backoff.delay(attempt)
                 attempt += 1
+                self.health.blocked(f"ClickHouse not reachable at start ({_short(exc)})")
                 log.warning("history sink: ClickHouse not reachable at start (%s); retry %d in %.1fs",
                             _short(exc), attempt, delay)
                 stop.wait(delay)
@@ -308,7 +342,8 @@ def _short(exc: BaseException) -> str:
     return describe_error(exc)[:300]
 
 
-def build(settings: Settings, group_id: str | None = None, topics: Sequence[str] | None = None) -> Sink:
+def build(settings: Settings, group_id: str | None = None, topics: Sequence[str] | None = None,
+          health: Health | None = None) -> Sink:
     """A sink wired to the configured Kafka and ClickHouse."""
     from history.client import parse_url
     from history.kafka_edge import KafkaDeadLetterPublisher, KafkaSinkConsumer
@@ -320,22 +355,26 @@ def build(settings: Settings, group_id: str | None = None, topics: Sequence[str]
     consumer = KafkaSinkConsumer(settings, [route.topic for route in routes],
                                  group_id or settings.history.sink_group_id, on_revoked=lambda: holder[0].on_revoked())
     sink = Sink(consumer, ClickHouseWriter(parse_url(settings.clickhouse.url)), KafkaDeadLetterPublisher(settings),
-                routes, SinkPolicy.from_settings(settings))
+                routes, SinkPolicy.from_settings(settings), health=health)
     holder.append(sink)
     return sink
 
 
 def run(settings: Settings, stop_event: threading.Event, group_id: str | None = None,
-        topics: Sequence[str] | None = None, migrate: bool = True) -> SinkMetrics:
+        topics: Sequence[str] | None = None, migrate: bool = True, health: Health | None = None,
+        on_built: Callable[[Sink], None] | None = None) -> SinkMetrics:
     """Run the sink until ``stop_event`` is set; returns its counters.
 
     ``migrate`` applies the schema first (idempotent; waits for ClickHouse).
+    ``health`` receives its progress; ``on_built`` is called with the sink before it starts.
     """
     if migrate:
         from history.api import migrate as apply_migrations
 
-        _retry_until_stopped(lambda: apply_migrations(settings), stop_event, "schema migration")
-    sink = build(settings, group_id, topics)
+        _retry_until_stopped(lambda: apply_migrations(settings), stop_event, "schema migration", health)
+    sink = build(settings, group_id, topics, health)
+    if on_built is not None:
+        on_built(sink)
     try:
         sink.run(stop_event)
     finally:
@@ -345,7 +384,7 @@ def run(settings: Settings, stop_event: threading.Event, group_id: str | None = 
     return sink.metrics
 
 
-def _retry_until_stopped(action: object, stop: threading.Event, what: str) -> None:
+def _retry_until_stopped(action: object, stop: threading.Event, what: str, health: Health | None = None) -> None:
     backoff = Backoff()
     attempt = 0
     while not stop.is_set():
@@ -357,6 +396,8 @@ def _retry_until_stopped(action: object, stop: threading.Event, what: str) -> No
                 raise
             delay = backoff.delay(attempt)
             attempt += 1
+            if health is not None:
+                health.blocked(f"{what} failed ({_short(exc)})")
             log.warning("history sink: %s failed (%s); retry %d in %.1fs", what, _short(exc), attempt, delay)
             stop.wait(delay)
 

@@ -75,6 +75,17 @@ def test_no_assignment_after_the_start_up_time_is_not_live_and_before_it_not_rea
     assert verdict.reason == "no partition assignment 120s after start (table recovery: 3200 changelog records to read)"
 
 
+def test_retrying_a_known_outage_before_the_first_assignment_is_live() -> None:
+    health, clock = _health()
+    for _ in range(20):  # ClickHouse down at start for ten minutes: the sink retries every 30 s
+        clock.advance(30_000)
+        health.blocked("ClickHouse not reachable at start: Connection refused")
+    verdict = health.verdict()
+    assert verdict.live and not verdict.ready and verdict.reason.startswith("ClickHouse not reachable")
+    clock.advance(60_000)
+    assert not health.verdict().live, "it stopped retrying and still has no assignment"
+
+
 def test_an_empty_assignment_is_an_assignment() -> None:
     health, clock = _health()
     health.assigned({})  # more workers than partitions: this one is a spare

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from core.config import Settings, TopicSettings
 from history.client import ClickHouseTarget, connect
 from outagewatch.stack.clickhouse import ClickHouseNode
-from outagewatch.stack.process import free_port
 from tests.history.history_testkit import (
     SinkThread,
     committed_offsets,
@@ -24,19 +22,6 @@ from tests.history.history_testkit import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def private_clickhouse(tmp_path: Path) -> Iterator[ClickHouseNode]:
-    """A ClickHouse of this test only, on free ports: it is the one we stop."""
-    node = ClickHouseNode(home=tmp_path / "clickhouse",
-                          target=ClickHouseTarget(port=free_port(), database="outage"),
-                          http_port=free_port(), reader_user="reader", reader_password="reader")
-    node.start(timeout=60)
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def _count(target: ClickHouseTarget, sql: str) -> int:
