@@ -74,4 +74,7 @@ class CollectorMetrics:
                                    "outcome (refused: the old keys stay)", ["outcome"], registry=r)
         self.scrapes = Counter("outagewatch_collector_scrapes", "scrapes of server metric targets by outcome",
                                ["service", "outcome"], registry=r)
+        self.last_ack = Gauge("outagewatch_collector_last_ack_timestamp_seconds",
+                              "when Kafka last acknowledged a request's records", registry=r)
+        self.live = Gauge("outagewatch_collector_live", "1 while live (core/health.py's rule)", registry=r)
         self.heartbeat_keep.set(1.0)

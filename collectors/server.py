@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from collectors import batching, bodies
+from collectors import batching, bodies, health
 from collectors.auth import DEMO_SECRET, ApiKeys, Key, KeyConfigError
 from collectors.coalesce import ReportCoalescer
 from collectors.dedup import RecentIds
@@ -44,6 +44,7 @@ from collectors.sink import KafkaSink, ProducerSettings, RecordSink, SinkUnavail
 from collectors.sources import SourcePolicy, Sources
 from core import schemas
 from core.config import Settings
+from core.health import Health, LivenessGuard, LivenessPolicy
 from core.timeutil import Clock, SystemClock
 
 log = logging.getLogger("collectors.server")
@@ -111,6 +112,7 @@ class Collector:
         self.seen = RecentIds(int(c.dedup_horizon_seconds * 1000), c.dedup_max_ids, self.clock)
         self.sampling = SamplingPolicy(enabled=c.sample_heartbeats, min_keep=c.sample_min_keep)
         self.inflight = 0
+        self.health = Health("collector", self.clock, LivenessPolicy.from_settings(settings), needs_assignment=False)
         self.coalescer = ReportCoalescer(sink, settings.topics.client_reports, c.coalesce_ms / 1000,
                                          c.coalesce_max_reports)
         self.app = web.Application(client_max_size=c.max_body_bytes)
@@ -212,9 +214,15 @@ class Collector:
                           max(exc.retry_after, self.settings.collector.retry_after_seconds))
         finally:
             self.metrics.pending_bytes.set(self.sink.pending_bytes)
+            self.health.waiting(self.sink.pending_bytes, health.WAITING)
         self.metrics.kafka_send_seconds.observe(asyncio.get_running_loop().time() - started)
         self.metrics.accepted.labels(kind).inc(accepted)
+        self._acknowledged()
         return None
+
+    def _acknowledged(self) -> None:
+        self.health.moved("records acknowledged by Kafka")
+        self.metrics.last_ack.set(self.clock.now_ms() / 1000)
 
     def _rejected(self, kind: str, invalid: list[tuple[int, str]]) -> list[dict[str, Any]]:
         counter = self.metrics.rejected
@@ -289,16 +297,19 @@ class Collector:
             self.inflight -= 1
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return _json(200, {"status": "ok"})
+        return health.answer(self.health, "live")
 
     async def readyz(self, request: web.Request) -> web.Response:
-        if await self.sink.ready():
-            return _json(200, {"status": "ready"})
-        return _error(503, "Kafka is not reachable", self.settings.collector.retry_after_seconds)
+        kafka_ready = await self.sink.ready()
+        response = health.answer(self.health, "ready", None if kafka_ready else "Kafka is not reachable")
+        if response.status == 503:
+            response.headers["Retry-After"] = str(max(1, math.ceil(self.settings.collector.retry_after_seconds)))
+        return response
 
     async def prometheus(self, request: web.Request) -> web.Response:
         self.metrics.pending_bytes.set(self.sink.pending_bytes)
         self.metrics.source_buckets.set(len(self.source_limiter))
+        self.metrics.live.set(float(self.health.verdict().live))
         return web.Response(body=generate_latest(self.metrics.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -420,6 +431,7 @@ async def start(settings: Settings, *, host: str | None = None, port: int | None
     server: Any = site._server  # noqa: SLF001 - the only way to learn the port picked for port=0
     bound_port = int(server.sockets[0].getsockname()[1])
     started = CollectorRunner(collector, runner, sink, bind_host, bound_port)
+    started.tasks.append(asyncio.create_task(health.beat_forever(collector.health, lambda: collector.sink.pending_bytes)))
     if targets:
         scraper = Scraper(targets, sink, settings.topics.server_metrics, c.scrape_timeout_seconds,
                           collector.metrics, clock)
@@ -445,6 +457,7 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None)
             loop.add_signal_handler(sig, stopping.set)
         runner = await start(settings, host=host, port=port)
         loop.add_signal_handler(signal.SIGHUP, runner.collector.ring.reload, "SIGHUP")
+        LivenessGuard(runner.collector.health).start()
         print(f"collector ready at {runner.url}", flush=True)
         try:
             await stopping.wait()

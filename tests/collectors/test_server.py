@@ -171,16 +171,21 @@ def test_pushed_metric_samples_go_to_server_metrics_keyed_by_service(
 
 
 def test_health_readiness_and_prometheus_metrics(collector: CollectorRunner) -> None:
-    assert requests.get(collector.url + "/healthz", timeout=5).json() == {"status": "ok"}
+    live = requests.get(collector.url + "/healthz", timeout=5).json()
+    assert live["status"] == "live" and live["process"] == "collector"
     assert requests.get(collector.url + "/readyz", timeout=5).status_code == 200
     post(collector, {"reports": [report(1, prefix=unique_prefix()), {"report_id": "x"}]})
+    acknowledged = requests.get(collector.url + "/healthz", timeout=5).json()
+    assert acknowledged["last_progress"]["what"] == "records acknowledged by Kafka"
+    assert acknowledged["input_waiting"] == 0
     text = requests.get(collector.url + "/metrics", timeout=5).text
     from prometheus_client.parser import text_string_to_metric_families
 
     families = {family.name: family for family in text_string_to_metric_families(text)}
     assert {"outagewatch_collector_requests", "outagewatch_collector_accepted", "outagewatch_collector_rejected",
             "outagewatch_collector_kafka_send_seconds", "outagewatch_collector_kafka_pending_bytes",
-            "outagewatch_collector_inflight_requests", "outagewatch_collector_shed"} <= set(families)
+            "outagewatch_collector_inflight_requests", "outagewatch_collector_shed",
+            "outagewatch_collector_last_ack_timestamp_seconds", "outagewatch_collector_live"} <= set(families)
     rejected = {s.labels["reason"]: s.value for s in families["outagewatch_collector_rejected"].samples
                 if s.name.endswith("_total")}
     assert rejected == {"missing_field": 1.0}
