@@ -147,9 +147,10 @@ class Orchestra:
             log.info("--keep: leaving the collector, worker, sink and stack running (logs in %s)", self.run_dir)
             self.receiver.stop()
             return
-        # The sink goes last, so what the worker flushed on the way out is stored.
-        for child in self.pipeline.children if self.pipeline is not None else ():
-            child.stop()
+        # The supervisor first (it would restart them), then the children, the sink last, so what the
+        # worker flushed on the way out is stored.
+        if self.pipeline is not None:
+            self.pipeline.stop()
         self.receiver.stop()
         if self.isolated:
             self._delete_run_topics()

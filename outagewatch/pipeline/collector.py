@@ -12,7 +12,10 @@ import sys
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
+
+from outagewatch.stack.process import tail_of
 
 
 def collector_argv(port: int, extra: Sequence[str] = ()) -> list[str]:
@@ -25,6 +28,8 @@ class CollectorProcess:
     ``with CollectorProcess(port, env={"OUTAGEWATCH_TOPICS_CLIENT_REPORTS": "t"}) as collector: ...``
     starts it, waits until ``/healthz`` answers, and stops it (SIGTERM) at the end.
     """
+
+    name = "collector"
 
     def __init__(self, port: int, env: Mapping[str, str] | None = None, extra_args: Sequence[str] = (),
                  log_path: str | None = None) -> None:
@@ -39,9 +44,27 @@ class CollectorProcess:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def health_url(self) -> str:
+        return f"{self.url}/healthz"
+
+    @property
     def pid(self) -> int:
         assert self.process is not None, "not started"
         return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def exit_status(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, lines: int = 15) -> str:
+        return tail_of(Path(self.log_path), lines) if self.log_path else "(no log file)"
 
     def start(self, timeout_s: float = 60.0) -> CollectorProcess:
         log = open(self.log_path or os.devnull, "ab")  # noqa: SIM115 - the child owns it

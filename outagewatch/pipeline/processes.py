@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -18,11 +19,14 @@ log = logging.getLogger(__name__)
 class Child:
     """``python -m outagewatch ARGS`` in its own process group, logging to ``log_path``."""
 
-    def __init__(self, name: str, args: Sequence[str], env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, name: str, args: Sequence[str], env: Mapping[str, str], log_path: Path,
+                 health_url: str | None = None) -> None:
         self.name = name
         self.args = list(args)
         self.env = dict(env)
         self.log_path = log_path
+        # Its /healthz, for the supervisor (outagewatch/pipeline/supervise.py).
+        self.health_url = health_url
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Child:
@@ -45,6 +49,16 @@ class Child:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def exit_status(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def kill(self) -> None:
+        """SIGKILL its process group (a stopped process too), and reap it."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
     def stop(self, timeout_s: float = 20.0) -> int | None:
         if self.process is None:

@@ -2,9 +2,10 @@
 
 ``Pipeline(settings, run_dir, env).start()`` runs ``outagewatch collect``,
 ``outagewatch worker`` and ``outagewatch history sink`` as children (each
-logging to ``run_dir``); the counts it reads are the real ones: the
-collector's ``/metrics``, the consumer groups' committed offsets, and the
-``reports`` table in ClickHouse.
+logging to ``run_dir``) under a ``Supervisor`` that restarts any of them
+that exits or stops answering its ``/healthz``; the counts it reads are the
+real ones: the collector's ``/metrics``, the consumer groups' committed
+offsets, and the ``reports`` table in ClickHouse.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from core.config import Settings
 from outagewatch.pipeline.processes import Child
+from outagewatch.pipeline.supervise import RestartPolicy, Supervisor
 from outagewatch.stack.process import StackError, free_port, port_open, wait_until
 
 log = logging.getLogger("outagewatch.pipeline")
@@ -101,14 +103,16 @@ class Pipeline:
     """Collector, worker and sink for ``settings`` (children get ``env`` on top of this environment)."""
 
     def __init__(self, settings: Settings, run_dir: Path, env: Mapping[str, str],
-                 prefer_default_ports: bool = False) -> None:
+                 prefer_default_ports: bool = False, restart: RestartPolicy | None = None) -> None:
         self.settings = settings
         self.run_dir = run_dir
         self.env = dict(env)
         self.prefer_default_ports = prefer_default_ports
+        self.restart = restart or RestartPolicy(unanswered_s=settings.health.stall_seconds)
         self.collector: Any = None
         self.worker: Child | None = None
         self.sink: Child | None = None
+        self.supervisor: Supervisor | None = None
         # This run's fleet key (see FLEET_KEY_NAME): what the load sends as its bearer token.
         self.fleet_secret = secrets.token_urlsafe(18)
 
@@ -132,11 +136,15 @@ class Pipeline:
                                           log_path=str(self.run_dir / "collector.log")).start()
         web_port = self._port(self.settings.streams.web_port)
         self.worker = Child("worker", ["worker", "--web-port", str(web_port)], self.env,
-                            self.run_dir / "worker.log").start()
-        self.sink = Child("sink", ["history", "sink", "--no-migrate"], self.env, self.run_dir / "sink.log").start()
+                            self.run_dir / "worker.log", health_url=f"http://127.0.0.1:{web_port}/healthz").start()
+        sink_port = self._port(self.settings.history.sink_health_port)
+        self.sink = Child("sink", ["history", "sink", "--no-migrate", "--health-port", str(sink_port)], self.env,
+                          self.run_dir / "sink.log", health_url=f"http://127.0.0.1:{sink_port}/healthz").start()
         wait_until(lambda: port_open("127.0.0.1", web_port), 90, "the worker's web port")
-        log.info("collector %s (pid %d), worker pid %d, sink pid %d; logs in %s", self.collector.url,
-                 self.collector.pid, self.worker.pid, self.sink.pid, self.run_dir)
+        self.supervisor = Supervisor(self.children, self.restart).start()
+        log.info("collector %s (pid %d), worker pid %d (web port %d), sink pid %d (health port %d); logs in %s",
+                 self.collector.url, self.collector.pid, self.worker.pid, web_port, self.sink.pid, sink_port,
+                 self.run_dir)
         return self
 
     @property
@@ -148,10 +156,10 @@ class Pipeline:
         return {"collector": self.collector.pid, "worker": self.worker.pid, "sink": self.sink.pid}  # type: ignore[union-attr]
 
     def check(self) -> None:
-        """Raise ``StackError`` with the log tail if the worker or the sink has exited."""
-        for child in (self.worker, self.sink):
-            if child is not None and not child.alive():
-                raise StackError(f"the {child.name} exited unexpectedly; its log ends:\n{child.log_tail()}")
+        """Raise ``StackError`` if the supervisor gave up on a child (it kept exiting); a child it restarts is fine."""
+        failed = self.supervisor.failed if self.supervisor is not None else {}
+        for name, why in failed.items():
+            raise StackError(f"the {name} keeps failing: {why}")
 
     def collector_counts(self) -> CollectorCounts:
         metrics = fetch_metrics(self.collector.url)
@@ -183,5 +191,7 @@ class Pipeline:
                          self.settings.topics.client_reports)
 
     def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
         for child in self.children:
             child.stop()
