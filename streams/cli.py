@@ -99,7 +99,18 @@ def _watch_health(settings: Settings, streams: Any, detection: Any) -> Health:
     health = Health("worker", policy=LivenessPolicy.from_settings(settings))
     inputs = (settings.topics.client_reports, settings.topics.server_metrics)
     end_offsets = EndOffsets(settings.kafka.bootstrap, inputs, f"{settings.kafka.client_id}-worker-health").start()
-    WorkerHealth(streams, health, end_offsets, detection)
+    worker_health = WorkerHealth(streams, health, end_offsets, detection)
+    alerting = settings.alerting
+    if detection is not None and alerting.alertmanager_url and alerting.watchdog_interval_seconds > 0:
+        from alerting.watchdog import WatchdogPolicy
+        from streams.watchdog import WatchdogSender
+
+        worker_health.watchdog = WatchdogSender(streams.app, alerting.alertmanager_url,
+                                                WatchdogPolicy(alerting.watchdog_interval_seconds), health,
+                                                worker_health.engine_active)
+    elif detection is not None:
+        log.info("worker: no Watchdog (dead man's switch) is sent: alerting.alertmanager_url is not set "
+                 "or alerting.watchdog_interval_seconds is 0")
     return health
 
 

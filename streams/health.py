@@ -121,6 +121,8 @@ class WorkerHealth:
         self._recovery_left: int | None = None
         self._last_log_ms = 0
         self._was_ready = False
+        # The Watchdog's sender, when this worker sends one (streams/watchdog.py): its counts go to /metrics.
+        self.watchdog: Any = None
         self.registry = telemetry.registry(self.reading, health)
         # mode's stubs accept no async method as a handler (streams/detection_agents.py has the same).
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
@@ -200,8 +202,8 @@ class WorkerHealth:
                                "in_recovery": self.in_recovery}
         if self.detection is not None:
             out["detection"] = {"counters": self.detection.counters, "engine_active": self.engine_active(),
-                                "watchdog_sent": getattr(self.detection, "watchdog_sent", 0),
-                                "watchdog_last_ms": getattr(self.detection, "watchdog_last_ms", None)}
+                                "watchdog_sent": self.watchdog.sent if self.watchdog else 0,
+                                "watchdog_last_ms": self.watchdog.last_sent_ms if self.watchdog else None}
         return out
 
     def engine_active(self) -> bool:

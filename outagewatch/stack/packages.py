@@ -26,6 +26,7 @@ PEERS: dict[str, tuple[str, ...]] = {
     "prometheus-node-exporter": ("prometheus-node-exporter",),
     "prometheus": ("prometheus",),
     "promtool": ("prometheus",),
+    "amtool": ("prometheus-alertmanager",),
     "kafkacat": ("kafkacat",),
     "chromium": ("chromium",),
 }
