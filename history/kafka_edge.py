@@ -95,6 +95,12 @@ class KafkaSinkConsumer:
             # The sink may wait minutes for ClickHouse; it keeps polling (paused)
             # so the group keeps it, but a long single insert must not evict it.
             max_poll_interval_ms=600_000,
+            # A sink killed with SIGKILL (or on a lost host) keeps its partitions until its session times
+            # out: kafka-python 3's default of 45 s left a restarted sink without partitions that long
+            # (bench chaos: sink recovery 77 s). Heartbeats come from kafka-python's own thread, so a long
+            # insert does not end the session.
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
             # The sink writes once a second: a fetch that waits for 1 MB (or 200 ms) costs the broker and
             # kafka-python one request per megabyte of reports instead of one per collector flush.
             fetch_min_bytes=1024 * 1024,
