@@ -28,6 +28,9 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "peer": ("outagewatch.bench.peer", "per-room 10 s windows: our worker vs Quix Streams vs a naive Faust agent"),
     "fuzz": ("outagewatch.bench.fuzz", "generated and mutated bodies against a real collector over HTTP: answers by "
                                        "status, 5xx (must be 0), still serving, bodies/s"),
+    "chaos": ("outagewatch.bench.pipeline.chaos", "the pipeline at half its capacity on a private Kafka and ClickHouse "
+              "while the collector, worker and sink are SIGKILLed, the broker restarts and ClickHouse stops for "
+              "60 s, with an incident in the middle: recovery times, loss, duplicates, duplicate pages, page delay"),
 }
 
 
@@ -46,6 +49,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--rate", type=float, default=None,
                         help="background reports/s offered to the collector by e2e, latency and storm (default "
                              "100000; the figures report the rate actually acknowledged); ignored by the others")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="chaos: minutes of load while the faults run (default 10; --quick: 2.5); ignored by the "
+                             "others")
     parser.add_argument("--connections", type=int, default=None,
                         help="keep-alive connections the e2e load (default 16) and the fuzz (default 24) post on. Each waits for its "
                              "answer, so too few make the load generator, not the pipeline, the limit")
@@ -62,7 +68,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     names = args.names or list(BENCHMARKS)
     for name in names:
         module = importlib.import_module(BENCHMARKS[name][0])
-        options = {name: getattr(args, name, None) for name in ("seconds", "rate", "connections", "bodies", "seed")}
+        options = {name: getattr(args, name, None) for name in ("seconds", "rate", "connections", "bodies", "seed",
+                                                                "minutes")}
         accepted = inspect.signature(module.run).parameters
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
         options = {k: v for k, v in options.items() if v is not None and (takes_any or k in accepted)}

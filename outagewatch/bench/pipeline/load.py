@@ -21,7 +21,11 @@ runs and a compressed warm-up (``speed`` > 1) trains the detectors quickly.
   batches of error reports from distinct clients of a watched room as fast as
   answered (every failing client reports at once), paced to ``rate`` if set.
 
-Report ids start with ``prefix``, so ClickHouse can count exactly this run.
+Report ids start with ``prefix``, so ClickHouse can count exactly this run,
+then a request key (``request_key``: the traffic class and the request's
+number) shared by every report of one request body and no other: the
+acknowledged requests' keys and counts (``Tally.acked``) let a run check,
+request by request, that everything acknowledged was stored.
 """
 
 from __future__ import annotations
@@ -77,6 +81,15 @@ class LoadPlan:
     seed: int = 7
 
 
+def request_key(prefix: str, kind: str, number: int) -> str:
+    """The start of every report id of one request body.
+
+    >>> request_key("chaos-ab12-", "b", 42)
+    'chaos-ab12-bRQ0000000042'
+    """
+    return f"{prefix}{kind}RQ{number:010d}"
+
+
 @dataclass
 class Tally:
     """What one traffic class sent and what the collector answered."""
@@ -88,15 +101,21 @@ class Tally:
     statuses: dict[str, int] = field(default_factory=dict)
     latencies_s: list[float] = field(default_factory=list)
     seconds: float | None = None
+    # (request key, rows it must have in ClickHouse: accepted minus sampled out) per 202.
+    acked: list[tuple[str, int]] = field(default_factory=list)
 
-    def count(self, status: int, offered: int, answer: dict[str, Any] | None, latency_s: float) -> None:
+    def count(self, status: int, offered: int, answer: dict[str, Any] | None, latency_s: float,
+              key: str = "") -> None:
         self.requests += 1
         self.offered += offered
         self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
         if status == 202 and answer is not None:
-            self.accepted += int(answer["accepted"])
-            self.sampled_out += int(answer.get("sampled_out", 0))
+            accepted, sampled_out = int(answer["accepted"]), int(answer.get("sampled_out", 0))
+            self.accepted += accepted
+            self.sampled_out += sampled_out
             self.latencies_s.append(latency_s)
+            if key:
+                self.acked.append((key, accepted - sampled_out))
 
     def summary(self, seconds: float) -> dict[str, Any]:
         from outagewatch.bench.pipeline.figures import percentile
@@ -183,7 +202,7 @@ class _Load:
         self.counter = 0
         self.headers = {"Authorization": f"Bearer {plan.api_key}", "Content-Type": "application/json"}
 
-    async def post(self, session: Any, body: bytes, offered: int, tally: Tally) -> int:
+    async def post(self, session: Any, body: bytes, offered: int, tally: Tally, key: str = "") -> int:
         import aiohttp
         import msgspec
 
@@ -197,7 +216,7 @@ class _Load:
                 answer = msgspec.json.decode(payload)
         except (TimeoutError, aiohttp.ClientError):
             status = 599
-        tally.count(status, offered, answer, time.perf_counter() - sent)
+        tally.count(status, offered, answer, time.perf_counter() - sent, key)
         return status
 
     def next_number(self) -> int:
@@ -205,7 +224,7 @@ class _Load:
         return self.counter
 
     async def paced(self, session: Any, templates: list[bytes], batch: int, rate: float, connections: int,
-                    start: float, end: float, tally: Tally) -> None:
+                    start: float, end: float, tally: Tally, kind: str = "b") -> None:
         interval = batch * connections / rate if rate > 0 else 0.0
 
         async def connection(index: int) -> None:
@@ -221,7 +240,7 @@ class _Load:
                     return
                 number = self.next_number()
                 body = fill(templates[number % len(templates)], number, self.clock.at(now))
-                status = await self.post(session, body, batch, tally)
+                status = await self.post(session, body, batch, tally, request_key(self.plan.prefix, kind, number))
                 if status in (429, 503, 599) and not interval:
                     await asyncio.sleep(0.05)  # a polite client backs off a little
 
@@ -245,12 +264,13 @@ class _Load:
             for room in plan.watched_rooms:
                 carry[room] += span_s * per_event_s
                 beats, carry[room] = int(carry[room]), carry[room] - int(carry[room])
-                reports = []
+                reports: list[dict[str, Any]] = []
+                key = request_key(plan.prefix, "w", self.next_number())
                 for _ in range(beats):
                     client = next_client[room] % plan.watched_listeners
                     next_client[room] += 1
                     kind = "error" if rng.random() < 0.01 else "heartbeat"
-                    reports.append({"report_id": f"{plan.prefix}w{self.next_number()}", "ts": event_ms,
+                    reports.append({"report_id": f"{key}-{len(reports)}", "ts": event_ms,
                                     "client_id": f"w-{room}-{client}", "room_id": room, "platform": "android",
                                     "kind": kind, **({"error_code": rng.choice(ERROR_CODES)} if kind == "error" else {}),
                                     "app_version": "5.2.1", "region": "eu-west"})
@@ -270,13 +290,13 @@ class _Load:
                     onset_carry[index] -= fresh
                     for _ in range(fresh):
                         number = self.next_number()
-                        reports.append({"report_id": f"{plan.prefix}o{number}", "ts": event_ms,
+                        reports.append({"report_id": f"{key}-{len(reports)}", "ts": event_ms,
                                         "client_id": f"o-{room}-{index}-{number}", "room_id": room,
                                         "platform": "android", "kind": "error", "error_code": ONSET_CODE,
                                         "app_version": "5.2.1", "region": "eu-west"})
                 if reports:
                     body = schemas.encode({"reports": reports})
-                    while await self.post(session, body, len(reports), self.tallies["watched"]) != 202:
+                    while await self.post(session, body, len(reports), self.tallies["watched"], key) != 202:
                         if time.perf_counter() > end + 30:
                             break
                         await asyncio.sleep(0.2)
@@ -289,7 +309,7 @@ class _Load:
         self.surges.append({"name": surge.name, "room": surge.room, "event_ms": self.clock.at(began),
                             "wall_ms": int(time.time() * 1000), "connections": surge.connections})
         await self.paced(session, [surge_template(self.plan, surge)], surge.batch, surge.rate, surge.connections,
-                         began, began + surge.seconds, tally)
+                         began, began + surge.seconds, tally, kind="s")
         tally.seconds = time.perf_counter() - began
         self.surges[-1]["seconds"] = round(tally.seconds, 2)
 
@@ -314,6 +334,7 @@ class _Load:
         return {"seconds": round(elapsed, 2), "event_end_ms": self.clock.at(start + elapsed),
                 "tallies": {name: tally.summary(elapsed) for name, tally in self.tallies.items()},
                 "accepted": sum(t.accepted for t in self.tallies.values()),
+                "acked": [pair for tally in self.tallies.values() for pair in tally.acked],
                 "sampled_out": sum(t.sampled_out for t in self.tallies.values()),
                 "onsets": list(self.onsets.values()), "surges": self.surges}
 
