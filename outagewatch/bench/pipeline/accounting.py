@@ -15,10 +15,11 @@ queries and on-call would see them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from history.client import ClickHouseTarget, connect
+# Runs one SELECT with bound parameters and returns its rows: the driver on a server, or chdb in the tests.
+Rows = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
 
 
 def loss_by_request(acked: Iterable[tuple[str, int]], stored: Mapping[str, int]) -> dict[str, int]:
@@ -53,15 +54,11 @@ def duplicate_pages(notifications: Sequence[Mapping[str, Any]]) -> dict[str, Any
             "duplicated": sorted(names[key] for key, count in keys.items() if count > 1)}
 
 
-def stored_by_request(target: ClickHouseTarget, prefix: str, key_length: int) -> dict[str, int]:
-    client = connect(target)
-    try:
-        rows = client.execute(
-            "SELECT substring(report_id, 1, %(length)s) AS request, uniqExact(report_id) FROM reports "
-            "WHERE startsWith(report_id, %(prefix)s) GROUP BY request", {"length": key_length, "prefix": prefix})
-        return {str(request): int(count) for request, count in rows}
-    finally:
-        client.disconnect()
+def stored_by_request(rows: Rows, prefix: str, key_length: int) -> dict[str, int]:
+    """Distinct report ids stored per request key (the first ``key_length`` characters of an id)."""
+    found = rows("SELECT substring(report_id, 1, %(length)s) AS request, uniqExact(report_id) FROM reports "
+                 "WHERE startsWith(report_id, %(prefix)s) GROUP BY request", {"length": key_length, "prefix": prefix})
+    return {str(request): int(count) for request, count in found}
 
 
 # Each: (what, SQL giving one number). The run has a database of its own, so whole tables are the run's.
@@ -74,20 +71,30 @@ _VISIBLE = (
     # Windows the 1-minute rollup counts more often than room_health holds them (a re-inserted window).
     ("rollup_1m_windows", """SELECT sum(rolled - stored) FROM (
     SELECT scope, key, bucket, countMerge(windows) AS rolled FROM room_health_1m GROUP BY scope, key, bucket
-) ANY INNER JOIN (
+) AS rollup ANY INNER JOIN (
     SELECT scope, key, toStartOfMinute(window_start) AS bucket, uniqExact(window_start) AS stored
     FROM room_health GROUP BY scope, key, bucket
-) USING (scope, key, bucket) WHERE rolled > stored"""),
+) AS raw USING (scope, key, bucket) WHERE rolled > stored"""),
 )
 
 
-def visible_duplicates(target: ClickHouseTarget) -> dict[str, int]:
+def visible_duplicates(rows: Rows) -> dict[str, int]:
     """Rows the shipped queries would count twice (0 each for a clean run), and raw duplicate rows."""
-    client = connect(target)
-    try:
-        out = {name: int(client.execute(sql)[0][0] or 0) for name, sql in _VISIBLE}
-        raw = client.execute("SELECT count() - uniqExact(report_id) FROM reports")[0][0]
-        out["raw_report_rows_collapsed_by_final"] = int(raw)
-        return out
-    finally:
-        client.disconnect()
+    out = {name: int(rows(sql, {})[0][0] or 0) for name, sql in _VISIBLE}
+    out["raw_report_rows_collapsed_by_final"] = int(rows("SELECT count() - uniqExact(report_id) FROM reports",
+                                                         {})[0][0])
+    return out
+
+
+def server_rows(target: Any) -> Rows:
+    """``Rows`` over the native protocol (a fresh connection per query: the server may have restarted)."""
+    from history.client import connect
+
+    def run(sql: str, params: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        client = connect(target)
+        try:
+            return list(client.execute(sql, params or None))
+        finally:
+            client.disconnect()
+
+    return run

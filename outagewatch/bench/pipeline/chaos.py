@@ -26,8 +26,10 @@ from typing import Any
 
 from core.config import Settings
 from outagewatch.bench.pipeline.accounting import (
+    Rows,
     duplicate_pages,
     loss_by_request,
+    server_rows,
     stored_by_request,
     visible_duplicates,
 )
@@ -87,16 +89,16 @@ def _measure(stack: PrivateStack, run_dir: Path, quick: bool, minutes: float, se
             runner.start(time.time())
             load = pending.get(timeout=seconds + 600)
         fault_results = runner.join(RECOVERY_WAIT_S)
-        target = parse_url(bench.settings.clickhouse.url)
+        rows = server_rows(parse_url(bench.settings.clickhouse.url))
         key_length = len(request_key(bench.prefix, "b", 0))
-        account = _drain(bench, target, load["acked"], key_length, timeout_s=120 if quick else 300)
+        account = _drain(bench, rows, load["acked"], key_length, timeout_s=120 if quick else 300)
         onset = load["onsets"][0] if load["onsets"] else None
         incident = (bench.detection(INCIDENT_ROOM, onset["onset_event_ms"], onset["onset_wall_ms"], LISTENERS // 4)
                     if onset else {"alert_fired": False, "note": "the incident was never injected"})
         if onset and not incident["alert_fired"]:
             bench.wait_for_alerts([(INCIDENT_ROOM, onset["onset_event_ms"])], 60)
             incident = bench.detection(INCIDENT_ROOM, onset["onset_event_ms"], onset["onset_wall_ms"], LISTENERS // 4)
-        duplicates = visible_duplicates(target)
+        duplicates = visible_duplicates(rows)
         pages = duplicate_pages(bench.receiver.received)
         supervisor = bench.pipeline.supervisor
         restarts = supervisor.restarts if supervisor is not None else {}
@@ -131,12 +133,12 @@ def verdict(account: dict[str, Any], duplicates: dict[str, int], pages: dict[str
             and all(fault["recovered"] for fault in faults) and delay is not None and delay <= 60)
 
 
-def _drain(bench: BenchRun, target: Any, acked: list[tuple[str, int]], key_length: int,
+def _drain(bench: BenchRun, rows: Rows, acked: list[tuple[str, int]], key_length: int,
            timeout_s: float) -> dict[str, Any]:
     """Wait until every acknowledged report is in ClickHouse (or the timeout); the account then."""
     started = time.monotonic()
     while True:
-        account: dict[str, Any] = loss_by_request(acked, stored_by_request(target, bench.prefix, key_length))
+        account: dict[str, Any] = loss_by_request(acked, stored_by_request(rows, bench.prefix, key_length))
         if account["lost"] == 0 or time.monotonic() - started > timeout_s:
             break
         bench.pipeline.check()
