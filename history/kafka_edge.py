@@ -18,6 +18,22 @@ from core.schemas import DeadLetter, encode
 log = logging.getLogger("history.sink")
 
 
+class BrokerUnavailable(ConnectionError):
+    """Kafka does not answer now (a broker restarting, the network): wait and poll again, never fatal.
+
+    A ``ConnectionError``, so ``history.retry.is_retryable`` retries a flush that met it.
+    """
+
+
+def _unavailable(exc: Exception) -> BrokerUnavailable | None:
+    """``exc`` as a ``BrokerUnavailable`` when kafka-python says it is worth retrying, else None."""
+    from kafka import errors
+
+    if isinstance(exc, errors.KafkaError) and getattr(exc, "retriable", False):
+        return BrokerUnavailable(f"{type(exc).__name__}: {exc}")
+    return None
+
+
 class Record(NamedTuple):
     topic: str
     partition: int
@@ -109,7 +125,15 @@ class KafkaSinkConsumer:
         self._consumer.subscribe(list(topics), listener=Listener())
 
     def poll(self, timeout_ms: int) -> list[Record]:
-        batches = self._consumer.poll(timeout_ms=timeout_ms)
+        """Records, or ``BrokerUnavailable`` while Kafka does not answer (kafka-python 3 raises its
+        connection errors out of ``poll`` when a broker restarts: the sink died of one, in bench chaos)."""
+        try:
+            batches = self._consumer.poll(timeout_ms=timeout_ms)
+        except Exception as exc:
+            unavailable = _unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
         return [Record(m.topic, m.partition, m.offset, m.value) for messages in batches.values() for m in messages]
 
     def pause_all(self) -> None:
@@ -158,11 +182,17 @@ class KafkaDeadLetterPublisher:
                                        client_id=f"{settings.kafka.client_id}-history-sink", acks="all")
 
     def publish(self, letters: Iterable[DeadLetter]) -> None:
-        futures = [self._producer.send(self.topic, key=letter.source_topic.encode(), value=encode(letter))
-                   for letter in letters]
-        self._producer.flush(timeout=30)
-        for future in futures:
-            future.get(timeout=30)
+        try:
+            futures = [self._producer.send(self.topic, key=letter.source_topic.encode(), value=encode(letter))
+                       for letter in letters]
+            self._producer.flush(timeout=30)
+            for future in futures:
+                future.get(timeout=30)
+        except Exception as exc:
+            unavailable = _unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
 
     def close(self) -> None:
         self._producer.close(timeout=5)

@@ -27,7 +27,7 @@ from core.health import Health
 from core.schemas import DeadLetter, encode
 from core.timeutil import Clock, SystemClock
 from history.batch import BatchPolicy, Origin, PendingBatch, RecentWindows, WindowKey
-from history.kafka_edge import Consumer, DeadLetterPublisher, Record
+from history.kafka_edge import BrokerUnavailable, Consumer, DeadLetterPublisher, Record
 from history.retry import Backoff, is_retryable
 from history.rows import COLUMNS, Route, dead_letter_row
 from history.writer import TableWriter, describe_error, insert_isolating_bad_rows
@@ -106,6 +106,8 @@ class Sink:
         self.lag: dict[str, int] | None = None
         self._next_health_read = 0.0
         self._written_event_ms: int | None = None
+        self._kafka_down_since: float | None = None
+        self._next_kafka_log = 0.0
         # Dead letters we publish come back through the dead-letter topic when
         # we consume it; writing them to the table here too would store them twice.
         self._dead_letters_come_back = publisher.topic in self.routes
@@ -120,7 +122,7 @@ class Sink:
         try:
             while not stop.is_set():
                 self._report_health()
-                self.handle(self.consumer.poll(timeout_ms=self._poll_timeout_ms()))
+                self.handle(self._poll(self._poll_timeout_ms(), stop))
                 if self.batch.due(self.policy.batch, self.clock.now_ms()):
                     self.flush(stop)
                 if time.monotonic() - last_log >= self.policy.log_interval_seconds:
@@ -131,6 +133,26 @@ class Sink:
         finally:
             self._log_metrics(time.monotonic() - last_log)
             log.info("history sink stopped")
+
+    def _poll(self, timeout_ms: int, stop: threading.Event) -> Sequence[Record]:
+        """The consumer's records; none while Kafka does not answer (logged every 10 s, in Health)."""
+        try:
+            records = self.consumer.poll(timeout_ms=timeout_ms)
+        except BrokerUnavailable as exc:
+            now = time.monotonic()
+            if self._kafka_down_since is None:
+                self._kafka_down_since = now
+            if now >= self._next_kafka_log:
+                log.warning("history sink: Kafka does not answer for %.0fs (%s); polling again",
+                            now - self._kafka_down_since, _short(exc))
+                self._next_kafka_log = now + 10.0
+            self.health.blocked(f"Kafka does not answer ({_short(exc)})")
+            stop.wait(min(1.0, timeout_ms / 1000) if timeout_ms else 0.2)
+            return []
+        if self._kafka_down_since is not None:
+            log.info("history sink: Kafka answers again after %.0fs", time.monotonic() - self._kafka_down_since)
+            self._kafka_down_since, self._next_kafka_log = None, 0.0
+        return records
 
     def _poll_timeout_ms(self) -> int:
         if self.batch.opened_ms is None:
@@ -251,7 +273,7 @@ class Sink:
             # Partitions are paused: poll returns nothing except right after a
             # rebalance race; keep anything it returns, nothing is dropped.
             self._report_health()
-            self.handle(self.consumer.poll(timeout_ms=int(min(left, 1.0) * 1000)))
+            self.handle(self._poll(int(min(left, 1.0) * 1000), stop))
 
     def _write_batch(self) -> None:
         for table in self.batch.tables():
