@@ -234,7 +234,7 @@ class DetectionAgents:
                 continue
             await self._alert_batch(stage, decisions)
             self.applied_offset = last_offset
-            self._save(stage)
+            await self._save(stage)
 
     async def _alert_batch(self, stage: AlertStage, decisions: list[Decision]) -> None:
         for batch in by_window_end(decisions):
@@ -260,10 +260,14 @@ class DetectionAgents:
             log.exception("notifying %d alert events failed", len(alerts))
         self.nflog.gc()
 
-    def _save(self, stage: AlertStage) -> None:
+    async def _save(self, stage: AlertStage) -> None:
         assert self.nflog is not None
         state = {"engine": stage.to_state(), "nflog": self.nflog.to_state(), "applied_offset": self.applied_offset}
-        TableStore(self.alerting_state, 0).put(ALERTING_STATE_KEY, _state_codec[0].encode(state))
+        store = TableStore(self.alerting_state, 0)
+        store.put(ALERTING_STATE_KEY, _state_codec[0].encode(state))
+        # The changelog is what a restarted worker recovers: without this write, a worker killed while an
+        # alert fired came back with no open alerts and paged it again (bench chaos found it).
+        await store.send_pending(self.app.producer)
 
 
 def attach_detection(streams: StreamsApp, settings: Settings, batch_max: int = 2000) -> DetectionAgents:

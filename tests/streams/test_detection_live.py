@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -88,3 +90,44 @@ def test_worker_pages_a_spike_once_and_resolves_it(worker_topics: WorkerTopics, 
     spiked = [s for s in scores if s.key == SPIKE_ROOM and s.detector == "details_not_available/error_ratio"
               and s.window_start == start_ms + 6 * window_ms]
     assert spiked and spiked[0].score >= 0.5 and spiked[0].observed > spiked[0].upper
+
+
+def test_a_worker_killed_while_an_alert_fires_restores_it_and_pages_it_once(
+        worker_topics: WorkerTopics, kafka_bootstrap: str, webhook: Receiver) -> None:
+    """The alert engine's state (open alerts, notification log) survives a SIGKILL: found by bench chaos."""
+    alerts_topic = worker_topics.env["OUTAGEWATCH_TOPICS_ALERTS"]
+    worker_topics.env["OUTAGEWATCH_ALERTING_WEBHOOK_URLS"] = f"{webhook.url}/hook"
+    window_ms = WINDOW_S * 1000
+    start_ms = (time.time_ns() // 1_000_000 - 60_000) // window_ms * window_ms
+    reports = list(world(16, window_ms, {SPIKE_ROOM: spike(range(6, 12))}, rooms=21, start_ms=start_ms))
+    # Up to the middle of the spike: the alert fires and is still open when the worker dies.
+    cut = next(i for i, report in enumerate(reports) if report.ts >= start_ms + 10 * window_ms)
+    first = worker_topics.start()
+    produce_batches(kafka_bootstrap, worker_topics.reports, reports[:cut], per_batch=200)
+
+    def firing(values: list[Alert]) -> bool:
+        return any(spike_alerts(a) and a.status == "firing" for a in values)
+
+    alerts = read_topic(kafka_bootstrap, alerts_topic, firing, 75, lambda raw: schemas.decode(raw, Alert),
+                        worker_topics.alive)
+    assert firing(alerts), f"no firing alert for {SPIKE_ROOM}; got {alerts}\n{worker_topics.logs()}"
+    assert wait_until(lambda: len(webhook.requests) >= 1, 10)
+    time.sleep(3)  # the engine's state of that batch is saved and its changelog written
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    worker_topics.start("w2")
+    produce_batches(kafka_bootstrap, worker_topics.reports, reports[cut:], per_batch=200)
+
+    def resolved(values: list[Alert]) -> bool:
+        return any(spike_alerts(a) and a.status == "resolved" for a in values)
+
+    alerts = read_topic(kafka_bootstrap, alerts_topic, resolved, 120, lambda raw: schemas.decode(raw, Alert),
+                        lambda: True)
+    assert resolved(alerts), f"the open alert was not resolved after the restart: {alerts}\n{worker_topics.logs()}"
+    restarted = (worker_topics.log_dir / "w2-1.log").read_text()
+    assert re.search(r"alerting ready: [1-9]\d* open alerts restored", restarted), restarted[-3000:]
+    mine = [(a.status, a.starts_at) for a in alerts if spike_alerts(a)]
+    assert mine == [("firing", start_ms + 6 * window_ms), ("resolved", start_ms + 6 * window_ms)], mine
+    assert wait_until(lambda: any(r.body.get("status") == "resolved" for r in webhook.requests), 10)
+    pages = [(r.body["key"], r.body["status"]) for r in webhook.requests]
+    assert pages == [(SPIKE_ROOM, "firing"), (SPIKE_ROOM, "resolved")], pages
