@@ -7,7 +7,7 @@ is ready and has moved (a record acknowledged, a window closed, a batch
 written) since the fault ended.
 
 >>> [(f.name, f.at_s) for f in schedule(600.0)]
-[('sigkill_collector', 90.0), ('sigkill_worker', 150.0), ('sigkill_sink', 210.0), ('restart_broker', 390.0), ('stop_clickhouse', 468.0)]
+[('sigkill_collector', 90.0), ('sigkill_sink', 180.0), ('sigkill_worker', 336.0), ('restart_broker', 420.0), ('stop_clickhouse', 492.0)]
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from typing import Any
 
 log = logging.getLogger("outagewatch.bench.pipeline")
 
-# Where in the run each fault comes (a fraction of its length); the incident is at 0.5.
-PLACES = (("sigkill_collector", 0.15), ("sigkill_worker", 0.25), ("sigkill_sink", 0.35), ("restart_broker", 0.65),
-          ("stop_clickhouse", 0.78))
+# Where in the run each fault comes (a fraction of its length). The incident starts at 0.5; the worker
+# dies at 0.56, after it paged and while the alert is still open: its replacement must not page it again.
+PLACES = (("sigkill_collector", 0.15), ("sigkill_sink", 0.3), ("sigkill_worker", 0.56), ("restart_broker", 0.7),
+          ("stop_clickhouse", 0.82))
 RECOVERY_TIMEOUT_S = 240.0
 
 
