@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import gctune
 from core.config import Settings
 from core.health import Health, LivenessGuard, LivenessPolicy
+
+if TYPE_CHECKING:
+    from streams.health import WorkerHealth
 from core.kafka_admin import ensure_and_count
 
 log = logging.getLogger("outagewatch.streams")
@@ -72,7 +75,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
         detection = attach_detection(streams, settings, batch_max=args.batch_max)
         writes += [topics.alerts, topics.anomaly_scores]
-    health = _watch_health(settings, streams, detection)
+    worker_health = _watch_health(settings, streams, detection)
+    health = worker_health.health
     try:
         prepare(settings, streams.app, also=writes)
     except TopicsNotReady as exc:
@@ -86,13 +90,14 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     # Our logging stays as the CLI set it up (INFO for our lines, WARNING for the client libraries;
     # -v -v for everything): Faust's own set-up would drop the worker's INFO lines after start.
     worker = faust.Worker(streams.app, quiet=True, override_logging=False)
+    worker_health.start(worker.loop)
     gctune.for_throughput()
     LivenessGuard(health).start()
     worker.execute_from_commandline()
     return 0
 
 
-def _watch_health(settings: Settings, streams: Any, detection: Any) -> Health:
+def _watch_health(settings: Settings, streams: Any, detection: Any) -> WorkerHealth:
     """Liveness, readiness and metrics on the worker's web port (streams/health.py)."""
     from streams.health import EndOffsets, WorkerHealth
 
@@ -111,7 +116,7 @@ def _watch_health(settings: Settings, streams: Any, detection: Any) -> Health:
     elif detection is not None:
         log.info("worker: no Watchdog (dead man's switch) is sent: alerting.alertmanager_url is not set "
                  "or alerting.watchdog_interval_seconds is 0")
-    return health
+    return worker_health
 
 
 def _print_progress(streams: Any, every: float) -> None:

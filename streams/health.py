@@ -1,7 +1,10 @@
 """The worker's liveness, readiness and metrics: ``/healthz``, ``/readyz`` and ``/metrics`` on its web port.
 
-Once a second (a Faust timer, so a blocked event loop shows as a missing
-beat) ``WorkerHealth`` reads what the worker holds and how far it got:
+Once a second, from a task on the worker's event loop (a blocked loop shows
+as a missing beat; not a Faust timer: Faust starts those, and its web
+server, only once the first table recovery is over, which is exactly the
+wait to report), ``WorkerHealth`` reads what the worker holds and how far it
+got:
 
 - **assigned**: the input partitions (``client-reports``, ``server-metrics``)
   of the last rebalance, logged at every rebalance;
@@ -21,6 +24,7 @@ does not finish says what it is waiting for.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -121,17 +125,31 @@ class WorkerHealth:
         self._recovery_left: int | None = None
         self._last_log_ms = 0
         self._was_ready = False
+        self._started_ms = health.clock.now_ms()
         # The Watchdog's sender, when this worker sends one (streams/watchdog.py): its counts go to /metrics.
         self.watchdog: Any = None
         self.registry = telemetry.registry(self.reading, health)
         # mode's stubs accept no async method as a handler (streams/detection_agents.py has the same).
+        self._assigned_once = False
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
-        self.app.timer(1.0, name="worker-health")(self.sample)
         self._pages()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Sample every second on ``loop`` (the Faust worker's), from before the app starts."""
+        asyncio.ensure_future(self._sample_forever(), loop=loop)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            try:
+                await self.sample()
+            except Exception:  # noqa: BLE001 - a sampling bug must not end the worker's health reports
+                log.exception("worker health: sampling failed")
+            await asyncio.sleep(1.0)
 
     # -- sampling (on the event loop) -----------------------------------------------------------------
 
     async def _on_assigned(self, sender: Any, *_: Any, **__: Any) -> None:
+        self._assigned_once = True
         assignment = self.app.consumer.assignment()
         self.assigned = {topic: sum(1 for tp in assignment if tp.topic == topic) for topic in self.pipelines}
         self.health.assigned(self.assigned)
@@ -139,6 +157,9 @@ class WorkerHealth:
 
     async def sample(self) -> None:
         self.health.beat()
+        if not self._assigned_once:  # Faust is still starting: its consumer may not exist yet
+            self._log_while_not_ready()
+            return
         self.in_recovery = bool(self.app.in_recovery)
         if self.in_recovery:
             self._sample_recovery()
@@ -185,7 +206,8 @@ class WorkerHealth:
         now = self.health.clock.now_ms()
         if verdict.ready:
             if not self._was_ready:
-                log.info("worker ready: %s", describe_partitions(self.app.consumer.assignment()))
+                log.info("worker ready after %.0fs: %s", (now - self._started_ms) / 1000,
+                         describe_partitions(self.app.consumer.assignment()))
             self._was_ready = True
             return
         self._was_ready = False

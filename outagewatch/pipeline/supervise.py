@@ -5,7 +5,8 @@ started again after a backoff that doubles with each restart in a row (1 s,
 2 s, ... up to ``max_delay_s``) and starts over once a child stayed up
 ``healthy_after_s``. A child whose ``/healthz`` does not answer for
 ``unanswered_s`` (stopped with SIGSTOP, a frozen host) cannot say so
-itself: it is killed and started again. Each step is logged and kept in
+itself: it is killed and started again (``first_answer_s`` before it ever
+answered: a worker's web server starts after its first table recovery). Each step is logged and kept in
 ``events`` (what, when, why), which the chaos benchmark reads. After
 ``max_restarts`` restarts in a row the supervisor gives up on that child
 and ``failed`` says why, so a crash loop fails the run instead of hiding.
@@ -59,6 +60,9 @@ class RestartPolicy:
     probe_timeout_s: float = 2.0
     # /healthz unanswered this long: the child is not live and cannot say so (health.stall_seconds).
     unanswered_s: float = 120.0
+    # ...before its first answer: a worker serves /healthz only once its first table recovery is done,
+    # and reports its start-up itself (core/health.py's start-up rule exits it).
+    first_answer_s: float = 600.0
 
 
 def backoff(restarts_in_a_row: int, policy: RestartPolicy) -> float:
@@ -85,6 +89,7 @@ class _Watch:
     restarts: int = 0
     gave_up: str | None = None
     last_status: int | None = field(default=None)
+    answered: bool = False
 
 
 class Supervisor:
@@ -150,7 +155,7 @@ class Supervisor:
         watch.next_probe = now + self.policy.probe_every_s
         status, body = self._probe(child.health_url)
         if status is not None:
-            watch.last_answer, watch.last_status = now, status
+            watch.last_answer, watch.last_status, watch.answered = now, status, True
             watch.last_body = body if isinstance(body, dict) else watch.last_body
             if status == 503 and not watch.reported_not_live:
                 watch.reported_not_live = True
@@ -161,7 +166,7 @@ class Supervisor:
                 watch.reported_not_live = False
             return
         silent = now - watch.last_answer
-        if silent >= self.policy.unanswered_s:
+        if silent >= (self.policy.unanswered_s if watch.answered else self.policy.first_answer_s):
             last = watch.last_body or {}
             detail = (f"/healthz has not answered for {silent:.0f}s (last answer: "
                       f"{'live' if last.get('live') else 'not live' if last else 'none'}, input waiting "
@@ -209,7 +214,7 @@ class Supervisor:
                 continue
             now = self.clock()
             watch.started = watch.last_answer = now
-            watch.next_probe, watch.reported_not_live, watch.last_body = now, False, None
+            watch.next_probe, watch.reported_not_live, watch.last_body, watch.answered = now, False, None, False
             watch.restarts += 1
             self._note(watch.child.name, "restarted", f"restart {watch.in_a_row} in a row")
             log.warning("%s restarted", watch.child.name)

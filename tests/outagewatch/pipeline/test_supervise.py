@@ -59,7 +59,7 @@ class FakeChild:
 
 
 FAST = RestartPolicy(first_delay_s=0.01, max_delay_s=0.04, healthy_after_s=3600, max_restarts=4,
-                     probe_every_s=0.05, probe_timeout_s=0.5, unanswered_s=0.5)
+                     probe_every_s=0.05, probe_timeout_s=0.5, unanswered_s=0.5, first_answer_s=1.0)
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 10.0) -> Any:
