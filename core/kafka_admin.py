@@ -45,6 +45,30 @@ def ensure_topics(bootstrap: str, partitions_by_topic: dict[str, int], replicati
         admin.close()
 
 
+def ensure_topic_configs(bootstrap: str, configs: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Set ``configs[topic]`` where the broker has another value (a topic made before a setting existed).
+
+    Returns the topics changed. Settings not named are left as they are.
+    """
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    wanted = {topic: dict(config) for topic, config in configs.items() if config}
+    if not wanted:
+        return []
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic) for topic in wanted])
+        current = described.get("topic", {})
+        stale = {topic: config for topic, config in wanted.items()
+                 if any((current.get(topic, {}).get(key) or {}).get("value") != value for key, value in config.items())}
+        if stale:
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=config)
+                                 for topic, config in stale.items()])
+        return sorted(stale)
+    finally:
+        admin.close()
+
+
 def partition_counts(bootstrap: str, topics: Iterable[str], default: int) -> list[int]:
     """Each topic's partition count as the broker lists it (``default`` for one it does not list yet)."""
     from kafka import KafkaConsumer

@@ -11,7 +11,7 @@ from core.config import Settings
 from core.kafka_admin import unready_topics
 from streams.app import StreamsApp
 from streams.detection_agents import DetectionAgents
-from streams.topics import faust_topics, prepare, subscribed_topics
+from streams.topics import CHANGELOG_CONFIG, faust_topics, prepare, subscribed_topics
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_faust_topics_are_the_changelogs_internal_topics_and_leader_topic(
     app_id = settings.streams.app_id
     specs = faust_topics(streams.app)
     assert specs[f"{app_id}-room-windows-v3-changelog"].partitions == 4
-    assert specs[f"{app_id}-room-windows-v3-changelog"].config == {"cleanup.policy": "compact"}
+    assert specs[f"{app_id}-room-windows-v3-changelog"].config == {"cleanup.policy": "compact", **CHANGELOG_CONFIG}
     assert specs[f"{app_id}-service-windows-v3-changelog"].partitions == 2
     assert specs[f"{app_id}-decisions"].partitions == 1 and specs[f"{app_id}-decisions"].config == {}
     assert specs[f"{app_id}-room-progress-v3"].partitions == 1
@@ -60,6 +60,12 @@ def test_prepare_leaves_every_topic_listed_with_leaders_and_changelogs_compacted
             described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, changelog)])
             # kafka-python 3 lists the settings that differ from the broker's defaults.
             assert described["topic"][changelog]["cleanup.policy"]["value"] == "compact", described
+            assert described["topic"][changelog]["segment.ms"]["value"] == "60000", described
+            # A changelog made before these settings existed gets them on the next start.
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, changelog, configs={"segment.ms": "604800000"})])
+            prepare(settings, streams.app, also=topics.all(), timeout_s=30)
+            again = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, changelog)])
+            assert again["topic"][changelog]["segment.ms"]["value"] == "60000", again
         finally:
             admin.close()
     finally:
