@@ -129,8 +129,8 @@ class WorkerHealth:
         # The Watchdog's sender, when this worker sends one (streams/watchdog.py): its counts go to /metrics.
         self.watchdog: Any = None
         self.registry = telemetry.registry(self.reading, health)
-        # mode's stubs accept no async method as a handler (streams/detection_agents.py has the same).
         self._assigned_once = False
+        # mode's stubs accept no async method as a handler (streams/detection_agents.py has the same).
         self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
         self._pages()
 
