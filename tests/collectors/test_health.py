@@ -13,7 +13,7 @@ from collectors.server import start
 from collectors.sink import Record, SinkUnavailable
 from core.config import Settings
 from core.timeutil import ManualClock
-from tests.collectors.helpers import JSON, collector_settings, report
+from tests.collectors.helpers import BASE_TS, JSON, collector_settings, report
 
 
 class HangingKafka:
@@ -37,7 +37,7 @@ class HangingKafka:
 
 
 def test_bytes_waiting_for_kafka_with_no_acknowledgement_for_the_stall_time_is_not_live(settings: Settings) -> None:
-    clock = ManualClock(1_795_323_600_000)
+    clock = ManualClock(BASE_TS)  # the collector's receive clock: the reports' time must be near it
     kafka = HangingKafka()
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)

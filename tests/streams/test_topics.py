@@ -9,7 +9,7 @@ import pytest
 
 from core.config import Settings
 from core.kafka_admin import unready_topics
-from streams.app import StreamsApp
+from streams.app import STATE_FORMAT, StreamsApp
 from streams.detection_agents import DetectionAgents
 from streams.topics import CHANGELOG_CONFIG, faust_topics, prepare, subscribed_topics
 
@@ -29,11 +29,11 @@ def test_faust_topics_are_the_changelogs_internal_topics_and_leader_topic(
     settings, streams = worker_app
     app_id = settings.streams.app_id
     specs = faust_topics(streams.app)
-    assert specs[f"{app_id}-room-windows-v3-changelog"].partitions == 4
-    assert specs[f"{app_id}-room-windows-v3-changelog"].config == {"cleanup.policy": "compact", **CHANGELOG_CONFIG}
-    assert specs[f"{app_id}-service-windows-v3-changelog"].partitions == 2
+    assert specs[f"{app_id}-room-windows-v{STATE_FORMAT}-changelog"].partitions == 4
+    assert specs[f"{app_id}-room-windows-v{STATE_FORMAT}-changelog"].config == {"cleanup.policy": "compact", **CHANGELOG_CONFIG}
+    assert specs[f"{app_id}-service-windows-v{STATE_FORMAT}-changelog"].partitions == 2
     assert specs[f"{app_id}-decisions"].partitions == 1 and specs[f"{app_id}-decisions"].config == {}
-    assert specs[f"{app_id}-room-progress-v3"].partitions == 1
+    assert specs[f"{app_id}-room-progress-v{STATE_FORMAT}"].partitions == 1
     assert specs[f"{app_id}-__assignor-__leader"].partitions == 1
     assert settings.topics.client_reports not in specs, "inputs are created from the settings, not as Faust's"
     assert {settings.topics.client_reports, settings.topics.room_health, f"{app_id}-decisions"} <= set(
@@ -56,7 +56,7 @@ def test_prepare_leaves_every_topic_listed_with_leaders_and_changelogs_compacted
         assert unready_topics(kafka_bootstrap)([*specs, *topics.all()]) == {}
         admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
         try:
-            changelog = f"{settings.streams.app_id}-room-windows-v3-changelog"
+            changelog = f"{settings.streams.app_id}-room-windows-v{STATE_FORMAT}-changelog"
             described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, changelog)])
             # kafka-python 3 lists the settings that differ from the broker's defaults.
             assert described["topic"][changelog]["cleanup.policy"]["value"] == "compact", described
