@@ -116,15 +116,20 @@ def test_a_stopped_clickhouse_makes_it_unready_and_a_frozen_one_not_live(
         produce(kafka_bootstrap, fresh_topics.client_reports, report_batches(batches=5, per_batch=10, rooms=4, start=25))
         seen: list[Any] = []
 
-        def not_live() -> bool:
+        def not_live_or_gone() -> bool:
+            # The guard exits soon after /healthz turns 503: on a loaded machine a poll can miss that
+            # moment, and the exit with its logged reason is the rule that matters.
             status, body = get(f"{base}/healthz")
-            seen.append(body)
-            return status == 503
+            if status == 503:
+                seen.append(body)
+            return status == 503 or sink.poll() is not None
 
-        wait_for(not_live, 60, "not live while ClickHouse hangs", seen=lambda: (seen[-1:], sink_log()))
-        assert "loop has not run" in seen[-1]["reason"] or "nothing moved" in seen[-1]["reason"], seen[-1]
+        wait_for(not_live_or_gone, 60, "not live while ClickHouse hangs", seen=lambda: (seen[-1:], sink_log()))
+        for body in seen:
+            assert "loop has not run" in body["reason"] or "nothing moved" in body["reason"], body
         assert sink.wait(30) == EXIT_NOT_LIVE
-        assert "history sink is not live:" in sink_log()
+        reason = sink_log().split("history sink is not live:", 1)[1]
+        assert "loop has not run" in reason or "nothing moved" in reason, reason
     finally:
         if frozen:
             os.kill(clickhouse_pid, signal.SIGCONT)
