@@ -29,7 +29,19 @@ def strongest(evidence: Sequence[Evidence]) -> Evidence | None:
 
 
 def decision_summary(decision: Decision) -> str:
-    return f"{decision.key}: {describe(decision)}"
+    return f"{decision.key}: {describe(decision)}{sampled(decision)}"
+
+
+def sampled(decision: Decision) -> str:
+    """What a summary adds when the collector sampled the window's errors (a room flooding it).
+
+    >>> sampled(Decision(scope="room", key="r", kind="crash", window_start=0, window_end=1, bad=True,
+    ...                  error_keep=0.015625))
+    '; counts sampled: 1 in 64 error reports kept, weighted'
+    """
+    if decision.error_keep >= 1.0:
+        return ""
+    return f"; counts sampled: 1 in {round(1 / decision.error_keep):,} error reports kept, weighted"
 
 
 def describe(decision: Decision) -> str:
@@ -81,7 +93,7 @@ def incident_summary(group: str, rooms: Sequence[str], active: int, kinds: Mappi
     if not rooms:
         if own:
             worst = max(own, key=lambda d: d.score)
-            return f"{group}: {worst.scope}-wide {describe(worst)}"
+            return f"{group}: {worst.scope}-wide {describe(worst)}{sampled(worst)}"
         return f"{group}: judged bad by its own aggregate window"
     return f"{group}: {len(rooms)} of {active} active rooms alerting ({_kinds(kinds)}): {_listing(rooms, limit)}"
 

@@ -78,3 +78,34 @@ class CollectorMetrics:
                               "when Kafka last acknowledged a request's records", registry=r)
         self.live = Gauge("outagewatch_collector_live", "1 while live (core/health.py's rule)", registry=r)
         self.heartbeat_keep.set(1.0)
+
+
+class StormMetrics:
+    """Fair admission in a storm (``collectors.storm``): which rooms are sampled, at what ratio, what it dropped.
+
+    Room labels are bounded: only the ``top`` sampled rooms sending the most are named, refreshed at each
+    scrape (a room no longer sampled disappears); ``rooms`` counts them all.
+    """
+
+    def __init__(self, registry: CollectorRegistry, top: int = 10) -> None:
+        self.top = top
+        self.errors_out = Counter("outagewatch_collector_storm_errors_sampled_out",
+                                  "error reports of flooding rooms dropped by storm sampling (kept ones carry "
+                                  "their weight)", registry=registry)
+        self.rooms = Gauge("outagewatch_collector_storm_sampled_rooms",
+                           "rooms whose error reports are being sampled (flooding the collector)", registry=registry)
+        self.keep = Gauge("outagewatch_collector_storm_keep_ratio",
+                          "fraction of a sampled room's error clients kept (the top rooms by reports/s)",
+                          ["room"], registry=registry)
+        self.share = Gauge("outagewatch_collector_storm_room_share",
+                           "a sampled room's share of the collector's recent reports (the top rooms by reports/s)",
+                           ["room"], registry=registry)
+
+    def show(self, sampled: list[tuple[str, float, float]], total: int) -> None:
+        """``(room, keep ratio, share)`` of the top sampled rooms, and how many rooms are sampled in all."""
+        self.rooms.set(total)
+        self.keep.clear()
+        self.share.clear()
+        for room, keep, share in sampled[: self.top]:
+            self.keep.labels(room).set(keep)
+            self.share.labels(room).set(round(share, 4))

@@ -7,14 +7,23 @@ reports/s (median ~190k), uvicorn 0.54 + httptools + starlette 1.10
 124k-188k (median ~157k). aiohttp also needs no extra dependency.
 
 Order of checks for an ingest request, cheapest refusal first:
-503 (in-flight limit: shed before reading the body) -> 401 (key) -> 403
+503 (in-flight limit, not counting the requests of flooding rooms; all of
+them past the storm limit: shed before reading the body) -> 401 (key) -> 403
 (the key lacks the endpoint's scope) -> 415 (content type) -> 413
 (Content-Length) -> 429 (the key's bucket, then the client network's, empty)
 -> read body -> 413/400 (gzip cap, envelope, batch length) -> item
 validation (the whole batch in one msgspec call when it is all valid) ->
 event time within its bound of the receive clock -> 429 (charge items) ->
-source stamp -> dedup -> heartbeat sampling under load -> Kafka (202 after
+source stamp -> dedup -> sampling under load (a flooding room's errors by
+client, heartbeats by report: ``collectors.storm``) -> Kafka (202 after
 acks=all, 503 otherwise).
+
+Why a flood is read rather than refused: the room of a request is known only
+once its body is decoded, and a 503 before that cannot choose whom it hits.
+So the requests of flooding rooms are read (past ``max_inflight_requests``,
+up to ``storm_max_inflight_requests``) and their room's errors sampled; the
+other rooms' requests keep the whole ``max_inflight_requests`` for
+themselves.
 """
 
 from __future__ import annotations
@@ -36,12 +45,13 @@ from collectors.auth import DEMO_SECRET, ApiKeys, Key, KeyConfigError
 from collectors.coalesce import ReportCoalescer
 from collectors.dedup import RecentIds
 from collectors.keyring import Check, KeyRing
-from collectors.metrics import CollectorMetrics, rejection_reason
+from collectors.metrics import CollectorMetrics, StormMetrics, rejection_reason
 from collectors.ratelimit import RateLimiter
-from collectors.sampling import SamplingPolicy, keep_probability, sample_heartbeats
+from collectors.sampling import SamplingPolicy
 from collectors.scraper import Scraper, parse_targets
 from collectors.sink import KafkaSink, ProducerSettings, RecordSink, SinkUnavailable
 from collectors.sources import SourcePolicy, Sources
+from collectors.storm import Admission, StormPolicy, StormSampler, storm_seed
 from core import schemas
 from core.config import Settings
 from core.health import Health, LivenessGuard, LivenessPolicy
@@ -111,8 +121,13 @@ class Collector:
         self.bound = settings.event_time.bound()
         self.seen = RecentIds(int(c.dedup_horizon_seconds * 1000), c.dedup_max_ids, self.clock)
         self.sampling = SamplingPolicy(enabled=c.sample_heartbeats, min_keep=c.sample_min_keep)
+        self.storm = StormSampler(StormPolicy.from_settings(c), storm_seed(self.sources.secret), self.clock,
+                                  self.sampling)
+        self.storm_metrics = StormMetrics(self.metrics.registry)
         self.inflight = 0
         self.health = Health("collector", self.clock, LivenessPolicy.from_settings(settings), needs_assignment=False)
+        # The in-flight requests' shares of reports from flooding rooms, summed (Admission.flooding_share).
+        self.inflight_flooding = 0.0
         self.coalescer = ReportCoalescer(sink, settings.topics.client_reports, c.coalesce_ms / 1000,
                                          c.coalesce_max_reports)
         self.app = web.Application(client_max_size=c.max_body_bytes)
@@ -197,11 +212,17 @@ class Collector:
         return _error(429, reason, wait)
 
     def _shed(self) -> web.Response | None:
-        limit = self.settings.collector.max_inflight_requests
-        if self.inflight >= limit:
+        c = self.settings.collector
+        others = self.inflight - self.inflight_flooding
+        if others >= c.max_inflight_requests:
             self.metrics.shed.labels("inflight").inc()
-            return _error(503, f"collector is at its limit of {limit} requests in flight; retry later",
-                          self.settings.collector.retry_after_seconds)
+            return _error(503, f"collector is at its limit of {c.max_inflight_requests} requests in flight; "
+                               "retry later", c.retry_after_seconds)
+        if self.inflight >= c.storm_max_inflight_requests:
+            self.metrics.shed.labels("storm_inflight").inc()
+            return _error(503, f"collector is at its limit of {c.storm_max_inflight_requests} requests in flight "
+                               f"({self.inflight - others:.0f} of them from rooms flooding it, already sampled); "
+                               "retry later", c.retry_after_seconds)
         return None
 
     async def _deliver(self, send: Awaitable[None], kind: str, accepted: int) -> web.Response | None:
@@ -257,20 +278,31 @@ class Collector:
                 report.source = source
                 report.weight = 1.0
         fresh, duplicate_ids = self._drop_duplicates(valid)
-        keep = keep_probability(self.inflight / self.settings.collector.max_inflight_requests, self.sampling)
-        self.metrics.heartbeat_keep.set(keep)
-        kept, sampled_out = sample_heartbeats(fresh, keep)
-        refused = await self._deliver(self.coalescer.submit(kept), "reports", len(fresh))
+        admission = self._sample(fresh)
+        self.inflight_flooding += admission.flooding_share
+        try:
+            refused = await self._deliver(self.coalescer.submit(admission.kept), "reports", len(fresh))
+        finally:
+            self.inflight_flooding -= admission.flooding_share
         if refused is not None:
             return refused
         # Only now: a report whose request got a 503 must not count as seen when the client retries.
         self.seen.remember(report.report_id for report in fresh)
         if duplicate_ids:
             self.metrics.duplicates.inc(duplicate_ids)
-        if sampled_out:
-            self.metrics.sampled_out.inc(sampled_out)
+        if admission.heartbeats_out:
+            self.metrics.sampled_out.inc(admission.heartbeats_out)
+        if admission.errors_out:
+            self.storm_metrics.errors_out.inc(admission.errors_out)
         return _json(202, {"accepted": len(fresh), "rejected": len(invalid), "duplicates": duplicate_ids,
-                           "sampled_out": sampled_out, "errors": self._rejected("reports", invalid)})
+                           "sampled_out": admission.sampled_out, "errors": self._rejected("reports", invalid)})
+
+    def _sample(self, fresh: list[schemas.ClientReport]) -> Admission:
+        """The storm policy's decision for a request's fresh reports, at the collector's load now."""
+        limit = self.settings.collector.max_inflight_requests
+        admission = self.storm.admit(fresh, self.inflight / limit, (self.inflight - self.inflight_flooding) / limit)
+        self.metrics.heartbeat_keep.set(admission.heartbeat_keep)
+        return admission
 
     def _drop_duplicates(self, reports: list[schemas.ClientReport]) -> tuple[list[schemas.ClientReport], int]:
         flags = self.seen.unseen([report.report_id for report in reports])
@@ -310,8 +342,14 @@ class Collector:
         self.metrics.pending_bytes.set(self.sink.pending_bytes)
         self.metrics.source_buckets.set(len(self.source_limiter))
         self.metrics.live.set(float(self.health.verdict().live))
+        self._show_storm()
         return web.Response(body=generate_latest(self.metrics.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def _show_storm(self) -> None:
+        """/metrics: the rooms being sampled now (the top ones by name) and their keep ratios."""
+        current = self.storm.current()
+        self.storm_metrics.show([(room, entry.keep, entry.share) for room, entry in current], len(current))
 
 
 # -- running it --------------------------------------------------------------------------------
@@ -418,6 +456,7 @@ async def start(settings: Settings, *, host: str | None = None, port: int | None
                                  check=demo_key_guard(bind_host, c.allow_demo_key))
     targets = parse_targets(c.scrape_targets)
     SourcePolicy.from_settings(c).proxies()  # refuse a bad prefix or proxy before connecting to Kafka too
+    StormPolicy.from_settings(c)  # and a storm setting that cannot be used
     _warn_about(settings, ring.keys, bind_host)
     if sink is None:
         kafka = KafkaSink(producer_settings(settings), clock)

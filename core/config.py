@@ -154,7 +154,7 @@ class CollectorSettings:
     scrape_targets: tuple[str, ...] = ()
     scrape_interval_seconds: float = 15.0
     scrape_timeout_seconds: float = 5.0
-    # Storm behaviour: requests past this many in flight are shed with 503.
+    # Storm behaviour: past this many requests in flight (not counting those of flooding rooms), 503.
     max_inflight_requests: int = 64
     # Bytes handed to Kafka and not yet acknowledged; past it, 503.
     max_pending_bytes: int = 64 * 1024 * 1024
@@ -163,6 +163,15 @@ class CollectorSettings:
     retry_after_seconds: float = 1.0
     sample_heartbeats: bool = True
     sample_min_keep: float = 0.125
+    # Fair admission in a storm (collectors/storm.py): under load, the error reports of a room sending more than
+    # storm_room_share of the collector's recent reports are sampled by client (weighted), down to
+    # storm_min_keep but keeping about storm_min_kept_per_second of them; other rooms are not sampled. Requests
+    # of such rooms do not count toward max_inflight_requests, only toward storm_max_inflight_requests.
+    storm_sampling: bool = True
+    storm_room_share: float = 0.25
+    storm_min_keep: float = 0.015625
+    storm_min_kept_per_second: float = 1000.0
+    storm_max_inflight_requests: int = 256
     dedup_max_ids: int = 1_000_000
     kafka_compression: str = "lz4"
     # Reports of requests arriving this close together share one Kafka record per partition (0: per

@@ -218,6 +218,9 @@ class RoomHealth(msgspec.Struct, kw_only=True, omit_defaults=True):
     latency_p99_ms: float | None = None
     late_reports: int = 0
     region: str = ""
+    # The smallest share of the window's error reports the collector kept (1 / their largest weight): below
+    # 1.0 its error counts are weighted estimates of a room that flooded the collector (collectors.storm).
+    error_keep: float = 1.0
 
 
 class ServiceHealth(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -266,6 +269,8 @@ class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
     # window before, proven over both together): the earliest window_start it
     # covers. 0: this window alone. Alerting counts the window before as pending.
     since: int = 0
+    # The window's ``RoomHealth.error_keep``: below 1.0 the counts behind the verdict were sampled.
+    error_keep: float = 1.0
 
 
 class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -155,7 +155,8 @@ class RoomEnsemble:
         def decision(kind: str, bad: bool, score: float, kind_clients: float, evidence: list[Evidence]) -> Decision:
             return Decision(scope=window.scope, key=window.key, kind=kind, window_start=window.window_start,
                             window_end=window.window_end, bad=bad, score=round(score, 4), evidence=evidence,
-                            severity=_severity(config, bad, score, kind_clients), labels=labels)
+                            severity=_severity(config, bad, score, kind_clients), labels=labels,
+                            error_keep=window.error_keep)
 
         def pooled(made: Decision, ratio: ErrorRatio, errors: float, score: float) -> Decision:
             """``made`` reaching back to the previous window if the rise began there (see the module doc)."""
@@ -249,7 +250,7 @@ class RoomEnsemble:
                   "invented by a few senders (a script with the app key?), not an outage")
         return Decision(scope=window.scope, key=window.key, kind=FORGERY, window_start=window.window_start,
                         window_end=window.window_end, bad=bad, severity="warning" if bad else "info", score=score,
-                        evidence=[Evidence(detector="source_cap", observed=float(window.error_clients),
+                        error_keep=window.error_keep, evidence=[Evidence(detector="source_cap", observed=float(window.error_clients),
                                            baseline=capped, score=score, detail=detail)])
 
     def _learn(self, window: RoomHealth, by_code: dict[str, float], listeners: float, clients: float,

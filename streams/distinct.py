@@ -21,8 +21,19 @@ app version):
   fraction ``p`` of the clients is estimated from ~``p * k`` of them: its
   error is about ``1 / sqrt(p * k)`` (4.4 % for a quarter of k = 2,048).
 
+Error clients keep their *smallest* weight instead (``add_smallest``): the
+collector samples a flooding room's errors by client (``collectors.storm``),
+keeping a client when a fixed hash of it falls under the keep ratio ``p`` of
+the moment, with weight ``1 / p``. The ratios nest, so a client is seen at all
+with probability ``max p`` over its reports, which is ``1 / (its smallest
+weight)``: counting each client at that weight estimates the distinct error
+clients without bias even when the ratio changed within the window (the
+largest weight would count a client seen at 1 and at 1/64 as 64). The
+sampling hash is keyed and salted by room, so it is independent of the
+bottom-k hash here.
+
 Why it is safe under at-least-once replay: adding a (client, weight) twice
-changes nothing (the largest weight wins, the same hash is the same entry),
+changes nothing (the largest, or smallest, weight wins, the same hash is the same entry),
 and the estimate depends only on the final bottom-k set, never on the order
 of arrival or on when the set was trimmed. A client whose hash is in the final
 bottom-k was below the threshold at every one of its reports, so its weight is
@@ -93,6 +104,25 @@ class Distinct:
             if len(entries) >= 2 * self.k:
                 self.trim()
         elif weight > previous[0]:
+            entries[hashed] = (weight, previous[1])
+
+    def add_smallest(self, hashed: int, weight: float, cell: str) -> None:
+        """``add``, keeping the client's smallest weight: for clients sampled by client (see the module doc).
+
+        >>> seen = Distinct(k=4)
+        >>> seen.add_smallest(client_hash("a"), 64.0, "ios"); seen.add_smallest(client_hash("a"), 1.0, "ios")
+        >>> seen.totals()
+        {'ios': 1.0}
+        """
+        entries = self.entries
+        previous = entries.get(hashed)
+        if previous is None:
+            if hashed >= self.threshold:
+                return
+            entries[hashed] = (weight, cell)
+            if len(entries) >= 2 * self.k:
+                self.trim()
+        elif weight < previous[0]:
             entries[hashed] = (weight, previous[1])
 
     def trim(self) -> None:

@@ -12,8 +12,18 @@ two. Reports without a stamp (a recording, a replay written straight to
 Kafka) are their client's own source: ``streams.windows`` counts them from
 its distinct error clients as before, and only stamped reports come here.
 
+The cap is on clients, not on weights: a source counts its kept clients (at
+most two) at their weights. Under the collector's storm sampling by client
+(a client kept with probability ``p`` carries ``1 / p``) that is unbiased for
+every source of one or two clients, which is what real listeners' networks
+are; a source of more clients is overestimated, by up to ``1 / p`` for one
+of many (a script's network, a carrier NAT), and only in a room being sampled.
+A source whose clients were sampled stands for many sources, so, like the
+sources of a bottom-k sample, it is not named in the scope partials.
+
 ``SourceCapped`` keeps, per source, its first ``CLIENTS_PER_SOURCE`` clients
-(client hash -> (largest weight, cell), as ``streams.distinct`` does) over a
+(client hash -> (smallest weight, cell), as ``streams.distinct`` does for error
+clients) over a
 bottom-k sample of source hashes: exact up to ``k`` sources, above that every
 source below the sample's threshold stands for ``1 / tau`` sources (unbiased,
 relative error about ``1 / sqrt(k)``; 4.4 % for k = 512, in a room window
@@ -85,7 +95,7 @@ class SourceCapped:
             return
         previous = clients.get(client)
         if previous is not None:
-            if weight > previous[0]:
+            if weight < previous[0]:
                 clients[client] = (weight, previous[1])
         elif len(clients) < CLIENTS_PER_SOURCE:
             clients[client] = (weight, cell)
@@ -111,19 +121,21 @@ class SourceCapped:
         return ordered[: self.k - 1], _HASH_SPACE / (ordered[self.k - 1] + 1)
 
     def per_source(self) -> dict[int, dict[str, float]]:
-        """Each sampled source's capped count per cell (unscaled): the weight of its kept clients, at most
-        ``CLIENTS_PER_SOURCE`` in all."""
+        """Each sampled source's capped count per cell (unscaled): the weights of its kept clients, of which
+        there are at most ``CLIENTS_PER_SOURCE``."""
         out: dict[int, dict[str, float]] = {}
         ordered, _ = self._sample()
         for source in ordered:
-            clients = self.entries[source].values()
-            total = sum(weight for weight, _ in clients)
-            factor = CLIENTS_PER_SOURCE / total if total > CLIENTS_PER_SOURCE else 1.0
             cells: dict[str, float] = {}
-            for weight, cell in clients:
-                cells[cell] = cells.get(cell, 0.0) + weight * factor
+            for weight, cell in self.entries[source].values():
+                cells[cell] = cells.get(cell, 0.0) + weight
             out[source] = cells
         return out
+
+    def weight_of(self, source: int) -> float:
+        """The smallest weight of a source's kept clients: above 1, they were sampled (and the source stands for
+        about that many like it)."""
+        return min(weight for weight, _ in self.entries[source].values())
 
     def scale(self) -> float:
         return self._sample()[1]

@@ -14,7 +14,12 @@ Definitions (every count is a sum of report weights):
   stands for N listeners, a client heartbeating twice still counts once).
 - ``error_clients_by_code[c]``: distinct clients that reported code ``c``, once
   per window and code (one spamming client counts once, as Downdetector counts
-  one report per user); ``error_clients`` is their sum over codes.
+  one report per user), each with the smallest weight it reported (the
+  collector samples a flooding room's errors by client: ``streams.distinct``);
+  ``error_clients`` is their sum over codes.
+- ``error_keep``: the smallest share of error reports the collector kept for
+  the window (1 / the largest error weight; 1.0 when none was sampled): below
+  1, the error counts are weighted estimates of a room flooding the collector.
 - ``capped_error_clients_by_code[c]``: the same, but each source (the
   collector's stamp of the client's network, ``streams.source_cap``) counting
   for at most two clients: one script's thousand invented ids are two. What
@@ -76,6 +81,8 @@ class Cell(msgspec.Struct, kw_only=True):
     errors_by_code: dict[str, float] = {}
     latency: dict[int, float] = {}
     late_reports: int = 0
+    # The largest weight of an error report here: 1 / the collector's keep ratio (collectors.storm).
+    error_weight: float = 1.0
 
 
 class WindowState(msgspec.Struct, kw_only=True):
@@ -116,6 +123,7 @@ class Partial(msgspec.Struct, kw_only=True):
     error_sources: float = 0.0
     latency: dict[int, float] = {}
     late_reports: int = 0
+    error_weight: float = 1.0
 
 
 def initialize() -> WindowState:
@@ -181,6 +189,8 @@ def add_many(state: WindowState, reports: Iterable[ClientReport]) -> WindowState
         else:
             code = report.error_code or "other"
             cell.errors += weight
+            if weight > cell.error_weight:
+                cell.error_weight = weight
             by_code = cell.errors_by_code
             by_code[code] = by_code.get(code, 0.0) + weight
             clients = error_clients.get(code)
@@ -190,13 +200,13 @@ def add_many(state: WindowState, reports: Iterable[ClientReport]) -> WindowState
             source = report.source
             if source:
                 # Marked in its cell: the partials count it through its source, capped, not as it is.
-                clients.add(hashed, weight, key + STAMPED)
+                clients.add_smallest(hashed, weight, key + STAMPED)
                 capped = error_sources.get(code)
                 if capped is None:
                     capped = error_sources[code] = SourceCapped()
                 capped.add(source_hash(source), hashed, weight, key)
             else:  # a recording, a replay straight into Kafka: the client is its own source, never capped
-                clients.add(hashed, weight, key)
+                clients.add_smallest(hashed, weight, key)
         latency = report.latency_ms
         if latency is not None:
             bucket = ceil(log(latency) * inverse_log_gamma) if latency > min_value else zero_bucket
@@ -217,7 +227,7 @@ def partials(state: WindowState) -> dict[tuple[str, str], Partial]:
     for key, cell in state.cells.items():
         by_cell[key] = Partial(reports=cell.reports, joins=cell.joins, leaves=cell.leaves, errors=cell.errors,
                                errors_by_code=dict(cell.errors_by_code), latency=dict(cell.latency),
-                               late_reports=cell.late_reports)
+                               late_reports=cell.late_reports, error_weight=cell.error_weight)
     for key, weight in state.listeners.totals().items():
         by_cell[key].listeners += weight
     for code, clients in state.error_clients.items():
@@ -246,11 +256,12 @@ def _source_partials(by_cell: dict[str, Partial], code: str, capped: SourceCappe
     named: dict[str, dict[int, float]] = {}
     for source, cells in capped.per_source().items():
         biggest = max(cells, key=lambda cell: (cells[cell], cell))
-        by_cell[biggest].error_sources += scale
+        weight = capped.weight_of(source)
+        by_cell[biggest].error_sources += scale * weight
         for cell, value in cells.items():
-            if scale == 1.0:
+            if scale == 1.0 and weight == 1.0:
                 named.setdefault(cell, {})[source] = value
-            else:  # a sample of a huge room's sources: they stand for many, none is named
+            else:  # a sample of a huge room's sources, or of a flooding room's clients: they stand for many
                 rest = by_cell[cell].capped_error_clients_by_code
                 rest[code] = rest.get(code, 0.0) + value * scale
     for cell, values in named.items():
@@ -267,6 +278,7 @@ def merge(into: Partial, other: Partial) -> Partial:
     into.reports += other.reports
     into.errors += other.errors
     into.late_reports += other.late_reports
+    into.error_weight = max(into.error_weight, other.error_weight)
     for code, value in other.errors_by_code.items():
         into.errors_by_code[code] = into.errors_by_code.get(code, 0.0) + value
     for code, value in other.error_clients_by_code.items():
@@ -334,6 +346,7 @@ def health_of(part: Partial, scope: str, key: str, window_start: int, window_end
         latency_p99_ms=sketch.quantile(part.latency, 0.99),
         late_reports=part.late_reports,
         region=region,
+        error_keep=1.0 / part.error_weight if part.error_weight > 1.0 else 1.0,
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import msgspec
+
 from alerting.engine import AlertEngine, restore_engine, save_state
 from alerting.policy import AlertingPolicy, GroupingPolicy, LifecyclePolicy
 from core.schemas import Alert, Decision
@@ -248,3 +250,14 @@ def test_a_suspect_window_survives_a_restart() -> None:
     engine.process([decision("room-1", 0, False, score=0.45)])
     restored = restore_engine(POLICY, ManualClock(T0), json.loads(json.dumps(save_state(engine))))
     assert [e.status for e in restored.process([decision("room-1", 1, True, score=0.6)])] == ["firing"]
+
+
+def test_the_alert_of_a_sampled_window_says_its_counts_are_sampled() -> None:
+    engine = AlertEngine(POLICY, ManualClock(T0))
+    events = []
+    for i in range(3):
+        sampled = msgspec.structs.replace(decision("storm-room", i, True, region=None), error_keep=1 / 64)
+        events += engine.process([sampled])
+    firing = [e for e in events if e.status == "firing"]
+    assert firing and firing[0].key == "storm-room"
+    assert firing[0].summary.endswith("; counts sampled: 1 in 64 error reports kept, weighted")

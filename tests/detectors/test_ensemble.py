@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import numpy as np
 
 from alerting.policy import LifecyclePolicy
@@ -125,6 +126,16 @@ def test_decisions_carry_severity_evidence_and_labels_and_are_emitted_when_good(
     assert {e.detector for e in crash.evidence} == {"volume_baseline", "error_ratio"}
     ratio = next(e for e in crash.evidence if e.detector == "error_ratio")
     assert ratio.observed > 0.1 and ratio.baseline < 0.01 and 0.5 <= ratio.score <= 1.0
+
+
+def test_a_window_the_collector_sampled_says_so_in_every_decision_on_it() -> None:
+    windows = room_windows(np.random.default_rng(6), [50_000.0] * 60, spikes=[Spike(50, 60, "crash", 0.2)])
+    windows[50] = msgspec.structs.replace(windows[50], error_keep=1 / 64)
+    ensemble = RoomEnsemble(EnsembleConfig())
+    decisions = [ensemble.observe(window) for window in windows[:52]]
+    assert {d.error_keep for d in decisions[50]} == {1 / 64}
+    assert any(d.bad for d in decisions[50])
+    assert {d.error_keep for d in decisions[49] + decisions[51]} == {1.0}
 
 
 def test_many_quiet_rooms_produce_no_two_consecutive_bad_windows() -> None:
