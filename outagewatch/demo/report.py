@@ -14,7 +14,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     console.rule(f"[bold]outagewatch demo: {summary['scenario']}[/] ({summary['wall_seconds']:.0f}s)")
     console.print(
         f"reports: {reports['sent']:,} sent, {reports['accepted']:,} accepted by the collector "
-        f"({reports['sampled_out']:,} heartbeats sampled out under load), {reports['stored']:,} stored in ClickHouse, "
+        f"({reports['sampled_out']:,} sampled out under load, stood for by the weights of those kept), {reports['stored']:,} stored in ClickHouse, "
         f"[{'red' if reports['lost'] else 'green'}]{reports['lost']:,} lost[/]")
     console.print(f"alerts: {alerts['firing_events']} firing and {alerts['resolved_events']} resolved events "
                   f"{alerts['by_scope']}; {alerts['notifications_received']} notifications reached the webhook")

@@ -33,7 +33,8 @@ FLEET_KEY_NAME = "outagewatch-fleet"
 
 @dataclass(frozen=True)
 class CollectorCounts:
-    """Reports the collector answered 202 for, and how many of those were heartbeats it sampled out."""
+    """Reports the collector answered 202 for, and how many of those it sampled out (heartbeats under load, and
+    the error reports of rooms flooding it: the kept ones carry their weight)."""
 
     accepted: int
     sampled_out: int
@@ -46,6 +47,28 @@ class StoredCounts:
 
     rows: int
     weight: float
+
+
+@dataclass(frozen=True)
+class RoomErrors:
+    """One room's stored error reports: rows, the reports their weights stand for, distinct clients stored, and
+    the distinct error clients they stand for (each client at its smallest weight, as the worker counts)."""
+
+    rows: int
+    weight: float
+    clients: int
+    weighted_clients: float
+
+
+# Runs on ClickHouse 18.16 and current ClickHouse (tests/outagewatch/pipeline/test_running.py). A replayed row
+# is one report (GROUP BY report_id), a client one client (GROUP BY client_id, its smallest weight).
+ROOM_ERRORS_SQL = (
+    "SELECT sum(reports), sum(weight), count(), sum(client_weight) FROM ("
+    " SELECT client_id, count() AS reports, sum(w) AS weight, min(w) AS client_weight FROM ("
+    "  SELECT report_id, any(client_id) AS client_id, any(weight) AS w FROM reports"
+    "  WHERE room_id = %(room)s AND kind = 'error' AND startsWith(report_id, %(prefix)s) GROUP BY report_id)"
+    " GROUP BY client_id)"
+)
 
 
 def fetch_metrics(url: str) -> dict[str, float]:
@@ -164,7 +187,8 @@ class Pipeline:
     def collector_counts(self) -> CollectorCounts:
         metrics = fetch_metrics(self.collector.url)
         return CollectorCounts(accepted=int(metrics.get('outagewatch_collector_accepted_total{kind="reports"}', 0)),
-                               sampled_out=int(metrics.get("outagewatch_collector_heartbeats_sampled_out_total", 0)),
+                               sampled_out=int(metrics.get("outagewatch_collector_heartbeats_sampled_out_total", 0)
+                                               + metrics.get("outagewatch_collector_storm_errors_sampled_out_total", 0)),
                                shed=int(metrics.get("outagewatch_collector_shed_total", 0)))
 
     def stored(self, prefix: str, since_ms: int, until_ms: int) -> StoredCounts:
@@ -179,6 +203,18 @@ class Pipeline:
                 "GROUP BY report_id)",
                 {"start": since_ms // 1000 - 60, "end": until_ms // 1000 + 60, "prefix": prefix})
             return StoredCounts(rows=int(rows[0][0]), weight=float(rows[0][1] or 0.0))
+        finally:
+            client.disconnect()
+
+    def room_errors(self, prefix: str, room: str) -> RoomErrors:
+        """The error reports of ``room`` whose id starts with ``prefix``, as stored (each counted once)."""
+        from history.client import connect, parse_url
+
+        client = connect(parse_url(self.settings.clickhouse.url))
+        try:
+            rows, weight, clients, distinct = client.execute(ROOM_ERRORS_SQL, {"prefix": prefix, "room": room})[0]
+            return RoomErrors(rows=int(rows), weight=float(weight or 0.0), clients=int(clients),
+                              weighted_clients=float(distinct or 0.0))
         finally:
             client.disconnect()
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from clickhouse_driver.util.escape import escape_params
 
 from core.config import Settings, TopicSettings
 from history.client import ClickHouseTarget
@@ -27,6 +29,26 @@ def settings_for(settings: Settings, target: ClickHouseTarget, topics: TopicSett
         topics=topics or settings.topics,
         history=dataclasses.replace(settings.history, **tuned),
     )
+
+
+class Chdb:
+    """Current ClickHouse in-process (chdb), with the driver's parameter binding: where shipped SQL is proven
+    to run beside the local 18.16 server."""
+
+    def __init__(self) -> None:
+        from chdb import session
+
+        self.session = session.Session()
+        self.session.query("CREATE DATABASE IF NOT EXISTS ow")
+        self.session.query("USE ow")
+
+    def execute(self, sql: str) -> object:
+        return self.session.query(sql)
+
+    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        bound = sql % escape_params(params, None) if params else sql  # the driver's own escaping
+        text = str(self.session.query(bound, "JSONCompact"))
+        return [list(row) for row in json.loads(text)["data"]] if text.strip() else []
 
 
 @pytest.fixture

@@ -3,19 +3,17 @@ give the same answers there, and see a replayed row once."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import pytest
-from clickhouse_driver.util.escape import escape_params
 
 from core.config import Settings
 from history import api, migrations, rollups
 from history.client import ClickHouseTarget, connect
 from history.queries import NAMED_QUERIES
-from tests.history.history_testkit import settings_for
+from tests.history.history_testkit import Chdb, settings_for
 
 T0 = 1_795_323_600  # 2026-11-22T05:00:00Z
 SEED = (
@@ -70,23 +68,6 @@ def _norm(value: Any) -> Any:
         return round(float(value), 6)
     except (TypeError, ValueError):
         return str(value)
-
-
-class Chdb:
-    def __init__(self) -> None:
-        from chdb import session
-
-        self.session = session.Session()
-        self.session.query("CREATE DATABASE IF NOT EXISTS ow")
-        self.session.query("USE ow")
-
-    def execute(self, sql: str) -> object:
-        return self.session.query(sql)
-
-    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
-        bound = sql % escape_params(params, None) if params else sql  # the driver's own escaping
-        text = str(self.session.query(bound, "JSONCompact"))
-        return [list(row) for row in json.loads(text)["data"]] if text.strip() else []
 
 
 @pytest.fixture(scope="module")

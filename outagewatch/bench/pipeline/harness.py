@@ -99,6 +99,13 @@ class Follower(RunFollower):
                     return arrived, alert
         return None
 
+    def windows_of(self, room: str, since_ms: int, until_ms: int) -> list[schemas.RoomHealth]:
+        """The room's windows overlapping an event-time range, each in its last published version."""
+        with self.lock:
+            latest = {window.window_start: window for _, window in self.windows
+                      if window.key == room and window.window_end > since_ms and window.window_start < until_ms}
+        return [latest[start] for start in sorted(latest)]
+
     def first_window(self, room: str, after_event_ms: int, code: str, min_clients: float) -> tuple[int, Any] | None:
         """The first closed window of ``room`` from the onset on with at least ``min_clients`` failing with ``code``."""
         with self.lock:
@@ -110,7 +117,8 @@ class Follower(RunFollower):
 
 
 class Sampler:
-    """Every ``interval_s``: both consumer groups' lag on client-reports, and each process's memory."""
+    """Every ``interval_s``: both consumer groups' lag on client-reports, each process's memory, and the rooms
+    the collector says it samples (``/metrics``: room -> keep ratio)."""
 
     def __init__(self, pipeline: Any, interval_s: float = 1.0) -> None:
         self.pipeline = pipeline
@@ -118,6 +126,7 @@ class Sampler:
         self.lags: list[tuple[float, int | None, int | None]] = []
         # Readings carry "at" (epoch seconds), so a phase's peak can be picked out.
         self.memory: dict[str, list[dict[str, float]]] = {name: [] for name in pipeline.pids()}
+        self.sampled_rooms: list[tuple[float, dict[str, float]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
 
@@ -134,6 +143,22 @@ class Sampler:
         return [(sample[0] - since, sample[1] if which == 1 else sample[2]) for sample in self.lags
                 if since <= sample[0] <= until]
 
+    def keep_ratios_between(self, since: float, until: float) -> dict[str, float]:
+        """The smallest keep ratio the collector showed for each room it sampled in an epoch-seconds range."""
+        out: dict[str, float] = {}
+        for at, rooms in self.sampled_rooms:
+            if since <= at <= until:
+                for room, keep in rooms.items():
+                    out[room] = min(keep, out.get(room, 1.0))
+        return out
+
+    def _sampled_rooms(self) -> dict[str, float]:
+        from outagewatch.pipeline.running import fetch_metrics
+
+        prefix = 'outagewatch_collector_storm_keep_ratio{room="'
+        return {name[len(prefix):-2]: value for name, value in fetch_metrics(self.pipeline.collector.url).items()
+                if name.startswith(prefix)}
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             for name, pid in self.pipeline.pids().items():
@@ -142,6 +167,7 @@ class Sampler:
                     self.memory[name].append({**reading, "at": time.time()})
             try:
                 self.lags.append((time.time(), self.pipeline.worker_lag(), self.pipeline.sink_lag()))
+                self.sampled_rooms.append((time.time(), self._sampled_rooms()))
             except Exception as exc:  # noqa: BLE001 - a missed sample is not a failed bench
                 log.warning("bench sampler: %s", exc)
 

@@ -10,7 +10,10 @@ runs and a compressed warm-up (``speed`` > 1) trains the detectors quickly.
   answered); Zipf-spread rooms, 96% heartbeats, 2% joins, 2% errors. A
   request the collector refuses (503/429) is counted, not retried: the
   bench reports the rate the pipeline actually took. A connection that falls
-  behind its pace sends at once but never banks the debt.
+  behind its pace sends at once but never banks the debt. Besides its whole
+  tally, the background is tallied per phase: ``background:calm`` (as long as
+  the first surge, right before it) and ``background:surge:<name>`` (during
+  each surge), so a surge's cost to everyone else is measured in the same run.
 - **watched rooms**: steady listeners (``watched_listeners`` distinct
   clients, each heartbeating once per window) with a 1% error background,
   posted every 250 ms and retried until accepted (a real client retries),
@@ -33,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,12 +201,28 @@ class _Load:
     def __init__(self, plan: LoadPlan) -> None:
         self.plan = plan
         self.tallies: dict[str, Tally] = {"background": Tally(), "watched": Tally()}
+        if plan.surges:
+            first = min(plan.surges, key=lambda s: s.at_s)
+            self.tallies["background:calm"] = Tally(seconds=min(first.seconds, first.at_s))
+        for surge in plan.surges:
+            self.tallies[f"background:surge:{surge.name}"] = Tally(seconds=surge.seconds)
         self.onsets: dict[int, dict[str, Any]] = {}
         self.surges: list[dict[str, Any]] = []
         self.counter = 0
         self.headers = {"Authorization": f"Bearer {plan.api_key}", "Content-Type": "application/json"}
 
-    async def post(self, session: Any, body: bytes, offered: int, tally: Tally, key: str = "") -> int:
+    def background_phase(self, elapsed: float) -> tuple[Tally, ...]:
+        """The phase tallies a background request sent ``elapsed`` s into the load counts in, besides its own."""
+        surges = sorted(self.plan.surges, key=lambda s: s.at_s)
+        for surge in surges:
+            if surge.at_s <= elapsed < surge.at_s + surge.seconds:
+                return (self.tallies[f"background:surge:{surge.name}"],)
+        if surges and surges[0].at_s - surges[0].seconds <= elapsed < surges[0].at_s:
+            return (self.tallies["background:calm"],)
+        return ()
+
+    async def post(self, session: Any, body: bytes, offered: int, tally: Tally, key: str = "",
+                   phases: tuple[Tally, ...] = ()) -> int:
         import aiohttp
         import msgspec
 
@@ -216,7 +236,10 @@ class _Load:
                 answer = msgspec.json.decode(payload)
         except (TimeoutError, aiohttp.ClientError):
             status = 599
-        tally.count(status, offered, answer, time.perf_counter() - sent, key)
+        latency = time.perf_counter() - sent
+        tally.count(status, offered, answer, latency, key)
+        for counted in phases:
+            counted.count(status, offered, answer, latency)
         return status
 
     def next_number(self) -> int:
@@ -224,7 +247,8 @@ class _Load:
         return self.counter
 
     async def paced(self, session: Any, templates: list[bytes], batch: int, rate: float, connections: int,
-                    start: float, end: float, tally: Tally, kind: str = "b") -> None:
+                    start: float, end: float, tally: Tally, kind: str = "b",
+                    phase: Callable[[float], tuple[Tally, ...]] | None = None) -> None:
         interval = batch * connections / rate if rate > 0 else 0.0
 
         async def connection(index: int) -> None:
@@ -240,7 +264,8 @@ class _Load:
                     return
                 number = self.next_number()
                 body = fill(templates[number % len(templates)], number, self.clock.at(now))
-                status = await self.post(session, body, batch, tally, request_key(self.plan.prefix, kind, number))
+                phases = phase(now - start) if phase is not None else ()
+                status = await self.post(session, body, batch, tally, request_key(self.plan.prefix, kind, number), phases)
                 if status in (429, 503, 599) and not interval:
                     await asyncio.sleep(0.05)  # a polite client backs off a little
 
@@ -327,7 +352,7 @@ class _Load:
             end = start + plan.seconds
             await asyncio.gather(
                 self.paced(session, templates, plan.batch, plan.rate, plan.connections, start, end,
-                           self.tallies["background"]),
+                           self.tallies["background"], phase=self.background_phase),
                 self.watched(session, start, end),
                 *(self.surge(session, surge, start) for surge in plan.surges))
             elapsed = time.perf_counter() - start

@@ -9,7 +9,16 @@ process was sampled at during the surge and the 15 s after it (and the
 kernel's VmHWM at the end), the worker's lag, and whether the alert for
 the room still fired and how fast (event and wall time from the surge).
 The collector's per-key rate limit is lifted: what sheds is its in-flight
-limit and Kafka back-pressure.
+limit and Kafka back-pressure, and what samples is its storm policy.
+
+What a surge costs everyone else, from the same run: the background's
+acknowledged rate and 503s during the surge against the same length of time
+right before the first surge (``background``). Whether the surge room's counts
+are right under sampling (``storm_counts``): its error reports stored in
+ClickHouse (weights summed, and distinct clients each at its smallest
+weight) and its windows' ``details_not_available`` errors and distinct error
+clients, each against what the collector acknowledged for it (every surge
+report is a distinct client); the smallest keep ratio ``/metrics`` showed.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from typing import Any
 from core.config import Settings
 from outagewatch.bench.pipeline.figures import lag_summary
 from outagewatch.bench.pipeline.harness import BenchRun, machine, past_start_ms
-from outagewatch.bench.pipeline.load import Surge
+from outagewatch.bench.pipeline.load import ONSET_CODE, Surge
 from outagewatch.bench.pipeline.warmup import schedule
 from outagewatch.pipeline.processes import memory_mib
 
@@ -56,6 +65,10 @@ def run(settings: Settings, quick: bool = False, rate: float | None = None, seco
             end = start + surge["seconds"] + recovery_s
             tally = load["tallies"][f"surge:{surge['name']}"]
             detection = bench.detection(surge["room"], surge["event_ms"], surge["wall_ms"], 5)
+            during = load["tallies"][f"background:surge:{surge['name']}"]
+            calm = load["tallies"]["background:calm"]
+            counts = storm_counts(bench, surge, tally["accepted"], tally["offered"], plan_times.speed)
+            counts["collector_keep_ratio_min"] = bench.sampler.keep_ratios_between(start, end).get(surge["room"], 1.0)
             out.append({
                 "figure": f"surge_{surge['name']}", "room": surge["room"], "connections": surge["connections"],
                 "offered_error_rate_target": round(int(surge["name"].rstrip("x")) * ERROR_SHARE * rate),
@@ -68,6 +81,12 @@ def run(settings: Settings, quick: bool = False, rate: float | None = None, seco
                 "alert_fired": detection["alert_fired"], "alert_event_latency_s": detection["event_latency_s"],
                 "alert_wall_latency_s": detection["wall_latency_s"],
                 "window_wall_latency_s": detection.get("window_wall_latency_s"),
+                "background": {"acknowledged_per_s": during["accepted_per_s"],
+                               "calm_acknowledged_per_s": calm["accepted_per_s"],
+                               "vs_calm": _ratio(during["accepted_per_s"], calm["accepted_per_s"]),
+                               "shed_503": during["shed_503"], "latency_ms_p99": during["latency_ms_p99"],
+                               "calm_latency_ms_p99": calm["latency_ms_p99"]},
+                "storm_counts": counts,
             })
         run_id = bench.run_id
     head = {"benchmark": "storm", "run_id": run_id, "quick": quick}
@@ -79,6 +98,39 @@ def run(settings: Settings, quick: bool = False, rate: float | None = None, seco
          "sampled_out": account["sampled_out"], "stored_rows": account["stored_rows"], "drained": account["drained"], "drain_seconds": account["drain_seconds"],
          "waited_for_alerts_s": waited, "background_acknowledged_per_s": background["accepted_per_s"],
          "background_shed_503": background["shed_503"], "offered_rate_target": rate,
+         "background_calm_acknowledged_per_s": load["tallies"]["background:calm"]["accepted_per_s"],
          "watched_rooms_retried_503": load["tallies"]["watched"]["shed_503"],
          "cpu_cores_used": load["cpu_cores_used"], "event_speed": plan_times.speed, "machine": conditions},
     ]
+
+
+def _ratio(value: float, reference: float) -> float | None:
+    """``value / reference`` to four places, None without a reference.
+
+    >>> _ratio(98, 100), _ratio(5, 0)
+    (0.98, None)
+    """
+    return round(value / reference, 4) if reference else None
+
+
+def storm_counts(bench: BenchRun, surge: dict[str, Any], acknowledged: int, offered: int,
+                 speed: float) -> dict[str, Any]:
+    """The surge room's counts downstream against what was acknowledged (see the module doc)."""
+    assert bench.follower is not None
+    stored = bench.pipeline.room_errors(f"{bench.prefix}s", surge["room"])
+    until_ms = surge["event_ms"] + int(surge["seconds"] * speed * 1000)
+    windows = bench.follower.windows_of(surge["room"], surge["event_ms"], until_ms)
+    window_errors = sum(w.errors_by_code.get(ONSET_CODE, 0.0) for w in windows)
+    window_clients = sum(w.error_clients_by_code.get(ONSET_CODE, 0.0) for w in windows)
+    return {
+        "acknowledged": acknowledged, "offered": offered, "stored_rows": stored.rows,
+        "stored_weighted_errors": round(stored.weight, 1),
+        "stored_weighted_errors_vs_acknowledged": _ratio(stored.weight, acknowledged),
+        "stored_weighted_errors_vs_offered": _ratio(stored.weight, offered),
+        "stored_weighted_clients_vs_acknowledged": _ratio(stored.weighted_clients, acknowledged),
+        "windows": len(windows), "window_errors": round(window_errors, 1),
+        "window_errors_vs_acknowledged": _ratio(window_errors, acknowledged),
+        "window_error_clients": round(window_clients, 1),
+        "window_error_clients_vs_acknowledged": _ratio(window_clients, acknowledged),
+        "window_error_keep_min": min((w.error_keep for w in windows), default=1.0),
+    }
