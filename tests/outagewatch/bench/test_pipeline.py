@@ -100,3 +100,18 @@ def test_load_bodies_carry_run_prefix_event_time_and_unique_ids() -> None:
                            schemas.ReportBatch).reports
     assert {r.kind for r in surge} == {"error"} and len({r.client_id for r in surge}) == 50
     assert EventClock(1000, 2.0, 10.0).at(11.0) == 3000
+
+
+def test_the_background_is_tallied_per_phase_around_the_surges() -> None:
+    from outagewatch.bench.pipeline.load import _Load
+
+    surges = (Surge("10x", "a", at_s=30, seconds=10, connections=1), Surge("100x", "b", at_s=60, seconds=10, connections=1))
+    load = _Load(LoadPlan(url="http://x", api_key="k", prefix="p-", seconds=90, rate=0, event_start_ms=0, surges=surges))
+
+    def phases(elapsed: float) -> list[str]:
+        counted = load.background_phase(elapsed)
+        return [name for name, tally in load.tallies.items() if any(tally is other for other in counted)]
+
+    assert [phases(t) for t in (5, 25, 35, 45, 65, 75)] == [
+        [], ["background:calm"], ["background:surge:10x"], [], ["background:surge:100x"], []]
+    assert load.tallies["background:calm"].seconds == 10 == load.tallies["background:surge:100x"].seconds
