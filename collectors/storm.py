@@ -200,7 +200,10 @@ class StormSampler:
             if keep < 1.0:
                 self._note(room, keep, per_second, now)
         share = sum(n for n, _ in flooding.values()) / len(reports)
-        return self._sample(reports, keeps, heartbeat_keep, keep_probability(load, self.heartbeats), share)
+        flooding_heartbeat_keep = keep_probability(load, self.heartbeats)
+        if flooding_heartbeat_keep >= 1.0 and min(keeps.values()) >= 1.0:  # flooding, but the collector keeps up
+            return Admission(reports, flooding_share=share)
+        return self._sample(reports, keeps, heartbeat_keep, flooding_heartbeat_keep, share)
 
     def _sample(self, reports: list[ClientReport], keeps: dict[str, float], heartbeat_keep: float,
                 flooding_heartbeat_keep: float, share: float) -> Admission:

@@ -25,7 +25,7 @@ from typing import Any
 from core import schemas
 from core.config import Settings
 from outagewatch.bench.pipeline.figures import loss_account
-from outagewatch.bench.pipeline.load import ONSET_CODE, LoadPlan, run_plan
+from outagewatch.bench.pipeline.load import ONSET_CODE, LoadPlan, merge_parts, run_plan
 from outagewatch.pipeline.follow import RunFollower
 from outagewatch.pipeline.processes import cpu_seconds, memory_mib
 
@@ -299,12 +299,17 @@ class BenchRun:
     def cpu(self) -> dict[str, float | None]:
         return {name: cpu_seconds(pid) for name, pid in self.pipeline.pids().items()}
 
-    def load(self, plan: LoadPlan) -> dict[str, Any]:
-        """Run the load in a child process; returns its summary plus the processes' CPU use during it."""
+    def load(self, plan: LoadPlan, split: bool = False) -> dict[str, Any]:
+        """Run the load in a child process (``split``: the background and the surges in one each); returns its
+        summary plus the processes' CPU use during it."""
         self.pipeline.check()
         before, started = self.cpu(), time.time()
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            result: dict[str, Any] = pool.apply(run_plan, (plan,))
+        with multiprocessing.get_context("spawn").Pool(2 if split else 1) as pool:
+            if split:
+                parts = [pool.apply_async(run_plan, (plan, part)) for part in ("background", "surges")]
+                result: dict[str, Any] = merge_parts(*(part.get() for part in parts))
+            else:
+                result = pool.apply(run_plan, (plan,))
         elapsed = time.time() - started
         after = self.cpu()
         result["cpu_cores_used"] = {name: _cores(before[name], after[name], elapsed) for name in after}

@@ -1,7 +1,10 @@
 """The load of the whole-pipeline benchmarks: background rooms, watched rooms, onsets and surges, over HTTP.
 
 Runs in its own process (``run_plan`` through a spawn pool) so it does not
-share the bench's GIL. Everything follows one event clock: ``ts`` =
+share the bench's GIL; ``run_plan(plan, "background")`` and ``run_plan(plan,
+"surges")`` split it over two, so a surge's clients are not the background's
+event loop too (what ``bench storm`` does: else the load generator, not the
+collector, would slow the background down in a surge). Everything follows one event clock: ``ts`` =
 ``event_start_ms + (wall - start) * speed``, so windows close while the load
 runs and a compressed warm-up (``speed`` > 1) trains the detectors quickly.
 
@@ -338,23 +341,25 @@ class _Load:
         tally.seconds = time.perf_counter() - began
         self.surges[-1]["seconds"] = round(tally.seconds, 2)
 
-    async def run(self) -> dict[str, Any]:
+    async def run(self, part: str = "all") -> dict[str, Any]:
         import aiohttp
 
         plan = self.plan
+        background, surges = part in ("all", "background"), part in ("all", "surges")
         templates = background_templates(plan)
-        connections = plan.connections + 1 + sum(s.connections for s in plan.surges)
+        connections = (plan.connections + 1 if background else 0) + (sum(s.connections for s in plan.surges)
+                                                                     if surges else 0)
         connector = aiohttp.TCPConnector(limit=connections, force_close=False)
         timeout = aiohttp.ClientTimeout(total=60)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             start = time.perf_counter()
             self.clock = EventClock(plan.event_start_ms, plan.speed, start)
             end = start + plan.seconds
-            await asyncio.gather(
-                self.paced(session, templates, plan.batch, plan.rate, plan.connections, start, end,
-                           self.tallies["background"], phase=self.background_phase),
-                self.watched(session, start, end),
-                *(self.surge(session, surge, start) for surge in plan.surges))
+            parts = [self.paced(session, templates, plan.batch, plan.rate, plan.connections, start, end,
+                                self.tallies["background"], phase=self.background_phase),
+                     self.watched(session, start, end)] if background else []
+            parts += [self.surge(session, surge, start) for surge in plan.surges] if surges else []
+            await asyncio.gather(*parts)
             elapsed = time.perf_counter() - start
         return {"seconds": round(elapsed, 2), "event_end_ms": self.clock.at(start + elapsed),
                 "tallies": {name: tally.summary(elapsed) for name, tally in self.tallies.items()},
@@ -364,6 +369,30 @@ class _Load:
                 "onsets": list(self.onsets.values()), "surges": self.surges}
 
 
-def run_plan(plan: LoadPlan) -> dict[str, Any]:
-    """Run the whole load (blocking; meant for a child process) and summarise it."""
-    return asyncio.run(_Load(plan).run())
+def run_plan(plan: LoadPlan, part: str = "all") -> dict[str, Any]:
+    """Run the load, or its ``background`` (with the watched rooms) or its ``surges`` part (blocking; meant for
+    a child process) and summarise it, with the CPU seconds the load generator itself used."""
+    cpu = time.process_time()
+    result = asyncio.run(_Load(plan).run(part))
+    result["load_cpu_seconds"] = round(time.process_time() - cpu, 2)
+    return result
+
+
+def merge_parts(background: dict[str, Any], surges: dict[str, Any]) -> dict[str, Any]:
+    """One summary of a load run in two parts: the background's tallies and onsets, the surges' own.
+
+    >>> merged = merge_parts({"seconds": 10.0, "event_end_ms": 5, "tallies": {"background": {}}, "accepted": 3,
+    ...                       "sampled_out": 1, "onsets": [], "surges": [], "load_cpu_seconds": 2.0},
+    ...                      {"seconds": 10.5, "event_end_ms": 6, "tallies": {"surge:100x": {}}, "accepted": 4,
+    ...                       "sampled_out": 2, "onsets": [], "surges": [{"name": "100x"}], "load_cpu_seconds": 3.0})
+    >>> sorted(merged["tallies"]), merged["accepted"], merged["event_end_ms"], merged["load_cpu_seconds"]
+    (['background', 'surge:100x'], 7, 6, 5.0)
+    """
+    surge_tallies = {name: tally for name, tally in surges["tallies"].items() if name.startswith("surge:")}
+    return {"seconds": max(background["seconds"], surges["seconds"]),
+            "event_end_ms": max(background["event_end_ms"], surges["event_end_ms"]),
+            "tallies": {**background["tallies"], **surge_tallies},
+            "accepted": background["accepted"] + surges["accepted"],
+            "sampled_out": background["sampled_out"] + surges["sampled_out"],
+            "onsets": background["onsets"], "surges": surges["surges"],
+            "load_cpu_seconds": round(background["load_cpu_seconds"] + surges["load_cpu_seconds"], 2)}

@@ -3,7 +3,8 @@
 After the detectors' warm-up, each surge hits its own watched room: every
 failing client reports at once, i.e. ``factor`` times the background's
 error-report rate (2% of ``rate``) offered over many connections (4 per
-unit of factor, at most 400) in batches of 50, not retried when shed. Per
+unit of factor, at most 400, from a load process of their own: the
+background's is not slowed by theirs) in batches of 50, not retried when shed. Per
 surge: offered, accepted and shed (503) reports, the highest RSS each
 process was sampled at during the surge and the 15 s after it (and the
 kernel's VmHWM at the end), the worker's lag, and whether the alert for
@@ -53,7 +54,7 @@ def run(settings: Settings, quick: bool = False, rate: float | None = None, seco
     with BenchRun(settings, "storm", quick, database=database, watched_rooms=rooms) as bench:
         plan = bench.plan(seconds=seconds_total, rate=rate, event_start_ms=past_start_ms(seconds_total, plan_times.speed),
                           speed=plan_times.speed, rooms=200 if quick else 1000, surges=surges)
-        load = bench.load(plan)
+        load = bench.load(plan, split=True)
         waited = bench.wait_for_alerts([(s["room"], s["event_ms"]) for s in load["surges"]],
                                        20.0 if quick else 60.0)
         hwm = {name: memory_mib(pid).get("peak_rss_mib") for name, pid in bench.pipeline.pids().items()}
@@ -100,7 +101,7 @@ def run(settings: Settings, quick: bool = False, rate: float | None = None, seco
          "background_shed_503": background["shed_503"], "offered_rate_target": rate,
          "background_calm_acknowledged_per_s": load["tallies"]["background:calm"]["accepted_per_s"],
          "watched_rooms_retried_503": load["tallies"]["watched"]["shed_503"],
-         "cpu_cores_used": load["cpu_cores_used"], "event_speed": plan_times.speed, "machine": conditions},
+         "cpu_cores_used": load["cpu_cores_used"], "load_generator_cpu_seconds": load["load_cpu_seconds"], "event_speed": plan_times.speed, "machine": conditions},
     ]
 
 
