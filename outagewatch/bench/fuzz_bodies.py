@@ -131,7 +131,7 @@ class Bodies:
     def _valid(self) -> FuzzBody:
         body, kind = self._as(self._encode_items(self._reports()))
         if self.rng.random() < 0.3:
-            return FuzzBody("valid", gzip.compress(body, compresslevel=1),
+            return FuzzBody("valid", gzip.compress(body, compresslevel=1, mtime=0),
                             {"Content-Type": kind, "Content-Encoding": "gzip"})
         return FuzzBody("valid", body, {"Content-Type": kind})
 
@@ -220,18 +220,18 @@ class Bodies:
         headers = {"Content-Type": kind}
         action = rng.randrange(11)
         if action == 0:
-            data, headers["Content-Encoding"] = gzip.compress(body), "gzip"
+            data, headers["Content-Encoding"] = gzip.compress(body, mtime=0), "gzip"
         elif action == 1:
-            packed = gzip.compress(body)
+            packed = gzip.compress(body, mtime=0)
             data, headers["Content-Encoding"] = packed[:rng.randrange(1, len(packed))], "gzip"
         elif action == 2:
-            corrupt = bytearray(gzip.compress(body))
+            corrupt = bytearray(gzip.compress(body, mtime=0))
             corrupt[rng.randrange(10, len(corrupt))] ^= 0xFF
             data, headers["Content-Encoding"] = bytes(corrupt), rng.choice(["gzip", "x-gzip"])
         elif action == 3:  # a bomb: small on the wire, far past the body limit inflated
             data, headers["Content-Encoding"] = self._bomb(rng.choice([2, 20, 100])), "gzip"
         elif action == 4:
-            data = gzip.compress(body)  # gzip bytes, no header
+            data = gzip.compress(body, mtime=0)  # gzip bytes, no header
         elif action == 5:
             data, headers["Content-Encoding"] = body, "gzip"  # the header, no gzip
         elif action == 6:
@@ -282,4 +282,4 @@ class Bodies:
 @lru_cache(maxsize=8)
 def _bomb(inflated_bytes: int) -> bytes:
     """Made once per size and process: compressing a hundred megabytes takes seconds."""
-    return gzip.compress(b'{"reports":[' + b" " * inflated_bytes + b"]}", compresslevel=9)
+    return gzip.compress(b'{"reports":[' + b" " * inflated_bytes + b"]}", compresslevel=9, mtime=0)

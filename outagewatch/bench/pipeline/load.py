@@ -361,11 +361,13 @@ class _Load:
             parts += [self.surge(session, surge, start) for surge in plan.surges] if surges else []
             await asyncio.gather(*parts)
             elapsed = time.perf_counter() - start
+        # The background's phase tallies count requests the background tally counts too: totals skip them.
+        counted = [tally for name, tally in self.tallies.items() if not name.startswith("background:")]
         return {"seconds": round(elapsed, 2), "event_end_ms": self.clock.at(start + elapsed),
                 "tallies": {name: tally.summary(elapsed) for name, tally in self.tallies.items()},
-                "accepted": sum(t.accepted for t in self.tallies.values()),
-                "acked": [pair for tally in self.tallies.values() for pair in tally.acked],
-                "sampled_out": sum(t.sampled_out for t in self.tallies.values()),
+                "accepted": sum(t.accepted for t in counted),
+                "acked": [pair for tally in counted for pair in tally.acked],
+                "sampled_out": sum(t.sampled_out for t in counted),
                 "onsets": list(self.onsets.values()), "surges": self.surges}
 
 
