@@ -63,6 +63,10 @@ class ClickHouseSettings:
     # Read-only user for dashboards and analysts (history/ creates it).
     reader_user: str = "outagewatch_reader"
     reader_password: str = "outagewatch_reader"
+    # A cluster in the servers' <remote_servers>: migrations then create Replicated*MergeTree tables
+    # (local, named <table>_local) with Distributed tables over them under the usual names, ON CLUSTER.
+    # Empty: plain tables on the one server of ``url``.
+    cluster: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,35 @@ class EventTimeSettings:
     def bound(self) -> ArrivalBound:
         return ArrivalBound(max_ahead_ms=int(self.max_ahead_seconds * 1000),
                             max_age_ms=int(self.max_age_seconds * 1000))
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The local cluster topology (`outagewatch stack up --topology cluster`) on one machine.
+
+    Its own ports and data (under ``stack.data_dir``/cluster), so it runs beside the single-node
+    stack. Broker ``i`` (from 0) listens on ``kafka_base_port + i``; ClickHouse server ``i`` (shard
+    ``i // clickhouse_replicas + 1``, replica ``i % clickhouse_replicas + 1``) on
+    ``clickhouse_base_port + i``; likewise the other bases.
+    """
+
+    kafka_brokers: int = 3
+    kafka_base_port: int = 29092
+    kafka_controller_base_port: int = 29192
+    kafka_heap: str = "512m"
+    min_insync_replicas: int = 2
+    zookeeper_port: int = 22181
+    clickhouse_shards: int = 2
+    clickhouse_replicas: int = 2
+    clickhouse_base_port: int = 29000
+    clickhouse_http_base_port: int = 28123
+    clickhouse_interserver_base_port: int = 29009
+    clickhouse_cluster: str = "outagewatch"
+    collectors: int = 2
+    collector_base_port: int = 28080
+    workers: int = 3
+    worker_web_base_port: int = 26066
+    sinks: int = 2
 
 
 @dataclass(frozen=True)
@@ -264,6 +297,7 @@ class Settings:
     topics: TopicSettings = field(default_factory=TopicSettings)
     stack: StackSettings = field(default_factory=StackSettings)
     event_time: EventTimeSettings = field(default_factory=EventTimeSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     collector: CollectorSettings = field(default_factory=CollectorSettings)
     streams: StreamsSettings = field(default_factory=StreamsSettings)
     alerting: AlertingSettings = field(default_factory=AlertingSettings)
@@ -279,6 +313,48 @@ class Settings:
             for f in dataclasses.fields(value):
                 out[f"{ENV_PREFIX}{section.name}_{f.name}".upper()] = getattr(value, f.name)
         return out
+
+
+def cluster_topology(settings: Settings) -> Settings:
+    """``settings`` pointed at the local cluster topology: its brokers, replication, servers and data.
+
+    >>> s = cluster_topology(Settings())
+    >>> s.kafka.bootstrap, s.kafka.replication_factor
+    ('127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094', 3)
+    >>> s.clickhouse.url, s.clickhouse.cluster, s.stack.data_dir.name
+    ('clickhouse://default:@127.0.0.1:29000/outagewatch', 'outagewatch', 'cluster')
+    """
+    c = settings.cluster
+    if c.kafka_brokers < c.min_insync_replicas:
+        raise ConfigError(f"cluster kafka_brokers ({c.kafka_brokers}) must be at least cluster "
+                          f"min_insync_replicas ({c.min_insync_replicas}), or no write could be acknowledged")
+    if c.clickhouse_shards < 1 or c.clickhouse_replicas < 1:
+        raise ConfigError("cluster clickhouse_shards and clickhouse_replicas must be 1 or more")
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = urlsplit(settings.clickhouse.url)
+    netloc = f"{url.netloc.rpartition('@')[0]}@127.0.0.1:{c.clickhouse_base_port}"
+    bootstrap = ",".join(f"127.0.0.1:{c.kafka_base_port + i}" for i in range(c.kafka_brokers))
+    return dataclasses.replace(
+        settings,
+        kafka=dataclasses.replace(settings.kafka, bootstrap=bootstrap, replication_factor=c.kafka_brokers,
+                                  controller_port=c.kafka_controller_base_port),
+        clickhouse=dataclasses.replace(settings.clickhouse, url=urlunsplit(url._replace(netloc=netloc)),
+                                       http_port=c.clickhouse_http_base_port, cluster=c.clickhouse_cluster),
+        stack=dataclasses.replace(settings.stack, data_dir=settings.stack.data_dir / "cluster",
+                                  kafka_heap=c.kafka_heap),
+    )
+
+
+def overrides(base: Settings, changed: Settings) -> dict[str, str]:
+    """The ``OUTAGEWATCH_*`` variables that turn ``base`` into ``changed`` (for child processes).
+
+    >>> overrides(Settings(), cluster_topology(Settings()))["OUTAGEWATCH_KAFKA_REPLICATION_FACTOR"]
+    '3'
+    """
+    before = base.env_names()
+    return {name: ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            for name, value in changed.env_names().items() if before.get(name) != value}
 
 
 def _coerce(raw: Any, annotation: Any, where: str) -> Any:

@@ -23,6 +23,7 @@ from core.config import Settings, load_settings
 from history import access, migrations, rollups
 from history.client import ClickHouseTarget, connect, parse_url
 from history.queries import NAMED_QUERIES, epoch_seconds
+from history.replicated import ClusterLayout
 
 if TYPE_CHECKING:
     import pandas
@@ -49,19 +50,27 @@ def reader_target(settings: Settings) -> ClickHouseTarget:
     return writer_target(settings).with_user(settings.clickhouse.reader_user, settings.clickhouse.reader_password)
 
 
+def cluster_layout(settings: Settings) -> ClusterLayout | None:
+    """Where replicated and distributed tables go when ``clickhouse.cluster`` names a cluster, else None."""
+    cluster = settings.clickhouse.cluster
+    return ClusterLayout(cluster, writer_target(settings).database) if cluster else None
+
+
 def migrate(settings: Settings | None = None, create_reader: bool = False) -> MigrationResult:
     """Create the database if missing and apply every pending migration (idempotent)."""
     settings = settings or load_settings()
     target = writer_target(settings)
+    layout = cluster_layout(settings)
+    on_cluster = f" ON CLUSTER {layout.cluster}" if layout else ""
     admin = connect(target.with_database("default"))
     try:
-        admin.execute(f"CREATE DATABASE IF NOT EXISTS `{target.database}`")
+        admin.execute(f"CREATE DATABASE IF NOT EXISTS `{target.database}`{on_cluster}")
     finally:
         admin.disconnect()
     client = connect(target)
     try:
         version = str(client.execute("SELECT version()")[0][0])
-        applied = migrations.apply(client.execute, client.execute, version, int(time.time()))
+        applied = migrations.apply(client.execute, client.execute, version, int(time.time()), layout)
         reader = (access.ensure_reader(client.execute, version, target.database, settings.clickhouse.reader_user,
                                        settings.clickhouse.reader_password)
                   if create_reader else

@@ -6,6 +6,9 @@ servers have (TTL retention) are applied by ``optional_statements`` when
 ``version()`` says the server supports them.
 
 Migrations are append-only: never edit one that has shipped; add a new one.
+On a cluster (``clickhouse.cluster``), ``apply`` runs each statement in its
+replicated and distributed form (``history.replicated``); the tables keep
+their names.
 
 >>> [m.version for m in MIGRATIONS][:3]
 [1, 2, 3]
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.schemas import ERROR_CODES
+from history.replicated import ClusterLayout, cluster_statements
 
 log = logging.getLogger(__name__)
 
@@ -250,29 +254,41 @@ Execute = Callable[[str], object]
 Query = Callable[[str], Sequence[Sequence[Any]]]
 
 
-def apply(execute: Execute, query: Query, version: str, now: int) -> list[int]:
+def statements_for(statement: str, layout: ClusterLayout | None) -> tuple[str, ...]:
+    """``statement`` as shipped on one server, or its cluster form on ``layout``."""
+    return (statement,) if layout is None else cluster_statements(statement, layout)
+
+
+def apply(execute: Execute, query: Query, version: str, now: int, layout: ClusterLayout | None = None) -> list[int]:
     """Apply every migration not yet recorded; returns the versions applied.
 
     ``execute`` runs a statement, ``query`` returns rows, ``now`` is epoch
     seconds: the engine-neutral seam that lets the same code drive
-    clickhouse-driver and chdb.
+    clickhouse-driver and chdb. ``layout``: the cluster to create the
+    replicated and distributed tables on (None: one server).
     """
-    execute(MIGRATIONS_TABLE)
+    for statement in statements_for(MIGRATIONS_TABLE, layout):
+        execute(statement)
     done = {int(row[0]) for row in query("SELECT version FROM schema_migrations")}
+    # On a cluster the record goes straight into this server's replicated table: readable through the
+    # Distributed table at once, where an insert through it would be forwarded asynchronously.
+    record_table = "schema_migrations" if layout is None else layout.local("schema_migrations")
     applied: list[int] = []
     for migration in MIGRATIONS:
         if migration.version in done:
             continue
-        for statement in migration.statements:
-            execute(statement)
+        for shipped in migration.statements:
+            for statement in statements_for(shipped, layout):
+                execute(statement)
         # INSERT ... SELECT, not VALUES: clickhouse-driver expects VALUES
         # data as a separate block and would wait for it.
         execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) "
+            f"INSERT INTO {record_table} (version, name, applied_at) "
             f"SELECT {migration.version}, '{migration.name}', toDateTime({now})"
         )
         log.info("applied migration %d %s", migration.version, migration.name)
         applied.append(migration.version)
-    for statement in optional_statements(version):
-        execute(statement)
+    for shipped in optional_statements(version):
+        for statement in statements_for(shipped, layout):
+            execute(statement)
     return applied

@@ -37,7 +37,7 @@ _CONFIG = """<?xml version="1.0"?>
   <timezone>UTC</timezone>
   <mark_cache_size>536870912</mark_cache_size>
   <max_concurrent_queries>200</max_concurrent_queries>
-</yandex>
+{extra}</yandex>
 """
 
 # The reader profile is readonly=2: no writes or DDL, but the Grafana plugin
@@ -81,6 +81,8 @@ class ClickHouseNode:
     http_port: int
     reader_user: str
     reader_password: str
+    # More top-level config: a cluster's <remote_servers>, <macros>, <zookeeper>.
+    extra_config: str = ""
 
     @property
     def process(self) -> ManagedProcess:
@@ -92,7 +94,7 @@ class ClickHouseNode:
             (self.home / folder).mkdir(parents=True, exist_ok=True)
         config = self.home / "config.xml"
         config.write_text(_CONFIG.format(home=escape(str(self.home)), tcp_port=self.target.port,
-                                         http_port=self.http_port))
+                                         http_port=self.http_port, extra=self.extra_config))
         (self.home / "users.xml").write_text(_USERS.format(
             writer=self.target.user, writer_sha=_sha256(self.target.password),
             reader=self.reader_user, reader_sha=_sha256(self.reader_password),
@@ -101,6 +103,12 @@ class ClickHouseNode:
 
     def start(self, timeout: float = 60.0) -> bool:
         """Start unless running; wait for ``SELECT 1``; create the database."""
+        launched = self.launch()
+        self.wait_ready(timeout)
+        return launched
+
+    def launch(self) -> bool:
+        """Start the process unless it runs; returns whether it was started."""
         launched = self.process.pid() is None
         if launched:
             if port_open("127.0.0.1", self.target.port):
@@ -111,9 +119,11 @@ class ClickHouseNode:
             binary = ensure_binary("clickhouse-server", ("clickhouse-server", "clickhouse-client"))
             config = self._write_config()
             self.process.start([binary, f"--config-file={config}"], cwd=self.home)
+        return launched
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
         wait_until(self._serves, timeout, f"ClickHouse at {self.target.describe()}", self.process)
         ensure_database(self.target)
-        return launched
 
     def _serves(self) -> bool:
         if not port_open("127.0.0.1", self.target.port):

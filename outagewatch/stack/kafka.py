@@ -88,7 +88,12 @@ def new_cluster_id() -> str:
 
 @dataclass(frozen=True)
 class KafkaNode:
-    """One broker+controller. ``home`` holds its config, data, logs and pid file."""
+    """One broker+controller. ``home`` holds its config, data, logs and pid file.
+
+    Alone by default; in a cluster, ``voters`` names every controller
+    (``id@host:port,...``), all nodes share ``cluster_id``, and ``replication``
+    / ``min_isr`` are the internal topics' and the defaults' replication.
+    """
 
     home: Path
     port: int
@@ -96,6 +101,11 @@ class KafkaNode:
     libs: Path
     heap: str = "1g"
     partitions: int = 8
+    node_id: int = 1
+    voters: str = ""
+    cluster_id: str = ""
+    replication: int = 1
+    min_isr: int = 1
 
     @property
     def bootstrap(self) -> str:
@@ -106,14 +116,21 @@ class KafkaNode:
         logs = self.home / "logs"
         return ManagedProcess("kafka", self.home, logs / "server.log", service_log=logs / "kafka.log")
 
-    def _write_config(self) -> Path:
+    def properties(self) -> dict[str, str]:
+        """The broker's ``server.properties``.
+
+        >>> node = KafkaNode(Path("/k"), 29092, 29192, Path("/libs"), node_id=2, replication=3, min_isr=2,
+        ...                  voters="1@127.0.0.1:29191,2@127.0.0.1:29192")
+        >>> p = node.properties()
+        >>> p["node.id"], p["controller.quorum.voters"], p["min.insync.replicas"], p["default.replication.factor"]
+        ('2', '1@127.0.0.1:29191,2@127.0.0.1:29192', '2', '3')
+        """
         data = self.home / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        (self.home / "logs").mkdir(parents=True, exist_ok=True)
-        properties = {
+        replication, min_isr = str(self.replication), str(self.min_isr)
+        return {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters or f"{self.node_id}@127.0.0.1:{self.controller_port}",
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "inter.broker.listener.name": "PLAINTEXT",
@@ -121,10 +138,12 @@ class KafkaNode:
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(data),
             "num.partitions": str(self.partitions),
-            "offsets.topic.replication.factor": "1",
+            "default.replication.factor": replication,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": replication,
             "offsets.topic.num.partitions": "8",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": replication,
+            "transaction.state.log.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": "0",
             # A development box: keep a week, but in small segments so
             # retention can actually free disk.
@@ -133,8 +152,12 @@ class KafkaNode:
             "message.max.bytes": str(8 * 1024 * 1024),
             "auto.create.topics.enable": "true",
         }
+
+    def _write_config(self) -> Path:
+        (self.home / "data").mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
         config = self.home / "server.properties"
-        config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+        config.write_text("".join(f"{key}={value}\n" for key, value in self.properties().items()))
         (self.home / "log4j.properties").write_text(_LOG4J.format(log_file=self.home / "logs" / "kafka.log"))
         return config
 
@@ -148,7 +171,7 @@ class KafkaNode:
     def format_storage(self, config: Path) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return
-        cluster_id = new_cluster_id()
+        cluster_id = self.cluster_id or new_cluster_id()
         result = subprocess.run(  # noqa: S603
             self._java_argv("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
                             "--ignore-formatted"),
@@ -159,6 +182,13 @@ class KafkaNode:
 
     def start(self, timeout: float = 90.0) -> bool:
         """Start unless already running; wait until a produce/consume round trip works."""
+        launched = self.launch()
+        self.wait_ready(timeout)
+        return launched
+
+    def launch(self) -> bool:
+        """Start the process unless it runs; returns whether it was started. A cluster's nodes are
+        all launched before any is waited for: none serves until a majority of controllers runs."""
         launched = self.process.pid() is None
         if launched:
             if port_open("127.0.0.1", self.port):
@@ -170,13 +200,15 @@ class KafkaNode:
             self.format_storage(config)
             env = dict(os.environ, KAFKA_HEAP_OPTS=f"-Xmx{self.heap}")
             self.process.start(self._java_argv("kafka.Kafka", str(config)), env=env, cwd=self.home)
-        wait_until(self._serves, timeout, f"Kafka at {self.bootstrap}", self.process)
         return launched
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        wait_until(self._serves, timeout, f"Kafka at {self.bootstrap}", self.process)
 
     def _serves(self) -> bool:
         if not port_open("127.0.0.1", self.port):
             raise NotReady(f"nothing listens on {self.bootstrap} yet")
-        if not round_trip(self.bootstrap):
+        if not round_trip(self.bootstrap, replication=self.replication):
             raise NotReady("the broker took a test message but did not give it back")
         return True
 
@@ -187,11 +219,15 @@ class KafkaNode:
 READY_TOPIC = "_outagewatch_ready"
 
 
-def round_trip(bootstrap: str, timeout_s: float = 10.0) -> bool:
-    """Produce one message and read it back: the broker works end to end."""
+def round_trip(bootstrap: str, timeout_s: float = 10.0, replication: int = 1) -> bool:
+    """Produce one message (``acks=all``) and read it back: the broker works end to end.
+
+    A cluster's ready topic is replicated like its own topics: with
+    ``min.insync.replicas`` 2 a one-replica topic could take no ``acks=all`` write.
+    """
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-    ensure_topics(bootstrap, {READY_TOPIC: 1})
+    ensure_topics(bootstrap, {READY_TOPIC: 1}, replication)
     token = uuid.uuid4().hex.encode()
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=int(timeout_s * 1000))
     try:
