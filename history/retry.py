@@ -30,6 +30,12 @@ RETRYABLE_SERVER_CODES = frozenset({
     252,  # TOO_MANY_PARTS
     319,  # UNKNOWN_STATUS_OF_INSERT
     425,  # SYSTEM_ERROR
+    # A cluster's: its coordinator restarting, a shard's replica gone while the insert was forwarded.
+    225,  # NO_ZOOKEEPER
+    999,  # KEEPER_EXCEPTION
+    279,  # ALL_CONNECTION_TRIES_FAILED
+    285,  # TOO_FEW_LIVE_REPLICAS
+    32,  # ATTEMPT_TO_READ_AFTER_EOF
 })
 
 

@@ -80,7 +80,10 @@ class ClickHouseWriter:
     @property
     def client(self) -> Client:
         if self._client is None:
-            self._client = connect(self.target)
+            # On a cluster the tables are Distributed: acknowledge an INSERT only once every shard has its
+            # rows (by default the server would queue them on its own disk and forward them later, and the
+            # sink would commit Kafka offsets for rows that a lost server takes with it). Plain tables ignore it.
+            self._client = connect(self.target, insert_distributed_sync=1)
         return self._client
 
     def insert(self, table: str, rows: Sequence[Row]) -> None:

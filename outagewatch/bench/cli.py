@@ -25,6 +25,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "e2e": ("outagewatch.bench.pipeline.e2e", "load -> collector -> Kafka -> worker, sink -> ClickHouse at --rate for --seconds; zero loss counted"),
     "latency": ("outagewatch.bench.pipeline.latency", "injected onset -> first firing alert under background load, event and wall time"),
     "storm": ("outagewatch.bench.pipeline.storm", "10x and 100x error surges: shed vs accepted, peak RSS per process, lag, alert"),
+    "cluster": ("outagewatch.bench.cluster", "faults in the cluster topology under load (broker, worker, ClickHouse replica, "
+                "ZooKeeper, rebalance): lost, duplicated, the incident paged, each fault's effect"),
     "peer": ("outagewatch.bench.peer", "per-room 10 s windows: our worker vs Quix Streams vs a naive Faust agent"),
     "fuzz": ("outagewatch.bench.fuzz", "generated and mutated bodies against a real collector over HTTP: answers by "
                                        "status, 5xx (must be 0), still serving, bodies/s"),

@@ -45,8 +45,8 @@ _CONFIG = """<?xml version="1.0"?>
 _USERS = """<?xml version="1.0"?>
 <yandex>
   <profiles>
-    <default><max_memory_usage>8000000000</max_memory_usage></default>
-    <reader><readonly>2</readonly><max_execution_time>60</max_execution_time></reader>
+    <default><max_memory_usage>8000000000</max_memory_usage>{profile}</default>
+    <reader><readonly>2</readonly><max_execution_time>60</max_execution_time>{profile}</reader>
   </profiles>
   <users>
     <{writer}>
@@ -81,8 +81,10 @@ class ClickHouseNode:
     http_port: int
     reader_user: str
     reader_password: str
-    # More top-level config: a cluster's <remote_servers>, <macros>, <zookeeper>.
+    # More top-level config: a cluster's <remote_servers>, <macros>, <zookeeper>; and settings for every
+    # user's profile.
     extra_config: str = ""
+    profile_settings: str = ""
 
     @property
     def process(self) -> ManagedProcess:
@@ -97,7 +99,7 @@ class ClickHouseNode:
                                          http_port=self.http_port, extra=self.extra_config))
         (self.home / "users.xml").write_text(_USERS.format(
             writer=self.target.user, writer_sha=_sha256(self.target.password),
-            reader=self.reader_user, reader_sha=_sha256(self.reader_password),
+            reader=self.reader_user, reader_sha=_sha256(self.reader_password), profile=self.profile_settings,
         ))
         return config
 

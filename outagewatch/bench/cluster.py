@@ -1,0 +1,302 @@
+"""`outagewatch bench cluster`: faults in the cluster topology under load; one JSON object with each effect.
+
+A simulator recording (``room_failure``: one room fails alone after the
+detectors' warm-up) is posted over HTTP to two collectors at ``speed`` x
+event time, while three workers and two sinks run on the cluster topology
+(three brokers, ClickHouse 2 shards x 2 replicas, ZooKeeper). During the
+load, in order: one broker is killed (SIGKILL) and restarted, one worker is
+killed, a worker joins, one leaves (SIGTERM), one ClickHouse replica is
+killed and restarted, and ZooKeeper is restarted. Afterwards:
+
+- lost: reports the collectors acknowledged (202) that are not in
+  ``reports`` (nor sampled out by the collector, which keeps their weight);
+- duplicates in shipped queries: ``reports FINAL`` and ``room_health FINAL``
+  rows beyond one per id / window, the 1-minute rollup's reports beyond the
+  windows' (a window inserted twice would count twice there), and room
+  windows whose counts differ from the recording's;
+- the incident: the failing room's firing alert and the webhook page.
+
+Each fault's effect: when it was injected and recovered, how long until its
+health probe held again, and the peak consumer lag of the workers and
+sinks in the seconds after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from core.config import Settings, cluster_topology
+from outagewatch.bench.faults import Fault, FaultRecord, FaultSchedule
+from outagewatch.bench.pipeline.harness import machine
+
+log = logging.getLogger("outagewatch.bench")
+
+SCENARIO = "room_failure"
+FAILING_ROOM = "room-3"
+API_KEY = "demo:demo-key"
+
+
+def _sigkill(pid: int | None) -> None:
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
+
+
+def _expected_room_windows(ticks: list[Any], window_ms: int) -> dict[tuple[str, int], int]:
+    counts: dict[tuple[str, int], int] = defaultdict(int)
+    for tick in ticks:
+        for report in tick.client_reports():
+            counts[(report.room_id, report.ts // window_ms * window_ms // 1000)] += 1
+    return counts
+
+
+class LagSampler:
+    """Every ``every_s``: the workers' and the sinks' consumer lag on client-reports, with the time."""
+
+    def __init__(self, settings: Settings, every_s: float = 2.0) -> None:
+        self.settings = settings
+        self.every_s = every_s
+        self.readings: list[tuple[float, int | None, int | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lag-sampler", daemon=True)
+        self.started = time.monotonic()
+
+    def start(self) -> LagSampler:
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        from outagewatch.pipeline.running import group_lag
+
+        s = self.settings
+        while not self._stop.wait(self.every_s):
+            try:
+                worker = group_lag(s.kafka.bootstrap, s.streams.app_id, s.topics.client_reports)
+                sink = group_lag(s.kafka.bootstrap, s.history.sink_group_id, s.topics.client_reports)
+            except Exception as exc:  # noqa: BLE001 - a broker being down is one of the faults
+                log.debug("lag reading failed: %s", exc)
+                continue
+            self.readings.append((time.monotonic() - self.started, worker, sink))
+
+    def peak(self, since_s: float, until_s: float) -> dict[str, int | None]:
+        inside = [r for r in self.readings if since_s <= r[0] < until_s]
+        return {"worker_lag_peak": max((r[1] for r in inside if r[1] is not None), default=None),
+                "sink_lag_peak": max((r[2] for r in inside if r[2] is not None), default=None)}
+
+
+def _faults(settings: Settings, run: Any, fleet: Any, at: Callable[[float], float]) -> list[Fault]:
+    """The schedule; ``at`` scales the full run's seconds to this run's length."""
+    from outagewatch.pipeline.fleet import group_stable
+    from outagewatch.stack import cluster
+    from outagewatch.stack.clickhouse import select_one
+    from outagewatch.stack.kafka import round_trip
+
+    topology = cluster_topology(settings)
+    broker = cluster.kafka_nodes(settings, fetch_jars=True)[-1]
+    replica = cluster.clickhouse_nodes(settings)[-1]
+    zookeeper = cluster.zookeeper_node(settings)
+    servers = cluster.clickhouse_nodes(settings)
+    bootstrap, group = run.kafka.bootstrap, run.streams.app_id
+
+    def replicas_writable() -> bool:
+        from history.client import connect
+
+        for server in servers:
+            client = connect(server.target)
+            try:
+                readonly = client.execute("SELECT count() FROM system.replicas WHERE is_readonly = 1 "
+                                          "OR queue_size > 0 OR absolute_delay > 0")[0][0]
+            finally:
+                client.disconnect()
+            if readonly:
+                return False
+        return True
+
+    def restart_zookeeper() -> None:
+        zookeeper.stop()
+        zookeeper.start()
+
+    workers = fleet.names("worker")
+    return [
+        Fault("kill one broker", at(15), inject=lambda: _sigkill(broker.process.pid()),
+              recover=lambda: broker.launch(), recover_after_s=at(20),
+              healthy=lambda: round_trip(broker.bootstrap, timeout_s=5.0, replication=topology.kafka.replication_factor)),
+        Fault("kill one worker", at(45), inject=lambda: fleet.kill(workers[1]),
+              healthy=lambda: group_stable(bootstrap, group, 2)),
+        Fault("a worker joins", at(60), inject=lambda: fleet.add("worker", wait=False),
+              healthy=lambda: group_stable(bootstrap, group, 3)),
+        Fault("a worker leaves", at(75), inject=lambda: fleet.stop_one(workers[0]),
+              healthy=lambda: group_stable(bootstrap, group, 2)),
+        Fault("kill one ClickHouse replica", at(90), inject=lambda: _sigkill(replica.process.pid()),
+              recover=lambda: replica.launch(), recover_after_s=at(20),
+              healthy=lambda: select_one(replica.target.with_database("default")) and replicas_writable()),
+        Fault("restart ZooKeeper", at(125), inject=restart_zookeeper, healthy=replicas_writable),
+    ]
+
+
+def run(settings: Settings, quick: bool = False, seconds: float | None = None, **_: Any) -> list[dict[str, Any]]:
+    from core.kafka_admin import ensure_topics
+    from history.api import migrate
+    from outagewatch.demo.receiver import WebhookReceiver
+    from outagewatch.pipeline.fleet import Fleet, group_stable
+    from outagewatch.pipeline.isolation import isolated
+    from outagewatch.simulator import generate
+    from outagewatch.simulator.http_target import send_http
+    from outagewatch.simulator.pacing import Pacer
+    from outagewatch.stack import cluster
+    from outagewatch.stack.process import wait_until
+
+    wall_s = seconds if seconds is not None else 170.0
+    scale, rooms = (0.005, 8) if quick else (0.02, 40)
+    duration_s = 3400  # warm-up 2700 s, the room fails at 2700 s for 600 s
+    speed = duration_s / wall_s
+    window_ms = settings.streams.window_seconds * 1000
+
+    cluster.up(settings, with_pipeline=False)
+    run_id = uuid.uuid4().hex[:8]
+    database = f"outagewatch_bench_cluster_{run_id}"
+    run_settings, env = isolated(cluster_topology(settings), run_id, database)
+    run_dir = settings.stack.data_dir / "bench" / f"cluster-{run_id}"
+    topics = list(run_settings.topics.all())
+    ensure_topics(run_settings.kafka.bootstrap, dict.fromkeys(topics, run_settings.kafka.partitions),
+                  run_settings.kafka.replication_factor)
+    migrate(run_settings)
+    receiver = WebhookReceiver(run_dir / "alerts-received.ndjson").start()
+    child_env = dict(os.environ, **cluster.child_env(settings), **env,
+                     OUTAGEWATCH_ALERTING_WEBHOOK_URLS=receiver.url, OUTAGEWATCH_COLLECTOR_API_KEYS=API_KEY)
+    fleet = Fleet(run_settings, run_dir, child_env, collectors=2, workers=3, sinks=2,
+                  worker_args=("--idle-seconds", "5"))
+    start_ms = (int(time.time() * 1000) - duration_s * 1000) // window_ms * window_ms
+    ticks = list(generate(SCENARIO, seed=0, scale=scale, rooms=rooms, duration_s=duration_s, start_ms=start_ms))
+    total = sum(len(tick.client_reports()) for tick in ticks)
+    sampler = LagSampler(run_settings)
+    records: list[FaultRecord] = []
+    deliveries: list[Any] = []
+    try:
+        fleet.start()
+        wait_until(lambda: group_stable(run_settings.kafka.bootstrap, run_settings.streams.app_id, 3), 180,
+                   "three workers in a stable group")
+        urls = fleet.collector_urls()
+        secret = API_KEY.split(":", 1)[1]
+        senders = [threading.Thread(target=lambda i=i: deliveries.append(
+            send_http(ticks[i::len(urls)], urls[i], secret, pacer=Pacer(speed))), name=f"sender-{i}")
+            for i in range(len(urls))]
+        began = time.monotonic()
+        sampler.start()
+        for sender in senders:
+            sender.start()
+        records = FaultSchedule(_faults(settings, run_settings, fleet, lambda s: s * wall_s / 170.0)).run()
+        for sender in senders:
+            sender.join()
+        load_s = time.monotonic() - began
+        accepted = sum(d.reports for d in deliveries)
+        outcome = _drain_and_count(run_settings, fleet, accepted, ticks, window_ms)
+        effects = []
+        for index, record in enumerate(records):
+            until = records[index + 1].injected_at_s if index + 1 < len(records) else record.injected_at_s + 30
+            effects.append({**record.__dict__, **sampler.peak(record.injected_at_s, until)})
+        pages = [body for body in receiver.received if FAILING_ROOM in str(body) and body.get("status") == "firing"]
+        return [{
+            "benchmark": "cluster", "quick": quick, "run_id": run_id, "scenario": SCENARIO, "scale": scale,
+            "rooms": rooms, "reports_offered": total, "reports_accepted": accepted,
+            "load_seconds": round(load_s, 1), "reports_per_s": round(accepted / load_s, 1) if load_s else None,
+            "sender_retries": sum(d.retries for d in deliveries),
+            "topology": {"brokers": settings.cluster.kafka_brokers, "min_insync_replicas":
+                         settings.cluster.min_insync_replicas, "clickhouse_shards": settings.cluster.clickhouse_shards,
+                         "clickhouse_replicas": settings.cluster.clickhouse_replicas, "collectors": 2, "workers": 3,
+                         "sinks": 2},
+            "faults": effects, **outcome,
+            "incident_paged": bool(outcome["incident_alerts"]) and bool(pages),
+            "webhook_pages_for_room": len(pages),
+            "machine": machine(), "logs": str(run_dir),
+        }]
+    finally:
+        sampler.stop()
+        fleet.stop()
+        receiver.stop()
+        _cleanup(run_settings, topics, database)
+
+
+def _drain_and_count(settings: Settings, fleet: Any, accepted: int, ticks: list[Any],
+                     window_ms: int) -> dict[str, Any]:
+    """Wait until the workers and sinks caught up and nothing changes any more; count what was stored."""
+    from history.client import connect, parse_url
+    from outagewatch.pipeline.running import fetch_metrics
+
+    sampled_out = 0
+    for url in fleet.collector_urls():
+        sampled_out += int(fetch_metrics(url).get("outagewatch_collector_heartbeats_sampled_out_total", 0))
+    client = connect(parse_url(settings.clickhouse.url))
+    try:
+        last: tuple[Any, ...] = ()
+        stable_since = deadline = time.monotonic()
+        deadline += 300
+        while time.monotonic() < deadline:
+            now = (client.execute("SELECT uniqExact(report_id) FROM reports")[0][0],
+                   client.execute("SELECT count() FROM room_health")[0][0],
+                   client.execute("SELECT count() FROM alerts")[0][0])
+            if now != last:
+                last, stable_since = now, time.monotonic()
+            if now[0] + sampled_out >= accepted and time.monotonic() - stable_since > 20:
+                break
+            time.sleep(2)
+        distinct = int(client.execute("SELECT uniqExact(report_id) FROM reports")[0][0])
+        final_rows = int(client.execute("SELECT count() FROM reports FINAL")[0][0])
+        raw_rows = int(client.execute("SELECT count() FROM reports")[0][0])
+        windows = client.execute("SELECT count(), uniqExact(scope, key, window_start) FROM room_health FINAL")[0]
+        stored_windows = {(str(key), int(start)): int(reports) for key, start, reports in client.execute(
+            "SELECT key, toUInt32(window_start), reports FROM room_health FINAL WHERE scope = 'room'")}
+        rollup = client.execute(
+            "SELECT (SELECT sum(reports) FROM room_health FINAL WHERE scope = 'room'), "
+            "(SELECT sumMerge(reports) FROM room_health_1m WHERE scope = 'room')")[0]
+        incident = client.execute(
+            "SELECT kind, toUInt32(starts_at) FROM alerts FINAL WHERE scope = 'room' AND key = %(room)s "
+            "AND status = 'firing' ORDER BY starts_at", {"room": FAILING_ROOM})
+    finally:
+        client.disconnect()
+    expected = _expected_room_windows(ticks, window_ms)
+    wrong = sum(1 for key, count in expected.items() if stored_windows.get(key) != count)
+    return {
+        "reports_stored_distinct": distinct, "sampled_out": sampled_out,
+        "lost": max(0, accepted - distinct - sampled_out),
+        "duplicates": {
+            "reports_final_rows_beyond_distinct": final_rows - distinct,
+            "reports_physical_rows_beyond_distinct": raw_rows - distinct,
+            "room_health_final_rows_beyond_distinct": int(windows[0]) - int(windows[1]),
+            "rollup_1m_reports_beyond_windows": float(rollup[1] or 0) - float(rollup[0] or 0),
+        },
+        "room_windows_expected": len(expected), "room_windows_wrong_or_missing": wrong,
+        "incident_alerts": [{"kind": kind, "starts_at": int(start)} for kind, start in incident],
+    }
+
+
+def _cleanup(settings: Settings, topics: list[str], database: str) -> None:
+    from kafka.admin import KafkaAdminClient
+
+    from history.client import connect, parse_url
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+        try:
+            admin.delete_topics(topics)
+        finally:
+            admin.close()
+        client = connect(parse_url(settings.clickhouse.url).with_database("default"))
+        try:
+            client.execute(f"DROP DATABASE IF EXISTS {database} ON CLUSTER {settings.clickhouse.cluster}")
+        finally:
+            client.disconnect()
+    except Exception as exc:  # noqa: BLE001 - cleanup only
+        log.warning("could not clean up the bench topics and database: %s", exc)

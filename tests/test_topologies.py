@@ -1,0 +1,163 @@
+"""The same simulator recording through the single-node stack and the cluster gives the same answers.
+
+One worker and one sink on the single-node stack; three workers and two
+sinks on the cluster topology (three replicated brokers, ClickHouse 2 shards
+x 2 replicas behind Distributed tables). Both read the same recording from
+Kafka, each on its own topics and database. Compared: every closed window of
+every scope, the alerts, the stored reports, and what the shipped analyst
+queries answer. This is the suite's one cluster test (CI runs it); the rest
+stays on the single-node stack.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.config import Settings, cluster_topology
+from history.client import connect, parse_url
+from history.queries import NAMED_QUERIES
+
+pytestmark = pytest.mark.integration
+
+START_MS = 1_795_323_600_000
+RECORDING = {"scenario": "room_failure", "seed": 5, "scale": 0.005, "rooms": 8, "duration_s": 3000}
+FAILING_ROOM = "room-3"
+# Long enough that a worker starved of CPU for a moment does not take its input for silence.
+IDLE_SECONDS = "5"
+
+
+@dataclass
+class Answers:
+    """What one topology stored and answers."""
+
+    reports: tuple[int, float] = (0, 0.0)
+    windows: list[tuple[Any, ...]] = field(default_factory=list)
+    alerts: list[tuple[Any, ...]] = field(default_factory=list)
+    queries: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def cluster_settings(settings: Settings) -> Iterator[Settings]:
+    """The cluster topology's Kafka and ClickHouse, started if needed and stopped again if we started it."""
+    from outagewatch.stack import cluster
+
+    state = cluster.up(settings, with_pipeline=False)
+    unhealthy = {name: part for name, part in state.items() if isinstance(part, dict) and part.get("healthy") is False}
+    if unhealthy:
+        pytest.fail(f"the cluster topology is not healthy: {unhealthy}", pytrace=False)
+    yield cluster_topology(settings)
+    if state["started_seconds"]:
+        cluster.down(settings)
+
+
+def _answers(settings: Settings) -> Answers:
+    client = connect(parse_url(settings.clickhouse.url))
+    try:
+        reports = client.execute("SELECT count(), sum(weight) FROM reports FINAL")[0]
+        windows = client.execute(
+            "SELECT scope, key, toUInt32(window_start), listeners, reports, errors, error_clients, late_reports "
+            "FROM room_health FINAL ORDER BY scope, key, window_start")
+        alerts = client.execute(
+            "SELECT fingerprint, status, scope, key, kind, severity, toUInt32(starts_at), toUInt32(event_ts) "
+            "FROM alerts FINAL ORDER BY fingerprint, event_ts, status")
+        start, end = START_MS // 1000, START_MS // 1000 + int(RECORDING["duration_s"]) + 60
+        params = {"room": FAILING_ROOM, "room_id": FAILING_ROOM, "key": FAILING_ROOM, "scope": "room",
+                  "start": start, "end": end, "limit": 20}
+        queries = {name: [tuple(row) for row in client.execute(query.sql, {p: params[p] for p in query.params})]
+                   for name, query in NAMED_QUERIES.items()}
+        return Answers((int(reports[0]), round(float(reports[1] or 0), 6)), [tuple(r) for r in windows],
+                       [tuple(r) for r in alerts], queries)
+    finally:
+        client.disconnect()
+
+
+def _run(base: Settings, ticks: list[Any], workers: int, sinks: int, run_dir: Path) -> Answers:
+    """Feed the recording to ``workers`` workers and ``sinks`` sinks of one topology; read what they stored."""
+    import os
+
+    from kafka.admin import KafkaAdminClient
+
+    from core.kafka_admin import ensure_topics
+    from history.api import migrate
+    from outagewatch.pipeline.fleet import Fleet, group_stable
+    from outagewatch.pipeline.isolation import isolated
+    from outagewatch.simulator import send_kafka
+    from outagewatch.stack.process import wait_until
+
+    run_id = uuid.uuid4().hex[:8]
+    database = f"topology_{run_id}"
+    settings, env = isolated(base, run_id, database)
+    topics = list(settings.topics.all())
+    ensure_topics(settings.kafka.bootstrap, dict.fromkeys(topics, settings.kafka.partitions),
+                  settings.kafka.replication_factor)
+    migrate(settings)
+    child_env = dict(os.environ, **env, OUTAGEWATCH_KAFKA_REPLICATION_FACTOR=str(settings.kafka.replication_factor),
+                     OUTAGEWATCH_CLICKHOUSE_CLUSTER=settings.clickhouse.cluster)
+    fleet = Fleet(settings, run_dir, child_env, collectors=0, workers=workers, sinks=sinks,
+                  worker_args=("--idle-seconds", IDLE_SECONDS))
+    reports = sum(len(tick.client_reports()) for tick in ticks)
+    try:
+        fleet.start()
+        # Feed only once every worker holds its share: a rebalance mid-stream is a fault, tested elsewhere.
+        wait_until(lambda: group_stable(settings.kafka.bootstrap, settings.streams.app_id, workers), 120,
+                   f"{workers} workers in a stable group")
+        delivery = send_kafka(ticks, settings.kafka.bootstrap, settings.topics.client_reports,
+                              settings.topics.server_metrics)
+        assert delivery.reports == reports
+        answers, stable_since, deadline = Answers(), time.monotonic(), time.monotonic() + 240
+        while time.monotonic() < deadline:
+            fleet.check()
+            latest = _answers(settings)
+            if (latest.reports, len(latest.windows), len(latest.alerts)) != (
+                    answers.reports, len(answers.windows), len(answers.alerts)):
+                stable_since = time.monotonic()
+            answers = latest
+            # Everything stored, and nothing new for a while: the last windows closed on idleness.
+            if answers.reports[0] == reports and time.monotonic() - stable_since > 15:
+                break
+            time.sleep(2)
+        assert answers.reports[0] == reports, f"{answers.reports[0]} of {reports} reports stored; logs in {run_dir}"
+        return answers
+    finally:
+        fleet.stop()
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+        try:
+            admin.delete_topics(topics)
+        except Exception:  # noqa: BLE001 - cleanup only
+            pass
+        finally:
+            admin.close()
+        on_cluster = f" ON CLUSTER {settings.clickhouse.cluster}" if settings.clickhouse.cluster else ""
+        client = connect(parse_url(settings.clickhouse.url).with_database("default"))
+        try:
+            client.execute(f"DROP DATABASE IF EXISTS {database}{on_cluster}")
+        finally:
+            client.disconnect()
+
+
+def test_single_node_and_cluster_give_the_same_answers(stack: dict[str, Any], settings: Settings,
+                                                      cluster_settings: Settings, tmp_path: Path) -> None:
+    from outagewatch.simulator import generate
+
+    ticks = list(generate(str(RECORDING["scenario"]), seed=int(RECORDING["seed"]), scale=float(RECORDING["scale"]),
+                          rooms=int(RECORDING["rooms"]), duration_s=int(RECORDING["duration_s"]), start_ms=START_MS))
+    single = _run(settings, ticks, workers=1, sinks=1, run_dir=tmp_path / "single")
+    clustered = _run(cluster_settings, ticks, workers=3, sinks=2, run_dir=tmp_path / "cluster")
+
+    assert single.reports == clustered.reports
+    assert len(single.windows) > 1000
+    missing = sorted(set(single.windows) - set(clustered.windows))
+    extra = sorted(set(clustered.windows) - set(single.windows))
+    assert not missing and not extra, f"windows differ: {len(missing)} only single-node, e.g. {missing[:3]}; " \
+                                      f"{len(extra)} only cluster, e.g. {extra[:3]}"
+    assert any(a[2:5] == ("room", FAILING_ROOM, a[4]) and a[1] == "firing" for a in single.alerts), single.alerts
+    assert single.alerts == clustered.alerts
+    for name in NAMED_QUERIES:
+        assert single.queries[name] == clustered.queries[name], f"{name} answers differently"
