@@ -86,3 +86,29 @@ def apt_install(packages: tuple[str, ...]) -> None:
     finally:
         if created_policy:
             _POLICY_RC.unlink(missing_ok=True)
+
+
+# Go programs the tests build from the Go module proxy, pinned, into the cache folder (never the repository).
+GO_TOOLS: dict[str, str] = {
+    "helm": "helm.sh/helm/v3/cmd/helm@v3.22.0",
+}
+
+
+def ensure_go_tool(name: str, cache_dir: Path, timeout_s: float = 1800.0) -> str:
+    """The path of one of ``GO_TOOLS``, built with ``go install`` into ``cache_dir``/bin on first use."""
+    target = cache_dir / "bin" / name
+    if target.is_file() and os.access(target, os.X_OK):
+        return str(target)
+    go = find_binary("go", ("/usr/local/go/bin", "/usr/lib/go/bin", "/usr/bin"))
+    if go is None:
+        raise StackError(f"{name} is built with Go, which is not installed: apt-get install -y golang-go, or put a "
+                         f"{name} binary at {target}")
+    log.warning("building %s with go install %s into %s (first use only, several minutes)", name, GO_TOOLS[name],
+                target.parent)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, GOBIN=str(target.parent), GOPATH=str(cache_dir / "go"), GOFLAGS="-mod=mod")
+    result = subprocess.run([go, "install", GO_TOOLS[name]], env=env, capture_output=True, text=True,  # noqa: S603
+                            timeout=timeout_s, cwd=cache_dir)
+    if result.returncode != 0 or not target.is_file():
+        raise StackError(f"go install {GO_TOOLS[name]} failed:\n{result.stderr[-2000:]}")
+    return str(target)
