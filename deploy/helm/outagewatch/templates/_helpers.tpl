@@ -51,9 +51,6 @@ clickhouse-{{ .Values.clickhouse.name }}
     secretKeyRef:
       name: {{ .Values.collector.apiKeysSecret }}
       key: api-keys
-envFrom:
-  - configMapRef:
-      name: {{ .Release.Name }}-settings
 {{- end -}}
 
 {{/* A container of the image running one `outagewatch` command. */}}
@@ -62,7 +59,11 @@ name: {{ .name }}
 image: "{{ .root.Values.image.repository }}:{{ .root.Values.image.tag }}"
 imagePullPolicy: {{ .root.Values.image.pullPolicy }}
 args: {{ toJson .args }}
-{{- include "outagewatch.env" .root | nindent 0 }}
+env:
+{{- include "outagewatch.env" .root | nindent 2 }}
+envFrom:
+  - configMapRef:
+      name: {{ .root.Release.Name }}-settings
 securityContext:
   runAsNonRoot: true
   runAsUser: 10001
