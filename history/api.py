@@ -144,6 +144,7 @@ def rebuild_rollups(since: TimeLike, until: TimeLike, settings: Settings | None 
     settings = settings or load_settings()
     client = connect(writer_target(settings))
     try:
-        return rollups.rebuild(client.execute, client.execute, epoch_seconds(since), epoch_seconds(until))
+        return rollups.rebuild(client.execute, client.execute, epoch_seconds(since), epoch_seconds(until),
+                               layout=cluster_layout(settings))
     finally:
         client.disconnect()

@@ -233,8 +233,7 @@ class WindowPipeline:
                 partials: dict[int, dict[str, Any]] = {}
                 for closed in pending:
                     partials.update(closed.partials)
-                marker = engine.meta.closed_upto if engine.meta.max_ts >= 0 else None
-                progress = Progress(partition=engine.partition, closed_upto=marker, windows=partials)
+                progress = Progress(partition=engine.partition, closed_upto=engine.progress_mark(), windows=partials)
                 futures.append(await self.progress.send(key=str(engine.partition).encode(),
                                                         value=_progress_codec[0].encode(progress)))
         # Published (acknowledged) before marked closed: a crash re-publishes, never loses.

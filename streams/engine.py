@@ -87,6 +87,10 @@ class DictStore:
         self.data.pop(key, None)
 
 
+# A progress mark below every window: "nothing is final here yet".
+HOLD_BACK = 0
+
+
 @dataclass(frozen=True)
 class WindowPolicy:
     window_ms: int = 10_000
@@ -243,6 +247,20 @@ class PartitionWindows(Generic[I, S, P]):
     def restart_idle_clock(self) -> None:
         """The partition is not being fetched (recovery, rebalance): not being idle either."""
         self._last_input_wall = self.clock.now_ms()
+
+    def progress_mark(self) -> int | None:
+        """What this partition tells the scope merger: every window ending at or before it is final here.
+
+        A partition that never had input holds no scope window back (None), but only once it has been
+        idle for ``idle_ms``: until then its input may be on its way (a worker that was just assigned
+        it, or is still starting, while the others already fold theirs), and a scope window closed
+        without it would be published without its partials. ``HOLD_BACK`` holds every window back.
+        """
+        if self.meta.max_ts >= 0:
+            return self.meta.closed_upto
+        if self.clock.now_ms() - self._last_input_wall >= self.policy.idle_ms:
+            return None
+        return HOLD_BACK
 
     def advance_idle(self) -> None:
         """Let the watermark follow the wall clock while the partition gets no input."""

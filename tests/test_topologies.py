@@ -11,6 +11,8 @@ stays on the single-node stack.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -160,6 +162,8 @@ def test_single_node_and_cluster_give_the_same_answers(stack: dict[str, Any], se
                           rooms=int(RECORDING["rooms"]), duration_s=int(RECORDING["duration_s"])))
     single = _run(settings, ticks, workers=1, sinks=1, run_dir=tmp_path / "single")
     clustered = _run(cluster_settings, ticks, workers=3, sinks=2, run_dir=tmp_path / "cluster")
+    for name, answers in (("single", single), ("cluster", clustered)):  # for a failure's post-mortem
+        (tmp_path / f"{name}.json").write_text(json.dumps(dataclasses.asdict(answers), default=str))
 
     assert single.reports == clustered.reports
     assert len(single.windows) > 1000

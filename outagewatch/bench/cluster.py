@@ -58,12 +58,15 @@ def _expected_room_windows(ticks: list[Any], window_ms: int) -> dict[tuple[str, 
 
 
 class LagSampler:
-    """Every ``every_s``: the workers' and the sinks' consumer lag on client-reports, with the time."""
+    """Every ``every_s``: the workers' and the sinks' consumer lag on client-reports, with the time; and
+    the CPU seconds of every process ``pids()`` names (first and last reading per process)."""
 
-    def __init__(self, settings: Settings, every_s: float = 2.0) -> None:
+    def __init__(self, settings: Settings, pids: Callable[[], dict[str, int]], every_s: float = 2.0) -> None:
         self.settings = settings
+        self.pids = pids
         self.every_s = every_s
         self.readings: list[tuple[float, int | None, int | None]] = []
+        self.cpu: dict[tuple[str, int], tuple[float, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lag-sampler", daemon=True)
         self.started = time.monotonic()
@@ -78,10 +81,16 @@ class LagSampler:
         self._thread.join(10)
 
     def _run(self) -> None:
+        from outagewatch.pipeline.processes import cpu_seconds
         from outagewatch.pipeline.running import group_lag
 
         s = self.settings
         while not self._stop.wait(self.every_s):
+            for name, pid in self.pids().items():
+                used = cpu_seconds(pid)
+                if used is not None:
+                    first = self.cpu.get((name, pid), (used, used))[0]
+                    self.cpu[(name, pid)] = (first, used)
             try:
                 worker = group_lag(s.kafka.bootstrap, s.streams.app_id, s.topics.client_reports)
                 sink = group_lag(s.kafka.bootstrap, s.history.sink_group_id, s.topics.client_reports)
@@ -89,6 +98,14 @@ class LagSampler:
                 log.debug("lag reading failed: %s", exc)
                 continue
             self.readings.append((time.monotonic() - self.started, worker, sink))
+
+    def cores_by_kind(self, seconds: float) -> dict[str, float]:
+        """Average cores each kind of process used (``collector``, ``worker``, ``sink``, ``kafka``,
+        ``clickhouse``): CPU seconds summed over its processes, over ``seconds`` of wall time."""
+        used: dict[str, float] = defaultdict(float)
+        for (name, _), (first, last) in self.cpu.items():
+            used[name.rsplit("-", 1)[0]] += last - first
+        return {kind: round(total / seconds, 2) for kind, total in sorted(used.items())} if seconds > 0 else {}
 
     def peak(self, since_s: float, until_s: float) -> dict[str, int | None]:
         inside = [r for r in self.readings if since_s <= r[0] < until_s]
@@ -181,7 +198,9 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
     start_ms = (int(time.time() * 1000) - duration_s * 1000) // window_ms * window_ms
     ticks = list(generate(SCENARIO, seed=0, scale=scale, rooms=rooms, duration_s=duration_s, start_ms=start_ms))
     total = sum(len(tick.client_reports()) for tick in ticks)
-    sampler = LagSampler(run_settings)
+    stack_pids = {**{f"kafka-{i}": node.process.pid() for i, node in enumerate(cluster.kafka_nodes(settings))},
+                  **{f"clickhouse-{i}": node.process.pid() for i, node in enumerate(cluster.clickhouse_nodes(settings))}}
+    sampler = LagSampler(run_settings, lambda: {**{n: p for n, p in stack_pids.items() if p}, **fleet.pids()})
     records: list[FaultRecord] = []
     deliveries: list[Any] = []
     try:
@@ -200,9 +219,11 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
         records = FaultSchedule(_faults(settings, run_settings, fleet, lambda s: s * wall_s / 170.0)).run()
         for sender in senders:
             sender.join()
-        load_s = time.monotonic() - began
         accepted = sum(d.reports for d in deliveries)
         outcome = _drain_and_count(run_settings, fleet, accepted, ticks, window_ms)
+        # Until everything was stored: the pipeline's work for the load, not the senders' pace alone.
+        load_s = time.monotonic() - began
+        cores = sampler.cores_by_kind(load_s)
         effects = []
         for index, record in enumerate(records):
             until = records[index + 1].injected_at_s if index + 1 < len(records) else record.injected_at_s + 30
@@ -212,6 +233,8 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
             "benchmark": "cluster", "quick": quick, "run_id": run_id, "scenario": SCENARIO, "scale": scale,
             "rooms": rooms, "reports_offered": total, "reports_accepted": accepted,
             "load_seconds": round(load_s, 1), "reports_per_s": round(accepted / load_s, 1) if load_s else None,
+            "cpu_cores_used": cores,
+            "reports_per_core_s": {kind: round(accepted / load_s / used, 0) for kind, used in cores.items() if used},
             "sender_retries": sum(d.retries for d in deliveries),
             "topology": {"brokers": settings.cluster.kafka_brokers, "min_insync_replicas":
                          settings.cluster.min_insync_replicas, "clickhouse_shards": settings.cluster.clickhouse_shards,

@@ -6,7 +6,7 @@ from core.schemas import ClientReport
 from core.timeutil import ManualClock
 from streams import replay
 from streams import windows as room_windows
-from streams.engine import DictStore, PartitionWindows, WindowPolicy
+from streams.engine import HOLD_BACK, DictStore, PartitionWindows, WindowPolicy
 from tests.streams.conftest import generate_reports
 
 T = 1_795_323_600_000
@@ -98,3 +98,15 @@ def test_idle_clock_restarts_while_the_partition_is_not_fetched() -> None:
     clock.advance(1000)
     engine.advance_idle()
     assert [h.key for closed in engine.pending for h in closed.results] == ["a"]
+
+
+def test_a_partition_without_input_holds_scope_windows_back_until_it_has_been_idle() -> None:
+    # Three workers start at different moments: a partition whose worker has not fetched yet must not let
+    # the merger close scope windows without its partials (they would be published short, then corrected).
+    clock = ManualClock(0)
+    engine = PartitionWindows(room_windows, 0, WindowPolicy(2000, 1000, idle_ms=5000), DictStore(), clock)
+    assert engine.progress_mark() == HOLD_BACK
+    clock.advance(5000)
+    assert engine.progress_mark() is None  # idle for the idle time: nothing is coming
+    engine.add_message([report(0, T)], 0)
+    assert engine.progress_mark() == engine.meta.closed_upto
