@@ -167,13 +167,12 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
     from core.kafka_admin import ensure_topics
     from history.api import migrate
     from outagewatch.demo.receiver import WebhookReceiver
-    from outagewatch.pipeline.fleet import Fleet, group_stable
+    from outagewatch.pipeline.fleet import Fleet, wait_group_settled
     from outagewatch.pipeline.isolation import isolated
     from outagewatch.simulator import generate
     from outagewatch.simulator.http_target import send_http
     from outagewatch.simulator.pacing import Pacer
     from outagewatch.stack import cluster
-    from outagewatch.stack.process import wait_until
 
     wall_s = seconds if seconds is not None else 170.0
     scale, rooms = (0.005, 8) if quick else (0.02, 40)
@@ -205,8 +204,7 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
     deliveries: list[Any] = []
     try:
         fleet.start()
-        wait_until(lambda: group_stable(run_settings.kafka.bootstrap, run_settings.streams.app_id, 3), 180,
-                   "three workers in a stable group")
+        wait_group_settled(run_settings.kafka.bootstrap, run_settings.streams.app_id, 3)
         urls = fleet.collector_urls()
         secret = API_KEY.split(":", 1)[1]
         senders = [threading.Thread(target=lambda i=i: deliveries.append(

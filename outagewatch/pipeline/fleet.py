@@ -42,6 +42,33 @@ def group_stable(bootstrap: str, group: str, members: int) -> bool:
     return group_members(bootstrap, group) == ("Stable", members)
 
 
+def wait_group_settled(bootstrap: str, group: str, members: int, settle_s: float = 10.0,
+                       timeout_s: float = 180.0) -> None:
+    """Wait until the group has been stable with ``members`` members for ``settle_s`` without a break.
+
+    A Faust worker can rejoin once more a few seconds after its group first looks stable (its own
+    topics appear, its agents subscribe); input sent before that moves partitions mid-stream.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    since: float | None = None
+    last = ("", 0)
+    while time.monotonic() < deadline:
+        try:
+            last = group_members(bootstrap, group)
+        except Exception:  # noqa: BLE001 - the coordinator may not know the group yet
+            last = ("unknown", 0)
+        if last == ("Stable", members):
+            since = since or time.monotonic()
+            if time.monotonic() - since >= settle_s:
+                return
+        else:
+            since = None
+        time.sleep(0.5)
+    raise StackError(f"group {group} did not settle with {members} members in {timeout_s:.0f}s; last: {last}")
+
+
 class Fleet:
     """The children of one run; ``worker_args`` go to every worker (``--idle-seconds 2``)."""
 

@@ -9,6 +9,7 @@ so it runs beside the single-node stack, which it never touches.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -146,7 +147,7 @@ def up(settings: Settings, with_pipeline: bool = True) -> dict[str, Any]:
             process.start([sys.executable, "-m", "outagewatch", *role.args], env=env)
     for role, process in processes:
         if role.port:
-            wait_until(lambda port=role.port: port_open("127.0.0.1", port), timeout, role.name, process)
+            wait_until(functools.partial(port_open, "127.0.0.1", role.port), timeout, role.name, process)
     if processes:
         started["pipeline"] = round(time.monotonic() - begin, 1)
     env_file = write_env_file(settings)
