@@ -118,7 +118,6 @@ def _faults(settings: Settings, run: Any, fleet: Any, at: Callable[[float], floa
     from outagewatch.pipeline.fleet import group_stable
     from outagewatch.stack import cluster
     from outagewatch.stack.clickhouse import select_one
-    from outagewatch.stack.kafka import round_trip
 
     topology = cluster_topology(settings)
     broker = cluster.kafka_nodes(settings, fetch_jars=True)[-1]
@@ -142,6 +141,17 @@ def _faults(settings: Settings, run: Any, fleet: Any, at: Callable[[float], floa
                 return False
         return True
 
+    def back_in_sync(node_id: int) -> bool:
+        """The restarted broker has caught up: it is in the in-sync replicas of every input partition."""
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=topology.kafka.bootstrap, request_timeout_ms=5000)
+        try:
+            described = admin.describe_topics([run.topics.client_reports, run.topics.room_health])
+        finally:
+            admin.close()
+        return all(node_id in partition["isr_nodes"] for topic in described for partition in topic["partitions"])
+
     def restart_zookeeper() -> None:
         zookeeper.stop()
         zookeeper.start()
@@ -150,7 +160,7 @@ def _faults(settings: Settings, run: Any, fleet: Any, at: Callable[[float], floa
     return [
         Fault("kill one broker", at(15), inject=lambda: _sigkill(broker.process.pid()),
               recover=lambda: broker.launch(), recover_after_s=at(20),
-              healthy=lambda: round_trip(broker.bootstrap, timeout_s=5.0, replication=topology.kafka.replication_factor)),
+              healthy=lambda: back_in_sync(broker.node_id)),
         Fault("kill one worker", at(45), inject=lambda: fleet.kill(workers[1]),
               healthy=lambda: group_stable(bootstrap, group, 2)),
         Fault("a worker joins", at(60), inject=lambda: fleet.add("worker", wait=False),
@@ -191,8 +201,9 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
                   run_settings.kafka.replication_factor)
     migrate(run_settings)
     receiver = WebhookReceiver(run_dir / "alerts-received.ndjson").start()
-    child_env = dict(os.environ, **cluster.child_env(settings), **env,
-                     OUTAGEWATCH_ALERTING_WEBHOOK_URLS=receiver.url, OUTAGEWATCH_COLLECTOR_API_KEYS=API_KEY)
+    child_env = cluster.child_env(settings)  # this environment, pointed at the cluster
+    child_env.update(env)  # the run's own topics, groups and database
+    child_env.update(OUTAGEWATCH_ALERTING_WEBHOOK_URLS=receiver.url, OUTAGEWATCH_COLLECTOR_API_KEYS=API_KEY)
     fleet = Fleet(run_settings, run_dir, child_env, collectors=2, workers=3, sinks=2,
                   worker_args=("--idle-seconds", "5"))
     start_ms = (int(time.time() * 1000) - duration_s * 1000) // window_ms * window_ms
@@ -280,6 +291,7 @@ def _drain_and_count(settings: Settings, fleet: Any, accepted: int, ticks: list[
         windows = client.execute("SELECT count(), uniqExact(scope, key, window_start) FROM room_health FINAL")[0]
         stored_windows = {(str(key), int(start)): int(reports) for key, start, reports in client.execute(
             "SELECT key, toUInt32(window_start), reports FROM room_health FINAL WHERE scope = 'room'")}
+        late = int(client.execute("SELECT sum(late_reports) FROM room_health FINAL WHERE scope = 'room'")[0][0] or 0)
         rollup = client.execute(
             "SELECT (SELECT sum(reports) FROM room_health FINAL WHERE scope = 'room'), "
             "(SELECT sumMerge(reports) FROM room_health_1m WHERE scope = 'room')")[0]
@@ -289,7 +301,9 @@ def _drain_and_count(settings: Settings, fleet: Any, accepted: int, ticks: list[
     finally:
         client.disconnect()
     expected = _expected_room_windows(ticks, window_ms)
-    wrong = sum(1 for key, count in expected.items() if stored_windows.get(key) != count)
+    wrong = {key: (count, stored_windows.get(key)) for key, count in expected.items()
+             if stored_windows.get(key) != count}
+    first_ms = min(start for _, start in expected) * 1000 if expected else 0
     return {
         "reports_stored_distinct": distinct, "sampled_out": sampled_out,
         "lost": max(0, accepted - distinct - sampled_out),
@@ -299,7 +313,14 @@ def _drain_and_count(settings: Settings, fleet: Any, accepted: int, ticks: list[
             "room_health_final_rows_beyond_distinct": int(windows[0]) - int(windows[1]),
             "rollup_1m_reports_beyond_windows": float(rollup[1] or 0) - float(rollup[0] or 0),
         },
-        "room_windows_expected": len(expected), "room_windows_wrong_or_missing": wrong,
+        "room_windows_expected": len(expected), "room_windows_wrong_or_missing": len(wrong),
+        # Wrong windows by kind: missing, short (reports that came later than the allowed lateness are
+        # dropped from windows by design, and counted in late_reports), over (counted twice).
+        "room_windows_missing": sum(1 for _, got in wrong.values() if got is None),
+        "room_windows_short_reports": sum(want - got for want, got in wrong.values() if got is not None and got < want),
+        "room_windows_over_reports": sum(got - want for want, got in wrong.values() if got is not None and got > want),
+        "late_reports_counted": late,
+        "wrong_windows_event_s": sorted({(start * 1000 - first_ms) // 1000 for _, start in wrong})[:50],
         "incident_alerts": [{"kind": kind, "starts_at": int(start)} for kind, start in incident],
     }
 

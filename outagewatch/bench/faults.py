@@ -4,8 +4,10 @@ Each ``Fault`` has an ``inject`` action at ``at_s`` seconds after the start,
 an optional ``recover`` action ``recover_after_s`` later (restart what was
 killed), and a ``healthy`` probe: the time from injection until the probe
 holds again (after recovery, when there is one) is the fault's recovery
-time. The schedule only runs actions and reads a clock, so it is shared by
-any benchmark that breaks things on purpose.
+time. Each fault runs on its own timeline (a thread), so a slow recovery
+does not push the next fault past the load. The schedule only runs actions
+and reads a clock, so it is shared by any benchmark that breaks things on
+purpose.
 
 >>> clock = FakeClock()
 >>> done = []
@@ -76,12 +78,26 @@ class FaultSchedule:
         self.poll_s = poll_s
 
     def run(self) -> list[FaultRecord]:
+        """Run every fault at its time, each on its own thread; return their records in schedule order."""
+        import threading
+
         start = self.clock()
-        records = []
-        for fault in self.faults:
-            self.sleep(start + fault.at_s - self.clock())
-            records.append(self._one(fault, start))
-        return records
+        records: list[FaultRecord | None] = [None] * len(self.faults)
+
+        def one(index: int, fault: Fault) -> None:
+            self.sleep(max(0.0, start + fault.at_s - self.clock()))
+            records[index] = self._one(fault, start)
+
+        if len(self.faults) == 1:  # no thread needed (and the doctest's fake clock stays simple)
+            one(0, self.faults[0])
+        else:
+            threads = [threading.Thread(target=one, args=(i, f), name=f"fault-{i}", daemon=True)
+                       for i, f in enumerate(self.faults)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        return [record for record in records if record is not None]
 
     def _one(self, fault: Fault, start: float) -> FaultRecord:
         injected = self.clock()
@@ -90,7 +106,7 @@ class FaultSchedule:
             fault.inject()
             recovered = None
             if fault.recover is not None:
-                self.sleep(injected + fault.recover_after_s - self.clock())
+                self.sleep(max(0.0, injected + fault.recover_after_s - self.clock()))
                 fault.recover()
                 recovered = self.clock()
             healthy_after = self._wait_healthy(fault, injected)

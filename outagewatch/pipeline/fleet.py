@@ -29,6 +29,8 @@ def group_members(bootstrap: str, group: str) -> tuple[str, int]:
     """A consumer group's state (``Stable``, ``PreparingRebalance``, ``Empty``...) and its member count."""
     from kafka.admin import KafkaAdminClient
 
+    # Faust's members carry metadata kafka-python cannot decode; it warns once per member per call.
+    logging.getLogger("kafka.admin._groups").setLevel(logging.ERROR)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         described = admin.describe_groups([group])[group]
