@@ -67,6 +67,8 @@ class LagSampler:
         self.every_s = every_s
         self.readings: list[tuple[float, int | None, int | None]] = []
         self.cpu: dict[tuple[str, int], tuple[float, float]] = {}
+        self.restarts: list[dict[str, Any]] = []
+        self.supervise: Callable[[], list[tuple[str, str]]] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lag-sampler", daemon=True)
         self.started = time.monotonic()
@@ -86,6 +88,10 @@ class LagSampler:
 
         s = self.settings
         while not self._stop.wait(self.every_s):
+            if self.supervise is not None:
+                for name, last_line in self.supervise():
+                    self.restarts.append({"name": name, "at_s": round(time.monotonic() - self.started, 1),
+                                          "last_log_line": last_line[-300:]})
             for name, pid in self.pids().items():
                 used = cpu_seconds(pid)
                 if used is not None:
@@ -165,12 +171,12 @@ def _faults(settings: Settings, run: Any, fleet: Any, at: Callable[[float], floa
               healthy=lambda: group_stable(bootstrap, group, 2)),
         Fault("a worker joins", at(60), inject=lambda: fleet.add("worker", wait=False),
               healthy=lambda: group_stable(bootstrap, group, 3)),
-        Fault("a worker leaves", at(75), inject=lambda: fleet.stop_one(workers[0]),
+        Fault("a worker leaves", at(90), inject=lambda: fleet.stop_one(workers[0]),
               healthy=lambda: group_stable(bootstrap, group, 2)),
-        Fault("kill one ClickHouse replica", at(90), inject=lambda: _sigkill(replica.process.pid()),
+        Fault("kill one ClickHouse replica", at(105), inject=lambda: _sigkill(replica.process.pid()),
               recover=lambda: replica.launch(), recover_after_s=at(20),
               healthy=lambda: select_one(replica.target.with_database("default")) and replicas_writable()),
-        Fault("restart ZooKeeper", at(125), inject=restart_zookeeper, healthy=replicas_writable),
+        Fault("restart ZooKeeper", at(140), inject=restart_zookeeper, healthy=replicas_writable),
     ]
 
 
@@ -204,6 +210,11 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
     child_env = cluster.child_env(settings)  # this environment, pointed at the cluster
     child_env.update(env)  # the run's own topics, groups and database
     child_env.update(OUTAGEWATCH_ALERTING_WEBHOOK_URLS=receiver.url, OUTAGEWATCH_COLLECTOR_API_KEYS=API_KEY)
+    # Event time runs ``speed`` x wall time: the allowed lateness scales with it, so a report may be as
+    # late in wall seconds as live (10 s) before its window closes without it. Unscaled, 10 s of event
+    # time is half a wall second at 20x, and a broker failover makes thousands of reports late.
+    lateness_s = round(settings.streams.allowed_lateness_seconds * speed)
+    child_env["OUTAGEWATCH_STREAMS_ALLOWED_LATENESS_SECONDS"] = str(lateness_s)
     fleet = Fleet(run_settings, run_dir, child_env, collectors=2, workers=3, sinks=2,
                   worker_args=("--idle-seconds", "5"))
     start_ms = (int(time.time() * 1000) - duration_s * 1000) // window_ms * window_ms
@@ -220,9 +231,10 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
         urls = fleet.collector_urls()
         secret = API_KEY.split(":", 1)[1]
         senders = [threading.Thread(target=lambda i=i: deliveries.append(
-            send_http(ticks[i::len(urls)], urls[i], secret, pacer=Pacer(speed))), name=f"sender-{i}")
+            send_http(ticks[i::len(urls)], urls[i], secret, pacer=Pacer(speed))), name=f"sender-{i}", daemon=True)
             for i in range(len(urls))]
         began = time.monotonic()
+        sampler.supervise = fleet.restart_crashed
         sampler.start()
         for sender in senders:
             sender.start()
@@ -241,7 +253,8 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
         pages = [body for body in receiver.received if FAILING_ROOM in str(body) and body.get("status") == "firing"]
         return [{
             "benchmark": "cluster", "quick": quick, "run_id": run_id, "scenario": SCENARIO, "scale": scale,
-            "rooms": rooms, "reports_offered": total, "reports_accepted": accepted,
+            "rooms": rooms, "speed": round(speed, 1), "allowed_lateness_event_s": lateness_s,
+            "reports_offered": total, "reports_accepted": accepted,
             "load_seconds": round(load_s, 1), "reports_per_s": round(accepted / load_s, 1) if load_s else None,
             "cpu_cores_used": cores,
             "reports_per_core_s": {kind: round(accepted / load_s / used, 0) for kind, used in cores.items() if used},
@@ -250,7 +263,7 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
                          settings.cluster.min_insync_replicas, "clickhouse_shards": settings.cluster.clickhouse_shards,
                          "clickhouse_replicas": settings.cluster.clickhouse_replicas, "collectors": 2, "workers": 3,
                          "sinks": 2},
-            "faults": effects, **outcome,
+            "faults": effects, "crashed_and_restarted": sampler.restarts, **outcome,
             "incident_paged": bool(outcome["incident_alerts"]) and bool(pages),
             "webhook_pages_for_room": len(pages),
             "machine": machine(), "logs": str(run_dir),

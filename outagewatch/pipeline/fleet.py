@@ -149,6 +149,19 @@ class Fleet:
         self._ended.add(name)
         return self.children[name].stop()
 
+    def restart_crashed(self) -> list[tuple[str, str]]:
+        """Start again every child that exited on its own (as Kubernetes restarts a crashed pod);
+        returns each one's name and the last line of its log."""
+        restarted = []
+        for name, child in list(self.children.items()):
+            if name in self._ended or child.alive():
+                continue
+            last_line = next((line for line in reversed(child.log_tail(40).splitlines()) if line.strip()), "")
+            log.warning("%s exited on its own (%s); starting it again", name, last_line[:200])
+            self.children[name] = Child(name, child.args, child.env, child.log_path).start()
+            restarted.append((name, last_line))
+        return restarted
+
     def check(self) -> None:
         """Raise if a child that should run has exited."""
         for name, child in self.children.items():
