@@ -4,9 +4,12 @@ A simulator recording (``room_failure``: one room fails alone after the
 detectors' warm-up) is posted over HTTP to two collectors at ``speed`` x
 event time, while three workers and two sinks run on the cluster topology
 (three brokers, ClickHouse 2 shards x 2 replicas, ZooKeeper). During the
-load, in order: one broker is killed (SIGKILL) and restarted, one worker is
-killed, a worker joins, one leaves (SIGTERM), one ClickHouse replica is
-killed and restarted, and ZooKeeper is restarted. Afterwards:
+load, each on its own timeline: one broker is killed (SIGKILL) and
+restarted, one worker is killed, a worker joins, one leaves (SIGTERM), one
+ClickHouse replica is killed and restarted, and ZooKeeper is restarted. A
+child that crashes on its own is started again (as a supervisor would) and
+reported. The workers' allowed lateness is scaled by ``speed``, so a report
+may be as late in wall time as live. Afterwards:
 
 - lost: reports the collectors acknowledged (202) that are not in
   ``reports`` (nor sampled out by the collector, which keeps their weight);
