@@ -18,6 +18,9 @@ import yaml
 from core.config import Settings
 from outagewatch.stack.packages import ensure_go_tool
 
+# The first run builds Helm from source (go install): minutes on a 2-core machine.
+pytestmark = pytest.mark.timeout(2400)
+
 CHART = Path(__file__).resolve().parent.parent / "deploy" / "helm" / "outagewatch"
 KUBERNETES_VERSION = "1.31.0"
 VALUES = ["--set", "clickhouse.writerPassword=w", "--set", "clickhouse.readerPassword=r"]

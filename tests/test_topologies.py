@@ -17,6 +17,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ from history.client import connect, parse_url
 from history.queries import NAMED_QUERIES
 from outagewatch.simulator.world import DEFAULT_START_MS
 
-pytestmark = pytest.mark.integration
+# Both topologies run at once (about 3 minutes together), after the cluster's first start.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 RECORDING: dict[str, Any] = {"scenario": "room_failure", "seed": 5, "scale": 0.005, "rooms": 8, "duration_s": 3000}
 FAILING_ROOM = "room-3"
@@ -174,8 +176,10 @@ def test_single_node_and_cluster_give_the_same_answers(stack: dict[str, Any], se
 
     ticks = list(generate(str(RECORDING["scenario"]), seed=int(RECORDING["seed"]), scale=float(RECORDING["scale"]),
                           rooms=int(RECORDING["rooms"]), duration_s=int(RECORDING["duration_s"])))
-    single = _run(settings, ticks, workers=1, sinks=1, run_dir=tmp_path / "single")
-    clustered = _run(cluster_settings, ticks, workers=3, sinks=2, run_dir=tmp_path / "cluster")
+    with ThreadPoolExecutor(2) as pool:
+        single_run = pool.submit(_run, settings, ticks, 1, 1, tmp_path / "single")
+        cluster_run = pool.submit(_run, cluster_settings, ticks, 3, 2, tmp_path / "cluster")
+        single, clustered = single_run.result(), cluster_run.result()
     for name, answers in (("single", single), ("cluster", clustered)):  # for a failure's post-mortem
         (tmp_path / f"{name}.json").write_text(json.dumps(dataclasses.asdict(answers), default=str))
 
