@@ -308,6 +308,9 @@ def _drain_and_count(settings: Settings, fleet: Any, accepted: int, ticks: list[
         stored_windows = {(str(key), int(start)): int(reports) for key, start, reports in client.execute(
             "SELECT key, toUInt32(window_start), reports FROM room_health FINAL WHERE scope = 'room'")}
         late = int(client.execute("SELECT sum(late_reports) FROM room_health FINAL WHERE scope = 'room'")[0][0] or 0)
+        # What the sink (or a worker) refused and set aside with a reason: not lost, but not in the tables.
+        dead_letters = {str(topic): int(count) for topic, count in client.execute(
+            "SELECT source_topic, count() FROM dead_letters GROUP BY source_topic")}
         rollup = client.execute(
             "SELECT (SELECT sum(reports) FROM room_health FINAL WHERE scope = 'room'), "
             "(SELECT sumMerge(reports) FROM room_health_1m WHERE scope = 'room')")[0]
@@ -335,7 +338,7 @@ def _drain_and_count(settings: Settings, fleet: Any, accepted: int, ticks: list[
         "room_windows_missing": sum(1 for _, got in wrong.values() if got is None),
         "room_windows_short_reports": sum(want - got for want, got in wrong.values() if got is not None and got < want),
         "room_windows_over_reports": sum(got - want for want, got in wrong.values() if got is not None and got > want),
-        "late_reports_counted": late,
+        "late_reports_counted": late, "dead_letters_by_topic": dead_letters,
         "wrong_windows_event_s": sorted({(start * 1000 - first_ms) // 1000 for _, start in wrong})[:50],
         "incident_alerts": [{"kind": kind, "starts_at": int(start)} for kind, start in incident],
     }
