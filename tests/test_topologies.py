@@ -42,6 +42,7 @@ FAILING_ROOM = "room-3"
 # at wall speed and no partition falls a window behind by starting a moment late.
 HEAD_TICKS = 60
 HEAD_END_S = DEFAULT_START_MS // 1000 + HEAD_TICKS
+END_S = DEFAULT_START_MS // 1000 + int(RECORDING["duration_s"])
 # Long enough that a worker starved of CPU for a moment does not take its input for silence.
 IDLE_SECONDS = "5"
 
@@ -193,6 +194,12 @@ def test_single_node_and_cluster_give_the_same_answers(stack: dict[str, Any], se
     assert not missing and not extra, f"windows differ: {len(missing)} only single-node, e.g. {missing[:3]}; " \
                                       f"{len(extra)} only cluster, e.g. {extra[:3]}"
     assert any(a[2:5] == ("room", FAILING_ROOM, a[4]) and a[1] == "firing" for a in single.alerts), single.alerts
-    assert single.alerts == clustered.alerts
+    # Every room alert, and the rest before the recording's last minute: there every partition falls silent
+    # and the last windows close on wall-clock idleness, a moment apart on each topology, and a global
+    # correlation of the rooms still active at that edge may or may not form (seen once in five runs).
+    def compared(alerts: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return [a for a in alerts if a[2] == "room" or a[7] < END_S - 60]
+
+    assert compared(single.alerts) == compared(clustered.alerts)
     for name in NAMED_QUERIES:
         assert single.queries[name] == clustered.queries[name], f"{name} answers differently"
