@@ -43,6 +43,7 @@ FAILING_ROOM = "room-3"
 HEAD_TICKS = 60
 HEAD_END_S = DEFAULT_START_MS // 1000 + HEAD_TICKS
 END_S = DEFAULT_START_MS // 1000 + int(RECORDING["duration_s"])
+RECORDING_MAX_AGE_S = 10 * 365 * 86_400
 # Long enough that a worker starved of CPU for a moment does not take its input for silence.
 IDLE_SECONDS = "5"
 
@@ -123,7 +124,10 @@ def _run(base: Settings, ticks: list[Any], workers: int, sinks: int, run_dir: Pa
                   settings.kafka.replication_factor)
     migrate(settings)
     child_env = dict(os.environ, **env, OUTAGEWATCH_KAFKA_REPLICATION_FACTOR=str(settings.kafka.replication_factor),
-                     OUTAGEWATCH_CLICKHOUSE_CLUSTER=settings.clickhouse.cluster)
+                     OUTAGEWATCH_CLICKHOUSE_CLUSTER=settings.clickhouse.cluster,
+                     # The recording keeps its own dates (its daily rhythm decides whether the room pages):
+                     # older than the worker's default bound on a report's age against its Kafka record.
+                     OUTAGEWATCH_EVENT_TIME_MAX_AGE_SECONDS=str(RECORDING_MAX_AGE_S))
     fleet = Fleet(settings, run_dir, child_env, collectors=0, workers=workers, sinks=sinks,
                   worker_args=("--idle-seconds", IDLE_SECONDS))
     reports = sum(len(tick.client_reports()) for tick in ticks)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import threading
 import time
@@ -44,7 +45,6 @@ log = logging.getLogger("outagewatch.bench")
 
 SCENARIO = "room_failure"
 FAILING_ROOM = "room-3"
-API_KEY = "demo:demo-key"
 
 
 def _sigkill(pid: int | None) -> None:
@@ -189,6 +189,7 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
     from outagewatch.demo.receiver import WebhookReceiver
     from outagewatch.pipeline.fleet import Fleet, wait_group_settled
     from outagewatch.pipeline.isolation import isolated
+    from outagewatch.pipeline.running import FLEET_KEY_NAME
     from outagewatch.simulator import generate
     from outagewatch.simulator.http_target import send_http
     from outagewatch.simulator.pacing import Pacer
@@ -212,7 +213,11 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
     receiver = WebhookReceiver(run_dir / "alerts-received.ndjson").start()
     child_env = cluster.child_env(settings)  # this environment, pointed at the cluster
     child_env.update(env)  # the run's own topics, groups and database
-    child_env.update(OUTAGEWATCH_ALERTING_WEBHOOK_URLS=receiver.url, OUTAGEWATCH_COLLECTOR_API_KEYS=API_KEY)
+    # The load stands for a fleet of clients behind one address: a relay key, as the other benchmarks'
+    # (each simulated client is its own source, not one script whose error clients the collector caps).
+    fleet_secret = secrets.token_urlsafe(18)
+    child_env.update(OUTAGEWATCH_ALERTING_WEBHOOK_URLS=receiver.url, OUTAGEWATCH_COLLECTOR_API_KEYS_FILE="",
+                     OUTAGEWATCH_COLLECTOR_API_KEYS=f"{FLEET_KEY_NAME}:{fleet_secret}:reports+metrics+relay")
     # Event time runs ``speed`` x wall time: the allowed lateness scales with it, so a report may be as
     # late in wall seconds as live (10 s) before its window closes without it. Unscaled, 10 s of event
     # time is half a wall second at 20x, and a broker failover makes thousands of reports late.
@@ -232,7 +237,7 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, *
         fleet.start()
         wait_group_settled(run_settings.kafka.bootstrap, run_settings.streams.app_id, 3)
         urls = fleet.collector_urls()
-        secret = API_KEY.split(":", 1)[1]
+        secret = fleet_secret
         senders = [threading.Thread(target=lambda i=i: deliveries.append(
             send_http(ticks[i::len(urls)], urls[i], secret, pacer=Pacer(speed))), name=f"sender-{i}", daemon=True)
             for i in range(len(urls))]
