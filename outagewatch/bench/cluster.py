@@ -127,6 +127,7 @@ def _faults(settings: Settings, run: Any, fleet: Any, at: Callable[[float], floa
     from outagewatch.pipeline.fleet import group_stable
     from outagewatch.stack import cluster
     from outagewatch.stack.clickhouse import select_one
+    from outagewatch.stack.process import port_open, wait_until
 
     topology = cluster_topology(settings)
     broker = cluster.kafka_nodes(settings, fetch_jars=True)[-1]
@@ -163,13 +164,16 @@ def _faults(settings: Settings, run: Any, fleet: Any, at: Callable[[float], floa
 
     def restart_zookeeper() -> None:
         zookeeper.stop()
+        # Its port closes a moment after the process is gone; starting before would find it "taken".
+        wait_until(lambda: not port_open("127.0.0.1", zookeeper.port), 60, "ZooKeeper's port to close")
         zookeeper.start()
 
     workers = fleet.names("worker")
     return [
         Fault("kill one broker", at(15), inject=lambda: _sigkill(broker.process.pid()),
               recover=lambda: broker.launch(), recover_after_s=at(20),
-              healthy=lambda: back_in_sync(broker.node_id)),
+              # A restarted broker recovers its logs first: minutes on a loaded 2-core machine.
+              healthy=lambda: back_in_sync(broker.node_id), healthy_timeout_s=600),
         Fault("kill one worker", at(45), inject=lambda: fleet.kill(workers[1]),
               healthy=lambda: group_stable(bootstrap, group, 2)),
         Fault("a worker joins", at(60), inject=lambda: fleet.add("worker", wait=False),

@@ -156,7 +156,9 @@ class Fleet:
         for name, child in list(self.children.items()):
             if name in self._ended or child.alive():
                 continue
-            last_line = next((line for line in reversed(child.log_tail(40).splitlines()) if line.strip()), "")
+            # The last line with words: Faust's worker ends its log with terminal escape codes.
+            last_line = next((line for line in reversed(child.log_tail(40).splitlines())
+                              if any(ch.isalpha() for ch in line.replace("\x1b[?25h", ""))), "")
             log.warning("%s exited on its own (%s); starting it again", name, last_line[:200])
             self.children[name] = Child(name, child.args, child.env, child.log_path).start()
             restarted.append((name, last_line))

@@ -130,11 +130,22 @@ def _alive(pid: int) -> bool:
 
 
 def _is_zombie(pid: int) -> bool:
+    """Exited, waiting only to be reaped.
+
+    A process whose main thread exited before its other threads shows ``Z``
+    while they still run (a JVM running its shutdown hooks, still holding its
+    listening socket): that one is not gone yet.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+    if stat.rsplit(")", 1)[-1].split()[0] != "Z":
+        return False
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) <= 1
+    except OSError:
+        return True
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
