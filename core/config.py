@@ -150,6 +150,8 @@ class ClusterSettings:
     workers: int = 3
     worker_web_base_port: int = 26066
     sinks: int = 2
+    # Each sink serves its own /healthz: two sinks on one machine cannot share history.sink_health_port.
+    sink_health_base_port: int = 26167
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ class Fleet:
         self._counts[kind] += 1
         index = self._counts[kind]
         role = (collector_role(index, free_port()) if kind == "collector"
-                else worker_role(index, free_port()) if kind == "worker" else sink_role(index))
+                else worker_role(index, free_port()) if kind == "worker" else sink_role(index, free_port()))
         args = [*role.args, *(self.worker_args if kind == "worker" else ())]
         env = dict(self.env)
         if kind == "worker":
