@@ -18,17 +18,14 @@ collectors.bodies.BodyError: 400: body is not valid JSON: Input data was truncat
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
-from core import schemas
+from core import codec, schemas
 
 JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson"})
-
-T = TypeVar("T")
 
 
 class BodyError(Exception):
@@ -40,16 +37,12 @@ class BodyError(Exception):
         self.reason = reason
 
 
-class _RawReports(msgspec.Struct):
-    reports: list[msgspec.Raw]
-
-
 class _RawSamples(msgspec.Struct):
     samples: list[msgspec.Raw]
 
 
 _envelopes: dict[str, msgspec.json.Decoder[Any]] = {
-    "reports": msgspec.json.Decoder(_RawReports),
+    "reports": msgspec.json.Decoder(schemas.RawReportBatch),
     "samples": msgspec.json.Decoder(_RawSamples),
 }
 _sample_decoder = msgspec.json.Decoder(schemas.MetricSample)
@@ -141,23 +134,28 @@ def split_items(body: bytes, kind: str, field: str, max_items: int) -> list[Any]
     else:
         try:
             envelope = _envelopes[field].decode(body)
-        except msgspec.ValidationError as exc:
-            raise BodyError(400, f"body must be {{\"{field}\": [...]}}: {exc}") from None
         except schemas.UNDECODABLE as exc:
-            raise BodyError(400, f"body is not valid JSON: {schemas.clean_reason(exc)}") from None
+            raise _envelope_error(field, schemas.clean_reason(exc),
+                                  malformed=not isinstance(exc, msgspec.ValidationError)) from None
         items = getattr(envelope, field)
     if len(items) > max_items:
         raise BodyError(413, f"batch has {len(items)} items; at most {max_items} per request")
     return items
 
 
+def _envelope_error(field: str, reason: str, *, malformed: bool) -> BodyError:
+    if malformed:
+        return BodyError(400, f"body is not valid JSON: {reason}")
+    return BodyError(400, f"body must be {{\"{field}\": [...]}}: {reason}")
+
+
 def decode_reports(body: bytes, kind: str, max_items: int) -> tuple[list[schemas.ClientReport], list[tuple[int, str]]]:
     """A decompressed ``POST /v1/reports`` body: the valid reports, and ``(index, reason)`` for the others.
 
-    Fast path for the common body (JSON, every report valid, ``ts`` in epoch
-    ms): one msgspec call for the whole batch (``schemas.WireReport``), not
-    one per item. Anything else goes item by item, which also says exactly
-    what is wrong with each.
+    Decoded by ``core.codec``, as in the worker and the sink: the common body
+    (JSON, every report valid, ``ts`` in epoch ms) is one msgspec call for the
+    whole batch (``schemas.WireReport``); anything else goes item by item,
+    which also says exactly what is wrong with each.
 
     >>> body = (b'{"reports": [{"report_id": "a", "ts": 1795323600000, "client_id": "c", "room_id": "r",'
     ...         b' "kind": "heartbeat", "platform": "ios"}, {"report_id": "b", "ts": 5}]}')
@@ -167,28 +165,25 @@ def decode_reports(body: bytes, kind: str, max_items: int) -> tuple[list[schemas
     >>> type(valid[0]).__name__
     'WireReport'
     """
-    reports = schemas.decode_wire_reports(body) if kind not in NDJSON_TYPES else None
-    if reports is not None:
-        if len(reports) > max_items:
-            raise BodyError(413, f"batch has {len(reports)} items; at most {max_items} per request")
-        return reports, []  # type: ignore[return-value]  # a WireReport is a ClientReport
-    return schemas.decode_items(split_items(body, kind, "reports", max_items))
+    if kind in NDJSON_TYPES:
+        valid, rejected = codec.decode_items(split_items(body, kind, "reports", max_items))
+    else:
+        text = text_of(body)
+        try:
+            valid, rejected = codec.decode_batch(text, max_items)
+        except codec.BatchTooLarge as exc:
+            raise BodyError(413, str(exc)) from None
+        except codec.UnusableBatch as exc:
+            if not text.strip():
+                raise BodyError(400, "body is empty") from None
+            raise _envelope_error("reports", str(exc), malformed=exc.malformed) from None
+    return valid, [(item.index, item.reason) for item in rejected]
 
 
 def decode_samples(body: bytes, kind: str, max_items: int) -> tuple[list[schemas.MetricSample], list[tuple[int, str]]]:
     """A decompressed ``POST /v1/metrics`` body: the valid samples, and ``(index, reason)`` for the others."""
-    return decode_each(split_items(body, kind, "samples", max_items), _sample_decoder.decode)
-
-
-def decode_each(items: list[Any], decode: Callable[[Any], T]) -> tuple[list[T], list[tuple[int, str]]]:
-    valid: list[T] = []
-    invalid: list[tuple[int, str]] = []
-    for index, item in enumerate(items):
-        try:
-            valid.append(decode(item))
-        except schemas.UNDECODABLE as exc:
-            invalid.append((index, schemas.clean_reason(exc)))
-    return valid, invalid
+    valid, rejected = codec.decode_each(split_items(body, kind, "samples", max_items), _sample_decoder.decode)
+    return valid, [(item.index, item.reason) for item in rejected]
 
 
 def parse_reports(body: bytes, content_type: str | None, content_encoding: str | None,

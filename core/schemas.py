@@ -162,7 +162,7 @@ def decode_wire_reports(value: bytes) -> list[WireReport] | None:
 
 
 class RawReportBatch(msgspec.Struct):
-    """A batch whose items are decoded one by one, so one bad item rejects only itself."""
+    """A batch whose items are decoded one by one, so one bad item rejects only itself (``core.codec``)."""
 
     reports: list[msgspec.Raw]
 
@@ -338,7 +338,6 @@ class DeadLetter(msgspec.Struct, kw_only=True, omit_defaults=True):
 _encoder = msgspec.json.Encoder()
 _report_decoder = msgspec.json.Decoder(ClientReport)
 _batch_decoder = msgspec.json.Decoder(ReportBatch)
-_raw_batch_decoder = msgspec.json.Decoder(RawReportBatch)
 _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
@@ -371,36 +370,6 @@ def decode_report_batch(buf: bytes | str) -> ReportBatch:
         return _batch_decoder.decode(buf)
     except UNDECODABLE as exc:
         raise SchemaError(clean_reason(exc)) from None
-
-
-def decode_reports_lenient(buf: bytes | str) -> tuple[list[ClientReport], list[tuple[int, str]]]:
-    """Decode ``{"reports": [...]}`` item by item.
-
-    Returns the valid reports and ``(index, reason)`` for each invalid one.
-    Raises ``SchemaError`` only when the envelope itself is unusable.
-
-    >>> ok, bad = decode_reports_lenient(b'{"reports": [{"report_id": "a"}]}')
-    >>> ok, bad
-    ([], [(0, 'Object missing required field `ts`')])
-    """
-    try:
-        envelope = _raw_batch_decoder.decode(buf)
-    except UNDECODABLE as exc:
-        raise SchemaError(clean_reason(exc)) from None
-    return decode_items(envelope.reports)
-
-
-def decode_items(items: list[msgspec.Raw] | list[bytes]) -> tuple[list[ClientReport], list[tuple[int, str]]]:
-    """Decode raw JSON items one by one (see ``decode_reports_lenient``)."""
-    valid: list[ClientReport] = []
-    invalid: list[tuple[int, str]] = []
-    decode_one = _report_decoder.decode
-    for index, item in enumerate(items):
-        try:
-            valid.append(decode_one(item))
-        except UNDECODABLE as exc:
-            invalid.append((index, clean_reason(exc)))
-    return valid, invalid
 
 
 def clean_reason(exc: Exception) -> str:

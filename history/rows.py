@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import codec
 from core.schemas import (
     ERROR_CODES,
     Alert,
@@ -28,16 +29,11 @@ from core.schemas import (
     ClientReport,
     DeadLetter,
     MetricBatch,
-    RawReportBatch,
     RoomHealth,
     SchemaError,
     ServiceHealth,
     WireReport,
     decode,
-    decode_items,
-    decode_report,
-    decode_report_batch,
-    decode_wire_reports,
     encode,
 )
 
@@ -101,30 +97,17 @@ def _wire_rows(reports: list[WireReport], inserted_at: int) -> list[Row]:
 def map_reports(value: bytes, inserted_at: int) -> Mapped:
     """A ``ReportBatch`` (or one bare ``ClientReport``) -> one ``reports`` row per report.
 
-    A batch with some invalid reports keeps the valid ones; each invalid one
-    is an error naming its index. Fast path for what the collector writes
-    (``ts`` in epoch ms, every report valid): ``schemas.WireReport``, as in
-    the worker; anything else goes the full way.
+    Decoded by ``core.codec``, as in the collector and the worker: a batch
+    with some invalid reports keeps the valid ones, and each invalid one is
+    an error naming its index, rejected with its own bytes.
     """
-    wire = decode_wire_reports(value)
-    if wire is not None:
-        return Mapped(_wire_rows(wire, inserted_at))
-    try:
-        batch = decode_report_batch(value)
-        return Mapped([_report_row(report, inserted_at) for report in batch.reports])
-    except SchemaError:
-        pass
-    try:
-        envelope = decode(value, RawReportBatch)
-    except SchemaError as batch_error:
-        try:
-            return Mapped([_report_row(decode_report(value), inserted_at)])
-        except SchemaError:
-            return Mapped(errors=[f"not a ReportBatch or ClientReport: {batch_error}"])
-    valid, invalid = decode_items(envelope.reports)
+    valid, rejected = codec.decode_value(value)
+    if not rejected and valid and type(valid[0]) is WireReport:  # the fast path: every report a WireReport
+        return Mapped(_wire_rows(valid, inserted_at))  # type: ignore[arg-type]
+    if rejected and rejected[0].index == codec.WHOLE_VALUE:
+        return Mapped(errors=[f"not a ReportBatch or ClientReport: {rejected[0].reason}"])
     return Mapped([_report_row(report, inserted_at) for report in valid],
-                  [f"reports[{index}]: {reason}" for index, reason in invalid],
-                  [bytes(envelope.reports[index]) for index, _ in invalid])
+                  [item.described() for item in rejected], [item.raw for item in rejected])
 
 
 def _per_code(counts: dict[str, float]) -> list[float]:

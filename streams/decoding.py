@@ -5,13 +5,10 @@ one bare ``ClientReport``; on ``server-metrics`` a ``MetricBatch`` or one
 ``MetricSample``. A batch with some invalid reports keeps the valid ones;
 each invalid one becomes its own dead letter.
 
-Fast path: past the collector every ``ts`` is already epoch ms (docs/contracts.md),
-so a batch is first decoded as ``WireReport``s (a ``ClientReport`` whose
-``ts`` is a range-checked ``int``, validated by msgspec in C, without the
-per-report ``__post_init__``), then the kind/error-code rule is checked in
-one loop. Anything the fast path does not accept goes the full way, which
-also says exactly what is wrong. It halves the decode cost, the largest
-single cost of the worker's hot path.
+Reports are decoded by ``core.codec``, as in the collector and the sink:
+past the collector every ``ts`` is already epoch ms (docs/contracts.md), so
+a batch takes the ``WireReport`` fast path; anything else goes the full way,
+which also says exactly what is wrong.
 
 >>> fast, _ = decode_reports(b'{"reports": [{"report_id": "a", "ts": 1795323600000, "client_id": "c",'
 ...                          b' "room_id": "r", "kind": "heartbeat", "platform": "ios"}]}')
@@ -34,34 +31,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core import schemas
-from core.schemas import ClientReport, MetricBatch, MetricSample, SchemaError, WireReport, decode_wire_reports
+from core import codec, schemas
+from core.schemas import ClientReport, MetricBatch, MetricSample, SchemaError, WireReport
 from core.timeutil import ArrivalBound
 
 __all__ = ["WireReport", "decode_reports", "decode_samples", "Bounded"]
 
 
 def decode_reports(value: bytes | None) -> tuple[list[ClientReport], list[str]]:
-    """Valid reports of one Kafka value, and the reasons for what was not."""
-    if not value:
-        return [], ["empty message value"]
-    wire = decode_wire_reports(value)
-    if wire is not None:
-        return wire, []  # type: ignore[return-value]  # WireReport is a ClientReport
-    try:
-        return schemas.decode_report_batch(value).reports, []
-    except SchemaError:
-        pass
-    try:
-        valid, invalid = schemas.decode_reports_lenient(value)
-        return valid, [f"reports[{index}]: {reason}" for index, reason in invalid]
-    except SchemaError as envelope_error:
-        if value.lstrip()[:1] != b"{" or b'"reports"' in value:
-            return [], [str(envelope_error)]
-    try:
-        return [schemas.decode_report(value)], []
-    except SchemaError as exc:
-        return [], [str(exc)]
+    """Valid reports of one Kafka value, and the reasons for what was not (``core.codec.decode_value``)."""
+    valid, rejected = codec.decode_value(value)
+    return valid, [item.described() for item in rejected]
 
 
 def decode_samples(value: bytes | None) -> tuple[list[MetricSample], list[str]]:

@@ -6,7 +6,7 @@ import msgspec
 import pytest
 
 from collectors import bodies
-from core import schemas
+from core import codec, schemas
 
 T = 1_795_323_600_000
 JSON = "application/json"
@@ -20,7 +20,8 @@ def _report(index: int, **fields: object) -> dict[str, object]:
 
 
 def _item_by_item(body: bytes) -> tuple[list[schemas.ClientReport], list[tuple[int, str]]]:
-    return schemas.decode_items(bodies.split_items(body, JSON, "reports", 5000))
+    valid, rejected = codec.decode_items(bodies.split_items(body, JSON, "reports", 5000))
+    return valid, [(item.index, item.reason) for item in rejected]
 
 
 def test_fast_path_equals_item_by_item() -> None:

@@ -75,18 +75,6 @@ def test_unparseable_json_is_a_schema_error() -> None:
         schemas.decode_report(b'{"report_id": ')
 
 
-def test_lenient_batch_keeps_valid_items_and_lists_invalid_ones() -> None:
-    body = b'{"reports": [' + report() + b"," + report(kind="bogus") + b"," + report(report_id="r-2") + b"]}"
-    valid, invalid = schemas.decode_reports_lenient(body)
-    assert [r.report_id for r in valid] == ["r-1", "r-2"]
-    assert invalid == [(1, "Invalid enum value 'bogus' - at `$.kind`")]
-
-
-def test_lenient_batch_rejects_a_broken_envelope() -> None:
-    with pytest.raises(SchemaError, match="Expected `array`, got `object` - at `\\$.reports`"):
-        schemas.decode_reports_lenient(b'{"reports": {}}')
-
-
 def test_strict_batch_names_the_item() -> None:
     body = b'{"reports": [' + report() + b"," + report(platform="tv") + b"]}"
     with pytest.raises(SchemaError, match=r"at `\$.reports\[1\].platform`"):
