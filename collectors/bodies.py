@@ -168,16 +168,24 @@ def decode_reports(body: bytes, kind: str, max_items: int) -> tuple[list[schemas
     if kind in NDJSON_TYPES:
         valid, rejected = codec.decode_items(split_items(body, kind, "reports", max_items))
     else:
-        text = text_of(body)
         try:
-            valid, rejected = codec.decode_batch(text, max_items)
+            valid, rejected = _decode_batch(body, max_items)
         except codec.BatchTooLarge as exc:
             raise BodyError(413, str(exc)) from None
-        except codec.UnusableBatch as exc:
-            if not text.strip():
-                raise BodyError(400, "body is empty") from None
-            raise _envelope_error("reports", str(exc), malformed=exc.malformed) from None
     return valid, [(item.index, item.reason) for item in rejected]
+
+
+def _decode_batch(body: bytes, max_items: int) -> tuple[list[schemas.ClientReport], list[codec.Rejected]]:
+    """A JSON body's reports; the encoding and the envelope checked only when it is not a batch as sent."""
+    try:
+        return codec.decode_batch(body, max_items)
+    except codec.UnusableBatch as exc:
+        text = text_of(body)
+        if text is not body:  # a UTF-8 byte order mark, now gone
+            return _decode_batch(text, max_items)
+        if not text.strip():
+            raise BodyError(400, "body is empty") from None
+        raise _envelope_error("reports", str(exc), malformed=exc.malformed) from None
 
 
 def decode_samples(body: bytes, kind: str, max_items: int) -> tuple[list[schemas.MetricSample], list[tuple[int, str]]]:
