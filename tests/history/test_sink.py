@@ -1,18 +1,25 @@
-"""The sink end to end: real Kafka topics -> history.sink.run -> real ClickHouse."""
+"""The sink: its rules with small fakes (deterministic), then end to end: real Kafka -> history.sink.run -> real ClickHouse."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import pytest
 
 from core.config import Settings, TopicSettings
-from core.schemas import Alert, MetricBatch, MetricSample, ServiceHealth, decode, encode
+from core.schemas import Alert, MetricBatch, MetricSample, ReportBatch, RoomHealth, ServiceHealth, decode, encode
+from core.timeutil import ManualClock
 from history import api
+from history.batch import BatchPolicy
 from history.client import ClickHouseTarget, connect
+from history.retry import Backoff
+from history.rows import routes_for
+from history.sink import Sink, SinkPolicy
+from tests.history.fakes import FakeClickHouse, FakeConsumer, FakeGroup, FakePublisher
 from tests.history.history_testkit import (
     BASE_MS,
     SinkThread,
@@ -24,13 +31,122 @@ from tests.history.history_testkit import (
     wait_for,
 )
 
-pytestmark = pytest.mark.integration
-
 
 def _count(client: object, sql: str) -> int:
     return int(client.execute(sql)[0][0])  # type: ignore[attr-defined]
 
 
+# -- the rules, with fakes: deterministic ------------------------------------------------------
+
+REPORTS, ROOM_HEALTH = TopicSettings().client_reports, TopicSettings().room_health
+
+
+def _report_values(partition: int, messages: int, per_message: int = 3) -> list[bytes]:
+    return [encode({"reports": [{"report_id": f"p{partition}-m{m}-{i}", "ts": BASE_MS + m * 1000 + i,
+                                 "client_id": f"c{i}", "room_id": f"room-{partition}", "kind": "heartbeat",
+                                 "platform": "ios"} for i in range(per_message)]})
+            for m in range(messages)]
+
+
+def _window_value(room: str, start_ms: int) -> bytes:
+    return encode(RoomHealth(key=room, window_start=start_ms, window_end=start_ms + 10_000, listeners=10.0))
+
+
+def _fake_sink(group: FakeGroup, clickhouse: FakeClickHouse | None = None,
+               consumer: FakeConsumer | None = None) -> tuple[Sink, FakeConsumer, FakeClickHouse]:
+    consumer = consumer or FakeConsumer(group)
+    clickhouse = clickhouse or FakeClickHouse(group.events)
+    # Backoff in milliseconds: the rule, not the waiting, is under test.
+    policy = SinkPolicy(BatchPolicy(max_rows=10_000, max_seconds=1.0), Backoff(initial_seconds=0.001, max_seconds=0.004))
+    sink = Sink(consumer, clickhouse, FakePublisher(group.events), routes_for(TopicSettings()), policy,
+                ManualClock(BASE_MS))
+    return sink, consumer, clickhouse
+
+
+def _stored_ids(clickhouse: FakeClickHouse) -> list[object]:
+    return clickhouse.column("reports", "report_id")
+
+
+def test_offsets_are_committed_only_after_clickhouse_acknowledged_every_row_below_them() -> None:
+    group = FakeGroup()
+    for partition in (0, 1):
+        for value in _report_values(partition, messages=4):
+            group.produce(REPORTS, partition, value)
+    sink, consumer, clickhouse = _fake_sink(group)
+
+    def rows_are_stored(offsets: Mapping[tuple[str, int], int]) -> None:
+        for (topic, partition), offset in offsets.items():
+            below = {r.report_id for value in group.logs[(topic, partition)][:offset]
+                     for r in decode(value, ReportBatch).reports}
+            assert below <= set(_stored_ids(clickhouse)), f"{topic}[{partition}] committed to {offset} unwritten"
+
+    consumer.on_commit = rows_are_stored
+    sink.handle(consumer.poll(timeout_ms=200))
+    assert group.committed == {} and clickhouse.stored == {}  # consumed is not committed
+    clickhouse.go_down(attempts=2)
+    assert sink.flush(threading.Event())
+    assert group.committed == {(REPORTS, 0): 4, (REPORTS, 1): 4}
+    assert group.events == [("refused", "reports"), ("pause",), ("refused", "reports"),
+                            ("insert", "reports", 24), ("commit", {(REPORTS, 0): 4, (REPORTS, 1): 4}), ("resume",)]
+
+
+def test_while_clickhouse_is_down_the_sink_pauses_and_writes_each_row_once_when_it_is_back() -> None:
+    group = FakeGroup()
+    for value in _report_values(0, messages=3):
+        group.produce(REPORTS, 0, value)
+    for i in range(3):
+        group.produce(ROOM_HEALTH, 0, _window_value("room-0", BASE_MS + i * 10_000))
+    sink, consumer, clickhouse = _fake_sink(group)
+    sink.handle(consumer.poll(timeout_ms=200))
+    # Down for room_health only, after reports were written: the retry must not write reports again.
+    clickhouse.go_down(attempts=5, table="room_health")
+
+    later = iter(_report_values(0, messages=8)[3:])
+
+    def produce_during_the_outage() -> None:
+        assert consumer.paused or clickhouse.outage["room_health"] == 4  # paused from the first refusal on
+        group.produce(REPORTS, 0, next(later))
+
+    clickhouse.on_refused = produce_during_the_outage
+    assert sink.flush(threading.Event())
+    assert consumer.polls_while_paused >= 4 and not consumer.paused
+    assert [event[:2] for event in group.events if event[0] == "insert"] == [("insert", "reports"),
+                                                                               ("insert", "room_health")]
+    assert group.committed == {(REPORTS, 0): 3, (ROOM_HEALTH, 0): 3}  # what came in meanwhile is not read yet
+    sink.handle(consumer.poll(timeout_ms=200))
+    assert sink.flush(threading.Event())
+    written = _stored_ids(clickhouse)
+    assert len(written) == len(set(written)) == 3 * 3 + 5 * 3  # one more message per refused attempt
+    assert clickhouse.column("room_health", "window_start") == [BASE_MS // 1000 + i * 10 for i in range(3)]
+    assert group.committed == {(REPORTS, 0): 8, (ROOM_HEALTH, 0): 3}
+
+
+def test_a_sink_stopped_while_clickhouse_is_down_commits_nothing_and_the_next_one_replays_exactly_that() -> None:
+    group = FakeGroup()
+    for partition in (0, 1):
+        for value in _report_values(partition, messages=5):
+            group.produce(REPORTS, partition, value)
+    group.committed = {(REPORTS, 0): 2, (REPORTS, 1): 0}  # what an earlier run wrote
+    stop = threading.Event()
+    first, consumer, clickhouse = _fake_sink(group)
+    first.handle(consumer.poll(timeout_ms=200))
+    clickhouse.go_down(attempts=1_000)
+    clickhouse.on_refused = lambda: stop.set() if clickhouse.outage[None] < 997 else None
+    assert first.flush(stop) is False
+    assert group.committed == {(REPORTS, 0): 2, (REPORTS, 1): 0} and clickhouse.stored == {}
+
+    clickhouse.go_down(attempts=0)
+    second, replaying, _ = _fake_sink(group, clickhouse)
+    second.handle(replaying.poll(timeout_ms=200))
+    assert second.flush(threading.Event())
+    wanted = {r.report_id for (topic, partition), log in group.logs.items()
+              for value in log[{0: 2, 1: 0}[partition]:] for r in decode(value, ReportBatch).reports}
+    written = _stored_ids(clickhouse)
+    assert len(written) == len(wanted) and set(written) == wanted  # no loss, no duplicate
+    assert group.committed == {(REPORTS, 0): 5, (REPORTS, 1): 5}
+
+
+@pytest.mark.integration
 def test_every_topic_lands_in_its_table_and_offsets_follow_the_inserts(
     settings: Settings, clickhouse_db: ClickHouseTarget, fresh_topics: TopicSettings,
     sink_factory: Callable[[Settings, str], SinkThread],
@@ -152,6 +268,7 @@ def _has_table(client: object, name: str) -> bool:
     return bool(client.execute("EXISTS TABLE " + name)[0][0])  # type: ignore[attr-defined]
 
 
+@pytest.mark.integration
 def test_sink_logs_lines_an_operator_can_read(
     settings: Settings, clickhouse_db: ClickHouseTarget, fresh_topics: TopicSettings,
     sink_factory: Callable[[Settings, str], SinkThread], caplog: pytest.LogCaptureFixture,
@@ -173,6 +290,7 @@ def test_sink_logs_lines_an_operator_can_read(
     assert any(f"lag {fresh_topics.alerts}=0" in line and f"{fresh_topics.client_reports}=0" in line for line in lines)
 
 
+@pytest.mark.integration
 def test_a_topic_created_after_the_sink_started_is_read(
     settings: Settings, clickhouse_db: ClickHouseTarget, fresh_topics: TopicSettings,
     sink_factory: Callable[[Settings, str], SinkThread],
@@ -203,6 +321,7 @@ def test_a_topic_created_after_the_sink_started_is_read(
             admin.close()
 
 
+@pytest.mark.integration
 def test_garbage_on_every_topic_is_a_dead_letter_and_the_sink_keeps_going(
     settings: Settings, clickhouse_db: ClickHouseTarget, fresh_topics: TopicSettings,
     sink_factory: Callable[[Settings, str], SinkThread],
