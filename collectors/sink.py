@@ -18,7 +18,7 @@ import asyncio
 import logging
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -130,57 +130,62 @@ class _CachedKeyPartitioner:
         return chosen
 
 
+def kafka_producer(settings: ProducerSettings) -> Any:
+    """kafka-python's ``KafkaProducer`` as the collector runs it: ``acks=all``, bounded retries in time."""
+    from kafka import KafkaProducer
+    from kafka.partitioner.abc import Partitioner
+
+    # Registered, not inherited: kafka-python checks isinstance(…, Partitioner).
+    Partitioner.register(_CachedKeyPartitioner)
+
+    s = settings
+    request_timeout = max(1000, min(30_000, s.delivery_timeout_ms - s.linger_ms - 100))
+    return KafkaProducer(
+        bootstrap_servers=s.bootstrap.split(","),
+        client_id=s.client_id,
+        acks="all",
+        compression_type=None if s.compression in ("", "none") else s.compression,
+        linger_ms=s.linger_ms,
+        batch_size=s.batch_bytes,
+        max_request_size=8 * 1024 * 1024,
+        delivery_timeout_ms=s.delivery_timeout_ms,
+        request_timeout_ms=request_timeout,
+        # After a delivery timeout an idempotent producer must reset its
+        # sequence numbers; kafka-python does not always manage, and a
+        # partition that stays stuck is worse than an at-least-once
+        # duplicate (report_id makes those harmless downstream).
+        enable_idempotence=False,
+        max_in_flight_requests_per_connection=5,
+        retries=2**31 - 1,
+        retry_backoff_ms=100,
+        reconnect_backoff_max_ms=1000,
+        # The producer's own metrics cost CPU on every record; ours are in /metrics.
+        metrics_enabled=False,
+        bootstrap_timeout_ms=10_000,
+        partitioner=_CachedKeyPartitioner(),
+    )
+
+
 class KafkaSink:
     """kafka-python ``KafkaProducer`` with ``acks=all``, compression, batching, bounded pending bytes."""
 
-    def __init__(self, settings: ProducerSettings, clock: Clock) -> None:
+    def __init__(self, settings: ProducerSettings, clock: Clock,
+                 make_producer: Callable[[ProducerSettings], Any] = kafka_producer) -> None:
         self.settings = settings
         self._clock = clock
+        # The producer is built on start(), in an executor: connecting blocks.
+        self._make_producer = make_producer
         self._producer: Any = None
         self._known_topics: set[str] = set()
         self._open_until_ms = 0
         self.pending_bytes = 0
         self.last_error = ""
 
-    def _make_producer(self) -> Any:
-        from kafka import KafkaProducer
-        from kafka.partitioner.abc import Partitioner
-
-        # Registered, not inherited: kafka-python checks isinstance(…, Partitioner).
-        Partitioner.register(_CachedKeyPartitioner)
-
-        s = self.settings
-        request_timeout = max(1000, min(30_000, s.delivery_timeout_ms - s.linger_ms - 100))
-        return KafkaProducer(
-            bootstrap_servers=s.bootstrap.split(","),
-            client_id=s.client_id,
-            acks="all",
-            compression_type=None if s.compression in ("", "none") else s.compression,
-            linger_ms=s.linger_ms,
-            batch_size=s.batch_bytes,
-            max_request_size=8 * 1024 * 1024,
-            delivery_timeout_ms=s.delivery_timeout_ms,
-            request_timeout_ms=request_timeout,
-            # After a delivery timeout an idempotent producer must reset its
-            # sequence numbers; kafka-python does not always manage, and a
-            # partition that stays stuck is worse than an at-least-once
-            # duplicate (report_id makes those harmless downstream).
-            enable_idempotence=False,
-            max_in_flight_requests_per_connection=5,
-            retries=2**31 - 1,
-            retry_backoff_ms=100,
-            reconnect_backoff_max_ms=1000,
-            # The producer's own metrics cost CPU on every record; ours are in /metrics.
-            metrics_enabled=False,
-            bootstrap_timeout_ms=10_000,
-            partitioner=_CachedKeyPartitioner(),
-        )
-
     async def start(self, topics: Sequence[str], timeout_s: float = 30.0) -> None:
         """Connect and fetch metadata for ``topics`` so ``send`` never blocks the event loop on it."""
         loop = asyncio.get_running_loop()
         try:
-            self._producer = await loop.run_in_executor(None, self._make_producer)
+            self._producer = await loop.run_in_executor(None, self._make_producer, self.settings)
         except Exception as exc:  # noqa: BLE001 - NoBrokersAvailable, DNS, bad config...
             raise SinkUnavailable(f"cannot connect to Kafka at {self.settings.bootstrap}: {exc}",
                                   self.settings.cooldown_ms / 1000) from None

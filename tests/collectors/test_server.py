@@ -1,19 +1,25 @@
-"""The collector over real HTTP against the real broker: every answer of POST /v1/reports and /v1/metrics."""
+"""The collector over real HTTP against the real broker: every answer of POST /v1/reports and /v1/metrics;
+and, with a fake producer, that a 202 waits for the broker's acknowledgement."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
 import requests
+from kafka.errors import KafkaTimeoutError
 
-from collectors.server import CollectorRunner
+from collectors.server import CollectorRunner, producer_settings, start
+from collectors.sink import KafkaSink
 from core import schemas
 from core.config import Settings
-from core.timeutil import format_ms
+from core.timeutil import ManualClock, format_ms
+from tests.collectors.fakes import FakeProducer
 from tests.collectors.helpers import (
     AUTH,
     BASE_TS,
@@ -24,8 +30,6 @@ from tests.collectors.helpers import (
     running_collector,
     unique_prefix,
 )
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -46,6 +50,7 @@ def post(runner: CollectorRunner, body: Any, headers: dict[str, str] | None = No
     return requests.post(runner.url + path, data=data, headers=JSON if headers is None else headers, timeout=30)
 
 
+@pytest.mark.integration
 def test_valid_reports_are_acknowledged_and_in_the_topic_grouped_by_room(
         collector: CollectorRunner, topics: tuple[str, str], kafka_bootstrap: str) -> None:
     prefix = unique_prefix()
@@ -71,6 +76,7 @@ def test_valid_reports_are_acknowledged_and_in_the_topic_grouped_by_room(
     assert by_id[f"{prefix}4"].ts == BASE_TS + 4 and by_id[f"{prefix}4"].error_code == "crash"
 
 
+@pytest.mark.integration
 def test_ndjson_and_gzip_bodies(collector: CollectorRunner, topics: tuple[str, str], kafka_bootstrap: str) -> None:
     prefix = unique_prefix()
     lines = b"\n".join(json.dumps(report(i, prefix=prefix)).encode() for i in range(5)) + b"\n\nnot json\n"
@@ -85,6 +91,7 @@ def test_ndjson_and_gzip_bodies(collector: CollectorRunner, topics: tuple[str, s
     assert ids == {f"{prefix}{i}" for i in (0, 1, 2, 3, 4, 9)}
 
 
+@pytest.mark.integration
 def test_duplicates_inside_the_horizon_are_dropped_and_counted(collector: CollectorRunner) -> None:
     prefix = unique_prefix()
     batch = {"reports": [report(i, prefix=prefix) for i in range(10)]}
@@ -97,6 +104,7 @@ def test_duplicates_inside_the_horizon_are_dropped_and_counted(collector: Collec
     assert "outagewatch_collector_duplicates_total 12.0" in metrics
 
 
+@pytest.mark.integration
 def test_400_for_an_unparseable_body_with_the_parsers_reason(collector: CollectorRunner) -> None:
     answer = post(collector, b'{"reports": [')
     assert answer.status_code == 400 and "truncated" in answer.json()["error"]
@@ -106,6 +114,7 @@ def test_400_for_an_unparseable_body_with_the_parsers_reason(collector: Collecto
     assert answer.status_code == 400 and "gzip" in answer.json()["error"]
 
 
+@pytest.mark.integration
 def test_401_without_a_valid_key(collector: CollectorRunner) -> None:
     body = {"reports": [report(1)]}
     for headers in ({"Content-Type": "application/json"},
@@ -116,6 +125,7 @@ def test_401_without_a_valid_key(collector: CollectorRunner) -> None:
         assert "Authorization" in answer.json()["error"]
 
 
+@pytest.mark.integration
 def test_413_for_a_large_body_a_long_batch_and_a_gzip_bomb(collector: CollectorRunner) -> None:
     answer = post(collector, b" " * (65 * 1024))
     assert answer.status_code == 413
@@ -127,6 +137,7 @@ def test_413_for_a_large_body_a_long_batch_and_a_gzip_bomb(collector: CollectorR
     assert answer.status_code == 413 and "inflates" in answer.json()["error"]
 
 
+@pytest.mark.integration
 def test_415_for_a_wrong_content_type(collector: CollectorRunner) -> None:
     answer = post(collector, {"reports": []}, {**AUTH, "Content-Type": "text/plain"})
     assert answer.status_code == 415 and "application/x-ndjson" in answer.json()["error"]
@@ -134,6 +145,7 @@ def test_415_for_a_wrong_content_type(collector: CollectorRunner) -> None:
     assert answer.status_code == 415
 
 
+@pytest.mark.integration
 def test_429_over_the_keys_rate_with_retry_after(settings: Settings, topics: tuple[str, str]) -> None:
     slow = collector_settings(settings, *topics, rate_per_second=1.0, rate_burst=20.0)
     with running_collector(slow) as runner:
@@ -144,6 +156,7 @@ def test_429_over_the_keys_rate_with_retry_after(settings: Settings, topics: tup
         assert int(answer.headers["Retry-After"]) >= 10  # 10 tokens short at 1 token/s
 
 
+@pytest.mark.integration
 def test_503_with_retry_after_when_over_the_inflight_limit(settings: Settings, topics: tuple[str, str]) -> None:
     with running_collector(collector_settings(settings, *topics, max_inflight_requests=0,
                                               retry_after_seconds=3.0)) as runner:
@@ -153,6 +166,7 @@ def test_503_with_retry_after_when_over_the_inflight_limit(settings: Settings, t
         assert 'outagewatch_collector_shed_total{cause="inflight"} 1.0' in metrics
 
 
+@pytest.mark.integration
 def test_pushed_metric_samples_go_to_server_metrics_keyed_by_service(
         collector: CollectorRunner, topics: tuple[str, str], kafka_bootstrap: str) -> None:
     samples = [{"ts": BASE_TS, "service": "audio-edge", "cluster": "eu-1", "host": f"edge-{i}",
@@ -170,6 +184,7 @@ def test_pushed_metric_samples_go_to_server_metrics_keyed_by_service(
     assert by_key[b"rooms-api"][0].value == 140.0
 
 
+@pytest.mark.integration
 def test_health_readiness_and_prometheus_metrics(collector: CollectorRunner) -> None:
     live = requests.get(collector.url + "/healthz", timeout=5).json()
     assert live["status"] == "live" and live["process"] == "collector"
@@ -193,6 +208,7 @@ def test_health_readiness_and_prometheus_metrics(collector: CollectorRunner) -> 
     assert ("/v1/reports", "202") in statuses and ("/readyz", "200") in statuses
 
 
+@pytest.mark.integration
 def test_heartbeats_are_sampled_with_weights_under_load_and_errors_never(
         settings: Settings, topics: tuple[str, str], kafka_bootstrap: str) -> None:
     # With 2 requests allowed in flight, the request itself is half the limit: sampling is on.
@@ -210,6 +226,7 @@ def test_heartbeats_are_sampled_with_weights_under_load_and_errors_never(
     assert sum(r.kind == "error" and r.weight == 1.0 for r in kept) == 20
 
 
+@pytest.mark.integration
 def test_concurrent_requests_share_one_record_per_room_and_all_get_their_202(
         settings: Settings, topics: tuple[str, str], kafka_bootstrap: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
@@ -228,6 +245,7 @@ def test_concurrent_requests_share_one_record_per_room_and_all_get_their_202(
     assert all({r.room_id.encode() for r in batch.reports} == {key} for key, batch in messages)
 
 
+@pytest.mark.integration
 def test_a_full_flush_goes_out_before_the_linger_ends(
         settings: Settings, topics: tuple[str, str], kafka_bootstrap: str) -> None:
     import time
@@ -243,3 +261,58 @@ def test_a_full_flush_goes_out_before_the_linger_ends(
     assert answer.status_code == 202 and answer.json()["accepted"] == 9
     assert waited < 20, f"the request waited {waited:.1f}s: the flush waited for the linger"
     assert sum(len(batch.reports) for _, batch in read_topic(kafka_bootstrap, topics[0], 9)) == 9
+
+
+# -- 202 only after the broker's acknowledgement, with a fake producer: deterministic -----------
+
+
+def _reports_body(prefix: str) -> bytes:
+    return json.dumps({"reports": [report(i, room=f"room-{i}", prefix=prefix) for i in range(3)]}).encode()
+
+
+def test_a_202_comes_only_after_the_broker_acknowledged_and_a_failure_is_a_503_that_accepted_nothing(
+        settings: Settings) -> None:
+    config = collector_settings(settings, "reports-topic", "metrics-topic", retry_after_seconds=1.0)
+    producer, clock = FakeProducer(), ManualClock(BASE_TS)
+    expired = KafkaTimeoutError("Batch for reports-topic-0 containing 1 record(s) expired")
+
+    async def post_and_answer(session: aiohttp.ClientSession, url: str, body: bytes,
+                              broker: Callable[[], None] | None) -> tuple[int, dict[str, Any], str | None]:
+        """POST ``body``; once its records reach the producer (and no answer came), let ``broker`` answer."""
+        posting = asyncio.create_task(session.post(url + "/v1/reports", data=body, headers=JSON))
+        if broker is not None:
+            for _ in range(500):
+                if producer.waiting:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)  # time enough for an early answer to arrive
+            assert producer.waiting and not posting.done(), "the collector answered before the broker did"
+            broker()
+        response = await asyncio.wait_for(posting, 10)
+        return response.status, await response.json(), response.headers.get("Retry-After")
+
+    async def scenario() -> None:
+        sink = KafkaSink(producer_settings(config), clock, make_producer=producer)
+        await sink.start([config.topics.client_reports, config.topics.server_metrics])
+        runner = await start(config, host="127.0.0.1", port=0, clock=clock, sink=sink)
+        try:
+            async with aiohttp.ClientSession() as session:
+                status, answer, _ = await post_and_answer(session, runner.url, _reports_body("a-"),
+                                                          producer.acknowledge_all)
+                assert (status, answer["accepted"]) == (202, 3)
+                status, answer, retry_after = await post_and_answer(session, runner.url, _reports_body("b-"),
+                                                                    lambda: producer.fail_all(expired))
+                assert (status, retry_after) == (503, "1")
+                assert answer["error"].startswith("Kafka cannot take the reports now, nothing was accepted")
+                sent = len(producer.sent)
+                status, _, _ = await post_and_answer(session, runner.url, _reports_body("b-"), None)
+                assert status == 503 and len(producer.sent) == sent  # failing fast: nothing handed over
+                clock.advance(1_000)
+                status, answer, _ = await post_and_answer(session, runner.url, _reports_body("b-"),
+                                                          producer.acknowledge_all)
+                # The refused reports were not remembered as seen: the retry is accepted, not a duplicate.
+                assert (status, answer["accepted"], answer["duplicates"]) == (202, 3, 0)
+        finally:
+            await runner.stop()
+
+    asyncio.run(scenario())

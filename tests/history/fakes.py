@@ -100,7 +100,7 @@ class FakeClickHouse:
 
     def recent_windows(self, horizon_seconds: int) -> list[WindowKey]:
         scope, key, start = (COLUMNS["room_health"].index(name) for name in ("scope", "key", "window_start"))
-        return [(str(row[scope]), str(row[key]), int(row[start]))  # type: ignore[call-overload]
+        return [(str(row[scope]), str(row[key]), int(row[start]))
                 for row in self.stored.get("room_health", [])]
 
     def column(self, table: str, name: str) -> list[object]:
