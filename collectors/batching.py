@@ -42,8 +42,7 @@ def partition_of(key: bytes, partitions: int) -> int:
     """The partition kafka-python's default partitioner picks for ``key`` (murmur2).
 
     Memoised: kafka-python's murmur2 is pure Python and this runs for every
-    room of every flush (it was ~30% of the collector's own per-report work);
-    rooms repeat, and the cache is bounded.
+    room of every flush; rooms repeat, and the cache is bounded.
 
     >>> partition_of(b"room-17", 8) == partition_of(b"room-17", 8) < 8
     True

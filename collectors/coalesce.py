@@ -1,22 +1,19 @@
 """Merging the reports of concurrent requests into one ``ReportBatch`` per room.
 
-kafka-python spends ~25 µs of Python per record it is handed, whatever the
-record's size. A batch of 500 reports spread over 100 rooms is ~80 records,
-so at 100k reports/s the producer alone would need more than the event
-loop's one core (measured: 54k reports/s with 100 rooms per batch vs 95k
-with 10). Requests that arrive within ``linger_s`` of each other therefore
-share their per-room records: each request still gets its 202 only after
-every record holding its reports was acknowledged, and a failed flush fails
+kafka-python spends a fixed amount of Python per record it is handed,
+whatever the record's size, so one record per room per request would make
+the producer, not the handler, the collector's limit (docs/benchmarks.md).
+Requests that arrive within ``linger_s`` of each other therefore share
+their per-room records: each request still gets its 202 only after every
+record holding its reports was acknowledged, and a failed flush fails
 every request in it (503), so nothing is acknowledged that is not in Kafka.
 
-The linger is also what sizes the Kafka messages downstream: the worker
-and the sink pay a fixed cost per message (Faust's per-event machinery,
-kafka-python's per-record parsing), so a flush holding one 500-report
-request (~60 reports per partition message) costs the worker ~1.8x the CPU
-per report of one holding three (measured on a 1M-report backlog: 8.1-8.8
-vs 4.9 us/report). A flush therefore waits up to ``linger_s`` but goes out
-as soon as ``max_reports`` are waiting, so a busy collector does not add
-the whole linger to every request.
+The linger also sizes the Kafka messages downstream: the worker and the
+sink pay a fixed cost per message (Faust's per-event machinery,
+kafka-python's per-record parsing), so fuller messages cost them less per
+report. A flush waits up to ``linger_s`` but goes out as soon as
+``max_reports`` are waiting, so a busy collector does not add the whole
+linger to every request.
 """
 
 from __future__ import annotations

@@ -4,13 +4,11 @@ Every report becomes a few short-lived container objects on its way (a
 decoded struct, a row tuple, a list slot). CPython starts a young-generation
 collection every 700 net allocations, so a 500-report batch sets off
 several, and each older-generation pass walks everything still alive: the
-sink's pending rows, the worker's windows, the collector's dedup sets.
-Measured on the sink's decode-and-row path (decode 400 batches of 500, keep
-the rows until the insert): 3.3 us/report with the default collector, 2.4
-with it switched off. None of these objects can form a cycle, so collecting
-less often frees nothing later that matters; it only stops re-walking live
-data. Cycles still get collected, just every ``young_threshold``
-allocations instead of every 700.
+sink's pending rows, the worker's windows, the collector's dedup sets
+(docs/benchmarks.md has what that costs). None of these objects can form a
+cycle, so collecting less often frees nothing later that matters; it only
+stops re-walking live data. Cycles still get collected, just every
+``young_threshold`` allocations instead of every 700.
 
 >>> import gc
 >>> before = gc.get_threshold()

@@ -1,9 +1,8 @@
 """Event schemas: the one module that knows the shape of every message.
 
-Decoding and validation use msgspec: it was measured against pydantic 2 for
-100k client reports (see ``outagewatch bench schemas``) and is several times
-faster, which matters because every report passes through here twice (the
-collector and the worker).
+Decoding and validation use msgspec, the fastest of the validators
+``outagewatch bench schemas`` compares (docs/benchmarks.md): every report is
+decoded by the collector, the worker and the sink.
 
 Errors name the field and its position:
 

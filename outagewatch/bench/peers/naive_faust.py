@@ -4,11 +4,10 @@ This is how the Faust documentation's examples aggregate: iterate the stream,
 update a changelog-backed table entry for every event. It is the baseline our
 batched worker is compared with.
 
-It used to hang: ``Table(default=None)`` has *no* default, so ``windows[key]``
-on a new window raised ``KeyError``, the agent crashed on its first report and
-its supervisor restarted it every 5 s forever, never reaching ``--expect``.
-``windows.get(key)`` is the idiomatic read (table and topic partitions already
-matched: 8 and 8, as Faust requires for a table written from that stream).
+It reads with ``windows.get(key)``: ``Table(default=None)`` has *no* default,
+so ``windows[key]`` on a new window raises ``KeyError`` and the supervisor
+restarts the agent every 5 s forever. Table and topic have the same number of
+partitions, as Faust requires for a table written from that stream.
 """
 
 from __future__ import annotations
