@@ -41,6 +41,10 @@ class FakeConsumer:
         self.on_commit = on_commit
         self.paused = False
         self.polls_while_paused = 0
+        # Partitions held per topic: every partition of the group's logs (one member).
+        self.assigned: dict[str, int] | None = {}
+        for topic, _ in group.logs:
+            self.assigned[topic] = self.assigned.get(topic, 0) + 1
 
     def poll(self, timeout_ms: int) -> list[Record]:
         if self.paused:
