@@ -75,7 +75,7 @@ def run(settings: object = None, quick: bool = False, count: int = 100_000, repe
     if quick:
         count, repeats = 10_000, 2
     body = sample_body(count)
-    results = []
+    results: list[dict[str, Any]] = []
     seconds, decoded = _time_best(lambda: len(schemas.decode_report_batch(body).reports), repeats)
     results.append({"bench": "schemas", "library": "msgspec", "reports": decoded,
                     "seconds": round(seconds, 4), "reports_per_s": round(decoded / seconds)})
