@@ -20,6 +20,22 @@ level, measured on Anscombe's variance-stabilised scale, so 3 reports where 1
 is usual is not a spike, and 300 where 100 is usual is. Values below
 ``min_volume`` score 0: a handful of reports in a tiny room never pages.
 
+The same class judges a series in general (``outagewatch detect-csv``), where
+three more things hold that a room's report volume must not do:
+
+- ``direction="both"``: a drop is as anomalous as a rise.
+- ``shift_after``: that many learned values in a row beyond the clip, on one
+  side, are a new level, not a run of outliers; the baseline restarts at their
+  median, so a level shift is news once instead of for several half-lives. A
+  room's volume keeps 0: an outage must never become its baseline.
+- ``calibrate``: the excess is scored by how rare it is in this series' own
+  record of excesses (a histogram of them, one bin per quarter octave), shrunk
+  towards the normal tail by ``tail_prior`` pseudo-values. ``-log10`` of that
+  share scores 0.5 at ``rarity_alarm``. A series with heavy tails and a smooth
+  one then alarm about equally often, which scales alone cannot promise.
+- ``counts="auto"`` decides at the end of the warm-up: counts when every
+  warm-up value is a whole number >= 0.
+
 Parameters
 ----------
 warmup
@@ -41,6 +57,11 @@ season_period_s, season_bucket_s, season_min_days
     bucket needs before it is used (0 disables it).
 direction
     ``"up"`` scores only excesses (reports); ``"both"`` scores drops as well.
+shift_after
+    Learned values in a row beyond the clip that restart the baseline (0 never).
+calibrate, rarity_alarm, tail_prior
+    Score by the series' own tail; ``-log10`` share that scores 0.5; weight of
+    the normal tail, in values.
 
 Examples
 --------
@@ -55,6 +76,19 @@ Examples
 21.0
 >>> [round(edge, 1) for edge in volume.band()]  # a count of 43.5 or more alarms
 [5.2, 43.5]
+
+A general series: it drops to a new level, which alarms once and is then the
+baseline.
+
+>>> series = VolumeBaseline(half_life=30, direction="both", shift_after=6, calibrate=True)
+>>> scores = []
+>>> for value in list(rng.normal(50, 2, size=300)) + list(rng.normal(20, 2, size=40)):
+...     scores.append(series.score_one(value))
+...     series.learn_one(value)
+>>> [index for index, score in enumerate(scores) if score >= 0.5]
+[300, 301]
+>>> round(series.expected()[0], 1)
+20.5
 
 References
 ----------
@@ -75,6 +109,17 @@ from detectors.base import MAD_TO_SIGMA, Band, clipped_square_consistency, half_
 
 PARAMS = ("warmup", "half_life", "z_alarm", "huber_c", "min_volume", "counts", "rel_floor",
           "season_period_s", "season_bucket_s", "season_min_days", "direction")
+# Saved only when set: a room's volume never uses them, and its state is one changelog message per key.
+SERIES_PARAMS = {"shift_after": 0, "calibrate": False, "rarity_alarm": 4.0, "tail_prior": 100.0}
+
+
+def _tail_bin(z: float) -> int:
+    """Histogram bin of an excess: 0 below half a scale, then one bin per quarter-octave."""
+    if not z > 0.5:
+        return 0
+    if math.isinf(z):
+        return 200
+    return min(200, 1 + int(4.0 * math.log2(z / 0.5)))
 
 
 class VolumeBaseline:
@@ -85,12 +130,16 @@ class VolumeBaseline:
         z_alarm: float = 4.0,
         huber_c: float = 2.5,
         min_volume: float = 0.0,
-        counts: bool = True,
+        counts: bool | Literal["auto"] = True,
         rel_floor: float = 0.05,
         season_period_s: int = 86_400,
         season_bucket_s: int = 3_600,
         season_min_days: int = 2,
         direction: Literal["up", "both"] = "up",
+        shift_after: int = 0,
+        calibrate: bool = False,
+        rarity_alarm: float = 4.0,
+        tail_prior: float = 100.0,
     ) -> None:
         if warmup < 1:
             raise ValueError(f"warmup must be >= 1, got {warmup}")
@@ -107,6 +156,10 @@ class VolumeBaseline:
         self.season_bucket_s = season_bucket_s
         self.season_min_days = season_min_days
         self.direction = direction
+        self.shift_after = shift_after
+        self.calibrate = calibrate
+        self.rarity_alarm = rarity_alarm
+        self.tail_prior = tail_prior
         self._alpha = half_life_alpha(half_life)
         self._kappa = clipped_square_consistency(huber_c)
         self.n = 0
@@ -115,6 +168,11 @@ class VolumeBaseline:
         self.scale = 0.0
         # bucket -> [level, scale, days seen, last day]
         self._season: dict[int, list[float]] = {}
+        # Consecutive learned values beyond the clip on one side: the evidence of a level shift.
+        self._run: list[float] = []
+        # Learned excesses binned by _tail_bin: how often this key's own residuals got that far.
+        self._tail: list[float] = []
+        self._tail_n = 0.0
 
     @property
     def ready(self) -> bool:
@@ -153,9 +211,21 @@ class VolumeBaseline:
         if self.n <= self.warmup:
             self._warm.append(x)
             if self.n == self.warmup:
+                if self.counts == "auto":
+                    self.counts = all(value >= 0.0 and value == int(value) for value in self._warm)
                 self.level = median(self._warm)
                 self.scale = MAD_TO_SIGMA * mad(self._warm)
                 self._warm = []
+            return
+        if self.calibrate:
+            z = self._z(x, ts_ms)
+            if z > 0:
+                index = _tail_bin(z)
+                if index >= len(self._tail):
+                    self._tail.extend([0.0] * (index + 1 - len(self._tail)))
+                self._tail[index] += 1.0
+            self._tail_n += 1.0
+        if self.shift_after > 0 and self._shifted(x):
             return
         slot = self._season_slot(ts_ms)
         if slot is not None:
@@ -168,6 +238,23 @@ class VolumeBaseline:
                 season[3] = float(day)
             season[0], season[1] = self._update(x, season[0], season[1])
         self.level, self.scale = self._update(x, self.level, self.scale)
+
+    def _shifted(self, x: float) -> bool:
+        """Track runs beyond the clip; after ``shift_after`` of them, restart the baseline at the new level."""
+        limit = self.huber_c * max(self.scale, self._floor(self.level))
+        side = 1.0 if x > self.level + limit else -1.0 if x < self.level - limit else 0.0
+        if side == 0.0 or (self._run and (self._run[0] > self.level) != (side > 0)):
+            self._run = []
+        if side == 0.0:
+            return False
+        self._run.append(x)
+        if len(self._run) < self.shift_after:
+            return False
+        self.level = median(self._run)
+        self.scale = max(self.scale, MAD_TO_SIGMA * mad(self._run))
+        self._season = {}
+        self._run = []
+        return True
 
     def expected(self, ts_ms: int | None = None) -> tuple[float, float]:
         """The baseline ``(level, scale)`` a value at ``ts_ms`` is judged against."""
@@ -191,26 +278,45 @@ class VolumeBaseline:
         poisson = (math.sqrt(max(level, 0.0) + 0.375) + self.z_alarm / 2.0) ** 2 - 0.375 if self.counts else linear
         return max(0.0, level - self.z_alarm * scale), max(linear, poisson, self.min_volume)
 
-    def score_one(self, x: float, ts_ms: int | None = None) -> float:
-        if not self.ready or not math.isfinite(x) or x < self.min_volume:
-            return 0.0
-        x = float(x)
+    def _z(self, x: float, ts_ms: int | None) -> float:
+        """Signed excess of ``x`` in scales, against both baselines when the time-of-day one is known."""
         z = self._excess(x, self.level, self.scale)
         slot = self._season_slot(ts_ms)
         season = self._season.get(slot[0]) if slot else None
         if season is not None and season[2] >= self.season_min_days:
             z_season = self._excess(x, season[0], season[1])
             z = min(z, z_season) if z >= 0 else max(z, z_season)
-        if self.direction == "both":
-            z = abs(z)
+        return abs(z) if self.direction == "both" else z
+
+    def _rarity(self, z: float) -> float:
+        """``-log10`` of how often an excess of ``z`` or more happens: this series' own past, shrunk to normal tails.
+
+        ``tail_prior`` pseudo-values drawn from the normal tail stand beside the learned ones, so a young series
+        is judged as normal noise and a long one by its own record, and an excess past anything seen is still
+        as rare as the normal tail says, not merely one in ``n``.
+        """
+        index = _tail_bin(z)
+        beyond = sum(self._tail[index:]) if index < len(self._tail) else 0.0
+        normal_tail = 0.5 * math.erfc(z / math.sqrt(2.0))
+        share = (beyond + self.tail_prior * normal_tail) / (self._tail_n + self.tail_prior)
+        return -math.log10(max(share, 1e-300))
+
+    def score_one(self, x: float, ts_ms: int | None = None) -> float:
+        if not self.ready or not math.isfinite(x) or (self.min_volume > 0 and x < self.min_volume):
+            return 0.0
+        z = self._z(float(x), ts_ms)
+        if self.calibrate:
+            return squash(self._rarity(z), self.rarity_alarm) if z > 0 else 0.0
         return squash(z, self.z_alarm)
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "params": {name: getattr(self, name) for name in PARAMS},
+            "params": {name: getattr(self, name) for name in PARAMS} | {
+                name: getattr(self, name) for name, unset in SERIES_PARAMS.items() if getattr(self, name) != unset},
             "n": self.n, "warm": list(self._warm), "level": self.level, "scale": self.scale,
             "season": {str(bucket): list(values) for bucket, values in self._season.items()},
-        }
+        } | ({"run": list(self._run)} if self.shift_after else {}) | (
+            {"tail": list(self._tail), "tail_n": self._tail_n} if self.calibrate else {})
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Self:
@@ -220,4 +326,7 @@ class VolumeBaseline:
         detector.level = float(state["level"])
         detector.scale = float(state["scale"])
         detector._season = {int(bucket): [float(v) for v in values] for bucket, values in state["season"].items()}
+        detector._run = [float(value) for value in state.get("run", ())]
+        detector._tail = [float(value) for value in state.get("tail", ())]
+        detector._tail_n = float(state.get("tail_n", 0.0))
         return detector

@@ -19,14 +19,40 @@ import math
 import os
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from core.config import Settings
 from detectors.volume import VolumeBaseline
 
 log = logging.getLogger("outagewatch.detect_csv")
+
+
+@dataclass(frozen=True)
+class SeriesProfile:
+    """``VolumeBaseline`` settings for a series we know nothing about (the room volume keeps its own).
+
+    A room's report volume only matters going up, and an outage must never become its baseline; a series in
+    general can fail by dropping, settles on new levels that are news once, and has tails of its own. So
+    both directions, a baseline that restarts after ``shift_after`` rows at a new level, a half-life short
+    enough to follow a drifting series, and scores calibrated by the series' own record of excesses.
+    """
+
+    warmup: int = 12
+    half_life: float = 30.0
+    z_alarm: float = 4.0
+    direction: Literal["up", "both"] = "both"
+    shift_after: int = 6
+    calibrate: bool = True
+    tail_prior: float = 20.0
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+GENERAL = SeriesProfile()
 
 
 class InputError(ValueError):
@@ -109,20 +135,36 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("source", metavar="IN.csv", type=Path, help="input CSV with the header timestamp,value")
     parser.add_argument("target", metavar="OUT.csv", type=Path, help="output CSV: timestamp,value,anomaly_score")
-    parser.add_argument("--warmup", type=int, default=12, help="rows learned before scoring starts (score 0 until then; default 12)")
-    parser.add_argument("--half-life", type=float, default=90.0, help="half-life of the baseline, in rows (default 90)")
-    parser.add_argument("--z-alarm", type=float, default=4.0, help="excess over the baseline, in scales, that scores 0.5 (default 4)")
+    parser.add_argument("--warmup", type=int, default=GENERAL.warmup,
+                        help=f"rows learned before scoring starts (score 0 until then; default {GENERAL.warmup})")
+    parser.add_argument("--half-life", type=float, default=GENERAL.half_life,
+                        help=f"half-life of the baseline, in rows (default {GENERAL.half_life:g})")
+    parser.add_argument("--z-alarm", type=float, default=GENERAL.z_alarm,
+                        help="with --no-calibrate: excess over the baseline, in scales, that scores 0.5 "
+                             f"(default {GENERAL.z_alarm:g})")
     parser.add_argument("--min-volume", type=float, default=0.0, help="values below this score 0 (default 0: score everything)")
-    parser.add_argument("--direction", choices=("up", "both"), default="up",
-                        help="'up' scores only rises (report volume, the default); 'both' scores drops too")
-    parser.add_argument("--not-counts", action="store_true",
-                        help="the values are not counts: do not use Poisson noise as the floor of the scale")
+    parser.add_argument("--direction", choices=("up", "both"), default=GENERAL.direction,
+                        help="'both' scores rises and drops (the default); 'up' only rises, as for report volume")
+    parser.add_argument("--counts", choices=("auto", "yes", "no"), default="auto",
+                        help="the values are counts, so Poisson noise floors the scale; 'auto' (the default) "
+                             "decides at the end of the warm-up: yes when every warm-up value is a whole number >= 0")
+    parser.add_argument("--shift-after", type=int, default=GENERAL.shift_after,
+                        help="rows in a row beyond the baseline, on one side, that make it a new level: the baseline "
+                             f"restarts there (default {GENERAL.shift_after}; 0 never, as for report volume)")
+    parser.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=GENERAL.calibrate,
+                        help="score by how rare the excess is among the series' own past excesses, so a series with "
+                             "heavy tails and a smooth one alarm equally often (default on; --no-calibrate scores "
+                             "the excess in scales, as for report volume)")
     parser.set_defaults(func=_run)
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    detector = VolumeBaseline(warmup=args.warmup, half_life=args.half_life, z_alarm=args.z_alarm,
-                              min_volume=args.min_volume, direction=args.direction, counts=not args.not_counts)
+    counts: bool | Literal["auto"] = {"auto": "auto", "yes": True, "no": False}[args.counts]  # type: ignore[assignment]
+    detector = VolumeBaseline(**{
+        **GENERAL.as_kwargs(), "warmup": args.warmup, "half_life": args.half_life, "z_alarm": args.z_alarm,
+        "min_volume": args.min_volume, "direction": args.direction, "counts": counts,
+        "shift_after": args.shift_after, "calibrate": args.calibrate,
+    })
     started = time.perf_counter()
     try:
         rows = detect_csv(args.source, args.target, detector)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from detectors.volume import VolumeBaseline
@@ -100,3 +102,78 @@ def test_band_is_none_in_warm_up_then_its_upper_edge_is_where_a_count_alarms() -
     floored = VolumeBaseline.from_state({**volume.to_state(), "params": {**volume.to_state()["params"],
                                                                           "min_volume": 500.0}})
     assert floored.band() == (lower, 500.0)  # nothing below min_volume alarms
+
+
+SERIES: dict[str, Any] = {"half_life": 30.0, "direction": "both", "shift_after": 6, "calibrate": True, "counts": "auto"}
+
+
+def _alarms(volume: VolumeBaseline, values: list[float]) -> list[int]:
+    alarms = []
+    for index, value in enumerate(values):
+        if volume.score_one(value) >= 0.5:
+            alarms.append(index)
+        volume.learn_one(value)
+    return alarms
+
+
+def test_a_level_shift_is_news_once_then_the_baseline() -> None:
+    rng = np.random.default_rng(5)
+    values = list(rng.normal(100, 3, 400)) + list(rng.normal(160, 3, 400))
+    series, room = VolumeBaseline(**SERIES), VolumeBaseline(direction="both", counts=False)
+    series_alarms, room_alarms = _alarms(series, values), _alarms(room, values)
+    assert series_alarms and all(400 <= index < 406 for index in series_alarms)
+    assert abs(series.expected()[0] - 160) < 3
+    # The room volume never restarts: an outage must not become its baseline, it keeps alarming.
+    assert sum(index >= 400 for index in room_alarms) > 50
+
+
+def test_run_of_outliers_shorter_than_shift_after_leaves_the_baseline() -> None:
+    series = VolumeBaseline(**SERIES)
+    for _ in range(200):
+        series.learn_one(100.0 + (1.0 if _ % 2 else -1.0))
+    for _ in range(5):
+        series.learn_one(300.0)
+    assert abs(series.expected()[0] - 100) < 10
+
+
+def test_calibration_makes_a_heavy_tailed_series_alarm_as_rarely_as_a_smooth_one() -> None:
+    rng = np.random.default_rng(11)
+    smooth = list(rng.normal(100, 5, 6000))
+    heavy = list(100 + 5 * rng.standard_t(2, 6000))
+    raw = {name: len(_alarms(VolumeBaseline(**{**SERIES, "calibrate": False}), values))
+           for name, values in (("smooth", smooth), ("heavy", heavy))}
+    calibrated = {name: len(_alarms(VolumeBaseline(**SERIES), values))
+                  for name, values in (("smooth", smooth), ("heavy", heavy))}
+    assert raw["heavy"] > 10 * max(raw["smooth"], 1)
+    assert calibrated["heavy"] <= 6
+    assert calibrated["smooth"] <= 6
+
+
+def test_calibrated_score_still_sees_a_value_past_anything_seen() -> None:
+    rng = np.random.default_rng(2)
+    series = VolumeBaseline(**SERIES)
+    _alarms(series, list(100 + 5 * rng.standard_t(2, 3000)))
+    assert series.score_one(100 + 5 * 400) > 0.6
+    assert series.score_one(100 - 5 * 400) > 0.6  # both directions
+
+
+def test_counts_auto_is_decided_by_the_warm_up() -> None:
+    whole, fractional = VolumeBaseline(counts="auto", warmup=5), VolumeBaseline(counts="auto", warmup=5)
+    for value in (3.0, 0.0, 4.0, 2.0, 5.0):
+        whole.learn_one(value)
+    for value in (0.066, 0.068, 0.134, 0.066, 0.07):
+        fractional.learn_one(value)
+    assert whole.counts is True and fractional.counts is False
+
+
+def test_room_state_keeps_its_keys_and_a_state_without_the_series_keys_restores() -> None:
+    """The room volume writes the keys it wrote before; a state saved before them restores unchanged."""
+    room = VolumeBaseline(warmup=12, half_life=90.0, z_alarm=4.0)
+    for index in range(100):
+        room.learn_one(float(index % 7), START + 10_000 * index)
+    state = room.to_state()
+    assert set(state) == {"params", "n", "warm", "level", "scale", "season"}
+    assert set(state["params"]).isdisjoint({"shift_after", "calibrate", "rarity_alarm", "tail_prior"})
+    restored = VolumeBaseline.from_state(state)
+    assert restored.to_state() == state
+    assert restored.score_one(30.0, START) == room.score_one(30.0, START)
