@@ -19,7 +19,7 @@ from detectors.ratio import ErrorRatio
 from detectors.registry import RoomDetectors
 from detectors.server import ServerAnomaly
 from detectors.volume import VolumeBaseline
-from outagewatch.evaluate.detect_csv import detect_csv
+from outagewatch.evaluate.detect_csv import GENERAL, detect_csv
 from outagewatch.simulator.synthetic import room_windows, service_windows
 
 
@@ -76,7 +76,7 @@ def run(settings: object = None, quick: bool = False, calls: int = 20_000, repea
         source = Path(tmp) / "in.csv"
         source.write_text("timestamp,value\n" + "".join(f"{1_795_323_600 + 10 * i},{c:g}\n"
                                                         for i, c in enumerate(rng.poisson(40, rows))))
-        seconds, done = _best(lambda: detect_csv(source, Path(tmp) / "out.csv", VolumeBaseline()), repeats)
+        seconds, done = _best(lambda: detect_csv(source, Path(tmp) / "out.csv", VolumeBaseline(**GENERAL.as_kwargs())), repeats)
     results.append({"bench": "detectors", "detector": "detect_csv", "rows": done, "seconds": round(seconds, 3),
                     "rows_per_s": round(done / seconds)})
     return results

@@ -1,8 +1,10 @@
-"""`outagewatch detect-csv IN.csv OUT.csv`: score a series with the room volume detector.
+"""`outagewatch detect-csv IN.csv OUT.csv`: score a series with the room volume detector's class.
 
 IN has the header ``timestamp,value``; OUT gets ``timestamp,value,anomaly_score``,
 one row per input row, the score in [0, 1] from ``VolumeBaseline`` (the class
-that watches a room's report volume), computed streaming: row i is scored
+that watches a room's report volume) in its general profile: rises and drops,
+a new level flagged once and then followed, scores calibrated by the series'
+own past (``SeriesProfile``; the flags change it). It is computed streaming: row i is scored
 against rows before it, then learned, so it never sees the future. Timestamps
 are copied as they are; when they parse (epoch seconds or milliseconds, RFC
 3339, ``YYYY-MM-DD HH:MM:SS`` taken as UTC) they also feed the time-of-day
@@ -130,7 +132,7 @@ def detect_csv(source: Path, target: Path, detector: VolumeBaseline) -> int:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "detect-csv",
-        help="score a timestamp,value CSV with the room report-volume detector",
+        help="score a timestamp,value CSV with the volume detector's general profile (rises, drops, level shifts)",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
     parser.add_argument("source", metavar="IN.csv", type=Path, help="input CSV with the header timestamp,value")
