@@ -43,12 +43,14 @@ class SeriesProfile:
     """
 
     warmup: int = 12
-    half_life: float = 30.0
+    half_life: float = 20.0
     z_alarm: float = 4.0
     direction: Literal["up", "both"] = "both"
     shift_after: int = 6
     calibrate: bool = True
     tail_prior: float = 20.0
+    # Half-hour time-of-day buckets: a series sampled every few minutes still fills one in a few days.
+    season_bucket_s: int = 1_800
 
     def as_kwargs(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,6 +21,7 @@ from detectors.cusum import Cusum
 from detectors.ratio import ErrorRatio
 from detectors.server import ServerAnomaly
 from detectors.volume import VolumeBaseline
+from outagewatch.evaluate.detect_csv import GENERAL
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,7 @@ def _server(rng: np.random.Generator, i: int) -> tuple[Any, ...]:
 CASES = [
     Case("volume", lambda seed: VolumeBaseline(warmup=12), _volume, 12),
     # The same class as detect-csv runs it on a series in general (outagewatch.evaluate.detect_csv.GENERAL).
-    Case("volume_series", lambda seed: VolumeBaseline(warmup=12, half_life=30.0, direction="both", counts="auto",
-                                                      shift_after=6, calibrate=True, tail_prior=20.0), _volume, 12),
+    Case("volume_series", lambda seed: VolumeBaseline(**GENERAL.as_kwargs()), _volume, 12),
     Case("ratio", lambda seed: ErrorRatio(warmup=3), _ratio, 3),
     Case("cusum", lambda seed: Cusum(warmup=30), _cusum, 30),
     Case("server", lambda seed: ServerAnomaly(min_train=20, retrain_every=25, window=60, n_estimators=20, seed=seed),
