@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,6 +36,7 @@ from core.timeutil import Clock, SystemClock
 from streams import decoding, metrics
 from streams import windows as room_windows
 from streams.engine import Closed, PartitionWindows, WindowPolicy
+from streams.faust_io import TP, Event, FaustIO, Message, TableStore
 from streams.scopes import MergerState, Progress, ScopeMerger
 
 log = logging.getLogger("outagewatch.streams")
@@ -43,63 +44,6 @@ log = logging.getLogger("outagewatch.streams")
 _progress_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(Progress))
 _merger_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(MergerState))
 MERGER_KEY = b"merger"
-
-
-class TableStore:
-    """``engine.StateStore`` over a Faust table, writing one partition's changelog.
-
-    Writes update the table at once and queue the changelog record;
-    ``send_pending`` hands the queue to the producer. It bypasses Faust's
-    ``Topic.send`` machinery (channels, buffer, callbacks: ~4x the cost of the
-    producer call, and a flush writes every window it touched). The memory
-    store keeps no persisted offsets, and the consumer flushes the producer
-    before every offset commit, so the changelog is as safe as before.
-    """
-
-    def __init__(self, table: Any, partition: int) -> None:
-        self.table, self.partition = table, partition
-        self.data = table.data
-        self.pending: list[tuple[bytes, bytes | None]] = []
-
-    def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self.data.data.get(key)
-        return value
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.data.data[key] = value
-        self.data._key_partition[key] = self.partition
-        self.pending.append((key, value))
-
-    def delete(self, key: bytes) -> None:
-        self.data.data.pop(key, None)
-        self.data._key_partition.pop(key, None)
-        self.pending.append((key, None))
-
-    async def send_pending(self, producer: Any) -> None:
-        """Hand the queued changelog records to the producer: each key's last value only (the changelog
-        is compacted, a restore keeps only the last value of a key anyway)."""
-        topic = self.table.changelog_topic.get_topic_name()
-        pending, self.pending = dict(self.pending), []
-        for key, value in pending.items():
-            await producer.send(topic, key, value, self.partition, None, None)
-
-
-class _FirstMessage(faust.Sensor):
-    """Stamps ``first_message_ms`` when the consumer hands over the source topic's first message.
-
-    ``take_events`` yields only once a batch is buffered; stamping there would
-    leave the first fetch out of a throughput measurement.
-    """
-
-    def __init__(self, pipeline: WindowPipeline) -> None:
-        super().__init__()
-        self.pipeline = pipeline
-
-    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
-        counters = self.pipeline.counters
-        if not counters["first_message_ms"] and tp.topic == self.pipeline.source_name:
-            counters["first_message_ms"] = self.pipeline.clock.now_ms()
-            counters["first_message_cpu_s"] = time.process_time()
 
 
 def health_key(health: RoomHealth | ServiceHealth) -> bytes:
@@ -120,27 +64,24 @@ STATE_FORMAT = 4
 class WindowPipeline:
     """One input topic's agents: decode, fold, close, publish, merge scopes."""
 
-    def __init__(self, app: faust.App, name: str, reducer: ModuleType, source: str, output: str,
+    def __init__(self, io: FaustIO, name: str, reducer: ModuleType, source: str, output: str,
                  dead_letter: Any, decode: Callable[[bytes | None], tuple[list[Any], list[str]]],
                  policy: WindowPolicy, partitions: int, clock: Clock, batch_max: int,
                  bound: decoding.BoundCheck) -> None:
-        self.app, self.name, self.reducer, self.policy, self.clock = app, name, reducer, policy, clock
+        self.io, self.name, self.reducer, self.policy, self.clock = io, name, reducer, policy, clock
         self.decode, self.dead_letter, self.source_name = decode, dead_letter, source
         # Event time against the record's timestamp: nothing in Kafka may move a watermark into the future.
         self.bound = bound
         self.batch_max = batch_max
-        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-        self.source = app.topic(source, **raw)
-        self.output = app.topic(output, **raw)
+        self.source = io.raw_topic(source)
         self.output_name = output
         version = f"v{STATE_FORMAT}"
-        self.progress = app.topic(f"{app.conf.id}-{name}-progress-{version}", partitions=1, internal=True, **raw)
-        # key_type/value_type bytes is what makes a table use the raw codec.
-        self.windows_table = app.Table(f"{name}-windows-{version}", partitions=partitions, key_type=bytes,
-                                       value_type=bytes)
-        self.scopes_table = app.Table(f"{name}-scopes-{version}", partitions=1, key_type=bytes, value_type=bytes)
+        self.progress = io.raw_topic(f"{io.app_id}-{name}-progress-{version}", partitions=1, internal=True)
+        self.windows_table = io.raw_table(f"{name}-windows-{version}", partitions=partitions)
+        self.scopes_table = io.raw_table(f"{name}-scopes-{version}", partitions=1)
         self.sources = partitions
         self.engines: dict[int, PartitionWindows[Any, Any, Any]] = {}
+        self.stores: dict[int, TableStore] = {}
         self.merger: ScopeMerger | None = None
         self.lock = asyncio.Lock()
         self.listeners: list[Callable[[list[Any]], Awaitable[None]]] = []
@@ -150,56 +91,59 @@ class WindowPipeline:
                          "first_message_ms": 0, "last_fold_ms": 0,
                          # The process's CPU seconds at both: what the work cost on a shared machine.
                          "first_message_cpu_s": 0.0, "last_fold_cpu_s": 0.0}
-        app.sensors.add(_FirstMessage(self))
-        app.agent(self.source, name=f"{name}-windows")(self._consume)
-        app.agent(self.progress, name=f"{name}-scopes")(self._merge)
-        app.timer(1.0, name=f"{name}-tick")(self._tick)
+        io.on_first_message(source, self._first_message)
+        io.batch_agent(self.source, f"{name}-windows", batch_max, 0.2, self._consume)
+        io.batch_agent(self.progress, f"{name}-scopes", 100, 0.2, self._merge)
+        io.every(1.0, f"{name}-tick", self._tick)
+
+    def _first_message(self) -> None:
+        self.counters["first_message_ms"] = self.clock.now_ms()
+        self.counters["first_message_cpu_s"] = time.process_time()
 
     def forget(self, partitions: set[int]) -> None:
         """Drop cached engines (on rebalance); the table holds the truth."""
         for partition in partitions:
             self.engines.pop(partition, None)
+            self.stores.pop(partition, None)
         self.merger = None
 
     def _engine(self, partition: int) -> PartitionWindows[Any, Any, Any]:
         engine = self.engines.get(partition)
         if engine is None:
-            engine = PartitionWindows(self.reducer, partition, self.policy,
-                                      TableStore(self.windows_table, partition), self.clock)
+            store = self.stores[partition] = self.io.table_store(self.windows_table, partition)
+            engine = PartitionWindows(self.reducer, partition, self.policy, store, self.clock)
             self.engines[partition] = engine
         return engine
 
-    async def _consume(self, stream: Any) -> None:
-        async for events in stream.take_events(self.batch_max, within=0.2):
-            async with self.lock:
-                touched: dict[int, PartitionWindows[Any, Any, Any]] = {}
-                for event in events:
-                    message = event.message
-                    items, errors = self.decode(event.value)
-                    for error in errors:
-                        await self._dead_letter(message, error)
-                    items, refused = self.bound(items, int(message.timestamp * 1000))
-                    if refused is not None:
-                        await self._dead_letter(message, refused.reason, refused.raw)
-                    engine = touched.get(message.partition) or self._engine(message.partition)
-                    touched[message.partition] = engine
-                    skipped = engine.skipped_items
-                    engine.add_message(items, message.offset)
-                    # Folded, not merely read: a replay after a rebalance or crash is skipped.
-                    self.counters["items"] += len(items) - (engine.skipped_items - skipped)
-                self.counters["messages"] += len(events)
-                await self._publish_and_flush(touched.values(), always_progress=False)
-                self.counters["last_fold_ms"] = self.clock.now_ms()
-                self.counters["last_fold_cpu_s"] = time.process_time()
+    async def _consume(self, events: Sequence[Event]) -> None:
+        async with self.lock:
+            touched: dict[int, PartitionWindows[Any, Any, Any]] = {}
+            for event in events:
+                message = event.message
+                items, errors = self.decode(event.value)
+                for error in errors:
+                    await self._dead_letter(message, error)
+                items, refused = self.bound(items, int(message.timestamp * 1000))
+                if refused is not None:
+                    await self._dead_letter(message, refused.reason, refused.raw)
+                engine = touched.get(message.partition) or self._engine(message.partition)
+                touched[message.partition] = engine
+                skipped = engine.skipped_items
+                engine.add_message(items, message.offset)
+                # Folded, not merely read: a replay after a rebalance or crash is skipped.
+                self.counters["items"] += len(items) - (engine.skipped_items - skipped)
+            self.counters["messages"] += len(events)
+            await self._publish_and_flush(touched.values(), always_progress=False)
+            self.counters["last_fold_ms"] = self.clock.now_ms()
+            self.counters["last_fold_cpu_s"] = time.process_time()
 
     async def _tick(self) -> None:
         async with self.lock:
-            assigned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.source_name}
-            engines = [self._engine(partition) for partition in sorted(assigned)]
+            engines = [self._engine(partition) for partition in self.io.assigned(self.source_name)]
             # After a restart the partitions are assigned before table recovery and fetching
             # resume: a quiet partition then is not idle, just not read yet. Counting that
             # time would move its watermark on and close windows whose reports wait in Kafka.
-            fetching = not self.app.in_recovery and self.app.flow_control.is_active()
+            fetching = self.io.fetching()
             for engine in engines:
                 if fetching and not self._behind(engine):
                     engine.advance_idle()
@@ -214,28 +158,25 @@ class WindowPipeline:
         CPU by detection) may not fold it for a while, and advancing its
         watermark then would close windows whose reports are still waiting.
         """
-        try:
-            highwater = self.app.consumer.highwater(faust.types.TP(self.source_name, engine.partition))
-        except Exception:  # noqa: BLE001 - no fetch yet, or no consumer: nothing known to be waiting
-            return False
+        highwater = self.io.highwater(self.source_name, engine.partition)
         return highwater is not None and engine.meta.applied_offset + 1 < highwater
 
-    async def _publish_and_flush(self, engines: Any, always_progress: bool) -> None:
-        futures = []
+    async def _publish_and_flush(self, engines: Collection[PartitionWindows[Any, Any, Any]],
+                                 always_progress: bool) -> None:
+        futures: list[Awaitable[Any]] = []
         done: list[tuple[PartitionWindows[Any, Any, Any], Closed[Any]]] = []
         for engine in engines:
             pending = engine.take_pending()
             for closed in pending:
-                for health in closed.results:
-                    futures.append(await self._send(health))
+                futures += await self._send(closed.results)
                 done.append((engine, closed))
             if pending or always_progress:
                 partials: dict[int, dict[str, Any]] = {}
                 for closed in pending:
                     partials.update(closed.partials)
                 progress = Progress(partition=engine.partition, closed_upto=engine.progress_mark(), windows=partials)
-                futures.append(await self.progress.send(key=str(engine.partition).encode(),
-                                                        value=_progress_codec[0].encode(progress)))
+                futures.append(await self.io.send_through(self.progress, str(engine.partition).encode(),
+                                                          _progress_codec[0].encode(progress)))
         # Published (acknowledged) before marked closed: a crash re-publishes, never loses.
         if futures:
             await asyncio.gather(*futures)
@@ -245,35 +186,33 @@ class WindowPipeline:
             await self._notify(closed.results)
         for engine in engines:
             engine.flush()
-            await engine.store.send_pending(self.app.producer)
+            await self.stores[engine.partition].send_pending()
 
-    async def _send(self, health: Any) -> Any:
-        """Produce one closed window (straight to the producer: see ``TableStore``); returns its future."""
-        return await self.app.producer.send(self.output_name, health_key(health), schemas.encode(health),
-                                            None, None, None)
+    async def _send(self, healths: Sequence[RoomHealth | ServiceHealth]) -> list[Awaitable[Any]]:
+        """Produce closed windows (straight to the producer: see ``TableStore``); returns their futures."""
+        return await self.io.send_many(self.output_name, [(health_key(h), schemas.encode(h)) for h in healths])
 
-    async def _merge(self, stream: Any) -> None:
-        async for events in stream.take_events(100, within=0.2):
-            async with self.lock:
-                merger = self._merger()
-                out: list[Any] = []
-                for event in events:
-                    if event.message.offset <= merger.state.applied_offset:
-                        continue
-                    out.extend(merger.apply(_progress_codec[1].decode(event.value)))
-                    merger.state.applied_offset = event.message.offset
-                futures = [await self._send(h) for h in out]
-                if futures:
-                    await asyncio.gather(*futures)
-                self.counters["windows_out"] += len(out)
-                store = TableStore(self.scopes_table, 0)
-                store.put(MERGER_KEY, _merger_codec[0].encode(merger.state))
-                await store.send_pending(self.app.producer)
-                await self._notify(out)
+    async def _merge(self, events: Sequence[Event]) -> None:
+        async with self.lock:
+            merger = self._merger()
+            out: list[Any] = []
+            for event in events:
+                if event.message.offset <= merger.state.applied_offset:
+                    continue
+                out.extend(merger.apply(_progress_codec[1].decode(event.value or b"")))
+                merger.state.applied_offset = event.message.offset
+            futures = await self._send(out)
+            if futures:
+                await asyncio.gather(*futures)
+            self.counters["windows_out"] += len(out)
+            store = self.io.table_store(self.scopes_table, 0)
+            store.put(MERGER_KEY, _merger_codec[0].encode(merger.state))
+            await store.send_pending()
+            await self._notify(out)
 
     def _merger(self) -> ScopeMerger:
         if self.merger is None:
-            raw = self.scopes_table.data.data.get(MERGER_KEY)
+            raw = self.io.table_value(self.scopes_table, MERGER_KEY)
             state = _merger_codec[1].decode(raw) if raw else None
             self.merger = ScopeMerger(self.reducer, self.sources, self.policy.window_ms, state)
         return self.merger
@@ -283,13 +222,13 @@ class WindowPipeline:
             for listener in self.listeners:
                 await listener(healths)
 
-    async def _dead_letter(self, message: Any, error: str, raw: bytes | None = None) -> None:
+    async def _dead_letter(self, message: Message, error: str, raw: bytes | None = None) -> None:
         self.counters["dead_letters"] += 1
         letter = DeadLetter(source_topic=message.topic, error=error, raw=(message.value or b"") if raw is None else raw,
                             partition=message.partition, offset=message.offset,
                             received_ms=self.clock.now_ms())
         log.warning("dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, error)
-        await self.dead_letter.send(key=message.topic.encode(), value=schemas.encode(letter))
+        await self.io.send_through(self.dead_letter, message.topic.encode(), schemas.encode(letter))
 
 
 class StreamsApp:
@@ -339,19 +278,18 @@ class StreamsApp:
         policy = WindowPolicy(window_ms=s.window_seconds * 1000, lateness_ms=s.allowed_lateness_seconds * 1000,
                               idle_ms=idle_ms if idle_ms is not None else s.window_seconds * 1000)
         clock = clock or SystemClock()
-        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-        dead_letter = self.app.topic(settings.topics.dead_letter, **raw)
+        self.io = io = FaustIO(self.app)
+        dead_letter = io.raw_topic(settings.topics.dead_letter)
         bound = settings.event_time.bound()
-        self.rooms = WindowPipeline(self.app, "room", room_windows, settings.topics.client_reports,
+        self.rooms = WindowPipeline(io, "room", room_windows, settings.topics.client_reports,
                                     settings.topics.room_health, dead_letter, decoding.decode_reports,
                                     policy, report_partitions, clock, batch_max, decoding.Bounded(bound, "reports"))
-        self.services = WindowPipeline(self.app, "service", metrics, settings.topics.server_metrics,
+        self.services = WindowPipeline(io, "service", metrics, settings.topics.server_metrics,
                                        settings.topics.service_health, dead_letter, decoding.decode_samples,
                                        policy, metric_partitions, clock, batch_max, decoding.Bounded(bound, "samples"))
-        self.app.on_partitions_revoked.connect(self._on_rebalance)
-        self.app.on_partitions_assigned.connect(self._on_rebalance)
+        io.on_rebalance(self._on_rebalance)
 
-    async def _on_rebalance(self, app: Any, tps: Sequence[Any] | set[Any], **_: Any) -> None:
+    async def _on_rebalance(self, tps: set[TP]) -> None:
         for pipeline in (self.rooms, self.services):
             pipeline.forget({tp.partition for tp in tps if tp.topic == pipeline.source_name})
 

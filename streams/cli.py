@@ -58,8 +58,6 @@ def topic_partitions(settings: Settings) -> tuple[int, int]:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    import faust
-
     from streams.app import StreamsApp
     from streams.topics import TopicsNotReady, prepare
 
@@ -82,14 +80,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except TopicsNotReady as exc:
         log.error("worker not started: %s", exc)
         return 1
-    log.info("worker %s: %s (%d partitions) -> %s, %s (%d partitions) -> %s", streams.app.conf.id,
+    log.info("worker %s: %s (%d partitions) -> %s, %s (%d partitions) -> %s", streams.io.app_id,
              settings.topics.client_reports, report_partitions, settings.topics.room_health,
              settings.topics.server_metrics, metric_partitions, settings.topics.service_health)
     if args.progress_every:
         _print_progress(streams, args.progress_every)
-    # Our logging stays as the CLI set it up (INFO for our lines, WARNING for the client libraries;
-    # -v -v for everything): Faust's own set-up would drop the worker's INFO lines after start.
-    worker = faust.Worker(streams.app, quiet=True, override_logging=False)
+    worker = streams.io.worker()
     worker_health.start(worker.loop)
     gctune.for_throughput()
     LivenessGuard(health).start()
@@ -110,7 +106,7 @@ def _watch_health(settings: Settings, streams: Any, detection: Any) -> WorkerHea
         from alerting.watchdog import WatchdogPolicy
         from streams.watchdog import WatchdogSender
 
-        worker_health.watchdog = WatchdogSender(streams.app, alerting.alertmanager_url,
+        worker_health.watchdog = WatchdogSender(streams.io, alerting.alertmanager_url,
                                                 WatchdogPolicy(alerting.watchdog_interval_seconds), health,
                                                 worker_health.engine_active)
     elif detection is not None:
@@ -131,4 +127,4 @@ def _print_progress(streams: Any, every: float) -> None:
             out.write(json.dumps(streams.rooms.counters) + "\n")
             out.flush()
 
-    streams.app.timer(every, name="bench-progress")(progress)
+    streams.io.every(every, "bench-progress", progress)

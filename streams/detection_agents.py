@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -51,13 +51,13 @@ from core.schemas import (
 )
 from core.timeutil import Clock, SystemClock
 from detectors.ensemble import EnsembleConfig
-from streams.app import StreamsApp, TableStore, health_key
+from streams.app import StreamsApp, health_key
 from streams.detection import WindowDetection
+from streams.faust_io import TP, BatchHandler, Event, Message, TableStore
 
 log = logging.getLogger("outagewatch.detection")
 
 ALERTING_STATE_KEY = b"alerting"
-_RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 _state_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(dict[str, Any]))
 
 
@@ -91,19 +91,19 @@ class DetectionAgents:
     def __init__(self, streams: StreamsApp, settings: Settings, *, room_partitions: int, service_partitions: int,
                  config: EnsembleConfig | None = None, notifiers: Sequence[Notifier] | None = None,
                  batch_max: int = 2000, wall_clock: Clock | None = None) -> None:
-        app = self.app = streams.app
+        self.app = streams.app
+        io = self.io = streams.io
         topics = settings.topics
-        self.room_health = app.topic(topics.room_health, **_RAW)
-        self.service_health = app.topic(topics.service_health, **_RAW)
-        self.scores = app.topic(topics.anomaly_scores, **_RAW)
-        self.alerts = app.topic(topics.alerts, **_RAW)
-        self.dead_letter = app.topic(topics.dead_letter, **_RAW)
-        self.decisions = app.topic(f"{app.conf.id}-decisions", partitions=1, internal=True, **_RAW)
-        self.scores_topic, self.decisions_topic = self.scores.get_topic_name(), self.decisions.get_topic_name()
-        self.room_state = app.Table("detector-rooms", partitions=room_partitions, key_type=bytes, value_type=bytes)
-        self.service_state = app.Table("detector-services", partitions=service_partitions,
-                                       key_type=bytes, value_type=bytes)
-        self.alerting_state = app.Table("alerting-state", partitions=1, key_type=bytes, value_type=bytes)
+        self.room_health = io.raw_topic(topics.room_health)
+        self.service_health = io.raw_topic(topics.service_health)
+        self.scores = io.raw_topic(topics.anomaly_scores)
+        self.alerts = io.raw_topic(topics.alerts)
+        self.dead_letter = io.raw_topic(topics.dead_letter)
+        self.decisions = io.raw_topic(f"{io.app_id}-decisions", partitions=1, internal=True)
+        self.scores_topic, self.decisions_topic = io.topic_name(self.scores), io.topic_name(self.decisions)
+        self.room_state = io.raw_table("detector-rooms", partitions=room_partitions)
+        self.service_state = io.raw_table("detector-services", partitions=service_partitions)
+        self.alerting_state = io.raw_table("alerting-state", partitions=1)
         self.detection = WindowDetection(config)
         self.policy = AlertingPolicy.from_settings(settings.alerting)
         self.renotify_seconds = settings.alerting.renotify_seconds
@@ -115,19 +115,19 @@ class DetectionAgents:
         self.batch_max = batch_max
         self.wall_clock = wall_clock or SystemClock()
         self.counters = {"windows": 0, "decisions": 0, "bad_windows": 0, "alerts": 0, "dead_letters": 0}
-        app.agent(self.room_health, name="detect-rooms")(self._detector(RoomHealth, self.room_state))
-        app.agent(self.service_health, name="detect-services")(self._detector(ServiceHealth, self.service_state))
-        app.agent(self.decisions, name="alerting")(self._alerting)
-        app.on_partitions_revoked.connect(self._on_rebalance)
-        app.on_partitions_assigned.connect(self._on_rebalance)
-        app.on_before_shutdown.connect(self._on_shutdown)
+        io.batch_agent(self.room_health, "detect-rooms", batch_max, 0.2, self._detector(RoomHealth, self.room_state))
+        io.batch_agent(self.service_health, "detect-services", batch_max, 0.2,
+                       self._detector(ServiceHealth, self.service_state))
+        io.batch_agent(self.decisions, "alerting", 100, 0.2, self._alerting)
+        io.on_rebalance(self._on_rebalance)
+        io.on_shutdown(self._on_shutdown)
 
-    async def _on_rebalance(self, app: Any, tps: Any, **_: Any) -> None:
+    async def _on_rebalance(self, tps: set[TP]) -> None:
         # Keys and the alerting partition may have moved: the tables hold the truth, reload lazily.
         self.detection.forget()
         self.stage = None
 
-    async def _on_shutdown(self, app: Any, **_: Any) -> None:
+    async def _on_shutdown(self) -> None:
         if self.dispatcher is not None:
             await self.dispatcher.close()
         else:
@@ -135,14 +135,12 @@ class DetectionAgents:
 
     # -- detection ---------------------------------------------------------
 
-    def _detector(self, kind: type[RoomHealth] | type[ServiceHealth], table: Any) -> Callable[[Any], Any]:
-        async def detect(stream: Any) -> None:
-            async for events in stream.take_events(self.batch_max, within=0.2):
-                await self._detect_batch(events, kind, table)
-        detect.__name__ = f"detect_{kind.__name__}"
+    def _detector(self, kind: type[RoomHealth] | type[ServiceHealth], table: Any) -> BatchHandler:
+        async def detect(events: Sequence[Event]) -> None:
+            await self._detect_batch(events, kind, table)
         return detect
 
-    async def _detect_batch(self, events: Sequence[Any], kind: type[RoomHealth] | type[ServiceHealth],
+    async def _detect_batch(self, events: Sequence[Event], kind: type[RoomHealth] | type[ServiceHealth],
                             table: Any) -> None:
         decisions: list[Decision] = []
         stores: dict[int, TableStore] = {}
@@ -151,13 +149,14 @@ class DetectionAgents:
         for event in events:
             message = event.message
             try:
-                window = schemas.decode(event.value, kind)
+                # A tombstone (no value) is undecodable too: a dead letter, not a crashed agent.
+                window = schemas.decode(event.value or b"", kind)
             except SchemaError as exc:
                 await self._send_dead_letter(message, f"undecodable {kind.__name__}: {exc}")
                 continue
             store = stores.get(message.partition)
             if store is None:
-                store = stores[message.partition] = TableStore(table, message.partition)
+                store = stores[message.partition] = self.io.table_store(table, message.partition)
             try:
                 detected = self.detection.observe(window, store)
             except Exception:  # noqa: BLE001 - one key's detector bug must not stop every room's detection
@@ -173,30 +172,28 @@ class DetectionAgents:
                 scores.setdefault(health_key(window), []).extend(detected.scores)
         # Straight to the producer, one message per key: Faust's Topic.send per
         # score row (thirty per room window) was what held detection back.
-        producer = self.app.producer
-        futures = [await producer.send(self.scores_topic, key, schemas.encode(AnomalyScoreBatch(scores=rows)),
-                                       None, None, None)
-                   for key, rows in scores.items()]
+        futures = await self.io.send_many(self.scores_topic, [
+            (key, schemas.encode(AnomalyScoreBatch(scores=rows))) for key, rows in scores.items()])
         if decisions:
             self.counters["decisions"] += len(decisions)
-            futures.append(await producer.send(self.decisions_topic, b"decisions",
-                                               schemas.encode(DecisionBatch(decisions, sources)), None, None, None))
+            futures.append(await self.io.send(self.decisions_topic, b"decisions",
+                                              schemas.encode(DecisionBatch(decisions, sources))))
         for store in stores.values():
-            await store.send_pending(producer)
+            await store.send_pending()
         if futures:
             await asyncio.gather(*futures)
 
-    async def _send_dead_letter(self, message: Any, error: str) -> None:
+    async def _send_dead_letter(self, message: Message, error: str) -> None:
         self.counters["dead_letters"] += 1
         log.warning("dead letter from %s[%d]@%d: %s", message.topic, message.partition, message.offset, error)
         letter = DeadLetter(source_topic=message.topic, error=error, raw=message.value or b"",
                             partition=message.partition, offset=message.offset, received_ms=self.wall_clock.now_ms())
-        await self.dead_letter.send(key=message.topic.encode(), value=schemas.encode(letter))
+        await self.io.send_through(self.dead_letter, message.topic.encode(), schemas.encode(letter))
 
     # -- alerting ----------------------------------------------------------
 
     def _restore(self) -> AlertStage:
-        raw = self.alerting_state.data.data.get(ALERTING_STATE_KEY)
+        raw = self.io.table_value(self.alerting_state, ALERTING_STATE_KEY)
         state = _state_codec[1].decode(raw) if raw else {}
         try:
             stage = AlertStage(self.policy, state.get("engine"))
@@ -213,28 +210,27 @@ class DetectionAgents:
                  len(opened), self.applied_offset)
         return stage
 
-    async def _alerting(self, stream: Any) -> None:
-        async for events in stream.take_events(100, within=0.2):
-            stage = self.stage or self._restore()
-            decisions: list[Decision] = []
-            last_offset = self.applied_offset
-            for event in events:
-                offset = event.message.offset
-                if offset <= self.applied_offset:
-                    continue  # already in the restored state: a redelivery after a restart
-                last_offset = max(last_offset, offset)
-                try:
-                    batch = _batch_decoder.decode(event.value)
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    await self._send_dead_letter(event.message, f"undecodable decisions: {exc}")
-                    continue
-                decisions.extend(batch.decisions)
-                stage.engine.note_progress(batch.sources)
-            if last_offset == self.applied_offset:
+    async def _alerting(self, events: Sequence[Event]) -> None:
+        stage = self.stage or self._restore()
+        decisions: list[Decision] = []
+        last_offset = self.applied_offset
+        for event in events:
+            offset = event.message.offset
+            if offset <= self.applied_offset:
+                continue  # already in the restored state: a redelivery after a restart
+            last_offset = max(last_offset, offset)
+            try:
+                batch = _batch_decoder.decode(event.value or b"")
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                await self._send_dead_letter(event.message, f"undecodable decisions: {exc}")
                 continue
-            await self._alert_batch(stage, decisions)
-            self.applied_offset = last_offset
-            await self._save(stage)
+            decisions.extend(batch.decisions)
+            stage.engine.note_progress(batch.sources)
+        if last_offset == self.applied_offset:
+            return
+        await self._alert_batch(stage, decisions)
+        self.applied_offset = last_offset
+        await self._save(stage)
 
     async def _alert_batch(self, stage: AlertStage, decisions: list[Decision]) -> None:
         for batch in by_window_end(decisions):
@@ -251,7 +247,7 @@ class DetectionAgents:
         alerts = [e.alert for e in emitted]
         self.counters["alerts"] += len(alerts)
         # Published (acknowledged) before anyone is paged: the topic and ClickHouse are the record.
-        futures = [await self.alerts.send(key=a.fingerprint.encode(), value=schemas.encode(a)) for a in alerts]
+        futures = [await self.io.send_through(self.alerts, a.fingerprint.encode(), schemas.encode(a)) for a in alerts]
         await asyncio.gather(*futures)
         assert self.dispatcher is not None and self.nflog is not None
         try:
@@ -263,11 +259,11 @@ class DetectionAgents:
     async def _save(self, stage: AlertStage) -> None:
         assert self.nflog is not None
         state = {"engine": stage.to_state(), "nflog": self.nflog.to_state(), "applied_offset": self.applied_offset}
-        store = TableStore(self.alerting_state, 0)
+        store = self.io.table_store(self.alerting_state, 0)
         store.put(ALERTING_STATE_KEY, _state_codec[0].encode(state))
         # The changelog is what a restarted worker recovers: without this write, a worker killed while an
         # alert fired came back with no open alerts and paged it again (bench chaos found it).
-        await store.send_pending(self.app.producer)
+        await store.send_pending()
 
 
 def attach_detection(streams: StreamsApp, settings: Settings, batch_max: int = 2000) -> DetectionAgents:

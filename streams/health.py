@@ -114,6 +114,7 @@ class WorkerHealth:
         self.streams = streams
         self.end_offsets = end_offsets
         self.app = streams.app
+        self.io = streams.io
         self.health = health
         self.detection = detection
         self.pipelines: dict[str, WindowPipeline] = {streams.rooms.source_name: streams.rooms,
@@ -130,8 +131,7 @@ class WorkerHealth:
         self.watchdog: Any = None
         self.registry = telemetry.registry(self.reading, health)
         self._assigned_once = False
-        # mode's stubs accept no async method as a handler (streams/detection_agents.py has the same).
-        self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
+        self.io.on_assigned(self._on_assigned)
         self._pages()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -148,9 +148,9 @@ class WorkerHealth:
 
     # -- sampling (on the event loop) -----------------------------------------------------------------
 
-    async def _on_assigned(self, sender: Any, *_: Any, **__: Any) -> None:
+    async def _on_assigned(self) -> None:
         self._assigned_once = True
-        assignment = self.app.consumer.assignment()
+        assignment = self.io.assignment()
         self.assigned = {topic: sum(1 for tp in assignment if tp.topic == topic) for topic in self.pipelines}
         self.health.assigned(self.assigned)
         log.info("worker assigned %d partition(s): %s", len(assignment), describe_partitions(assignment))
@@ -160,7 +160,7 @@ class WorkerHealth:
         if not self._assigned_once:  # Faust is still starting: its consumer may not exist yet
             self._log_while_not_ready()
             return
-        self.in_recovery = bool(self.app.in_recovery)
+        self.in_recovery = self.io.in_recovery()
         if self.in_recovery:
             self._sample_recovery()
         else:
@@ -170,11 +170,7 @@ class WorkerHealth:
         self._log_while_not_ready()
 
     def _sample_recovery(self) -> None:
-        tables: Any = self.app.tables
-        try:
-            left = int(tables.recovery.active_remaining_total())
-        except Exception:  # noqa: BLE001 - no highwaters read yet: nothing known to be left
-            left = 0
+        left = self.io.recovery_remaining()
         self.health.not_ready(f"table recovery: {left} changelog records left to read")
         self.health.waiting(left, "changelog records to recover")
         if self._recovery_left is not None and left < self._recovery_left:
@@ -184,7 +180,7 @@ class WorkerHealth:
     def _sample_input(self) -> None:
         ends = self.end_offsets.latest
         lag: dict[tuple[str, int], int] = {}
-        for tp in self.app.consumer.assignment():
+        for tp in self.io.assignment():
             pipeline = self.pipelines.get(tp.topic)
             engine = pipeline.engines.get(tp.partition) if pipeline is not None else None
             end = ends.get((tp.topic, tp.partition))
@@ -207,7 +203,7 @@ class WorkerHealth:
         if verdict.ready:
             if not self._was_ready:
                 log.info("worker ready after %.0fs: %s", (now - self._started_ms) / 1000,
-                         describe_partitions(self.app.consumer.assignment()))
+                         describe_partitions(self.io.assignment()))
             self._was_ready = True
             return
         self._was_ready = False
@@ -233,7 +229,7 @@ class WorkerHealth:
         if self.detection is None:
             return False
         topic = self.detection.decisions_topic
-        return any(tp.topic == topic for tp in self.app.consumer.assignment())
+        return bool(self.io.assigned(topic))
 
     # -- serving ---------------------------------------------------------------------------------------
 

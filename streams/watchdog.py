@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from alerting.notify.http import HttpPoster
 from alerting.watchdog import WatchdogPolicy, watchdog_payload
@@ -21,10 +21,19 @@ from core.timeutil import Clock, SystemClock
 log = logging.getLogger("outagewatch.detection")
 
 
+class WorkerLoop(Protocol):
+    """What the sender needs of the worker's app (``streams.faust_io.FaustIO``)."""
+
+    @property
+    def app_id(self) -> str: ...
+    def every(self, seconds: float, name: str, tick: Callable[[], Awaitable[None]]) -> None: ...
+    def on_shutdown(self, callback: Callable[[], Awaitable[None]]) -> None: ...
+
+
 class WatchdogSender:
-    def __init__(self, app: Any, alertmanager_url: str, policy: WatchdogPolicy, health: Health,
+    def __init__(self, io: WorkerLoop, alertmanager_url: str, policy: WatchdogPolicy, health: Health,
                  engine_active: Callable[[], bool], clock: Clock | None = None) -> None:
-        self.app = app
+        self.io = io
         self.url = alertmanager_url.rstrip("/") + "/api/v2/alerts"
         self.policy = policy
         self.health = health
@@ -37,8 +46,8 @@ class WatchdogSender:
         self._last_try_ms: int | None = None
         self._sending: asyncio.Task[None] | None = None
         self._skipped_because: str | None = None
-        app.timer(1.0, name="watchdog")(self.tick)
-        app.on_before_shutdown.connect(self._close)
+        io.every(1.0, "watchdog", self.tick)
+        io.on_shutdown(self._close)
 
     async def tick(self) -> None:
         now = self.clock.now_ms()
@@ -65,7 +74,7 @@ class WatchdogSender:
         return None
 
     async def _send(self, now_ms: int) -> None:
-        body = watchdog_payload(now_ms, self.started_ms, self.policy, str(self.app.conf.id))
+        body = watchdog_payload(now_ms, self.started_ms, self.policy, self.io.app_id)
         delivery = await self.poster.post_json(self.url, body)
         if delivery.ok:
             if self.last_sent_ms is None:
@@ -76,5 +85,5 @@ class WatchdogSender:
             log.warning("watchdog: Alertmanager at %s did not take it (%s); the next try in %gs", self.url,
                         delivery.reason, self.policy.interval_seconds)
 
-    async def _close(self, app: Any, **_: Any) -> None:
+    async def _close(self) -> None:
         await self.poster.close()

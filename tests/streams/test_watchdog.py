@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from alerting.notify import Delivery
@@ -13,13 +13,14 @@ from core.timeutil import ManualClock
 from streams.watchdog import WatchdogSender
 
 
-class FakeApp:
-    def __init__(self) -> None:
-        self.conf = SimpleNamespace(id="outagewatch-streams")
-        self.on_before_shutdown = SimpleNamespace(connect=lambda handler: None)
+class FakeLoop:
+    app_id = "outagewatch-streams"
 
-    def timer(self, interval: float, name: str) -> Any:
-        return lambda fun: fun
+    def every(self, seconds: float, name: str, tick: Callable[[], Awaitable[None]]) -> None:
+        pass
+
+    def on_shutdown(self, callback: Callable[[], Awaitable[None]]) -> None:
+        pass
 
 
 class Poster:
@@ -36,7 +37,7 @@ def test_sent_once_per_interval_only_by_the_live_engine_worker() -> None:
     health = Health("worker", clock, LivenessPolicy(stall_seconds=60))
     health.assigned({"client-reports": 8})
     engine = {"active": False}
-    sender = WatchdogSender(FakeApp(), "http://am:9093/", WatchdogPolicy(interval_seconds=30), health,
+    sender = WatchdogSender(FakeLoop(), "http://am:9093/", WatchdogPolicy(interval_seconds=30), health,
                             lambda: engine["active"], clock)
     poster = Poster()
     sender.poster = poster  # type: ignore[assignment]
