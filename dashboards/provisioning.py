@@ -20,7 +20,7 @@ with the plugin's own jsonData keys (``host``, ``port``, ``protocol``,
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,7 +114,7 @@ def _write(path: Path, text: str) -> bool:
     return True
 
 
-def write_tree(out: Path, target: DatasourceTarget, boards: list[Mapping[str, Any]],
+def write_tree(out: Path, target: DatasourceTarget, boards: Sequence[Mapping[str, Any]],
                folder_uid: str = "outagewatch") -> dict[str, str]:
     """Write the provisioning tree; returns each file (relative) with ``written`` or ``unchanged``."""
     files: dict[Path, str] = {

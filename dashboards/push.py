@@ -149,7 +149,9 @@ def push_all(api: GrafanaLike, datasource: Mapping[str, Any], boards: Sequence[M
 
 def connect(url: str, token: str) -> Any:
     """A ``grafana_client.GrafanaApi`` with a service-account token."""
-    from grafana_client import GrafanaApi
+    from grafana_client.api import GrafanaApi
     from grafana_client.client import TokenAuth
 
-    return GrafanaApi.from_url(url, credential=TokenAuth(token=token), timeout=15.0)
+    # grafana-client ships py.typed but leaves TokenAuth's __init__ unannotated.
+    credential = TokenAuth(token=token)  # type: ignore[no-untyped-call]
+    return GrafanaApi.from_url(url, credential=credential, timeout=15.0)

@@ -32,7 +32,7 @@ def main() -> None:
     def count(batch: dict[str, Any]) -> list[dict[str, Any]]:
         if progress["first"] is None:
             progress["first"] = time.perf_counter()
-        reports = batch["reports"]
+        reports: list[dict[str, Any]] = batch["reports"]
         progress["reports"] += len(reports)
         if progress["reports"] >= args.expect and progress["seconds"] is None:
             progress["seconds"] = time.perf_counter() - progress["first"]
