@@ -2,12 +2,12 @@
 
 Agents (all batch with ``take_events``; nothing is done per report in Faust):
 
-- ``client-reports`` -> per-partition ``PartitionWindows`` (table ``room-windows-v3``, see STATE_FORMAT)
+- ``client-reports`` -> per-partition ``PartitionWindows`` (table ``room-windows-v4``, see STATE_FORMAT)
   -> closed room windows on ``room-health``, partials on the internal
-  ``<app_id>-room-progress-v3`` topic (1 partition) -> the scope merger
-  (table ``room-scopes-v3``) -> region/platform/app_version/global windows on
+  ``<app_id>-room-progress-v4`` topic (1 partition) -> the scope merger
+  (table ``room-scopes-v4``) -> region/platform/app_version/global windows on
   ``room-health``;
-- ``server-metrics`` -> the same with ``service-windows-v3``/``service-scopes-v3``
+- ``server-metrics`` -> the same with ``service-windows-v4``/``service-scopes-v4``
   -> ``service-health`` (scope ``service`` and ``cluster``);
 - anything undecodable -> ``dead-letter`` with the reason, partition, offset.
 
@@ -23,7 +23,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import faust
@@ -33,11 +32,12 @@ from core import schemas
 from core.config import Settings
 from core.schemas import DeadLetter, RoomHealth, ServiceHealth
 from core.timeutil import Clock, SystemClock
-from streams import decoding, metrics
-from streams import windows as room_windows
-from streams.engine import Closed, PartitionWindows, WindowPolicy
+from streams import decoding
+from streams.engine import Closed, PartitionWindows, Reducer, WindowPolicy, state_format
 from streams.faust_io import TP, Event, FaustIO, Message, TableStore
+from streams.metrics import SERVICE_METRICS
 from streams.scopes import MergerState, Progress, ScopeMerger
+from streams.windows import ROOM_WINDOWS
 
 log = logging.getLogger("outagewatch.streams")
 
@@ -55,16 +55,15 @@ def health_key(health: RoomHealth | ServiceHealth) -> bytes:
 
 # Part of every state topic's name: window state and scope partials are
 # msgspec-encoded, so a change of their layout must start new changelogs
-# rather than crash a worker decoding the old ones after an upgrade.
-# Bump it whenever the stored format of streams/windows.py, metrics.py,
-# distinct.py or source_cap.py changes (4: error clients per source).
-STATE_FORMAT = 4
+# rather than crash a worker decoding the old ones after an upgrade. Derived
+# from the reducers' and the engine's own versions (streams.engine.state_format).
+STATE_FORMAT = state_format(ROOM_WINDOWS, SERVICE_METRICS)
 
 
 class WindowPipeline:
     """One input topic's agents: decode, fold, close, publish, merge scopes."""
 
-    def __init__(self, io: FaustIO, name: str, reducer: ModuleType, source: str, output: str,
+    def __init__(self, io: FaustIO, name: str, reducer: Reducer[Any, Any, Any], source: str, output: str,
                  dead_letter: Any, decode: Callable[[bytes | None], tuple[list[Any], list[str]]],
                  policy: WindowPolicy, partitions: int, clock: Clock, batch_max: int,
                  bound: decoding.BoundCheck) -> None:
@@ -281,10 +280,10 @@ class StreamsApp:
         self.io = io = FaustIO(self.app)
         dead_letter = io.raw_topic(settings.topics.dead_letter)
         bound = settings.event_time.bound()
-        self.rooms = WindowPipeline(io, "room", room_windows, settings.topics.client_reports,
+        self.rooms = WindowPipeline(io, "room", ROOM_WINDOWS, settings.topics.client_reports,
                                     settings.topics.room_health, dead_letter, decoding.decode_reports,
                                     policy, report_partitions, clock, batch_max, decoding.Bounded(bound, "reports"))
-        self.services = WindowPipeline(io, "service", metrics, settings.topics.server_metrics,
+        self.services = WindowPipeline(io, "service", SERVICE_METRICS, settings.topics.server_metrics,
                                        settings.topics.service_health, dead_letter, decoding.decode_samples,
                                        policy, metric_partitions, clock, batch_max, decoding.Bounded(bound, "samples"))
         io.on_rebalance(self._on_rebalance)

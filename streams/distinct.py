@@ -129,7 +129,7 @@ class Distinct:
         """Drop everything above the k smallest hashes (never changes an estimate)."""
         if len(self.entries) <= self.k:
             return
-        # In place: streams.windows.add_many holds on to this dict.
+        # In place: RoomWindows.add_many holds on to this dict.
         ordered = sorted(self.entries)
         for hashed in ordered[self.k:]:
             del self.entries[hashed]

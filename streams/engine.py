@@ -22,9 +22,10 @@ any prefix of one flush's writes in the changelog:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -42,27 +43,88 @@ S = TypeVar("S", bound=WindowState)
 P = TypeVar("P")
 I = TypeVar("I")  # noqa: E741 - the item type
 
+# The stored format of what the engine itself writes (PartitionMeta, closed markers) and of the scope
+# merger's Progress and MergerState. See ``state_format``.
+ENGINE_FORMAT = 4
 
-class Reducer(Protocol[I, S, P]):
-    """What a window reducer module provides (see streams.windows, streams.metrics).
 
-    Optional, for speed (the engine falls back when they are missing):
-    ``add_many(state, items)`` folds a message's items of one window in one
-    call, ``key_and_ts(item)`` gives both at once (an ``operator.attrgetter``),
-    ``result_and_partials(...)`` computes a closed window's result and scope
-    partials in one pass, and ``enc_hook``/``dec_hook`` store custom types.
+class Reducer(ABC, Generic[I, S, P]):
+    """One kind of window: fold items of type ``I`` into a state ``S``, close it into a result and partials ``P``.
+
+    In the Quix Streams style: ``initialize() -> state``, ``add_many(state,
+    items)``, ``result(...)``; the engine only persists the state (msgpack,
+    with the reducer's hooks for custom types). ``partials`` are the window's
+    contribution to each scope window (``(scope, key)``), which
+    ``merge`` adds up and ``scope_result`` closes (``streams.scopes``).
+
+    ``format_version`` is the stored format of ``state_type`` and
+    ``partial_type``: changing either (a field, a hook's encoding) sets it to
+    ``state_format(...) + 1``, which renames every state topic so an upgraded
+    worker starts new changelogs instead of failing to decode old ones
+    (docs/design.md, "Stored formats").
     """
 
+    scope: ClassVar[str]
     state_type: type[S]
-    initialize: Callable[[], S]
-    add: Callable[[S, I], S]
-    add_late: Callable[[S, I], S]
-    partials: Callable[[S], dict[tuple[str, str], P]]
-    merge: Callable[[P, P], P]
-    result: Callable[[S, str, str, int, int], Any]
-    key_of: Callable[[I], str]
-    ts_of: Callable[[I], int]
-    scope: str
+    partial_type: type[P]
+    format_version: ClassVar[int]
+    # The key and event time of an item in one call: an ``operator.attrgetter``, in C, on the hot path.
+    key_and_ts: Callable[[I], tuple[str, int]]
+
+    @abstractmethod
+    def initialize(self) -> S: ...
+
+    @abstractmethod
+    def add_many(self, state: S, items: Sequence[I]) -> S:
+        """Fold ``items`` (one key, one window: a message's group) into ``state``; mutates and returns it."""
+
+    def add(self, state: S, item: I) -> S:
+        return self.add_many(state, (item,))
+
+    @abstractmethod
+    def add_late(self, state: S, item: I) -> S:
+        """Count an item whose own window had closed, in this (open) window."""
+
+    @abstractmethod
+    def result(self, state: S, scope: str, key: str, window_start: int, window_end: int) -> Any:
+        """The closed window as published."""
+
+    @abstractmethod
+    def partials(self, state: S) -> dict[tuple[str, str], P]: ...
+
+    def result_and_partials(self, state: S, scope: str, key: str, window_start: int,
+                            window_end: int) -> tuple[Any, dict[tuple[str, str], P]]:
+        """Both at once (what the engine closes a window with); override when one pass can do both."""
+        return self.result(state, scope, key, window_start, window_end), self.partials(state)
+
+    @abstractmethod
+    def merge(self, into: P, other: P) -> P:
+        """Add ``other`` into ``into`` (mutates and returns it)."""
+
+    @abstractmethod
+    def scope_result(self, part: P, scope: str, key: str, window_start: int, window_end: int) -> Any:
+        """A scope window (region, cluster, ...) as published, from its merged partials."""
+
+    def closed_marker(self, applied_offset: int) -> S:
+        """The small value a published window is replaced by until it is purged."""
+        return self.state_type(applied_offset=applied_offset, closed=True)  # type: ignore[call-arg]
+
+    def enc_hook(self, value: Any) -> Any:
+        """msgpack for a custom type in the state (msgspec's ``enc_hook``): none by default."""
+        raise NotImplementedError(f"objects of type {type(value).__name__} are not supported")
+
+    def dec_hook(self, kind: type, value: Any) -> Any:
+        """The inverse of ``enc_hook`` (msgspec's ``dec_hook``)."""
+        raise NotImplementedError(f"objects of type {kind.__name__} are not supported")
+
+
+def state_format(*reducers: Reducer[Any, Any, Any]) -> int:
+    """The version in the state topics' names: the newest of the reducers' stored formats and the engine's.
+
+    Versions count up on one scale: a part whose stored format changes takes
+    the current ``state_format`` + 1, so the maximum moves whichever changed.
+    """
+    return max(ENGINE_FORMAT, *(reducer.format_version for reducer in reducers))
 
 
 class StateStore(Protocol):
@@ -131,14 +193,11 @@ class PartitionWindows(Generic[I, S, P]):
         self.policy = policy
         self.store = store
         self.clock = clock
-        # A reducer whose state holds custom types (streams.distinct) names their hooks.
-        self._encode = msgspec.msgpack.Encoder(enc_hook=getattr(reducer, "enc_hook", None)).encode
-        self._decode_state = msgspec.msgpack.Decoder(reducer.state_type,
-                                                     dec_hook=getattr(reducer, "dec_hook", None)).decode
+        # A reducer whose state holds custom types (streams.distinct) stores them through its hooks.
+        self._encode = msgspec.msgpack.Encoder(enc_hook=reducer.enc_hook).encode
+        self._decode_state = msgspec.msgpack.Decoder(reducer.state_type, dec_hook=reducer.dec_hook).decode
         self._prefix = f"{partition}|".encode()
-        key_of, ts_of = reducer.key_of, reducer.ts_of
-        self._key_and_ts: Callable[[I], tuple[str, int]] = getattr(
-            reducer, "key_and_ts", lambda item: (key_of(item), ts_of(item)))
+        self._key_and_ts = reducer.key_and_ts
         raw = store.get(self._prefix + b"meta")
         self.meta = _meta_codec[1].decode(raw) if raw else PartitionMeta()
         self._open_sets: dict[int, set[str]] = {start: set(keys) for start, keys in self.meta.open.items()}
@@ -195,18 +254,14 @@ class PartitionWindows(Generic[I, S, P]):
         for key, start, _ in late:
             touched.setdefault((key, start), self._window(key, start))
         applied = {group_key for group_key, state in touched.items() if offset <= state.applied_offset}
-        add_many = getattr(reducer, "add_many", None)
+        add_many = reducer.add_many
         for group_key, group in groups.items():
             if group is None:
                 continue
             if group_key in applied:
                 self.skipped_items += len(group)
-            elif add_many is not None:
-                add_many(touched[group_key], group)
             else:
-                state = touched[group_key]
-                for item in group:
-                    reducer.add(state, item)
+                add_many(touched[group_key], group)
         for key, start, item in late:
             if (key, start) in applied:
                 self.skipped_items += 1
@@ -300,7 +355,7 @@ class PartitionWindows(Generic[I, S, P]):
         reducer = self.reducer
         results: list[Any] = []
         partials: dict[int, dict[str, P]] = {}
-        both = getattr(reducer, "result_and_partials", None)
+        both = reducer.result_and_partials
         for start in starts:
             merged: dict[str, P] = {}
             for key in sorted(self._open_sets[start]):
@@ -308,10 +363,7 @@ class PartitionWindows(Generic[I, S, P]):
                 if state.closed:
                     continue
                 end = start + self.policy.window_ms
-                if both is not None:
-                    health, parts = both(state, reducer.scope, key, start, end)
-                else:
-                    health, parts = reducer.result(state, reducer.scope, key, start, end), reducer.partials(state)
+                health, parts = both(state, reducer.scope, key, start, end)
                 results.append(health)
                 for (scope, scope_key), part in parts.items():
                     name = f"{scope}|{scope_key}"
@@ -327,12 +379,12 @@ class PartitionWindows(Generic[I, S, P]):
 
     def mark_closed(self, closed: Closed[P]) -> None:
         """After publishing: replace the windows by closed markers."""
-        state_type = self.reducer.state_type
+        closed_marker = self.reducer.closed_marker
         for start in closed.starts:
             keys = sorted(self._open_sets.get(start, ()))
             for key in keys:
                 previous = self._window(key, start)
-                marker = state_type(applied_offset=previous.applied_offset, closed=True)  # type: ignore[call-arg]
+                marker = closed_marker(previous.applied_offset)
                 self._cache[(key, start)] = marker
                 self._dirty.add((key, start))
             self.meta.closing[start] = keys

@@ -42,24 +42,24 @@ from typing import Any
 
 from core.schemas import ClientReport, MetricSample, RoomHealth, ServiceHealth
 from core.timeutil import ManualClock
-from streams import metrics
-from streams import windows as room_windows
-from streams.engine import DictStore, PartitionWindows, WindowPolicy
+from streams.engine import DictStore, PartitionWindows, Reducer, WindowPolicy
+from streams.metrics import SERVICE_METRICS
 from streams.scopes import Progress, ScopeMerger
+from streams.windows import ROOM_WINDOWS
 
 
 def windows(reports: Iterable[ClientReport], window_s: int = 10, lateness_s: int = 10) -> Iterator[RoomHealth]:
     """Every closed room, region, platform, app_version and global window of ``reports``."""
-    yield from _replay(room_windows, reports, window_s, lateness_s)
+    yield from _replay(ROOM_WINDOWS, reports, window_s, lateness_s)
 
 
 def service_windows(samples: Iterable[MetricSample], window_s: int = 10,
                     lateness_s: int = 10) -> Iterator[ServiceHealth]:
     """Every closed service and cluster window of ``samples``."""
-    yield from _replay(metrics, samples, window_s, lateness_s)
+    yield from _replay(SERVICE_METRICS, samples, window_s, lateness_s)
 
 
-def _replay(reducer: Any, items: Iterable[Any], window_s: int, lateness_s: int) -> Iterator[Any]:
+def _replay(reducer: Reducer[Any, Any, Any], items: Iterable[Any], window_s: int, lateness_s: int) -> Iterator[Any]:
     policy = WindowPolicy(window_ms=window_s * 1000, lateness_ms=lateness_s * 1000)
     engine: PartitionWindows[Any, Any, Any] = PartitionWindows(reducer, 0, policy, DictStore(), ManualClock(0))
     merger = ScopeMerger(reducer, sources=1, window_ms=policy.window_ms)

@@ -14,7 +14,7 @@ after its scope window was published (a partition that fell far behind)
 re-publishes the corrected window; ReplacingMergeTree keeps the newest.
 
 >>> from streams import windows
->>> merger = ScopeMerger(windows, sources=2, window_ms=10_000)
+>>> merger = ScopeMerger(windows.ROOM_WINDOWS, sources=2, window_ms=10_000)
 >>> merger.apply(Progress(partition=0, closed_upto=10_000, windows={0: {"global|all": windows.Partial(reports=3.0)}}))
 []
 >>> [(h.scope, h.key, h.reports) for h in merger.apply(Progress(partition=1, closed_upto=10_000,
@@ -24,10 +24,11 @@ re-publishes the corrected window; ReplacingMergeTree keeps the newest.
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 import msgspec
+
+from streams.engine import Reducer
 
 # How many closed scope windows to remember for corrections.
 RETAIN_WINDOWS = 60
@@ -54,10 +55,10 @@ class MergerState(msgspec.Struct, kw_only=True):
 class ScopeMerger:
     """Pure: ``apply(progress)`` returns the scope windows that became final."""
 
-    def __init__(self, reducer: ModuleType, sources: int, window_ms: int,
+    def __init__(self, reducer: Reducer[Any, Any, Any], sources: int, window_ms: int,
                  state: MergerState | None = None) -> None:
         self.reducer = reducer
-        self.partial_type = reducer.Partial
+        self.partial_type = reducer.partial_type
         self.sources = sources
         self.window_ms = window_ms
         self.state = state or MergerState()
@@ -120,6 +121,5 @@ class ScopeMerger:
                 self.reducer.merge(total, self._convert(by_name[name][partition], self.partial_type,
                                                         strict=False))
             scope, key = name.split("|", 1)
-            out.append(self.reducer.health_of(total, scope, key, start, start + self.window_ms,
-                                              **({"region": key} if scope == "region" else {})))
+            out.append(self.reducer.scope_result(total, scope, key, start, start + self.window_ms))
         return out

@@ -1,7 +1,8 @@
 """Pure reducers for one event-time window of client reports (no Faust here).
 
-In the Quix Streams style: ``initialize() -> state``, ``add(state, report)
--> state`` and ``result(state, ...) -> RoomHealth``. The state of a room's
+``RoomWindows`` is a ``streams.engine.Reducer`` in the Quix Streams style:
+``initialize() -> state``, ``add(state, report) -> state`` and
+``result(state, ...) -> RoomHealth``. The state of a room's
 window is split into *cells*, one per (region, platform, app_version) seen
 in the room, so the same state also yields the room's contribution to the
 region, platform, app_version and global windows (``partials``) without a
@@ -36,12 +37,13 @@ Definitions (every count is a sum of report weights):
 >>> def r(i, kind, client, **kw):
 ...     return ClientReport(report_id=f"r{i}", ts=1_795_323_600_000 + i, client_id=client,
 ...                         room_id="room-1", kind=kind, platform="ios", **kw)
->>> state = initialize()
+>>> rooms = RoomWindows()
+>>> state = rooms.initialize()
 >>> for report in [r(1, "heartbeat", "a"), r(2, "heartbeat", "a"), r(3, "join", "b", weight=5),
 ...                r(4, "error", "a", error_code="crash"), r(5, "error", "a", error_code="crash"),
 ...                r(6, "error", "c", error_code="crash", latency_ms=40)]:
-...     state = add(state, report)
->>> health = result(state, "room", "room-1", 0, 10_000)
+...     state = rooms.add(state, report)
+>>> health = rooms.result(state, "room", "room-1", 0, 10_000)
 >>> health.listeners, health.joins, health.errors, health.error_clients, health.error_ratio
 (6.0, 5.0, 3.0, 2.0, 0.5)
 >>> health.errors_by_code, round(health.latency_p50_ms, 1)  # the sketch is within 1 %
@@ -52,7 +54,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -61,6 +63,7 @@ from xxhash import xxh3_64_intdigest as xxh3_64
 from core.schemas import ClientReport, RoomHealth
 from streams import distinct, sketch
 from streams.distinct import ERROR_CLIENTS_K, Distinct, client_hash
+from streams.engine import Reducer
 from streams.source_cap import SourceCapped, capped_total, merge_top, source_hash, top_sources
 
 UNKNOWN = "unknown"
@@ -126,10 +129,6 @@ class Partial(msgspec.Struct, kw_only=True):
     error_weight: float = 1.0
 
 
-def initialize() -> WindowState:
-    return WindowState()
-
-
 def cell_key(report: ClientReport) -> str:
     return CELL_SEPARATOR.join((report.region or UNKNOWN, report.platform, report.app_version or UNKNOWN))
 
@@ -139,115 +138,6 @@ def _cell(state: WindowState, key: str) -> Cell:
     if cell is None:
         cell = state.cells[key] = Cell()
     return cell
-
-
-def add(state: WindowState, report: ClientReport) -> WindowState:
-    """Fold one report into the window (mutates and returns ``state``)."""
-    return add_many(state, (report,))
-
-
-def add_many(state: WindowState, reports: Iterable[ClientReport]) -> WindowState:
-    """Fold reports into the window: the hot path, so everything is a local here."""
-    cells = state.cells
-    # Distinct.add inlined for listeners (most reports are heartbeats); see streams.distinct.
-    listeners = state.listeners
-    seen, threshold, trim_at = listeners.entries, listeners.threshold, 2 * listeners.k
-    error_clients = state.error_clients
-    error_sources = state.error_sources
-    # (region, platform, app_version) -> (cell, its key), for this call only.
-    local: dict[tuple[str | None, str, str | None], tuple[Cell, str]] = {}
-    log, ceil, inverse_log_gamma = math.log, math.ceil, sketch.INVERSE_LOG_GAMMA
-    min_value, zero_bucket = sketch.MIN_VALUE, sketch.ZERO_BUCKET
-    for report in reports:
-        triple = (report.region, report.platform, report.app_version)
-        found = local.get(triple)
-        if found is None:
-            key = CELL_SEPARATOR.join((report.region or UNKNOWN, report.platform, report.app_version or UNKNOWN))
-            cell = cells.get(key)
-            if cell is None:
-                cell = cells[key] = Cell()
-            found = local[triple] = (cell, key)
-        cell, key = found
-        weight = report.weight
-        kind = report.kind
-        cell.reports += weight
-        if kind == "heartbeat" or kind == "join":
-            if kind == "join":
-                cell.joins += weight
-            hashed = xxh3_64(report.client_id.encode())
-            previous = seen.get(hashed)
-            if previous is None:
-                if hashed < threshold:
-                    seen[hashed] = (weight, key)
-                    if len(seen) >= trim_at:
-                        listeners.trim()
-                        threshold = listeners.threshold
-            elif weight > previous[0]:
-                seen[hashed] = (weight, previous[1])
-        elif kind == "leave":
-            cell.leaves += weight
-        else:
-            code = report.error_code or "other"
-            cell.errors += weight
-            if weight > cell.error_weight:
-                cell.error_weight = weight
-            by_code = cell.errors_by_code
-            by_code[code] = by_code.get(code, 0.0) + weight
-            clients = error_clients.get(code)
-            if clients is None:
-                clients = error_clients[code] = Distinct(ERROR_CLIENTS_K)
-            hashed = client_hash(report.client_id)
-            source = report.source
-            if source:
-                # Marked in its cell: the partials count it through its source, capped, not as it is.
-                clients.add_smallest(hashed, weight, key + STAMPED)
-                capped = error_sources.get(code)
-                if capped is None:
-                    capped = error_sources[code] = SourceCapped()
-                capped.add(source_hash(source), hashed, weight, key)
-            else:  # a recording, a replay straight into Kafka: the client is its own source, never capped
-                clients.add_smallest(hashed, weight, key)
-        latency = report.latency_ms
-        if latency is not None:
-            bucket = ceil(log(latency) * inverse_log_gamma) if latency > min_value else zero_bucket
-            buckets = cell.latency
-            buckets[bucket] = buckets.get(bucket, 0.0) + weight
-    return state
-
-
-def add_late(state: WindowState, report: ClientReport) -> WindowState:
-    """Count a report whose own window had closed, in this (open) window."""
-    _cell(state, cell_key(report)).late_reports += 1
-    return state
-
-
-def partials(state: WindowState) -> dict[tuple[str, str], Partial]:
-    """The window's contribution to every region/platform/app_version/global window."""
-    by_cell: dict[str, Partial] = {}
-    for key, cell in state.cells.items():
-        by_cell[key] = Partial(reports=cell.reports, joins=cell.joins, leaves=cell.leaves, errors=cell.errors,
-                               errors_by_code=dict(cell.errors_by_code), latency=dict(cell.latency),
-                               late_reports=cell.late_reports, error_weight=cell.error_weight)
-    for key, weight in state.listeners.totals().items():
-        by_cell[key].listeners += weight
-    for code, clients in state.error_clients.items():
-        for key, weight in clients.totals().items():
-            stamped = key.endswith(STAMPED)
-            part = by_cell[key[:-1] if stamped else key]
-            counts = part.error_clients_by_code
-            counts[code] = counts.get(code, 0.0) + weight
-            if not stamped:
-                rest = part.capped_error_clients_by_code
-                rest[code] = rest.get(code, 0.0) + weight
-                part.error_sources += weight
-    for code, sources in state.error_sources.items():
-        _source_partials(by_cell, code, sources)
-    out: dict[tuple[str, str], Partial] = {}
-    for key, part in by_cell.items():
-        region, platform, app_version = key.split(CELL_SEPARATOR)
-        for scope_key in (("region", region), ("platform", platform), ("app_version", app_version), ("global", "all")):
-            merge(out.setdefault(scope_key, Partial()), part)
-    return out
 
 
 def _source_partials(by_cell: dict[str, Partial], code: str, capped: SourceCapped) -> None:
@@ -269,48 +159,6 @@ def _source_partials(by_cell: dict[str, Partial], code: str, capped: SourceCappe
         part = by_cell[cell]
         part.top_sources_by_code[code] = top
         part.capped_error_clients_by_code[code] = part.capped_error_clients_by_code.get(code, 0.0) + folded
-
-
-def merge(into: Partial, other: Partial) -> Partial:
-    into.listeners += other.listeners
-    into.joins += other.joins
-    into.leaves += other.leaves
-    into.reports += other.reports
-    into.errors += other.errors
-    into.late_reports += other.late_reports
-    into.error_weight = max(into.error_weight, other.error_weight)
-    for code, value in other.errors_by_code.items():
-        into.errors_by_code[code] = into.errors_by_code.get(code, 0.0) + value
-    for code, value in other.error_clients_by_code.items():
-        into.error_clients_by_code[code] = into.error_clients_by_code.get(code, 0.0) + value
-    for code, value in other.capped_error_clients_by_code.items():
-        into.capped_error_clients_by_code[code] = into.capped_error_clients_by_code.get(code, 0.0) + value
-    merge_top(into.top_sources_by_code, other.top_sources_by_code, into.capped_error_clients_by_code)
-    into.error_sources += other.error_sources
-    sketch.merge(into.latency, other.latency)
-    return into
-
-
-def result(state: WindowState, scope: str, key: str, window_start: int, window_end: int) -> RoomHealth:
-    """The closed window of a room as published on ``room-health``."""
-    return result_and_partials(state, scope, key, window_start, window_end)[0]
-
-
-def result_and_partials(state: WindowState, scope: str, key: str, window_start: int,
-                        window_end: int) -> tuple[RoomHealth, dict[tuple[str, str], Partial]]:
-    """``result`` and ``partials`` from one pass over the window (what the engine closes with)."""
-    parts = partials(state)
-    total = Partial()
-    region_reports: dict[str, float] = {}
-    for part_key, part in parts.items():
-        if part_key[0] == "global":
-            total = part
-        elif part_key[0] == "region":
-            region_reports[part_key[1]] = part.reports
-    # A room's region is where most of its reports come from (ties: by name).
-    region = min(region_reports, key=lambda name: (-region_reports[name], name)) if region_reports else ""
-    # health_of copies what it keeps: the scope merger may add into these partials afterwards.
-    return health_of(total, scope, key, window_start, window_end, region=region), parts
 
 
 def health_of(part: Partial, scope: str, key: str, window_start: int, window_end: int, region: str = "") -> RoomHealth:
@@ -350,31 +198,179 @@ def health_of(part: Partial, scope: str, key: str, window_start: int, window_end
     )
 
 
-# What the generic engine (streams.engine.Reducer) needs besides the functions above.
-state_type = WindowState
-scope = "room"
+class RoomWindows(Reducer[ClientReport, WindowState, Partial]):
+    """The reducer of a room's window of client reports (``streams.engine.Reducer``)."""
+
+    scope = "room"
+    state_type = WindowState
+    partial_type = Partial
+    # 4: error clients per source (streams.source_cap).
+    format_version = 4
+    # Both at once, in C: what the engine groups a message's reports by.
+    key_and_ts = operator.attrgetter("room_id", "ts")
+
+    def initialize(self) -> WindowState:
+        return WindowState()
+
+    def add(self, state: WindowState, report: ClientReport) -> WindowState:
+        """Fold one report into the window (mutates and returns ``state``)."""
+        return self.add_many(state, (report,))
+
+    def add_many(self, state: WindowState, reports: Sequence[ClientReport]) -> WindowState:
+        """Fold reports into the window: the hot path, so everything is a local here."""
+        cells = state.cells
+        # Distinct.add inlined for listeners (most reports are heartbeats); see streams.distinct.
+        listeners = state.listeners
+        seen, threshold, trim_at = listeners.entries, listeners.threshold, 2 * listeners.k
+        error_clients = state.error_clients
+        error_sources = state.error_sources
+        # (region, platform, app_version) -> (cell, its key), for this call only.
+        local: dict[tuple[str | None, str, str | None], tuple[Cell, str]] = {}
+        log, ceil, inverse_log_gamma = math.log, math.ceil, sketch.INVERSE_LOG_GAMMA
+        min_value, zero_bucket = sketch.MIN_VALUE, sketch.ZERO_BUCKET
+        for report in reports:
+            triple = (report.region, report.platform, report.app_version)
+            found = local.get(triple)
+            if found is None:
+                key = CELL_SEPARATOR.join((report.region or UNKNOWN, report.platform, report.app_version or UNKNOWN))
+                cell = cells.get(key)
+                if cell is None:
+                    cell = cells[key] = Cell()
+                found = local[triple] = (cell, key)
+            cell, key = found
+            weight = report.weight
+            kind = report.kind
+            cell.reports += weight
+            if kind == "heartbeat" or kind == "join":
+                if kind == "join":
+                    cell.joins += weight
+                hashed = xxh3_64(report.client_id.encode())
+                previous = seen.get(hashed)
+                if previous is None:
+                    if hashed < threshold:
+                        seen[hashed] = (weight, key)
+                        if len(seen) >= trim_at:
+                            listeners.trim()
+                            threshold = listeners.threshold
+                elif weight > previous[0]:
+                    seen[hashed] = (weight, previous[1])
+            elif kind == "leave":
+                cell.leaves += weight
+            else:
+                code = report.error_code or "other"
+                cell.errors += weight
+                if weight > cell.error_weight:
+                    cell.error_weight = weight
+                by_code = cell.errors_by_code
+                by_code[code] = by_code.get(code, 0.0) + weight
+                clients = error_clients.get(code)
+                if clients is None:
+                    clients = error_clients[code] = Distinct(ERROR_CLIENTS_K)
+                hashed = client_hash(report.client_id)
+                source = report.source
+                if source:
+                    # Marked in its cell: the partials count it through its source, capped, not as it is.
+                    clients.add_smallest(hashed, weight, key + STAMPED)
+                    capped = error_sources.get(code)
+                    if capped is None:
+                        capped = error_sources[code] = SourceCapped()
+                    capped.add(source_hash(source), hashed, weight, key)
+                else:  # a recording, a replay straight into Kafka: the client is its own source, never capped
+                    clients.add_smallest(hashed, weight, key)
+            latency = report.latency_ms
+            if latency is not None:
+                bucket = ceil(log(latency) * inverse_log_gamma) if latency > min_value else zero_bucket
+                buckets = cell.latency
+                buckets[bucket] = buckets.get(bucket, 0.0) + weight
+        return state
+
+    def add_late(self, state: WindowState, report: ClientReport) -> WindowState:
+        """Count a report whose own window had closed, in this (open) window."""
+        _cell(state, cell_key(report)).late_reports += 1
+        return state
+
+    def partials(self, state: WindowState) -> dict[tuple[str, str], Partial]:
+        """The window's contribution to every region/platform/app_version/global window."""
+        by_cell: dict[str, Partial] = {}
+        for key, cell in state.cells.items():
+            by_cell[key] = Partial(reports=cell.reports, joins=cell.joins, leaves=cell.leaves, errors=cell.errors,
+                                   errors_by_code=dict(cell.errors_by_code), latency=dict(cell.latency),
+                                   late_reports=cell.late_reports, error_weight=cell.error_weight)
+        for key, weight in state.listeners.totals().items():
+            by_cell[key].listeners += weight
+        for code, clients in state.error_clients.items():
+            for key, weight in clients.totals().items():
+                stamped = key.endswith(STAMPED)
+                part = by_cell[key[:-1] if stamped else key]
+                counts = part.error_clients_by_code
+                counts[code] = counts.get(code, 0.0) + weight
+                if not stamped:
+                    rest = part.capped_error_clients_by_code
+                    rest[code] = rest.get(code, 0.0) + weight
+                    part.error_sources += weight
+        for code, sources in state.error_sources.items():
+            _source_partials(by_cell, code, sources)
+        out: dict[tuple[str, str], Partial] = {}
+        for key, part in by_cell.items():
+            region, platform, app_version = key.split(CELL_SEPARATOR)
+            for scope_key in (("region", region), ("platform", platform), ("app_version", app_version), ("global", "all")):
+                self.merge(out.setdefault(scope_key, Partial()), part)
+        return out
+
+    def merge(self, into: Partial, other: Partial) -> Partial:
+        into.listeners += other.listeners
+        into.joins += other.joins
+        into.leaves += other.leaves
+        into.reports += other.reports
+        into.errors += other.errors
+        into.late_reports += other.late_reports
+        into.error_weight = max(into.error_weight, other.error_weight)
+        for code, value in other.errors_by_code.items():
+            into.errors_by_code[code] = into.errors_by_code.get(code, 0.0) + value
+        for code, value in other.error_clients_by_code.items():
+            into.error_clients_by_code[code] = into.error_clients_by_code.get(code, 0.0) + value
+        for code, value in other.capped_error_clients_by_code.items():
+            into.capped_error_clients_by_code[code] = into.capped_error_clients_by_code.get(code, 0.0) + value
+        merge_top(into.top_sources_by_code, other.top_sources_by_code, into.capped_error_clients_by_code)
+        into.error_sources += other.error_sources
+        sketch.merge(into.latency, other.latency)
+        return into
+
+    def result(self, state: WindowState, scope: str, key: str, window_start: int, window_end: int) -> RoomHealth:
+        """The closed window of a room as published on ``room-health``."""
+        return self.result_and_partials(state, scope, key, window_start, window_end)[0]
+
+    def result_and_partials(self, state: WindowState, scope: str, key: str, window_start: int,
+                            window_end: int) -> tuple[RoomHealth, dict[tuple[str, str], Partial]]:
+        """``result`` and ``partials`` from one pass over the window (what the engine closes with)."""
+        parts = self.partials(state)
+        total = Partial()
+        region_reports: dict[str, float] = {}
+        for part_key, part in parts.items():
+            if part_key[0] == "global":
+                total = part
+            elif part_key[0] == "region":
+                region_reports[part_key[1]] = part.reports
+        # A room's region is where most of its reports come from (ties: by name).
+        region = min(region_reports, key=lambda name: (-region_reports[name], name)) if region_reports else ""
+        # health_of copies what it keeps: the scope merger may add into these partials afterwards.
+        return health_of(total, scope, key, window_start, window_end, region=region), parts
+
+    def scope_result(self, part: Partial, scope: str, key: str, window_start: int, window_end: int) -> RoomHealth:
+        """A region, platform, app_version or global window; a region's window names its region."""
+        return health_of(part, scope, key, window_start, window_end, region=key if scope == "region" else "")
+
+    def enc_hook(self, value: Any) -> Any:
+        """How the engine's msgspec codecs store the ``Distinct`` and ``SourceCapped`` sets of a WindowState."""
+        if isinstance(value, SourceCapped):
+            return value.encode()
+        return distinct.enc_hook(value)
+
+    def dec_hook(self, kind: type, value: Any) -> Any:
+        if kind is SourceCapped:
+            return SourceCapped.decode(value)
+        return distinct.dec_hook(kind, value)
 
 
-def enc_hook(value: Any) -> Any:
-    """How the engine's msgspec codecs store the ``Distinct`` and ``SourceCapped`` sets of a WindowState."""
-    if isinstance(value, SourceCapped):
-        return value.encode()
-    return distinct.enc_hook(value)
-
-
-def dec_hook(kind: type, value: Any) -> Any:
-    if kind is SourceCapped:
-        return SourceCapped.decode(value)
-    return distinct.dec_hook(kind, value)
-
-
-# Both at once, in C: what the engine groups a message's reports by.
-key_and_ts = operator.attrgetter("room_id", "ts")
-
-
-def key_of(report: ClientReport) -> str:
-    return report.room_id
-
-
-def ts_of(report: ClientReport) -> int:
-    return report.ts  # type: ignore[return-value]  # an int once decoded (schemas)
+# Stateless: one instance serves every partition, the worker's and the replay's.
+ROOM_WINDOWS = RoomWindows()

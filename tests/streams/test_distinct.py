@@ -6,9 +6,9 @@ import msgspec
 
 from core.schemas import ClientReport
 from core.timeutil import ManualClock
-from streams import windows as room_windows
 from streams.distinct import ERROR_CLIENTS_K, LISTENERS_K, Distinct, client_hash
 from streams.engine import DictStore, PartitionWindows, WindowPolicy
+from streams.windows import ROOM_WINDOWS, WindowState
 
 T = 1_795_323_600_000
 
@@ -24,8 +24,8 @@ def _bound(k: int) -> float:
 
 
 def test_700k_listener_window_stays_small_and_within_the_documented_error() -> None:
-    encoder = msgspec.msgpack.Encoder(enc_hook=room_windows.enc_hook)
-    state = room_windows.initialize()
+    encoder = msgspec.msgpack.Encoder(enc_hook=ROOM_WINDOWS.enc_hook)
+    state = ROOM_WINDOWS.initialize()
     listeners, crashing = 700_000, 60_000
     batch: list[ClientReport] = []
     for i in range(listeners):
@@ -36,25 +36,25 @@ def test_700k_listener_window_stays_small_and_within_the_documented_error() -> N
         if i < crashing:
             batch.append(_report(i, f"client-{i}", kind="error", error_code="crash", platform=platform))
         if len(batch) >= 10_000:
-            room_windows.add_many(state, batch)
+            ROOM_WINDOWS.add_many(state, batch)
             batch = []
-    room_windows.add_many(state, batch)
+    ROOM_WINDOWS.add_many(state, batch)
     stored = encoder.encode(state)
     assert len(stored) < 64 * 1024, len(stored)
-    health = room_windows.result(state, "room", "launch", T, T + 10_000)
+    health = ROOM_WINDOWS.result(state, "room", "launch", T, T + 10_000)
     true_listeners = listeners + listeners // 10  # a tenth weigh 2
     assert abs(health.listeners / true_listeners - 1) < _bound(LISTENERS_K), health.listeners
     assert abs(health.error_clients / crashing - 1) < _bound(ERROR_CLIENTS_K), health.error_clients
     assert health.reports == 2 * listeners + listeners // 10 + crashing  # plain sums stay exact
     # Per-cell estimates feed the platform windows: a quarter of the clients are on android, so the
     # sample there is a quarter as large (the bound of k / 4).
-    parts = room_windows.partials(state)
+    parts = ROOM_WINDOWS.partials(state)
     android = parts[("platform", "android")].listeners
     true_android = listeners // 4 + listeners // 20
     assert abs(android / true_android - 1) < _bound(LISTENERS_K // 4), android
     # What the changelog holds comes back with the same result, bit for bit.
-    decoder = msgspec.msgpack.Decoder(room_windows.WindowState, dec_hook=room_windows.dec_hook)
-    assert room_windows.result(decoder.decode(stored), "room", "launch", T, T + 10_000) == health
+    decoder = msgspec.msgpack.Decoder(WindowState, dec_hook=ROOM_WINDOWS.dec_hook)
+    assert ROOM_WINDOWS.result(decoder.decode(stored), "room", "launch", T, T + 10_000) == health
 
 
 def test_small_sets_are_exact_and_replay_idempotent() -> None:
@@ -84,7 +84,7 @@ def test_estimate_does_not_depend_on_arrival_order_or_trim_time() -> None:
 
 def test_engine_stores_a_big_room_window_small() -> None:
     store = DictStore()
-    engine = PartitionWindows(room_windows, 0, WindowPolicy(10_000, 10_000), store, ManualClock(0))
+    engine = PartitionWindows(ROOM_WINDOWS, 0, WindowPolicy(10_000, 10_000), store, ManualClock(0))
     for offset in range(50):
         engine.add_message([_report(i, f"c{offset}-{i}") for i in range(2000)], offset)
         engine.flush()

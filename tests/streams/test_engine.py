@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from core.schemas import ClientReport
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from core.schemas import ClientReport, MetricSample
 from core.timeutil import ManualClock
 from streams import replay
-from streams import windows as room_windows
-from streams.engine import HOLD_BACK, DictStore, PartitionWindows, WindowPolicy
+from streams.app import STATE_FORMAT
+from streams.engine import HOLD_BACK, DictStore, PartitionWindows, Reducer, WindowPolicy, state_format
+from streams.metrics import SERVICE_METRICS
+from streams.scopes import Progress, ScopeMerger
+from streams.windows import ROOM_WINDOWS, RoomWindows
 from tests.streams.conftest import generate_reports
 
 T = 1_795_323_600_000
@@ -55,7 +67,7 @@ def test_replay_matches_direct_counts_in_every_scope() -> None:
 def _run(store: DictStore, messages: list[tuple[int, list[ClientReport]]], flush_every: int,
          final: bool = False) -> list[object]:
     """Feed messages, publishing and flushing every few; returns what was published."""
-    engine = PartitionWindows(room_windows, 0, WindowPolicy(2000, 1000, 10_000), store, ManualClock(0))
+    engine = PartitionWindows(ROOM_WINDOWS, 0, WindowPolicy(2000, 1000, 10_000), store, ManualClock(0))
     published: list[object] = []
     for count, (offset, items) in enumerate(messages, 1):
         engine.add_message(items, offset)
@@ -88,7 +100,7 @@ def test_crash_at_any_point_replays_without_loss_or_double_count() -> None:
 
 def test_idle_clock_restarts_while_the_partition_is_not_fetched() -> None:
     clock = ManualClock(0)
-    engine = PartitionWindows(room_windows, 0, WindowPolicy(2000, 1000, idle_ms=5000), DictStore(), clock)
+    engine = PartitionWindows(ROOM_WINDOWS, 0, WindowPolicy(2000, 1000, idle_ms=5000), DictStore(), clock)
     engine.add_message([report(0, T)], 0)
     clock.advance(4000)
     engine.restart_idle_clock()  # e.g. a restart: recovery took 4 s, nothing fetched meanwhile
@@ -104,9 +116,107 @@ def test_a_partition_without_input_holds_scope_windows_back_until_it_has_been_id
     # Three workers start at different moments: a partition whose worker has not fetched yet must not let
     # the merger close scope windows without its partials (they would be published short, then corrected).
     clock = ManualClock(0)
-    engine = PartitionWindows(room_windows, 0, WindowPolicy(2000, 1000, idle_ms=5000), DictStore(), clock)
+    engine = PartitionWindows(ROOM_WINDOWS, 0, WindowPolicy(2000, 1000, idle_ms=5000), DictStore(), clock)
     assert engine.progress_mark() == HOLD_BACK
     clock.advance(5000)
     assert engine.progress_mark() is None  # idle for the idle time: nothing is coming
     engine.add_message([report(0, T)], 0)
     assert engine.progress_mark() == engine.meta.closed_upto
+
+
+# -- stored formats ------------------------------------------------------------------------------------
+
+STORED_V4 = Path(__file__).parent / "data" / "stored_v4.json"
+
+
+def _stored_reports() -> list[ClientReport]:
+    out = generate_reports(rooms=2, per_room=15, start_ms=T, span_ms=30_000, seed=7)
+    return [msgspec.structs.replace(r, source=f"net-{i % 3}") if r.kind == "error" and i % 2 else r
+            for i, r in enumerate(out)]
+
+
+def _stored_samples() -> list[MetricSample]:
+    return [MetricSample(ts=T + i * 750, service=f"svc-{i % 2}", name=("cpu", "mem")[i % 3 % 2], value=float(i % 17),
+                         host=f"h{i % 5}", cluster=("eu", "us")[i % 4 % 2]) for i in range(40)]
+
+
+def _stored(reducer: Reducer[Any, Any, Any], items: Sequence[Any]) -> dict[str, Any]:
+    """What the engine stores and sends for ``items`` (3 per message), as the fixture records it."""
+    store = DictStore()
+    engine = PartitionWindows(reducer, 0, WindowPolicy(10_000, 5_000, 5_000), store, ManualClock(0))
+    merger = ScopeMerger(reducer, sources=1, window_ms=10_000)
+    encoder = msgspec.msgpack.Encoder()
+    snapshots, progress = [], []
+
+    def publish() -> None:
+        for closed in engine.take_pending():
+            sent = Progress(partition=0, closed_upto=closed.closed_upto, windows=closed.partials)
+            progress.append(hashlib.sha256(encoder.encode(sent)).hexdigest())
+            merger.apply(sent)
+            engine.mark_closed(closed)
+        engine.flush()
+
+    for offset, start in enumerate(range(0, len(items), 3)):
+        engine.add_message(items[start:start + 3], offset)
+        publish()
+        if offset == 5:
+            snapshots.append({key.hex(): value.hex() for key, value in sorted(store.data.items())})
+    engine.close_due(final=True)
+    publish()
+    snapshots.append({key.hex(): value.hex() for key, value in sorted(store.data.items())})
+    return {"snapshots": snapshots, "progress_sha256": progress,
+            "merger_sha256": hashlib.sha256(encoder.encode(merger.state)).hexdigest()}
+
+
+def test_state_format_is_the_newest_of_the_parts_versions() -> None:
+    assert STATE_FORMAT == state_format(ROOM_WINDOWS, SERVICE_METRICS) == 4
+
+    class Bumped(RoomWindows):
+        format_version = STATE_FORMAT + 1
+
+    assert state_format(Bumped(), SERVICE_METRICS) == 5, "a bump of one reducer renames the state topics"
+
+
+def test_stored_bytes_are_those_of_the_module_reducers_at_format_4() -> None:
+    """The fixture was written by the module-based reducers (main before the reducer classes): the classes store,
+    send and merge the same bytes, and read back every value the old code stored."""
+    fixture = json.loads(STORED_V4.read_text())
+    for name, reducer, items in (("room", ROOM_WINDOWS, _stored_reports()), ("service", SERVICE_METRICS,
+                                                                              _stored_samples())):
+        assert _stored(reducer, items) == fixture[name], name
+        encode = msgspec.msgpack.Encoder(enc_hook=reducer.enc_hook).encode
+        decode = msgspec.msgpack.Decoder(reducer.state_type, dec_hook=reducer.dec_hook).decode
+        for snapshot in fixture[name]["snapshots"]:
+            for key, value in snapshot.items():
+                if not bytes.fromhex(key).endswith(b"|meta"):
+                    stored = bytes.fromhex(value)
+                    assert encode(decode(stored)) == stored, (name, bytes.fromhex(key))
+
+
+@pytest.mark.parametrize("reducer, items", [(ROOM_WINDOWS, _stored_reports()[:20]),
+                                            (SERVICE_METRICS, _stored_samples()[:20])], ids=["room", "service"])
+def test_every_reducer_folds_alike_one_by_one_and_at_once_and_its_state_round_trips(
+        reducer: Reducer[Any, Any, Any], items: list[Any]) -> None:
+    one_by_one = reducer.initialize()
+    for item in items:
+        one_by_one = reducer.add(one_by_one, item)
+    at_once = reducer.add_many(reducer.initialize(), items)
+    encoder = msgspec.msgpack.Encoder(enc_hook=reducer.enc_hook)
+    decoder = msgspec.msgpack.Decoder(reducer.state_type, dec_hook=reducer.dec_hook)
+    assert encoder.encode(one_by_one) == encoder.encode(at_once)
+    key, ts = reducer.key_and_ts(items[0])
+    assert isinstance(key, str) and isinstance(ts, int)
+    restored = decoder.decode(encoder.encode(at_once))
+    both = reducer.result_and_partials(restored, reducer.scope, key, T, T + 10_000)
+    assert both == (reducer.result(at_once, reducer.scope, key, T, T + 10_000), reducer.partials(at_once))
+    marker = reducer.closed_marker(7)
+    assert (marker.closed, marker.applied_offset) == (True, 7)
+
+
+def test_a_reducer_without_the_whole_interface_cannot_be_made() -> None:
+    class Partial(Reducer[ClientReport, Any, Any]):
+        def initialize(self) -> Any:
+            return None
+
+    with pytest.raises(TypeError, match="abstract"):
+        Partial()  # type: ignore[abstract]

@@ -6,8 +6,8 @@ import msgspec
 
 from core.schemas import CLIENTS_PER_SOURCE, ClientReport
 from streams import replay
-from streams import windows as room_windows
 from streams.source_cap import SourceCapped, client_hash, source_hash
+from streams.windows import ROOM_WINDOWS, WindowState
 
 T = 1_795_323_600_000
 
@@ -61,9 +61,9 @@ def test_a_huge_room_is_estimated_from_a_sample_of_its_sources() -> None:
 def test_the_capped_sets_survive_the_changelog() -> None:
     reports = [_error(i, "room-1", f"fake-{i}", "script-net") for i in range(500)]
     reports += [_error(500 + i, "room-1", f"real-{i}", f"net-{i}") for i in range(40)]
-    state = room_windows.add_many(room_windows.initialize(), reports)
-    first = room_windows.result(state, "room", "room-1", T, T + 10_000)
+    state = ROOM_WINDOWS.add_many(ROOM_WINDOWS.initialize(), reports)
+    first = ROOM_WINDOWS.result(state, "room", "room-1", T, T + 10_000)
     assert first.capped_error_clients == CLIENTS_PER_SOURCE + 40
-    encoder = msgspec.msgpack.Encoder(enc_hook=room_windows.enc_hook)
-    decoder = msgspec.msgpack.Decoder(room_windows.WindowState, dec_hook=room_windows.dec_hook)
-    assert room_windows.result(decoder.decode(encoder.encode(state)), "room", "room-1", T, T + 10_000) == first
+    encoder = msgspec.msgpack.Encoder(enc_hook=ROOM_WINDOWS.enc_hook)
+    decoder = msgspec.msgpack.Decoder(WindowState, dec_hook=ROOM_WINDOWS.dec_hook)
+    assert ROOM_WINDOWS.result(decoder.decode(encoder.encode(state)), "room", "room-1", T, T + 10_000) == first
