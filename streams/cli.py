@@ -76,7 +76,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     worker_health = _watch_health(settings, streams, detection)
     health = worker_health.health
     try:
-        prepare(settings, streams.app, also=writes)
+        prepare(settings, streams.io, also=writes)
     except TopicsNotReady as exc:
         log.error("worker not started: %s", exc)
         return 1

@@ -15,7 +15,8 @@ handler is called once per batch of Kafka messages.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import faust
@@ -23,7 +24,7 @@ from faust.types import TP
 
 log = logging.getLogger("outagewatch.streams")
 
-__all__ = ["TP", "BatchHandler", "Event", "FaustIO", "Message", "TableStore"]
+__all__ = ["TP", "BatchHandler", "DeclaredTopic", "Event", "FaustIO", "Message", "TableStore"]
 
 
 class Message(Protocol):
@@ -55,6 +56,19 @@ Delivery = Awaitable[Any]
 
 # Every topic and table here is bytes in, bytes out: values are msgspec-encoded by their owners.
 _RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
+@dataclass(frozen=True)
+class DeclaredTopic:
+    """A topic Faust would create for the app: an internal agent topic or a table's changelog."""
+
+    name: str
+    partitions: int | None
+    compacting: bool | None
+    deleting: bool | None
+    retention_s: float | None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    changelog: bool = False
 
 
 class TableStore:
@@ -218,6 +232,34 @@ class FaustIO:
 
     def changelog_name(self, table: Any) -> str:
         return str(table.changelog_topic.get_topic_name())
+
+    # -- what Faust would create ------------------------------------------------------------------------
+
+    @property
+    def default_partitions(self) -> int:
+        return int(self.app.conf.topic_partitions)
+
+    @property
+    def leader_topic(self) -> str | None:
+        """The assignor's leader topic (None when the app disables it)."""
+        return None if self.app.conf.topic_disable_leader else f"{self.app_id}-__assignor-__leader"
+
+    def declared_topics(self) -> list[DeclaredTopic]:
+        """The internal topics of the app's agents and the changelogs of its tables, as Faust declares them."""
+        declared: list[DeclaredTopic] = []
+        channels: list[Any] = [agent.channel for agent in self.app.agents.values() if agent.channel.internal]
+        changelogs: list[Any] = [table.changelog_topic for table in self.app.tables.values()]
+        for topics, changelog in ((channels, False), (changelogs, True)):
+            for topic in topics:
+                retention = topic.retention
+                seconds = retention.total_seconds() if hasattr(retention, "total_seconds") else retention
+                declared += [DeclaredTopic(name, topic.partitions, topic.compacting, topic.deleting, seconds,
+                                           dict(topic.config or {}), changelog) for name in topic.topics]
+        return declared
+
+    def subscribed_topics(self) -> list[str]:
+        """Every topic the app's agents read (inputs and internal ones)."""
+        return sorted({name for agent in self.app.agents.values() for name in agent.channel.topics})
 
     # -- tables ---------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from core.config import Settings
 from core.kafka_admin import await_topics, ensure_topic_configs, ensure_topics, unready_topics
+from streams.faust_io import FaustIO
 
 log = logging.getLogger("outagewatch.streams")
 
@@ -59,38 +60,25 @@ def topic_config(compacting: bool | None, deleting: bool | None, retention_s: fl
     return config
 
 
-def _spec(topic: Any, default_partitions: int) -> TopicSpec:
-    retention = topic.retention
-    seconds = retention.total_seconds() if hasattr(retention, "total_seconds") else retention
-    return TopicSpec(topic.partitions or default_partitions,
-                     topic_config(topic.compacting, topic.deleting, seconds, dict(topic.config or {})))
-
-
-def faust_topics(app: Any) -> dict[str, TopicSpec]:
-    """The topics Faust would create for ``app``: its internal agent topics, table changelogs, leader topic."""
-    default = int(app.conf.topic_partitions)
-    channels: list[Any] = [agent.channel for agent in app.agents.values() if agent.channel.internal]
-    specs = {name: _spec(channel, default) for channel in channels for name in channel.topics}
-    for table in app.tables.values():
-        spec = _spec(table.changelog_topic, default)
-        changelog = TopicSpec(spec.partitions, {**spec.config, **CHANGELOG_CONFIG})
-        specs.update(dict.fromkeys(table.changelog_topic.topics, changelog))
-    if not app.conf.topic_disable_leader:
-        specs[f"{app.conf.id}-__assignor-__leader"] = TopicSpec(1)
+def faust_topics(io: FaustIO) -> dict[str, TopicSpec]:
+    """The topics Faust would create for the app: its internal agent topics, table changelogs, leader topic."""
+    specs: dict[str, TopicSpec] = {}
+    for topic in io.declared_topics():
+        config = topic_config(topic.compacting, topic.deleting, topic.retention_s, dict(topic.config))
+        if topic.changelog:
+            config = {**config, **CHANGELOG_CONFIG}
+        specs[topic.name] = TopicSpec(topic.partitions or io.default_partitions, config)
+    if io.leader_topic is not None:
+        specs[io.leader_topic] = TopicSpec(1)
     return specs
 
 
-def subscribed_topics(app: Any) -> list[str]:
-    """Every topic the app's agents read (inputs and internal ones)."""
-    return sorted({name for agent in app.agents.values() for name in agent.channel.topics})
-
-
-def prepare(settings: Settings, app: Any, also: Iterable[str] = (), timeout_s: float = TOPIC_WAIT_SECONDS) -> None:
-    """Create Faust's topics for ``app`` and wait until they, ``also`` and every input are usable.
+def prepare(settings: Settings, io: FaustIO, also: Iterable[str] = (), timeout_s: float = TOPIC_WAIT_SECONDS) -> None:
+    """Create Faust's topics for the app and wait until they, ``also`` and every input are usable.
 
     Raises ``TopicsNotReady`` naming what the broker still lacks after ``timeout_s``.
     """
-    specs = faust_topics(app)
+    specs = faust_topics(io)
     configs = {name: spec.config for name, spec in specs.items()}
     created = ensure_topics(settings.kafka.bootstrap, {name: spec.partitions for name, spec in specs.items()},
                             settings.kafka.replication_factor, configs)
@@ -100,7 +88,7 @@ def prepare(settings: Settings, app: Any, also: Iterable[str] = (), timeout_s: f
                                                               if name not in created})
     if changed:
         log.info("worker: updated the settings of %d topic(s) of its own: %s", len(changed), ", ".join(changed))
-    topics = sorted({*specs, *subscribed_topics(app), *also})
+    topics = sorted({*specs, *io.subscribed_topics(), *also})
     missing = await_topics(unready_topics(settings.kafka.bootstrap), topics, timeout_s, "worker")
     if missing:
         raise TopicsNotReady(missing, timeout_s)

@@ -11,7 +11,7 @@ from core.config import Settings
 from core.kafka_admin import unready_topics
 from streams.app import STATE_FORMAT, StreamsApp
 from streams.detection_agents import DetectionAgents
-from streams.topics import CHANGELOG_CONFIG, faust_topics, prepare, subscribed_topics
+from streams.topics import CHANGELOG_CONFIG, faust_topics, prepare
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_faust_topics_are_the_changelogs_internal_topics_and_leader_topic(
         worker_app: tuple[Settings, StreamsApp]) -> None:
     settings, streams = worker_app
     app_id = settings.streams.app_id
-    specs = faust_topics(streams.app)
+    specs = faust_topics(streams.io)
     assert specs[f"{app_id}-room-windows-v{STATE_FORMAT}-changelog"].partitions == 4
     assert specs[f"{app_id}-room-windows-v{STATE_FORMAT}-changelog"].config == {"cleanup.policy": "compact", **CHANGELOG_CONFIG}
     assert specs[f"{app_id}-service-windows-v{STATE_FORMAT}-changelog"].partitions == 2
@@ -37,7 +37,7 @@ def test_faust_topics_are_the_changelogs_internal_topics_and_leader_topic(
     assert specs[f"{app_id}-__assignor-__leader"].partitions == 1
     assert settings.topics.client_reports not in specs, "inputs are created from the settings, not as Faust's"
     assert {settings.topics.client_reports, settings.topics.room_health, f"{app_id}-decisions"} <= set(
-        subscribed_topics(streams.app))
+        streams.io.subscribed_topics())
 
 
 @pytest.mark.integration
@@ -50,9 +50,9 @@ def test_prepare_leaves_every_topic_listed_with_leaders_and_changelogs_compacted
     settings, streams = worker_app
     topics = settings.topics
     ensure_topics(kafka_bootstrap, dict.fromkeys(topics.all(), 2))
-    specs = faust_topics(streams.app)
+    specs = faust_topics(streams.io)
     try:
-        prepare(settings, streams.app, also=topics.all(), timeout_s=30)
+        prepare(settings, streams.io, also=topics.all(), timeout_s=30)
         assert unready_topics(kafka_bootstrap)([*specs, *topics.all()]) == {}
         admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
         try:
@@ -63,7 +63,7 @@ def test_prepare_leaves_every_topic_listed_with_leaders_and_changelogs_compacted
             assert described["topic"][changelog]["segment.ms"]["value"] == "60000", described
             # A changelog made before these settings existed gets them on the next start.
             admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, changelog, configs={"segment.ms": "604800000"})])
-            prepare(settings, streams.app, also=topics.all(), timeout_s=30)
+            prepare(settings, streams.io, also=topics.all(), timeout_s=30)
             again = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, changelog)])
             assert again["topic"][changelog]["segment.ms"]["value"] == "60000", again
         finally:
