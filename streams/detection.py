@@ -69,7 +69,7 @@ _decode_state = msgspec.msgpack.Decoder(dict[str, Any]).decode
 
 
 class KeyStore(Protocol):
-    """Where one partition's per-key detector state lives (``streams.app.TableStore``)."""
+    """Where one partition's per-key detector state lives (``streams.faust_io.TableStore``)."""
 
     def get(self, key: bytes) -> bytes | None: ...
 
