@@ -293,6 +293,43 @@ class GrafanaSettings:
 
 
 @dataclass(frozen=True)
+class StatusPageSettings:
+    """The public status page (`outagewatch status-page`, ``dashboards/status/``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 18090
+    title: str = "outagewatch status"
+    # The page's public address, for the JSON API's page.url, incident shortlinks and the Atom feed's links.
+    # Empty: links are relative (a visitor's Host header is never trusted to build them).
+    public_url: str = ""
+    # Every visitor within this many seconds of the last ClickHouse read gets the same page: a flood of
+    # visitors costs one refresh per period, not one query per visitor.
+    cache_seconds: float = 15.0
+    # A refresh slower than this serves the last good page (marked stale) while it finishes.
+    query_timeout_seconds: float = 5.0
+    # Rooms shown as components of their own, as "room_id" or "room_id=Public name" (others stay private).
+    rooms: tuple[str, ...] = ()
+    # Services, regions and platforms are found in the last 24 hours of data; at most this many of each.
+    max_components_per_kind: int = 50
+    history_days: int = 90
+
+    def __post_init__(self) -> None:
+        if not self.cache_seconds > 0:
+            raise ConfigError(f"OUTAGEWATCH_STATUS_PAGE_CACHE_SECONDS (status_page.cache_seconds) must be a number "
+                              f"of seconds above 0, got {self.cache_seconds!r}: the cache is what keeps a flood of "
+                              "visitors off ClickHouse")
+        if not self.query_timeout_seconds > 0:
+            raise ConfigError("OUTAGEWATCH_STATUS_PAGE_QUERY_TIMEOUT_SECONDS (status_page.query_timeout_seconds) "
+                              f"must be a number of seconds above 0, got {self.query_timeout_seconds!r}")
+        if not 1 <= self.history_days <= 366:
+            raise ConfigError("OUTAGEWATCH_STATUS_PAGE_HISTORY_DAYS (status_page.history_days) must be 1..366, got "
+                              f"{self.history_days!r}")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("OUTAGEWATCH_STATUS_PAGE_PUBLIC_URL (status_page.public_url) must start with http:// "
+                              f"or https://, got {self.public_url!r}")
+
+
+@dataclass(frozen=True)
 class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     clickhouse: ClickHouseSettings = field(default_factory=ClickHouseSettings)
@@ -306,6 +343,7 @@ class Settings:
     history: HistorySettings = field(default_factory=HistorySettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     grafana: GrafanaSettings = field(default_factory=GrafanaSettings)
+    status_page: StatusPageSettings = field(default_factory=StatusPageSettings)
 
     def env_names(self) -> dict[str, Any]:
         """Every setting by its environment variable name, with its value."""

@@ -212,6 +212,19 @@ ORDER BY (scope, key, detector, window_start)""",
 PARTITION BY toDate(received_at)
 ORDER BY (source_topic, received_at)""",
     )),
+    # Public notes an operator adds to an incident (`outagewatch status-page note`); incident_id is
+    # "<alert fingerprint>-<starts_at epoch seconds>", one alert episode.
+    Migration(9, "status_notes", (
+        """CREATE TABLE IF NOT EXISTS status_notes (
+    incident_id String,
+    note_id String,
+    created_at DateTime,
+    body String,
+    inserted_at DateTime
+) ENGINE = ReplacingMergeTree(inserted_at)
+PARTITION BY toYYYYMM(created_at)
+ORDER BY (incident_id, created_at, note_id)""",
+    )),
 )
 
 MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (

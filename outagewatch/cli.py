@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "outagewatch.stack.cli",
     "outagewatch.bench.cli",
     "dashboards.cli",
+    "dashboards.status.cli",
     "outagewatch.evaluate.detect_csv",
     "streams.cli",
     "outagewatch.simulator.cli",
