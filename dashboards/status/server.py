@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -112,7 +113,7 @@ def build(settings: Settings) -> tuple[StatusPage, ClickHouseSource]:
     source = ClickHouseSource(clickhouse_runner(reader_target(settings), sp.query_timeout_seconds),
                               parse_rooms(sp.rooms), sp.max_components_per_kind, sp.history_days)
     cache = SnapshotCache(source.load, ttl=sp.cache_seconds, wait_seconds=sp.query_timeout_seconds,
-                          clock=lambda: float(wall_clock()))
+                          clock=time.time)
     return StatusPage(cache, api.PageInfo(sp.title, sp.public_url), sp.history_days), source
 
 
