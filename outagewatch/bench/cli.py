@@ -30,6 +30,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "peer": ("outagewatch.bench.peer", "per-room 10 s windows: our worker vs Quix Streams vs a naive Faust agent"),
     "fuzz": ("outagewatch.bench.fuzz", "generated and mutated bodies against a real collector over HTTP: answers by "
                                        "status, 5xx (must be 0), still serving, bodies/s"),
+    "status-page": ("outagewatch.bench.status_page", "a flood of anonymous visitors on the status page: requests/s, "
+                    "p50/p99, and the ClickHouse queries it caused per cache period and component"),
     "chaos": ("outagewatch.bench.pipeline.chaos", "the pipeline at half its capacity on a private Kafka and ClickHouse "
               "while the collector, worker and sink are SIGKILLed, the broker restarts and ClickHouse stops for "
               "60 s, with an incident in the middle: recovery times, loss, duplicates, duplicate pages, page delay"),
