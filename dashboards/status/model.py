@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 STATUSES: tuple[str, ...] = ("operational", "degraded_performance", "partial_outage", "major_outage")
 IMPACTS: tuple[str, ...] = ("none", "minor", "major", "critical")
+SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 KIND_ORDER: tuple[str, ...] = ("service", "region", "platform", "room")
 KIND_TITLES: dict[str, str] = {"service": "Service", "region": "Region", "platform": "Platform", "room": "Room"}
 
@@ -242,6 +243,10 @@ def build_incidents(rows: Iterable[AlertRow], notes: Iterable[Note], rooms: Mapp
     return incidents
 
 
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else 1
+
+
 def _incident(ident: str, events: list[AlertRow], notes: list[Note], rooms: Mapping[str, str]) -> Incident:
     # A resolve wins a tie with a fire at the same event time (dashboards.sql.latest_alert_status).
     events.sort(key=lambda r: (r.event_ts, r.status == "resolved"))
@@ -258,12 +263,12 @@ def _incident(ident: str, events: list[AlertRow], notes: list[Note], rooms: Mapp
         elif not previous_severity:
             timeline.append(Update(row.event_ts, "investigating",
                                    f"We are investigating {PROBLEM_TITLES.get(row.kind, 'errors').lower()}.", "detected"))
-        elif row.severity != previous_severity:
+        elif _rank(row.severity) > _rank(previous_severity):  # an escalation
             timeline.append(Update(row.event_ts, open_status,
                                    f"Severity is now {row.severity}: "
                                    f"{status_of(row.scope, row.severity).replace('_', ' ')}.", "updated"))
         if row.status != "resolved":
-            previous_severity = row.severity
+            previous_severity = max(previous_severity or row.severity, row.severity, key=_rank)
     timeline.extend(Update(n.created_at, open_status if not resolved else "resolved", n.body, "note") for n in notes)
     timeline.sort(key=lambda u: (u.at, u.kind == "resolved"))
     ref = component_of(first.scope, first.key)

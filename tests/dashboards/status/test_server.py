@@ -18,7 +18,14 @@ import pytest
 from core.config import Settings
 from history.client import ClickHouseTarget, connect
 from outagewatch.stack.process import free_port
-from tests.dashboards.status.statuskit import FINGERPRINT, alert_event, execute, migrate_and_seed, page_settings, serving
+from tests.dashboards.status.statuskit import (
+    FINGERPRINT,
+    alert_event,
+    execute,
+    migrate_and_seed,
+    page_settings,
+    serving,
+)
 
 TIMESTAMP = {"type": "string", "format": "date-time", "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$"}
 NULLABLE_TIMESTAMP = {"anyOf": [TIMESTAMP, {"type": "null"}]}

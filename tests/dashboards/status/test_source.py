@@ -13,7 +13,14 @@ from dashboards.status.model import Snapshot, parse_rooms
 from dashboards.status.source import QUERIES, ClickHouseSource, assemble, clickhouse_runner, params
 from history import migrations
 from history.client import ClickHouseTarget
-from tests.dashboards.status.statuskit import FINGERPRINT, ROOM, alert_event, execute, history_statements, migrate_and_seed
+from tests.dashboards.status.statuskit import (
+    FINGERPRINT,
+    ROOM,
+    alert_event,
+    execute,
+    history_statements,
+    migrate_and_seed,
+)
 from tests.history.history_testkit import Chdb
 
 ROOMS = parse_rooms([f"{ROOM}=Launch night"])
