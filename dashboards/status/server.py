@@ -43,6 +43,8 @@ class StatusPage:
         self.page = page
         self.history_days = history_days
         self.requests = 0
+        self._bodies_of: Snapshot | None = None
+        self._bodies: dict[tuple[int, bool, str, str], bytes] = {}
         self.app = web.Application(client_max_size=1024)
         routes: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
             "/": self.index,
@@ -70,26 +72,44 @@ class StatusPage:
         self.requests += 1
         return await self.cache.get()
 
+    def _rendered(self, view: View, path: str, render: Callable[[], str]) -> bytes:
+        """Each body is rendered once per snapshot and staleness, not once per visitor."""
+        if view.snapshot is None:
+            return render().encode()
+        key = (id(view.snapshot), view.stale, view.reason, path)
+        if self._bodies_of is not view.snapshot:
+            self._bodies_of, self._bodies = view.snapshot, {}
+        body = self._bodies.get(key)
+        if body is None:
+            body = self._bodies[key] = render().encode()
+        return body
+
     async def index(self, request: web.Request) -> web.StreamResponse:
         view = await self._view()
-        body = render_page(view.snapshot, self.page.name, view.stale, view.reason, self.history_days)
-        return web.Response(text=body, headers=self._headers(view, "text/html; charset=utf-8"))
+        body = self._rendered(view, "/", lambda: render_page(view.snapshot, self.page.name, view.stale, view.reason,
+                                                               self.history_days))
+        return web.Response(body=body, headers=self._headers(view, "text/html; charset=utf-8"))
 
     def _json(self, build: JsonView) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
             view = await self._view()
-            snapshot = view.snapshot or Snapshot(as_of=wall_clock(), components=(), incidents=())
-            document = build(snapshot, self.page)
-            if view.snapshot is None and "status" in document:
-                # Statuspage has no "unknown" indicator: say it in the description rather than claim all is well.
-                document["status"]["description"] = f"Status data unavailable: {view.reason or 'no read yet'}"
-            return web.Response(text=json.dumps(document), headers=self._headers(view, "application/json"))
+
+            def render() -> str:
+                snapshot = view.snapshot or Snapshot(as_of=wall_clock(), components=(), incidents=())
+                document = build(snapshot, self.page)
+                if view.snapshot is None and "status" in document:
+                    # Statuspage has no "unknown" indicator: say so in the description rather than claim all is well.
+                    document["status"]["description"] = f"Status data unavailable: {view.reason or 'no read yet'}"
+                return json.dumps(document)
+
+            return web.Response(body=self._rendered(view, request.path, render),
+                                headers=self._headers(view, "application/json"))
         return handler
 
     async def atom(self, request: web.Request) -> web.StreamResponse:
         view = await self._view()
         snapshot = view.snapshot or Snapshot(as_of=wall_clock(), components=(), incidents=())
-        return web.Response(text=api.atom_feed(snapshot, self.page),
+        return web.Response(body=self._rendered(view, "/history.atom", lambda: api.atom_feed(snapshot, self.page)),
                             headers=self._headers(view, "application/atom+xml; charset=utf-8"))
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
