@@ -298,7 +298,7 @@ class StatusPageSettings:
 
     host: str = "127.0.0.1"
     port: int = 18090
-    title: str = "outagewatch status"
+    title: str = "Service status"
     # The page's public address, for the JSON API's page.url, incident shortlinks and the Atom feed's links.
     # Empty: links are relative (a visitor's Host header is never trusted to build them).
     public_url: str = ""

@@ -47,6 +47,8 @@ SHARDING_KEYS: dict[str, str] = {
     "anomaly_scores": "cityHash64(key)",
     # Plain MergeTree, nothing to collapse: spread evenly.
     "dead_letters": "rand()",
+    # An incident's notes on one shard, so ReplacingMergeTree collapses a re-sent note.
+    "status_notes": "cityHash64(incident_id)",
 }
 
 _CREATE = re.compile(
