@@ -27,6 +27,7 @@ alert                              severity warning     severity critical
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -120,6 +121,7 @@ class Incident:
     detected_at: int
     updated_at: int
     resolved_at: int | None
+    last_event_at: int  # the newest alert event (a re-notification included), for expiry
     updates: tuple[Update, ...]
     components: tuple[ComponentRef, ...]  # empty: every component (global)
 
@@ -152,6 +154,7 @@ class Snapshot:
     components: tuple[Component, ...]
     incidents: tuple[Incident, ...]  # newest first, open and resolved
     window_start: int = 0
+    newest_data: int | None = None  # end of the newest chart bucket: None when there is no data at all
 
     @property
     def open_incidents(self) -> tuple[Incident, ...]:
@@ -228,8 +231,15 @@ def _incident_name(row: AlertRow, rooms: Mapping[str, str]) -> str:
     return f"{problem}: {where[0].lower()}{where[1:]}" if ref and ref.kind != "room" else f"{problem}: {where}"
 
 
-def build_incidents(rows: Iterable[AlertRow], notes: Iterable[Note], rooms: Mapping[str, str]) -> list[Incident]:
-    """Group public alert events into incidents with their timelines, newest first."""
+def build_incidents(rows: Iterable[AlertRow], notes: Iterable[Note], rooms: Mapping[str, str],
+                    now: int | None = None, expire_after: int = 0) -> list[Incident]:
+    """Group public alert events into incidents with their timelines, newest first.
+
+    An open alert fires again every ``alerting.renotify_seconds`` while it
+    stays bad; one with no event for ``expire_after`` seconds before ``now``
+    (a stopped worker, a killed replay) is closed as expired, as
+    Alertmanager expires it (0: never).
+    """
     episodes: dict[str, list[AlertRow]] = {}
     for row in rows:
         if public(row, rooms):
@@ -239,6 +249,8 @@ def build_incidents(rows: Iterable[AlertRow], notes: Iterable[Note], rooms: Mapp
         notes_by_incident.setdefault(note.incident_id, []).append(note)
     incidents = [_incident(ident, events, notes_by_incident.get(ident, []), rooms)
                  for ident, events in episodes.items()]
+    if now is not None and expire_after > 0:
+        incidents = [_expire(i, now, expire_after) for i in incidents]
     incidents.sort(key=lambda i: (i.open, i.updated_at, i.id), reverse=True)
     return incidents
 
@@ -277,9 +289,19 @@ def _incident(ident: str, events: list[AlertRow], notes: list[Note], rooms: Mapp
         status="resolved" if resolved else open_status, impact=_IMPACT_OF_STATUS[worst], component_status=worst,
         started_at=first.starts_at, detected_at=first.event_ts,
         updated_at=max([last.event_ts, *(n.created_at for n in notes)]),
-        resolved_at=last.event_ts if resolved else None, updates=tuple(timeline),
+        resolved_at=last.event_ts if resolved else None, last_event_at=last.event_ts, updates=tuple(timeline),
         components=(ref,) if ref else (),
     )
+
+
+def _expire(incident: Incident, now: int, expire_after: int) -> Incident:
+    if not incident.open or now - incident.last_event_at <= expire_after:
+        return incident
+    closed = incident.last_event_at + expire_after
+    expired = Update(closed, "resolved", "Monitoring has not confirmed this incident since it was last updated; "
+                                         "it is closed.", "expired")
+    return dataclasses.replace(incident, status="resolved", resolved_at=closed, updated_at=max(incident.updated_at, closed),
+                               updates=(*incident.updates, expired))
 
 
 def component_statuses(incidents: Sequence[Incident], refs: Iterable[ComponentRef]) -> dict[str, str]:

@@ -30,6 +30,8 @@ UNAVAILABLE_COLOUR = "#7f8c8d"
 STATUS_LABELS: dict[str, str] = {"operational": "Operational", "degraded_performance": "Degraded performance",
                                  "partial_outage": "Partial outage", "major_outage": "Major outage"}
 CHART_WIDTH, CHART_HEIGHT = 600, 80
+# Two chart buckets (15 min) behind the page's read.
+DATA_DELAYED_SECONDS = 1800
 
 _STYLE = """
 *{box-sizing:border-box}body{margin:0;font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#222;
@@ -122,6 +124,11 @@ def render_page(snapshot: Snapshot | None, title: str, stale: bool, reason: str,
     body = [f'<div id="banner" data-indicator="{indicator}" style="background:{INDICATOR_COLOURS[indicator]}">'
             f"{INDICATOR_DESCRIPTIONS[indicator]}</div>",
             f'<p class="asof">Data as of <time id="as-of">{iso(snapshot.as_of)}</time></p>']
+    if snapshot.newest_data is None or snapshot.as_of - snapshot.newest_data > DATA_DELAYED_SECONDS:
+        # "Operational" is only as good as the data behind it: say when the monitoring itself is behind.
+        since = f"the newest is from {iso(snapshot.newest_data)}" if snapshot.newest_data else "none in 24 hours"
+        body.append(f'<p class="stale" id="delayed">Monitoring data is delayed ({since}): statuses may not '
+                    "reflect the last minutes.</p>")
     if stale:
         body.append(f'<p class="stale" id="stale">Stale: {escape(reason)}. Showing the data as of '
                     f"{iso(snapshot.as_of)}.</p>")

@@ -131,7 +131,9 @@ def build(settings: Settings) -> tuple[StatusPage, ClickHouseSource]:
 
     sp = settings.status_page
     source = ClickHouseSource(clickhouse_runner(reader_target(settings), sp.query_timeout_seconds),
-                              parse_rooms(sp.rooms), sp.max_components_per_kind, sp.history_days)
+                              parse_rooms(sp.rooms), sp.max_components_per_kind, sp.history_days,
+                              # Alertmanager's expiry of a firing alert outagewatch stopped confirming.
+                              expire_after=int(2 * settings.alerting.renotify_seconds))
     cache = SnapshotCache(source.load, ttl=sp.cache_seconds, wait_seconds=sp.query_timeout_seconds,
                           clock=time.time)
     return StatusPage(cache, api.PageInfo(sp.title, sp.public_url), sp.history_days), source

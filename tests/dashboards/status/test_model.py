@@ -65,3 +65,13 @@ def test_worst_open_incident_wins_and_global_touches_every_component() -> None:
     ], [], ROOMS)
     assert component_statuses(incidents, refs) == {
         "service:auth": "partial_outage", "region:eu-west": "partial_outage", "room:room-17": "partial_outage"}
+
+
+def test_an_alert_nobody_confirms_any_more_expires() -> None:
+    """A worker that died leaves its alerts firing; the page closes them as Alertmanager would."""
+    rows = [row("firing", 1010), row("firing", 4610)]  # re-fired once an hour, then nothing
+    (live,) = build_incidents(rows, [], ROOMS, now=4610 + 7200, expire_after=7200)
+    assert live.open
+    (gone,) = build_incidents(rows, [], ROOMS, now=4610 + 7201, expire_after=7200)
+    assert not gone.open and gone.resolved_at == 4610 + 7200 and gone.updates[-1].kind == "expired"
+    assert component_statuses([gone], [ComponentRef("service", "auth")]) == {"service:auth": "operational"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from dashboards.status.api import PageInfo, atom_feed, summary_json
 from dashboards.status.model import Component, ComponentRef, SeriesPoint, Snapshot
 from dashboards.status.render import render_page
@@ -30,3 +32,12 @@ def test_hostile_keys_are_escaped_everywhere() -> None:
 def test_stale_page_says_so_with_its_time() -> None:
     page = render_page(snapshot(), "status", stale=True, reason="ClickHouse read failed: ServerException")
     assert 'id="stale"' in page and "1970-01-02 00:00 UTC" in page and "ServerException" in page
+
+
+def test_delayed_monitoring_data_is_said() -> None:
+    fresh = render_page(snapshot(), "status", stale=False, reason="")  # newest_data unknown: no data
+    assert 'id="delayed"' in fresh and "none in 24 hours" in fresh
+    recent = dataclasses.replace(snapshot(), newest_data=86_400 - 900)
+    assert 'id="delayed"' not in render_page(recent, "status", stale=False, reason="")
+    old = dataclasses.replace(snapshot(), newest_data=86_400 - 7200)
+    assert "the newest is from 1970-01-01 22:00 UTC" in render_page(old, "status", stale=False, reason="")
