@@ -110,6 +110,7 @@ class Update:
 @dataclass(frozen=True)
 class Incident:
     id: str
+    fingerprint: str
     name: str
     scope: str
     key: str
@@ -249,6 +250,7 @@ def build_incidents(rows: Iterable[AlertRow], notes: Iterable[Note], rooms: Mapp
         notes_by_incident.setdefault(note.incident_id, []).append(note)
     incidents = [_incident(ident, events, notes_by_incident.get(ident, []), rooms)
                  for ident, events in episodes.items()]
+    incidents = _supersede(incidents)
     if now is not None and expire_after > 0:
         incidents = [_expire(i, now, expire_after) for i in incidents]
     incidents.sort(key=lambda i: (i.open, i.updated_at, i.id), reverse=True)
@@ -285,13 +287,35 @@ def _incident(ident: str, events: list[AlertRow], notes: list[Note], rooms: Mapp
     timeline.sort(key=lambda u: (u.at, u.kind == "resolved"))
     ref = component_of(first.scope, first.key)
     return Incident(
-        id=ident, name=_incident_name(first, rooms), scope=first.scope, key=first.key, kind=first.kind,
+        id=ident, fingerprint=first.fingerprint, name=_incident_name(first, rooms), scope=first.scope, key=first.key, kind=first.kind,
         status="resolved" if resolved else open_status, impact=_IMPACT_OF_STATUS[worst], component_status=worst,
         started_at=first.starts_at, detected_at=first.event_ts,
         updated_at=max([last.event_ts, *(n.created_at for n in notes)]),
         resolved_at=last.event_ts if resolved else None, last_event_at=last.event_ts, updates=tuple(timeline),
         components=(ref,) if ref else (),
     )
+
+
+def _supersede(incidents: list[Incident]) -> list[Incident]:
+    """One alert (fingerprint) has one episode open at a time: a newer one ends any older left open
+    (its resolve was lost with a stopped worker)."""
+    by_fingerprint: dict[str, list[Incident]] = {}
+    for incident in incidents:
+        by_fingerprint.setdefault(incident.fingerprint, []).append(incident)
+    out: list[Incident] = []
+    for episodes in by_fingerprint.values():
+        episodes.sort(key=lambda i: i.started_at)
+        for older, newer in zip(episodes, episodes[1:], strict=False):
+            if older.open:
+                closed = max(newer.started_at, older.last_event_at)
+                older = dataclasses.replace(
+                    older, status="resolved", resolved_at=closed, updated_at=max(older.updated_at, closed),
+                    updates=(*older.updates, Update(closed, "resolved", "Closed: a newer incident of the same "
+                                                                        "problem replaced it.", "superseded")))
+            out.append(older)
+        out.append(episodes[-1])
+    out.sort(key=lambda i: (i.open, i.updated_at, i.id), reverse=True)
+    return out
 
 
 def _expire(incident: Incident, now: int, expire_after: int) -> Incident:

@@ -75,3 +75,10 @@ def test_an_alert_nobody_confirms_any_more_expires() -> None:
     (gone,) = build_incidents(rows, [], ROOMS, now=4610 + 7201, expire_after=7200)
     assert not gone.open and gone.resolved_at == 4610 + 7200 and gone.updates[-1].kind == "expired"
     assert component_statuses([gone], [ComponentRef("service", "auth")]) == {"service:auth": "operational"}
+
+
+def test_a_newer_episode_of_the_same_alert_closes_an_older_one_left_open() -> None:
+    rows = [row("firing", 1010, starts_at=1000), row("firing", 5010, starts_at=5000)]  # the resolve was lost
+    newer, older = build_incidents(rows, [], ROOMS)
+    assert newer.open and newer.started_at == 5000
+    assert not older.open and older.resolved_at == 5000 and older.updates[-1].kind == "superseded"
