@@ -19,7 +19,8 @@ from outagewatch.stack.process import tail_of
 
 
 def collector_argv(port: int, extra: Sequence[str] = ()) -> list[str]:
-    return [sys.executable, "-m", "outagewatch", "collect", *extra, "--port", str(port)]
+    # The OTLP listener on a free port: several collectors (and test runs) share this machine, and 4318 once.
+    return [sys.executable, "-m", "outagewatch", "collect", "--otlp-port", "0", *extra, "--port", str(port)]
 
 
 class CollectorProcess:
