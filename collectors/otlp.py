@@ -187,5 +187,5 @@ def status(kind: str, code: int, reason: str) -> bytes:
 
 def encode(message: Any, kind: str) -> bytes:
     if kind == JSON:
-        return json_format.MessageToJson(message, indent=None).encode()
+        return str(json_format.MessageToJson(message, indent=None)).encode()
     return bytes(message.SerializeToString())
