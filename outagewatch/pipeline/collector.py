@@ -1,7 +1,7 @@
 """Running the collector as a subprocess (the demo and the benchmarks do).
 
->>> collector_argv(18080)[-3:]
-['collect', '--port', '18080']
+>>> collector_argv(18080)[-5:]
+['collect', '--otlp-port', '0', '--port', '18080']
 """
 
 from __future__ import annotations
