@@ -104,6 +104,7 @@ def test_a_point_without_time_is_stamped_with_its_arrival_and_one_without_value_
     ({"service.name": "s"}, {"as_double": 1.0, "time_unix_nano": (NOW_MS + 3_600_000) * 1_000_000},
      "ahead of its arrival"),
     ({"service.name": "s"}, {"as_double": 1.0, "time_unix_nano": 1_000_000_000}, "older than its arrival"),
+    ({"service.name": "s"}, {"as_double": 1.0, "time_unix_nano": 2**64 - 1}, "ahead of its arrival"),
 ])
 def test_each_point_outside_its_bounds_is_refused_with_its_index_and_the_others_kept(
         resource: dict[str, Any], point: dict[str, Any], reason: str) -> None:
@@ -173,3 +174,24 @@ def test_the_response_carries_partial_success_only_when_points_were_refused() ->
     assert as_json["partialSuccess"]["rejectedDataPoints"] == "7"
     assert Status.FromString(otlp.status(otlp.PROTOBUF, 3, "bad body")).message == "bad body"
     assert json.loads(otlp.status(otlp.JSON, 16, "no key")) == {"code": 16, "message": "no key"}
+
+
+def test_mutated_bodies_decode_or_are_refused_with_a_body_error_never_anything_else() -> None:
+    import random
+
+    rng = random.Random(17)
+    protobuf = _full_request().SerializeToString()
+    as_json = json_format.MessageToJson(_full_request()).encode()
+    outcomes = {"decoded": 0, "refused": 0}
+    for body, kind in [(protobuf, otlp.PROTOBUF), (as_json, otlp.JSON)] * 1000:
+        mutated = bytearray(body)
+        for _ in range(rng.randint(1, 8)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        try:
+            cut = rng.randint(1, len(mutated)) if rng.random() < 0.25 else len(mutated)
+            otlp.decode(bytes(mutated[:cut]), kind, 100, NOW_MS, BOUND, SeriesLimits())
+            outcomes["decoded"] += 1
+        except BodyError as exc:
+            assert exc.status in (400, 413)
+            outcomes["refused"] += 1
+    assert outcomes["decoded"] > 50 and outcomes["refused"] > 50, outcomes

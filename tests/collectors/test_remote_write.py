@@ -59,6 +59,8 @@ def test_series_outside_their_bounds_are_refused_with_the_reason() -> None:
                   ({"__name__": "", "job": "svc"}, [(1.0, NOW_MS)]),
                   ({"__name__": "future", "job": "svc"}, [(1.0, NOW_MS + 3_600_000)]),
                   ({"__name__": "old", "job": "svc"}, [(1.0, 0)]),
+                  ({"__name__": "int64_max", "job": "svc"}, [(1.0, 2**63 - 1)]),
+                  ({"__name__": "int64_min", "job": "svc"}, [(1.0, -(2**63))]),
                   ({"__name__": "wide", "job": "svc", "a": "1", "b": "2", "c": "3"}, [(1.0, NOW_MS)]),
                   ({"__name__": "ok", "job": "svc"}, [(1.0, NOW_MS)])])
     samples, refused = _decode(body, limits=SeriesLimits(max_labels=2))
@@ -67,7 +69,8 @@ def test_series_outside_their_bounds_are_refused_with_the_reason() -> None:
     assert "service is empty" in reasons[0] and "the job label" in reasons[0]
     assert reasons[1] == "series '': metric name is empty"
     assert "ahead of its arrival" in reasons[2] and "older than its arrival" in reasons[3]
-    assert "3 labels; at most 2" in reasons[4]
+    assert "9223372036854775807 ms since the epoch" in reasons[4] and "older than its arrival" in reasons[5]
+    assert "3 labels; at most 2" in reasons[6]
 
 
 def test_bad_snappy_bad_protobuf_and_oversized_bodies_are_refused_with_the_reason() -> None:
@@ -104,3 +107,33 @@ def test_what_remote_write_1_0_does_not_send_is_415(content_type: str, encoding:
         remote_write.check_headers(content_type, encoding, version)
     assert error.value.status == 415 and says in error.value.reason
     remote_write.check_headers("application/x-protobuf", "snappy", None)  # the version header is optional
+
+
+def test_mutated_bodies_decode_or_are_refused_with_a_body_error_never_anything_else() -> None:
+    import random
+
+    rng = random.Random(17)
+    request = WriteRequest()
+    for index in range(20):
+        series = request.timeseries.add()
+        for name, value in (("__name__", f"m{index}"), ("job", "svc"), ("instance", "h:1"), ("core", str(index))):
+            series.labels.add(name=name, value=value)
+        series.samples.add(value=float(index), timestamp=NOW_MS)
+    plain = request.SerializeToString()
+    outcomes = {"decoded": 0, "refused": 0}
+    for round_ in range(2000):
+        mutated = bytearray(plain)
+        for _ in range(rng.randint(1, 6)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        body = bytes(cramjam.snappy.compress_raw(bytes(mutated)))
+        if round_ % 2:  # the compressed block itself damaged
+            damaged = bytearray(body)
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+            body = bytes(damaged)
+        try:
+            _decode(body)
+            outcomes["decoded"] += 1
+        except BodyError as exc:
+            assert exc.status in (400, 413)
+            outcomes["refused"] += 1
+    assert outcomes["decoded"] > 50 and outcomes["refused"] > 50, outcomes
