@@ -44,9 +44,11 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 
+from collectors import bodies, otlp_json
 from collectors.bodies import BodyError
 from collectors.series import SeriesLimits
 from collectors.wire import Status
+from core import schemas
 from core.schemas import MetricSample
 from core.timeutil import ArrivalBound
 
@@ -77,19 +79,23 @@ def media_type(content_type: str | None) -> str:
     return kind
 
 
-def parse(body: bytes, kind: str) -> Any:
-    """The request message; 400 with the decoder's reason when the body is not one."""
+def parse(body: bytes) -> Any:
+    """The protobuf request message; 400 with the decoder's reason when the body is not one."""
     request = ExportMetricsServiceRequest()
     try:
-        if kind == PROTOBUF:
-            request.ParseFromString(body)
-        else:
-            json_format.Parse(body, request, ignore_unknown_fields=True)
+        request.ParseFromString(body)
     except DecodeError as exc:
         raise BodyError(400, f"body is not an OTLP ExportMetricsServiceRequest in protobuf: {exc}") from None
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-        raise BodyError(400, f"body is not an OTLP ExportMetricsServiceRequest in JSON: {str(exc)[:300]}") from None
     return request
+
+
+def parse_json(body: bytes) -> otlp_json.ExportMetricsServiceRequest:
+    """The JSON request (``collectors.otlp_json``); 400 with the decoder's reason when the body is not one."""
+    try:
+        return otlp_json.decode(bodies.text_of(body))
+    except schemas.UNDECODABLE as exc:
+        raise BodyError(400, f"body is not an OTLP ExportMetricsServiceRequest in JSON: "
+                             f"{schemas.clean_reason(exc)[:300]}") from None
 
 
 def attribute_text(value: Any) -> str:
@@ -108,64 +114,92 @@ def attribute_text(value: Any) -> str:
     return json.dumps(json_format.MessageToDict(value), separators=(",", ":"), sort_keys=True)
 
 
-def _attributes(attributes: Any) -> dict[str, str]:
-    return {attribute.key: attribute_text(attribute.value) for attribute in attributes}
+# One data point, whatever the encoding: its resource's attributes, its metric's name, time_unix_nano, its
+# attributes, and its (name, value) samples: none when flagged no-recorded-value (skipped), None when it has
+# no value at all (refused).
+Point = tuple[dict[str, str], str, int, dict[str, str], list[tuple[str, float]] | None]
+SKIPPED: list[tuple[str, float]] = []
 
 
 def _first(attributes: dict[str, str], keys: tuple[str, ...]) -> str:
     return next((attributes[key] for key in keys if key in attributes), "")
 
 
-def _values(metric: Any) -> Iterator[tuple[Any, list[tuple[str, float]]]]:
-    """Each data point of a metric with its ``(name, value)`` samples (empty: no recorded value)."""
-    which = metric.WhichOneof("data")
-    name = metric.name
-    if which in ("gauge", "sum"):
-        for point in getattr(metric, which).data_points:
-            if point.flags & NO_RECORDED_VALUE:
-                yield point, []
-            else:
-                number = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
-                yield point, [(name, number)]
-    elif which in ("histogram", "exponential_histogram", "summary"):
-        for point in getattr(metric, which).data_points:
-            if point.flags & NO_RECORDED_VALUE:
-                yield point, []
-                continue
-            values = [(f"{name}_count", float(point.count))]
-            if which == "summary" or point.HasField("sum"):
-                values.append((f"{name}_sum", point.sum))
-            yield point, values
+def _counts(name: str, point: Any, has_sum: bool) -> list[tuple[str, float]]:
+    values = [(f"{name}_count", float(point.count))]
+    if has_sum:
+        values.append((f"{name}_sum", float(point.sum)))
+    return values
+
+
+def _protobuf_points(request: Any) -> Iterator[Point]:
+    for resource_metrics in request.resource_metrics:
+        resource = {a.key: attribute_text(a.value) for a in resource_metrics.resource.attributes}
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                which, name = metric.WhichOneof("data"), metric.name
+                if which is None:
+                    continue
+                for point in getattr(metric, which).data_points:
+                    if point.flags & NO_RECORDED_VALUE:
+                        yield resource, name, 0, {}, SKIPPED
+                        continue
+                    labels = {a.key: attribute_text(a.value) for a in point.attributes}
+                    values: list[tuple[str, float]] | None
+                    if which in ("gauge", "sum"):
+                        number = point.WhichOneof("value")
+                        values = None if number is None else [(name, float(getattr(point, number)))]
+                    else:
+                        values = _counts(name, point, which == "summary" or point.HasField("sum"))
+                    yield resource, name, point.time_unix_nano, labels, values
+
+
+def _json_points(request: otlp_json.ExportMetricsServiceRequest) -> Iterator[Point]:
+    text = otlp_json.attribute_text
+    for resource_metrics in request.resource_metrics:
+        resource = {a.key: text(a.value) for a in resource_metrics.resource.attributes}
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                name = metric.name
+                numbers = metric.gauge or metric.sum
+                counts = metric.histogram or metric.exponential_histogram or metric.summary
+                for number in numbers.data_points if numbers else ():
+                    if number.flags & NO_RECORDED_VALUE:
+                        yield resource, name, 0, {}, SKIPPED
+                    else:
+                        value = number.as_double if number.as_double is not None else number.as_int
+                        yield (resource, name, number.time_unix_nano, {a.key: text(a.value) for a in number.attributes},
+                               None if value is None else [(name, float(value))])
+                for count in counts.data_points if counts and not numbers else ():
+                    if count.flags & NO_RECORDED_VALUE:
+                        yield resource, name, 0, {}, SKIPPED
+                    else:
+                        yield (resource, name, count.time_unix_nano, {a.key: text(a.value) for a in count.attributes},
+                               _counts(name, count, count.sum is not None))
 
 
 def decode(body: bytes, kind: str, max_points: int, now_ms: int, bound: ArrivalBound,
            limits: SeriesLimits) -> tuple[list[MetricSample], list[tuple[int, str]]]:
     """The samples of a decompressed request, and ``(data point index, reason)`` for the points refused."""
-    request = parse(body, kind)
+    points = _protobuf_points(parse(body)) if kind == PROTOBUF else _json_points(parse_json(body))
     samples: list[MetricSample] = []
     refused: list[tuple[int, str]] = []
-    index = 0
-    for resource_metrics in request.resource_metrics:
-        resource = _attributes(resource_metrics.resource.attributes)
-        service, host, cluster = (_first(resource, SERVICE_KEYS), _first(resource, HOST_KEYS),
-                                  _first(resource, CLUSTER_KEYS))
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                for point, values in _values(metric):
-                    if index >= max_points:
-                        raise BodyError(413, f"request has more than {max_points} data points; at most "
-                                             f"{max_points} per request (collector.max_batch_items)")
-                    ts = point.time_unix_nano // 1_000_000 or now_ms
-                    labels = _attributes(point.attributes)
-                    reason = bound.reason(ts, now_ms)
-                    for name, value in values:
-                        reason = reason or limits.problem(service, host, cluster, name, value, labels)
-                    if reason is not None:
-                        refused.append((index, f"metric {metric.name[:80]!r}: {reason}"))
-                    else:
-                        samples.extend(MetricSample(ts=ts, service=service, cluster=cluster, host=host, name=name,
-                                                    value=value, labels=labels) for name, value in values)
-                    index += 1
+    for index, (resource, metric, time_ns, labels, values) in enumerate(points):
+        if index >= max_points:
+            raise BodyError(413, f"request has more than {max_points} data points; at most "
+                                 f"{max_points} per request (collector.max_batch_items)")
+        if values is SKIPPED:
+            continue
+        service, host, cluster = _first(resource, SERVICE_KEYS), _first(resource, HOST_KEYS), _first(resource, CLUSTER_KEYS)
+        ts = time_ns // 1_000_000 or now_ms
+        reason = bound.reason(ts, now_ms) or (None if values else "data point has no value (as_double or as_int)")
+        for name, value in values or ():
+            reason = reason or limits.problem(service, host, cluster, name, value, labels)
+        if reason is not None:
+            refused.append((index, f"metric {metric[:80]!r}: {reason}"))
+        else:
+            samples.extend(MetricSample(ts=ts, service=service, cluster=cluster, host=host, name=name, value=value,
+                                        labels=labels) for name, value in values or ())
     return samples, refused
 
 

@@ -91,8 +91,11 @@ def test_a_point_without_time_is_stamped_with_its_arrival_and_one_without_value_
     points = scope.metrics.add(name="queue").gauge.data_points
     points.add(as_double=5.0)
     points.add(as_double=6.0, time_unix_nano=NOW_NS, flags=otlp.NO_RECORDED_VALUE)
-    samples, refused = _decode(request)
-    assert [(s.value, s.ts) for s in samples] == [(5.0, NOW_MS)] and refused == []
+    points.add(time_unix_nano=NOW_NS)  # neither as_double nor as_int
+    for kind in (otlp.PROTOBUF, otlp.JSON):
+        samples, refused = _decode(request, kind)
+        assert [(s.value, s.ts) for s in samples] == [(5.0, NOW_MS)]
+        assert refused == [(2, "metric 'queue': data point has no value (as_double or as_int)")]
 
 
 @pytest.mark.parametrize(("resource", "point", "reason"), [
@@ -145,7 +148,7 @@ def test_undecodable_bodies_are_400_with_the_decoders_reason_and_too_many_points
     for body in (b'{"resourceMetrics": [', b'{"resourceMetrics": 5}', b"\xff\xfe"):
         with pytest.raises(BodyError) as bad_json:
             otlp.decode(body, otlp.JSON, 10, NOW_MS, BOUND, SeriesLimits())
-        assert bad_json.value.status == 400 and "in JSON" in bad_json.value.reason
+        assert bad_json.value.status == 400 and "JSON" in bad_json.value.reason
     request, scope = _request()
     for _ in range(4):
         scope.metrics.add(name="m").gauge.data_points.add(as_double=1.0, time_unix_nano=NOW_NS)
