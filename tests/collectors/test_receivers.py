@@ -176,7 +176,7 @@ def test_the_opentelemetry_sdk_exports_into_server_metrics_and_the_service_windo
         metrics = requests.get(runner.url + "/metrics", timeout=5).text
     assert re.search(r'requests_total\{path="otlp:/v1/metrics",status="200"\} [23]\.0', metrics), metrics
 
-    wait_for(lambda: len(_rows(clickhouse_db, "otel-edge")) >= 8, 60, "the SDK's points in server_metrics",
+    wait_for(lambda: len(_rows(clickhouse_db, "otel-edge")) >= 8, 180, "the SDK's points in server_metrics",
              seen=lambda: _rows(clickhouse_db, "otel-edge"))
     sink.join()
     rows = _rows(clickhouse_db, "otel-edge")
@@ -184,12 +184,17 @@ def test_the_opentelemetry_sdk_exports_into_server_metrics_and_the_service_windo
     by_name: dict[str, list[float]] = {}
     for sample in rows:
         by_name.setdefault(sample.name, []).append(sample.value)
-    assert by_name == {"queue.depth": [3.0, 40.0], "requests": [5.0, 12.0], "latency_ms_count": [1.0, 2.0],
-                       "latency_ms_sum": [30.0, 430.0]}
+    # Two exports, and shutdown's own final one when it lands in time: cumulative, so the last values again.
+    expected = {"queue.depth": [3.0, 40.0], "requests": [5.0, 12.0], "latency_ms_count": [1.0, 2.0],
+                "latency_ms_sum": [30.0, 430.0]}
+    assert set(by_name) == set(expected), by_name
+    for name, values in by_name.items():
+        assert values[:2] == expected[name] and set(values[2:]) <= {expected[name][-1]}, by_name
     # The service pipeline's reducer, as the worker runs it: the window the detectors read moves with the gauge.
     windows = [w for w in service_windows(rows, window_s=1, lateness_s=1) if w.scope == "service"]
-    assert [(w.key, w.metrics["queue.depth"], w.hosts) for w in windows] == [("otel-edge", 3.0, 1),
-                                                                            ("otel-edge", 40.0, 1)]
+    assert {(w.key, w.hosts) for w in windows} == {("otel-edge", 1)}
+    depth = [w.metrics["queue.depth"] for w in windows]
+    assert depth[:2] == [3.0, 40.0] and set(depth[2:]) <= {40.0}, depth
 
 
 PROMETHEUS_CONFIG = """
@@ -225,7 +230,7 @@ def test_prometheus_remote_writes_node_exporter_into_server_metrics_and_the_serv
                 cpu = {s.ts for s in _rows(clickhouse_db, "audio-edge") if s.name == "node_cpu_seconds_total"}
                 return len(cpu) >= 3  # three scrapes
 
-            wait_for(landed, 90, "node-exporter's samples remote-written into server_metrics", interval=1.0)
+            wait_for(landed, 180, "node-exporter's samples remote-written into server_metrics", interval=1.0)
         metrics = requests.get(runner.url + "/metrics", timeout=5).text
     sink.join()
     rows = _rows(clickhouse_db, "audio-edge")
