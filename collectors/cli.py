@@ -16,10 +16,13 @@ log = logging.getLogger("collectors")
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "collect",
-        help="run the collector: POST /v1/reports and /v1/metrics into Kafka, scrape server metrics",
+        help="run the collector: POST /v1/reports and /v1/metrics into Kafka, OTLP and remote-write, scrape "
+             "server metrics",
         description=(
             "Accept client reports (POST /v1/reports) and pushed server metrics (POST /v1/metrics), "
-            "authenticated by API key, and produce them to Kafka; scrape Prometheus endpoints into the "
+            "authenticated by API key, and produce them to Kafka; take OTLP/HTTP metrics (POST /v1/metrics on "
+            "--otlp-port, 4318) and Prometheus remote-write 1.0 (POST /api/v1/write) from servers (a key with the "
+            "metrics scope, sent as 'Authorization: Bearer <secret>'); scrape Prometheus endpoints into the "
             "server-metrics topic. Serves /healthz, /readyz and /metrics. Stops on SIGINT/SIGTERM; SIGHUP "
             "re-reads collector.api_keys_file. Refuses to listen off loopback with the README's demo key "
             "(collector.allow_demo_key overrides). See docs/security.md for what each key may do."
@@ -28,6 +31,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--host", help="address to listen on (default: collector.host, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on; 0 picks a free one (default: collector.port, 18080)")
+    parser.add_argument("--otlp-port", type=int, metavar="PORT",
+                        help="port of the OTLP/HTTP metrics receiver (POST /v1/metrics in OTLP protobuf or JSON, "
+                             "on --host); 0 picks a free one, -1 runs none (default: collector.otlp_port, 4318)")
     parser.add_argument("--scrape", action="append", metavar="URL=SERVICE[:CLUSTER]", default=[],
                         help="a Prometheus endpoint to scrape, with the service (and cluster) its samples belong "
                              "to, e.g. http://127.0.0.1:9100/metrics=audio-edge:eu-1; repeat for more; replaces "
@@ -53,6 +59,8 @@ def _collect(settings: Settings, args: argparse.Namespace) -> int:
         changes["scrape_targets"] = tuple(args.scrape)
     if args.scrape_interval is not None:
         changes["scrape_interval_seconds"] = args.scrape_interval
+    if args.otlp_port is not None:
+        changes["otlp_port"] = args.otlp_port
     if args.api_key:
         changes["api_keys"] = tuple(args.api_key)
     if changes:

@@ -37,7 +37,7 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from collectors import batching, bodies, health
+from collectors import batching, bodies, health, receivers
 from collectors.auth import DEMO_SECRET, ApiKeys, Key, KeyConfigError
 from collectors.coalesce import ReportCoalescer
 from collectors.dedup import RecentIds
@@ -61,6 +61,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 # A decompressed body, its media type and the item limit -> valid items, (index, reason) of the others.
 Decode = Callable[[bytes, str, int], tuple[list[T], list[tuple[int, str]]]]
+# A request -> the media type of its body (BodyError 415 when not taken).
+Media = Callable[[web.Request], str]
+# A body, its Content-Encoding and the size cap -> the plain body (BodyError when refused).
+Inflate = Callable[[bytes, str | None, int], bytes]
+
+
+def _content_type(request: web.Request) -> str:
+    return bodies.media_type(request.headers.get("Content-Type"))
 
 
 def _json(status: int, payload: Any, retry_after: float | None = None) -> web.Response:
@@ -81,6 +89,14 @@ class Admitted(Generic[T]):
     # The client's network (``collectors.sources``); empty when the key is a relay's.
     network: str
     valid: list[T]
+    invalid: list[tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """Samples a request had in Kafka (``accepted``), and ``(index, reason)`` of those refused."""
+
+    accepted: int
     invalid: list[tuple[int, str]]
 
 
@@ -130,6 +146,8 @@ class Collector:
         self.app = web.Application(client_max_size=c.max_body_bytes)
         self.app.router.add_post("/v1/reports", self._counted("/v1/reports", self.post_reports))
         self.app.router.add_post("/v1/metrics", self._counted("/v1/metrics", self.post_metrics))
+        self.receivers = receivers.Receivers(self)
+        self.receivers.add_remote_write(self.app)
         self.app.router.add_get("/healthz", self._counted("/healthz", self.healthz))
         self.app.router.add_get("/readyz", self._counted("/readyz", self.readyz))
         self.app.router.add_get("/metrics", self.prometheus)
@@ -146,10 +164,11 @@ class Collector:
 
     # -- the shared front half of both ingest endpoints ------------------------------------------
 
-    async def _admit(self, request: web.Request, scope: str, decode: Decode[T]) -> Admitted[T] | web.Response:
-        """Auth, scope, content type, size, rate (per key; per client network for reports); then the
-        body's valid items and ``(index, reason)`` for the others (``decode``, then the event-time
-        bound). A Response means refused."""
+    async def _admit(self, request: web.Request, scope: str, decode: Decode[T], media: Media = _content_type,
+                     inflate: Inflate = bodies.decompress) -> Admitted[T] | web.Response:
+        """Auth, scope, content type (``media``), size, rate (per key; per client network for reports); then
+        the body's valid items and ``(index, reason)`` for the others (``inflate``, ``decode``, then the
+        event-time bound). A Response means refused."""
         c = self.settings.collector
         key = self.ring.keys.identify(request.headers.get("Authorization"))
         if key is None:
@@ -158,7 +177,7 @@ class Collector:
             return _error(403, f"key {key.name!r} may not use {request.path}: it holds the scope(s) "
                                f"{'+'.join(sorted(key.scopes))}; {request.path} needs a key with the {scope} scope")
         try:
-            kind = bodies.media_type(request.headers.get("Content-Type"))
+            kind = media(request)
         except bodies.BodyError as exc:
             return _error(exc.status, exc.reason)
         if request.content_length is not None and request.content_length > c.max_body_bytes:
@@ -178,7 +197,7 @@ class Collector:
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"body larger than {c.max_body_bytes} bytes")
         try:
-            plain = bodies.decompress(body, request.headers.get("Content-Encoding"), c.max_body_bytes)
+            plain = inflate(body, request.headers.get("Content-Encoding"), c.max_body_bytes)
             valid, invalid = decode(plain, kind, c.max_batch_items)
         except bodies.BodyError as exc:
             return _error(exc.status, exc.reason)
@@ -307,23 +326,35 @@ class Collector:
         return fresh, len(reports) - len(fresh)
 
     async def post_metrics(self, request: web.Request) -> web.Response:
+        pushed = await self.push_samples(request, "samples", bodies.decode_samples)
+        if isinstance(pushed, web.Response):
+            return pushed
+        return _json(202, {"accepted": pushed.accepted, "rejected": len(pushed.invalid),
+                           "errors": self._rejected("samples", pushed.invalid)})
+
+    async def push_samples(self, request: web.Request, kind: str, decode: Decode[schemas.MetricSample],
+                           media: Media = _content_type, inflate: Inflate = bodies.decompress) -> Pushed | web.Response:
+        """A request of server metric samples, in any format ``decode`` reads, into ``server-metrics``: the
+        checks of ``_admit`` (a key with the ``metrics`` scope), then Kafka. A Response means refused."""
         shed = self._shed()
         if shed is not None:
             return shed
         self.inflight += 1
         try:
-            admitted = await self._admit(request, "metrics", bodies.decode_samples)
+            admitted = await self._admit(request, "metrics", decode, media, inflate)
             if isinstance(admitted, web.Response):
                 return admitted
-            valid, invalid = admitted.valid, admitted.invalid
-            records = batching.sample_records(valid, self.settings.topics.server_metrics)
-            refused = await self._deliver(self.sink.send_all(records), "samples", len(valid))
+            records = batching.sample_records(admitted.valid, self.settings.topics.server_metrics)
+            refused = await self._deliver(self.sink.send_all(records), kind, len(admitted.valid))
             if refused is not None:
                 return refused
-            return _json(202, {"accepted": len(valid), "rejected": len(invalid),
-                               "errors": self._rejected("samples", invalid)})
+            return Pushed(len(admitted.valid), admitted.invalid)
         finally:
             self.inflight -= 1
+
+    def rejected(self, kind: str, invalid: list[tuple[int, str]]) -> None:
+        """Count refused items by reason (``/metrics``), for a receiver that answers in its own format."""
+        self._rejected(kind, invalid)
 
     async def healthz(self, request: web.Request) -> web.Response:
         return health.answer(self.health, "live")
@@ -374,15 +405,25 @@ class CollectorRunner:
     host: str
     port: int
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # The OTLP/HTTP listener (collector.otlp_port); None when turned off.
+    otlp_runner: web.AppRunner | None = None
+    otlp_port: int = 0
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def otlp_url(self) -> str:
+        """Where an OTLP/HTTP exporter sends metrics: ``<otlp_url>/v1/metrics``."""
+        return f"http://{self.host}:{self.otlp_port}"
+
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.otlp_runner is not None:
+            await self.otlp_runner.cleanup()
         await self.runner.cleanup()
         close = getattr(self.sink, "close", None)
         if close is not None:
@@ -437,8 +478,10 @@ async def _poll_keys(ring: KeyRing) -> None:
 
 
 async def start(settings: Settings, *, host: str | None = None, port: int | None = None,
-                clock: Clock | None = None, sink: RecordSink | None = None) -> CollectorRunner:
-    """Start the collector in the running event loop (``port=0`` picks a free port).
+                clock: Clock | None = None, sink: RecordSink | None = None,
+                otlp_port: int | None = None) -> CollectorRunner:
+    """Start the collector in the running event loop (``port=0`` picks a free port), and its OTLP/HTTP
+    listener on ``otlp_port`` (default ``collector.otlp_port``; 0 a free port, -1 none).
 
     Refuses bad keys and the demo key on an address the network can reach
     (``KeyConfigError``), bad prefixes or proxies (``SourceConfigError``),
@@ -467,6 +510,15 @@ async def start(settings: Settings, *, host: str | None = None, port: int | None
     server: Any = site._server  # noqa: SLF001 - the only way to learn the port picked for port=0
     bound_port = int(server.sockets[0].getsockname()[1])
     started = CollectorRunner(collector, runner, sink, bind_host, bound_port)
+    otlp_at = c.otlp_port if otlp_port is None else otlp_port
+    if otlp_at >= 0:
+        try:
+            started.otlp_runner, started.otlp_port = await receivers.start_otlp(collector.receivers, bind_host, otlp_at)
+        except OSError as exc:
+            await started.stop()
+            raise OSError(exc.errno, f"cannot listen for OTLP/HTTP on {bind_host}:{otlp_at}: {exc.strerror}; set "
+                                     "OUTAGEWATCH_COLLECTOR_OTLP_PORT (collect --otlp-port) to a free port, 0 for any, "
+                                     "-1 for no OTLP listener") from None
     started.tasks.append(asyncio.create_task(health.beat_forever(collector.health, lambda: collector.sink.pending_bytes)))
     if targets:
         scraper = Scraper(targets, sink, settings.topics.server_metrics, c.scrape_timeout_seconds,
@@ -474,9 +526,10 @@ async def start(settings: Settings, *, host: str | None = None, port: int | None
         started.tasks.append(asyncio.create_task(scraper.run_forever(c.scrape_interval_seconds)))
     if ring.path is not None:
         started.tasks.append(asyncio.create_task(_poll_keys(ring)))
-    log.info("collector listening on %s (topics %s, %s; %d key(s)%s; %d scrape target(s))", started.url,
-             settings.topics.client_reports, settings.topics.server_metrics, len(ring.keys.keys),
-             f" from {ring.path}" if ring.path else "", len(targets))
+    log.info("collector listening on %s (topics %s, %s; %d key(s)%s; %d scrape target(s); OTLP/HTTP %s)",
+             started.url, settings.topics.client_reports, settings.topics.server_metrics, len(ring.keys.keys),
+             f" from {ring.path}" if ring.path else "", len(targets),
+             f"{started.otlp_url}/v1/metrics" if started.otlp_runner else "off")
     return started
 
 

@@ -183,6 +183,12 @@ class CollectorSettings:
     client_address_header: str = "X-Forwarded-For"
     max_body_bytes: int = 1024 * 1024
     max_batch_items: int = 5000
+    # The OTLP/HTTP metrics listener (POST /v1/metrics in OTLP, on collector.host): 4318 is OTLP's
+    # conventional port; 0 picks a free one, -1 runs none. Remote-write is POST /api/v1/write on collector.port.
+    otlp_port: int = 4318
+    # A pushed point (OTLP, remote-write) with more labels, or a label name or value longer, is refused.
+    max_metric_labels: int = 32
+    max_metric_label_length: int = 256
     rate_per_second: float = 200_000.0
     rate_burst: float = 400_000.0
     dedup_horizon_seconds: float = 300.0
@@ -214,6 +220,15 @@ class CollectorSettings:
     # the sink less per report (collectors/coalesce.py), at up to coalesce_ms more latency per request.
     coalesce_ms: float = 20.0
     coalesce_max_reports: int = 4000
+
+    def __post_init__(self) -> None:
+        if not -1 <= self.otlp_port <= 65535:
+            raise ConfigError("OUTAGEWATCH_COLLECTOR_OTLP_PORT (collector.otlp_port) must be a port (1-65535), 0 for "
+                              f"a free one or -1 for no OTLP listener, got {self.otlp_port!r}")
+        for name in ("max_metric_labels", "max_metric_label_length"):
+            if not getattr(self, name) >= 1:
+                raise ConfigError(f"OUTAGEWATCH_COLLECTOR_{name.upper()} (collector.{name}) must be at least 1, "
+                                  f"got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,15 @@ def parse_event_time(value: str | int | float) -> int:
 
 
 def format_ms(millis: int) -> str:
-    """RFC 3339 with milliseconds, in UTC."""
-    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    """RFC 3339 with milliseconds, in UTC; a moment no calendar holds (a sender's int64 extreme) as its number.
+
+    >>> format_ms(1795323600123), format_ms(2**63 - 1)
+    ('2026-11-22T05:00:00.123Z', '9223372036854775807 ms since the epoch')
+    """
+    try:
+        moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return f"{millis} ms since the epoch"
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
 
 

@@ -28,6 +28,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "cluster": ("outagewatch.bench.cluster", "faults in the cluster topology under load (broker, worker, ClickHouse replica, "
                 "ZooKeeper, rebalance): lost, duplicated, the incident paged, each fault's effect"),
     "peer": ("outagewatch.bench.peer", "per-room 10 s windows: our worker vs Quix Streams vs a naive Faust agent"),
+    "receivers": ("outagewatch.bench.receivers", "CPU per data point of the OTLP/HTTP and remote-write receivers "
+                  "(decode, and the whole HTTP path) beside our JSON /v1/metrics"),
     "fuzz": ("outagewatch.bench.fuzz", "generated and mutated bodies against a real collector over HTTP: answers by "
                                        "status, 5xx (must be 0), still serving, bodies/s"),
     "status-page": ("outagewatch.bench.status_page", "a flood of anonymous visitors on the status page: requests/s, "

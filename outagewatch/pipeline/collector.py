@@ -1,7 +1,7 @@
 """Running the collector as a subprocess (the demo and the benchmarks do).
 
->>> collector_argv(18080)[-3:]
-['collect', '--port', '18080']
+>>> collector_argv(18080)[-5:]
+['collect', '--otlp-port', '0', '--port', '18080']
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from outagewatch.stack.process import tail_of
 
 
 def collector_argv(port: int, extra: Sequence[str] = ()) -> list[str]:
-    return [sys.executable, "-m", "outagewatch", "collect", *extra, "--port", str(port)]
+    # The OTLP listener on a free port: several collectors (and test runs) share this machine, and 4318 once.
+    return [sys.executable, "-m", "outagewatch", "collect", "--otlp-port", "0", *extra, "--port", str(port)]
 
 
 class CollectorProcess:

@@ -29,7 +29,8 @@ class Role:
 
 
 def collector_role(index: int, port: int) -> Role:
-    return Role(f"collector-{index}", "collector", ("collect", "--port", str(port)), port)
+    # N collectors on one machine cannot all have OTLP's 4318: each takes a free port.
+    return Role(f"collector-{index}", "collector", ("collect", "--otlp-port", "0", "--port", str(port)), port)
 
 
 def worker_role(index: int, port: int) -> Role:

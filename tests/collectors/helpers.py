@@ -29,7 +29,8 @@ def collector_settings(settings: Settings, reports_topic: str, metrics_topic: st
     topics = dataclasses.replace(settings.topics, client_reports=reports_topic,
                                  server_metrics=metrics_topic or reports_topic)
     kafka = dataclasses.replace(settings.kafka, bootstrap=bootstrap or settings.kafka.bootstrap)
-    section = dataclasses.replace(settings.collector, **{"api_keys": (f"tests:{KEY}",), **collector})
+    # otlp_port 0: tests run side by side, and OTLP's 4318 is one port.
+    section = dataclasses.replace(settings.collector, **{"api_keys": (f"tests:{KEY}",), "otlp_port": 0, **collector})
     return dataclasses.replace(settings, topics=topics, kafka=kafka, collector=section)
 
 

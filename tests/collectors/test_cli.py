@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,7 +20,7 @@ def test_help_explains_every_flag() -> None:
     result = subprocess.run([sys.executable, "-m", "outagewatch", "collect", "--help"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0
-    for flag in ("--host", "--port", "--scrape", "--scrape-interval", "--api-key"):
+    for flag in ("--host", "--port", "--otlp-port", "--scrape", "--scrape-interval", "--api-key"):
         assert flag in result.stdout
 
 
@@ -38,3 +40,17 @@ def test_collect_subprocess_accepts_reports_into_kafka(topic_factory: Callable[.
     assert collector.process is not None and collector.process.returncode == 0  # clean exit on SIGTERM
     [(key, batch)] = read_topic(kafka_bootstrap, topic, 1)
     assert key == b"r" and batch.reports[0].report_id == report_id
+
+
+@pytest.mark.integration
+def test_an_otlp_port_in_use_stops_the_collector_with_the_setting_to_change(kafka_bootstrap: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "outagewatch", "collect", "--port", "0", "--otlp-port", str(port)],
+                                capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "OUTAGEWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap})
+    assert result.returncode == 1
+    assert f"cannot listen for OTLP/HTTP on 127.0.0.1:{port}" in result.stderr
+    assert "OUTAGEWATCH_COLLECTOR_OTLP_PORT (collect --otlp-port)" in result.stderr
