@@ -36,12 +36,12 @@ def _label_name(name: str) -> str:
     return clean if clean and not clean[0].isdigit() else f"_{clean}"
 
 
-def labels(alert: Alert) -> dict[str, str]:
+def am_labels(alert: Alert) -> dict[str, str]:
     """The alert's labels as Alertmanager accepts them (valid names, no empty values)."""
     return {_label_name(k): v for k, v in alert_labels(alert).items() if v}
 
 
-def annotations(alert: Alert, links: AlertLinks | None = None) -> dict[str, str]:
+def am_annotations(alert: Alert, links: AlertLinks | None = None) -> dict[str, str]:
     """What Alertmanager shows beside the labels, with the board, runbook and silence links.
 
     ``runbook_url`` and ``dashboard`` are the names Prometheus alerting rules conventionally use.
@@ -67,8 +67,8 @@ def payload(alert: Alert, hold_seconds: float = 7200.0, generator_url: str = "",
     else:
         ends = alert.event_ts + int(hold_seconds * 1000)
     body: dict[str, Any] = {
-        "labels": labels(alert),
-        "annotations": annotations(alert, links),
+        "labels": am_labels(alert),
+        "annotations": am_annotations(alert, links),
         "startsAt": format_ms(alert.starts_at),
         "endsAt": format_ms(ends),
     }

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from alerting.links import Links
-from alerting.notify.alertmanager import annotations, labels
+from alerting.notify.alertmanager import am_annotations, am_labels
 from alerting.notify.http import JsonPostNotifier
 from core.schemas import Alert
 from core.timeutil import format_ms
@@ -37,8 +37,8 @@ GROUP_BY = ("alertname", "scope", "key")
 
 def payload(alert: Alert, receiver: str, links: Links) -> dict[str, Any]:
     alert_links = links.of(alert)
-    all_labels = labels(alert)
-    notes = annotations(alert, alert_links)
+    all_labels = am_labels(alert)
+    notes = am_annotations(alert, alert_links)
     group = {name: all_labels[name] for name in sorted(GROUP_BY) if name in all_labels}
     # Alertmanager's group key: the route's matchers ({} for the root) and the group labels.
     group_key = "{}:{" + ", ".join(f"{name}={_quoted(value)}" for name, value in group.items()) + "}"
