@@ -279,6 +279,10 @@ class AlertingSettings:
     # Webhooks that receive Alertmanager's webhook payload (version 4) instead of the alert event,
     # so receivers written for Alertmanager work unchanged.
     alertmanager_webhook_urls: tuple[str, ...] = ()
+    # Silences added with `outagewatch silence add`; the worker re-reads this file when it changes.
+    silences_path: Path = field(default_factory=lambda: _default_data_dir() / "silences.json")
+    # Recurring maintenance windows (YAML, Alertmanager's time_intervals shape); "" for none.
+    maintenance_windows_file: str = ""
 
     def __post_init__(self) -> None:
         problem = runbook_template_error(self.runbook_url_template)
