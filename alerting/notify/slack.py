@@ -52,18 +52,26 @@ def _context(parts: list[str]) -> dict[str, Any]:
     return {"type": "context", "elements": elements}
 
 
+def escape(text: str) -> str:
+    """Slack's three control characters, so a client-chosen room key cannot write ``<!channel>``.
+
+    >>> escape("<!channel> & co")
+    '&lt;!channel&gt; &amp; co'
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _link(url: str, label: str) -> str:
-    # mrkdwn links break on "|" and ">"; escape what Slack's own formatting rules name.
-    safe = url.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "%7C")
-    return f"<{safe}|{label}>"
+    # A "|" inside the URL would end it early in mrkdwn's <url|label>.
+    return f"<{escape(url).replace('|', '%7C')}|{label}>"
 
 
 def payload(alert: Alert, links: AlertLinks | None = None) -> dict[str, Any]:
     icon = ":white_check_mark:" if alert.status == "resolved" else ":rotating_light:"
-    text = f"{icon} [{alert.status.upper()} {alert.severity}] {alert.summary}"
+    text = f"{icon} [{alert.status.upper()} {alert.severity}] {escape(alert.summary)}"
     facts = [
-        f"*scope* {alert.scope} `{alert.key}`",
-        f"*kind* {alert.kind}",
+        f"*scope* {alert.scope} `{escape(alert.key)}`",
+        f"*kind* {escape(alert.kind)}",
         f"*since* {format_ms(alert.starts_at)}",
     ]
     if alert.ends_at is not None:
@@ -75,9 +83,9 @@ def payload(alert: Alert, links: AlertLinks | None = None) -> dict[str, Any]:
         if links.silence_url:
             shown.append(_link(links.silence_url, "Silence in Alertmanager"))
         blocks.append(_section(" · ".join(shown)))
-        blocks.append(_context([f"silence: `{links.silence_command}`"]))
+        blocks.append(_context([f"silence: `{escape(links.silence_command)}`"]))
     if alert.affected:
-        blocks.append(_section(f"*affected ({len(alert.affected)})* {_listing(alert.affected)}"))
+        blocks.append(_section(f"*affected ({len(alert.affected)})* {escape(_listing(alert.affected))}"))
     if alert.evidence:
         lines = [
             f"{e.detector}: observed {e.observed:g}, baseline {e.baseline:g}, score {e.score:.2f}"

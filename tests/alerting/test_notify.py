@@ -126,3 +126,9 @@ def test_pagerduty_leaves_a_small_event_untouched() -> None:
     body = pagerduty_payload(INCIDENT, "key")
     assert "truncated" not in body["payload"]["custom_details"]
     assert body["payload"]["custom_details"]["affected"] == INCIDENT.affected
+
+
+def test_slack_escapes_a_client_chosen_key_so_it_cannot_mention_the_channel() -> None:
+    alert = msgspec.structs.replace(INCIDENT, scope="room", key="<!channel>", summary="<!channel>: crash")
+    text = msgspec.json.encode(slack_payload(alert)).decode()
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
