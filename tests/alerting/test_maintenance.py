@@ -17,8 +17,8 @@ from core.timeutil import ManualClock
 from tests.alerting.helpers import WINDOW_MS, decision
 
 
-def ms(*parts: int) -> int:
-    return int(datetime(*parts, tzinfo=UTC).timestamp() * 1000)  # type: ignore[misc]
+def ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
+    return int(datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp() * 1000)
 
 
 def interval(**config: Any) -> TimeInterval:
