@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from alerting.maintenance import MaintenanceWindow, load_windows
 from core.config import AlertingSettings
 
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
@@ -107,6 +109,10 @@ class AlertingPolicy:
     lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
     grouping: GroupingPolicy = field(default_factory=GroupingPolicy)
     notify: NotifyPolicy = field(default_factory=NotifyPolicy)
+    # Recurring windows that mute matching alerts (``alerting.maintenance``).
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    # The file ``outagewatch silence add`` writes; None: CLI silences are not read.
+    silences_path: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: AlertingSettings) -> AlertingPolicy:
@@ -127,4 +133,6 @@ class AlertingPolicy:
                 max_attempts=settings.notify_max_attempts,
                 backoff_seconds=settings.notify_backoff_seconds,
             ),
+            maintenance=load_windows(settings.maintenance_windows_file) if settings.maintenance_windows_file else (),
+            silences_path=settings.silences_path,
         )

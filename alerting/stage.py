@@ -5,7 +5,9 @@ to the one ``AlertEngine`` and returns its alert events as ``Emitted``: the
 event and, when it must not page, why (``muted``). Every event is recorded
 (alerts topic, ClickHouse); the dispatcher pages only the unmuted ones. The
 stage is the one place that applies the muters, wider reasons first:
-inhibition by a cluster or global incident, silences, ``WideFirst``,
+inhibition by a cluster or global incident, silences, maintenance windows
+(``alerting.maintenance``), the silences added from the command line
+(``alerting.silence_store``), ``WideFirst``,
 ``OnePagePerKey`` (``alerting.inhibit``). A resolved is never muted: it goes
 where its firing went (the nflog decides).
 
@@ -43,8 +45,10 @@ from typing import Any
 from alerting.engine import AlertEngine, restore_engine
 from alerting.inhibit import OnePagePerKey, WideFirst
 from alerting.lifecycle import Tracked, hold, release
+from alerting.maintenance import Maintenance
 from alerting.muter import Muter
 from alerting.policy import AlertingPolicy
+from alerting.silence_store import SilenceFile
 from core.schemas import Alert, Decision
 
 
@@ -85,7 +89,10 @@ class AlertStage:
         self.clock = EventClock(int(state["watermark"][1]) if state else 0)
         self.engine: AlertEngine = restore_engine(policy, self.clock, state)
         # Wider reasons first: an alert muted by both is held for the wider one.
-        self._muters: list[Muter] = [*self.engine.muters, WideFirst(self.engine), OnePagePerKey(self.engine)]
+        self._muters: list[Muter] = [*self.engine.muters, Maintenance(policy.maintenance, self.clock)]
+        if policy.silences_path is not None:
+            self._muters.append(SilenceFile(policy.silences_path, self.clock))
+        self._muters += [WideFirst(self.engine), OnePagePerKey(self.engine)]
 
     def step(self, decisions: Sequence[Decision]) -> list[Emitted]:
         """Feed one batch of decisions (one window end); return its alert events, each with its mute reason."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import string
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -239,6 +240,28 @@ class StreamsSettings:
     web_port: int = 16066
 
 
+RUNBOOK_FIELDS = frozenset({"base", "kind", "scope", "key", "fingerprint"})
+
+
+def runbook_template_error(template: str) -> str | None:
+    """Why a runbook URL template cannot be used, or None.
+
+    >>> runbook_template_error("{base}/{kind}") is None
+    True
+    >>> print(runbook_template_error("{base}/{room}"))
+    unknown placeholder {room}; use {base}, {fingerprint}, {key}, {kind}, {scope}
+    """
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        return f"not a template ({exc}); placeholders look like {{kind}}"
+    for name in names:
+        if name not in RUNBOOK_FIELDS:
+            known = ", ".join(f"{{{f}}}" for f in sorted(RUNBOOK_FIELDS))
+            return f"unknown placeholder {{{name}}}; use {known}"
+    return None
+
+
 @dataclass(frozen=True)
 class AlertingSettings:
     webhook_urls: tuple[str, ...] = ()
@@ -264,6 +287,23 @@ class AlertingSettings:
     # The alert engine's dead man's switch: an always-firing Watchdog alert sent to
     # alertmanager_url this often (0: never). When it stops arriving, the monitor is blind.
     watchdog_interval_seconds: float = 60.0
+    # Every notification links a runbook per alert kind: this template, filled with {base}, {kind},
+    # {scope}, {key} and {fingerprint} (URL-quoted); point the base at your team's runbooks.
+    runbook_base_url: str = "https://runbooks.example.com/outagewatch"
+    runbook_url_template: str = "{base}/{kind}"
+    # Webhooks that receive Alertmanager's webhook payload (version 4) instead of the alert event,
+    # so receivers written for Alertmanager work unchanged.
+    alertmanager_webhook_urls: tuple[str, ...] = ()
+    # Silences added with `outagewatch silence add`; the worker re-reads this file when it changes.
+    silences_path: Path = field(default_factory=lambda: _default_data_dir() / "silences.json")
+    # Recurring maintenance windows (YAML, Alertmanager's time_intervals shape); "" for none.
+    maintenance_windows_file: str = ""
+
+    def __post_init__(self) -> None:
+        problem = runbook_template_error(self.runbook_url_template)
+        if problem is not None:
+            raise ConfigError(f"OUTAGEWATCH_ALERTING_RUNBOOK_URL_TEMPLATE (alerting.runbook_url_template) "
+                              f"{self.runbook_url_template!r}: {problem}")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "outagewatch.demo.cli",
     "collectors.cli",
     "outagewatch.evaluate.cli",
+    "alerting.cli",
 )
 
 log = logging.getLogger("outagewatch")

@@ -107,7 +107,7 @@ class DetectionAgents:
         self.detection = WindowDetection(config)
         self.policy = AlertingPolicy.from_settings(settings.alerting)
         self.renotify_seconds = settings.alerting.renotify_seconds
-        self.notifiers = list(notifiers if notifiers is not None else notifiers_from_settings(settings.alerting))
+        self.notifiers = list(notifiers if notifiers is not None else notifiers_from_settings(settings.alerting, settings.grafana))
         self.stage: AlertStage | None = None
         self.nflog: Nflog | None = None
         self.dispatcher: Dispatcher | None = None

@@ -18,17 +18,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from alerting.dispatch import Dispatcher
 from alerting.identity import fingerprint
+from alerting.links import Links
 from alerting.nflog import Nflog
 from alerting.notify.alertmanager import AlertmanagerNotifier
+from alerting.notify.amwebhook import payload as amwebhook_payload
 from alerting.stage import Emitted
 from core.schemas import Alert, Evidence
 from core.timeutil import SystemClock
 from outagewatch.stack.packages import ensure_peer
 from outagewatch.stack.process import free_port
+from tests.alerting.am_receiver import AmMessage
 from tests.alerting.receiver import Receiver
 
 CONFIG = """
@@ -163,6 +167,17 @@ def test_alertmanager_round_trip(alertmanager: tuple[str, int]) -> None:
             assert fired[0]["receiver"] == "outagewatch-test"
             assert fired[0]["alerts"][0]["labels"]["key"] == "room-17"
             assert fired[0]["alerts"][0]["annotations"]["summary"] == firing.summary
+            # The links reach the receivers Alertmanager notifies ...
+            links = Links(alertmanager_url=base).of(firing)
+            sent = fired[0]["alerts"][0]
+            assert sent["annotations"]["runbook_url"] == links.runbook
+            assert sent["annotations"]["dashboard"] == sent["generatorURL"] == links.board
+            # ... and Alertmanager's own webhook is what the receiver model of our v4 payload reads,
+            # field for field: the two bodies have the same keys.
+            message = msgspec.convert(fired[0], AmMessage)
+            assert message.version == "4" and message.firing()[0].labels["key"] == "room-17"
+            ours = amwebhook_payload(firing, "outagewatch-test", Links(alertmanager_url=base))
+            assert sorted(ours) == sorted(fired[0]) and sorted(ours["alerts"][0]) == sorted(sent)
 
             outcomes = await dispatcher.send([Emitted(resolved)])
             assert [o.result for o in outcomes] == ["delivered"]

@@ -75,3 +75,60 @@ def test_notifiers_from_settings() -> None:
         ("pagerduty", "http://pd/v2/enqueue"),
     ]
     assert notifiers_from_settings(load_settings(env={}).alerting) == []
+
+
+def _oversized() -> Alert:
+    """An incident past every receiver's limit: a huge summary, thousands of long names, long untrusted labels."""
+    return Alert(
+        fingerprint="big", status="firing", scope="cluster", key="eu-west", kind="correlated", severity="critical",
+        starts_at=T0, event_ts=T0 + 10_000, summary="eu-west: " + "very long summary " * 2_000,
+        labels={f"label_{i}": "v" * 5_000 for i in range(200)},
+        evidence=[Evidence(detector=f"detector-{i}" * 30, observed=i, baseline=1, score=0.5, detail="d" * 2_000)
+                  for i in range(500)],
+        affected=[f"room-{i}-" + "x" * 300 for i in range(20_000)],
+    )
+
+
+def test_slack_keeps_an_oversized_alert_within_block_kit_limits() -> None:
+    from alerting.links import Links
+    from alerting.notify.slack import MAX_BLOCKS, MAX_SECTION_TEXT, TRUNCATED
+
+    alert = _oversized()
+    message = slack_payload(alert, Links().of(alert))
+    assert len(message["blocks"]) <= MAX_BLOCKS
+    assert len(message["text"]) <= MAX_SECTION_TEXT and message["text"].endswith(TRUNCATED)
+    texts = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+    texts += [e["text"] for b in message["blocks"] if b["type"] == "context" for e in b["elements"]]
+    assert all(len(text) <= MAX_SECTION_TEXT for text in texts)
+    assert sum(text.endswith(TRUNCATED) for text in texts) >= 2  # the summary and the affected listing
+    assert any("Runbook" in text for text in texts)
+
+
+def test_pagerduty_trims_an_oversized_event_under_512_kb_and_keeps_its_links() -> None:
+    from alerting.links import Links
+    from alerting.notify.pagerduty import MAX_EVENT_BYTES, size
+
+    alert = _oversized()
+    links = Links().of(alert)
+    untrimmed = len(msgspec.json.encode(msgspec.to_builtins(alert)))
+    assert untrimmed > 4 * MAX_EVENT_BYTES
+    body = pagerduty_payload(alert, "key", links)
+    assert size(body) <= MAX_EVENT_BYTES
+    details = body["payload"]["custom_details"]
+    assert 0 < len(details["affected"]) < 20_000 and details["affected"][0].startswith("room-0-")
+    assert "affected" in details["truncated"] and "of 20000 shown" in details["truncated"]
+    assert len(body["payload"]["summary"]) <= 1024
+    assert [link["text"] for link in body["links"]] == ["Grafana board", "Runbook"]
+    assert details["silence_command"] == links.silence_command
+
+
+def test_pagerduty_leaves_a_small_event_untouched() -> None:
+    body = pagerduty_payload(INCIDENT, "key")
+    assert "truncated" not in body["payload"]["custom_details"]
+    assert body["payload"]["custom_details"]["affected"] == INCIDENT.affected
+
+
+def test_slack_escapes_a_client_chosen_key_so_it_cannot_mention_the_channel() -> None:
+    alert = msgspec.structs.replace(INCIDENT, scope="room", key="<!channel>", summary="<!channel>: crash")
+    text = msgspec.json.encode(slack_payload(alert)).decode()
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
