@@ -222,6 +222,9 @@ class StreamsSettings:
     window_seconds: int = 10
     allowed_lateness_seconds: int = 10
     web_port: int = 16066
+    # A key from which nothing arrives (a room whose clients all crashed, a region gone dark) keeps being
+    # judged on empty windows this long after its last real one (streams.dark); then it is forgotten.
+    dark_key_seconds: int = 600
 
 
 @dataclass(frozen=True)

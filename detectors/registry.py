@@ -14,7 +14,7 @@ the window's key judges it against, for the dashboards' score rows.
 >>> for room in ("a", "b", "c"):
 ...     decisions = registry.observe(RoomHealth(key=room, window_start=0, window_end=10_000, listeners=100))
 >>> [d.kind for d in decisions], sorted(registry.key_ids())
-(['error_ratio', 'volume'], [('room', 'b'), ('room', 'c')])
+(['error_ratio', 'volume', 'heartbeat_loss'], [('room', 'b'), ('room', 'c')])
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from core.schemas import Decision, RoomHealth, ServiceHealth
 from detectors.ensemble import Bands, EnsembleConfig, RoomEnsemble, ServiceEnsemble
 
 KeyId = tuple[str, str]
-STATE_VERSION = 1
+# 2: room keys carry their expected audience. A version 1 state restores, each room's audience warming up afresh.
+STATE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class RoomDetectors:
@@ -64,6 +66,18 @@ class RoomDetectors:
             self._keys.move_to_end(key_id)
         return ensemble.observe(window)  # type: ignore[arg-type]
 
+    def observe_dark(self, window: RoomHealth) -> list[Decision]:
+        """Judge a window of a held ``RoomHealth`` key in which nothing arrived (``RoomEnsemble.observe_dark``).
+
+        A key not held (forgotten, or a service) has no audience to judge: no decisions.
+        """
+        key_id = (window.scope, window.key)
+        ensemble = self._keys.get(key_id)
+        if not isinstance(ensemble, RoomEnsemble):
+            return []
+        self._keys.move_to_end(key_id)
+        return ensemble.observe_dark(window)
+
     def key_state(self, scope: str, key: str) -> dict[str, Any] | None:
         ensemble = self._keys.get((scope, key))
         if ensemble is None:
@@ -87,8 +101,8 @@ class RoomDetectors:
 
     @classmethod
     def from_state(cls, state: dict[str, Any], config: EnsembleConfig | None = None) -> Self:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"detector state version {state.get('version')!r} is not {STATE_VERSION}")
+        if state.get("version") not in READABLE_VERSIONS:
+            raise ValueError(f"detector state version {state.get('version')!r} is not one of {READABLE_VERSIONS}")
         registry = cls(config)
         for entry in state["keys"]:
             registry.restore_key(entry["scope"], entry["key"], entry)
