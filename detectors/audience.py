@@ -75,7 +75,7 @@ Examples
 [0.399, 0.638, 0.728]
 >>> audience = copy.deepcopy(saved)
 >>> judge([40.0], leaves=480.0), judge([40.0, 40.0])   # the same drop, but they said they left
-([0.0], [0.0, 0.02])
+([0.0], [0.0, 0.0])
 >>> audience = copy.deepcopy(saved)
 >>> judge([0.0, 0.0])                     # gone dark: no heartbeat at all
 [0.469, 0.687]
@@ -191,7 +191,10 @@ class Audience:
             squared = min(relative * relative, 25.0 * self.deviation2)
             self.deviation2 += self._deviation_alpha * (squared - self.deviation2)
         alpha = self._alpha * (self.anomalous_weight if suspicious else 1.0)
-        self.level = expected + alpha * (people - expected)
+        # Who left in this window heartbeated in it before leaving about half as often as the others:
+        # their heartbeats must not teach the level that they are still here (a room that ended).
+        present = max(people - 0.5 * max(leaves, 0.0), 0.0)
+        self.level = expected + alpha * (present - expected)
         self.learned += 1
         self.recent.append(people)
 

@@ -12,9 +12,11 @@ end a key missed, oldest first, so its expected audience
 
 How far event time has got is the caller's: in a replay, the windows other
 keys closed (the global stream's event time); in the live worker, the newest
-window end seen plus the wall time since, less a grace for partitions that
-lag (``streams.detection_agents``). The same windows reach the same detectors
-either way.
+window end seen plus the wall time since, less a grace, and only for keys
+that have had no window for a while of wall time too
+(``streams.detection_agents``): a worker catching up on a backlog reads its
+partitions unevenly. The same empty windows reach the same detectors either
+way.
 
 A key keeps being judged for ``give_up_ms`` after its last real window (a
 room that ended has been judged quiet by then); then it is forgotten, and so
@@ -48,6 +50,7 @@ class _Known:
     real_end: int  # the last window end a report arrived for
     region: str
     partition: int
+    seen_wall: int  # wall time of its last real window (0 in a replay)
 
 
 class DarkKeys:
@@ -66,27 +69,36 @@ class DarkKeys:
         self._known.clear()
         self._by_end.clear()
 
-    def seen(self, window: RoomHealth, partition: int = 0) -> None:
-        """A real window was judged: the key is alive up to its end."""
+    def seen(self, window: RoomHealth, partition: int = 0, wall_ms: int = 0) -> None:
+        """A real window was judged (at wall time ``wall_ms``, live): the key is alive up to its end."""
         key_id = (window.scope, window.key)
         known = self._known.get(key_id)
         if known is None:
             if len(self._known) >= self.max_keys:
                 return  # the detectors keep at most as many keys; a new one past it is not watched for silence
-            known = self._known[key_id] = _Known(window.window_end, window.window_end, window.region, partition)
+            known = self._known[key_id] = _Known(window.window_end, window.window_end, window.region, partition,
+                                                 wall_ms)
             self._by_end.setdefault(known.judged_end, set()).add(key_id)
             return
         known.real_end = max(known.real_end, window.window_end)
         known.region = window.region or known.region
-        known.partition = partition
+        known.partition, known.seen_wall = partition, wall_ms
         self._move(key_id, known, max(known.judged_end, window.window_end))
 
-    def due(self, upto_end: int) -> list[tuple[RoomHealth, int]]:
-        """An empty window (and its key's partition) for each window end up to ``upto_end`` a key missed."""
+    def due(self, upto_end: int, wall_ms: int = 0, quiet_ms: int = 0) -> list[tuple[RoomHealth, int]]:
+        """An empty window (and its key's partition) for each window end up to ``upto_end`` a key missed.
+
+        Live, a key must also have had no window for ``quiet_ms`` of wall
+        time: a worker catching up reads its sources unevenly, and a key whose
+        windows still arrive, however far behind in event time, is not dark.
+        """
         out: list[tuple[RoomHealth, int]] = []
         for end in sorted(end for end in self._by_end if end < upto_end):
             for key_id in sorted(self._by_end.pop(end)):
                 known = self._known[key_id]
+                if known.seen_wall > wall_ms - quiet_ms:
+                    self._by_end.setdefault(end, set()).add(key_id)
+                    continue
                 last = min(upto_end, known.real_end + self.give_up_ms)
                 for window_end in range(known.judged_end + self.window_ms, last + 1, self.window_ms):
                     out.append((RoomHealth(scope=key_id[0], key=key_id[1],  # type: ignore[arg-type]

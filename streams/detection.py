@@ -112,7 +112,7 @@ class WindowDetection:
         self.dark.forget()
 
     def observe(self, window: Window, store: KeyStore | None = None, scores: bool = True,
-                partition: int = 0) -> Detected:
+                partition: int = 0, wall_ms: int = 0) -> Detected:
         """Judge ``window``, learn from it, persist the key's state; return decisions and score rows."""
         scope, key = window.scope, window.key
         if store is not None and (scope, key) not in self.registry:
@@ -122,20 +122,21 @@ class WindowDetection:
         if store is not None:
             store.put(state_key(scope, key), _encode_state(self.registry.key_state(scope, key)))
         if isinstance(window, RoomHealth):
-            self.dark.seen(window, partition)
+            self.dark.seen(window, partition, wall_ms)
         rows = score_rows(window, decisions, bands) if scores else []
         return Detected(decisions, rows)
 
     def judge_dark(self, upto_end: int, stores: Callable[[int], KeyStore | None] | None = None,
-                   scores: bool = True) -> Detected:
+                   scores: bool = True, wall_ms: int = 0, quiet_ms: int = 0) -> Detected:
         """Judge every window up to ``upto_end`` that a known key missed (nothing arrived for it).
 
-        ``stores`` gives the ``KeyStore`` of a key's partition (live); the
-        decisions come oldest window first.
+        ``stores`` gives the ``KeyStore`` of a key's partition (live), and
+        ``wall_ms``/``quiet_ms`` keep a key whose windows still arrive from
+        looking dark (``DarkKeys.due``); the decisions come oldest window first.
         """
         decisions: list[Decision] = []
         rows: list[AnomalyScore] = []
-        for window, partition in self.dark.due(upto_end):
+        for window, partition in self.dark.due(upto_end, wall_ms, quiet_ms):
             scope, key = window.scope, window.key
             store = stores(partition) if stores is not None else None
             if store is not None and (scope, key) not in self.registry:

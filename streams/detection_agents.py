@@ -167,7 +167,8 @@ class DetectionAgents:
             if store is None:
                 store = stores[message.partition] = self.io.table_store(table, message.partition)
             try:
-                detected = self.detection.observe(window, store, partition=message.partition)
+                detected = self.detection.observe(window, store, partition=message.partition,
+                                                  wall_ms=self.wall_clock.now_ms())
             except Exception:  # noqa: BLE001 - one key's detector bug must not stop every room's detection
                 log.exception("detectors failed on %s %s window %d; skipped it", window.scope, window.key,
                               window.window_start)
@@ -204,7 +205,8 @@ class DetectionAgents:
         if self.newest_window is None:
             return
         newest_end, seen_wall = self.newest_window
-        upto = newest_end + max(0, self.wall_clock.now_ms() - seen_wall) - self.dark_grace_ms
+        now = self.wall_clock.now_ms()
+        upto = newest_end + max(0, now - seen_wall) - self.dark_grace_ms
         stores: dict[int, TableStore] = {}
 
         def store_of(partition: int) -> TableStore:
@@ -214,7 +216,7 @@ class DetectionAgents:
             return store
 
         try:
-            detected = self.detection.judge_dark(upto, store_of)
+            detected = self.detection.judge_dark(upto, store_of, wall_ms=now, quiet_ms=self.dark_grace_ms)
         except Exception:  # noqa: BLE001 - the next tick judges afresh; the live windows go on
             log.exception("judging dark keys up to %d failed", upto)
             return
