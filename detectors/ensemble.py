@@ -150,6 +150,9 @@ class RoomEnsemble:
         self.code_volume = {code: VolumeBaseline(**config.volume) for code in ERROR_CODES}
         self.code_ratio = {code: ErrorRatio(**config.ratio) for code in ERROR_CODES}
         self.audience = Audience(**config.audience)
+        # The region of the key's last window with its usual audience: a room whose listeners in one region
+        # went dark reports from the others, and its silence belongs to the region that went quiet.
+        self.home_region = ""
         self.seen_codes: set[str] = set()
         # kind -> the previous window's (window_start, window_end, error clients, listeners), if it was elevated
         self.previous: dict[str, tuple[int, int, float, float]] = {}
@@ -248,10 +251,13 @@ class RoomEnsemble:
         detail = (f"heartbeats of {people:,.0f} people vs {expected:,.0f} expected "
                   f"({leaves:,.0f} left, {joins:,.0f} joined); alarm at a {audience.min_drop:.0%} drop beyond noise")
         audience.learn_one(listeners, joins, leaves)
+        if score < audience.suspect and window.region:
+            self.home_region = window.region
+        region = self.home_region or window.region
         return Decision(scope=window.scope, key=window.key, kind=HEARTBEAT_LOSS, window_start=window.window_start,
                         window_end=window.window_end, bad=bad, score=round(score, 4),
                         severity=_severity(self.config, bad, score, 0.0),
-                        labels={"region": window.region} if window.region else {},
+                        labels={"region": region} if region else {},
                         evidence=[Evidence(detector="audience", observed=round(people, 3),
                                            baseline=round(expected, 3), score=round(score, 4), detail=detail)])
 
@@ -332,6 +338,7 @@ class RoomEnsemble:
             "previous": {kind: list(window) for kind, window in self.previous.items()},
             "forgery_follow_up": self.forgery_follow_up,
             "audience": self.audience.to_state(),
+            "home_region": self.home_region,
         }
 
     @classmethod
@@ -348,6 +355,7 @@ class RoomEnsemble:
         ensemble.forgery_follow_up = int(state.get("forgery_follow_up", 0))
         if "audience" in state:  # a state saved before the audience existed: it warms up afresh (one minute)
             ensemble.audience = Audience.from_state(state["audience"])
+        ensemble.home_region = str(state.get("home_region", ""))
         return ensemble
 
 

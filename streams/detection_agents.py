@@ -110,6 +110,7 @@ class DetectionAgents:
         # A key's window is declared missing once windows this much newer have arrived (or that much wall
         # time has passed since the newest): a partition that lags a little is not a dark key.
         self.dark_grace_ms = (streams_settings.window_seconds + streams_settings.allowed_lateness_seconds) * 1000
+        self.dark_silence_ms = streams_settings.dark_silence_seconds * 1000
         # The newest room-health window end seen, and the wall time when it was seen.
         self.newest_window: tuple[int, int] | None = None
         self.policy = AlertingPolicy.from_settings(settings.alerting)
@@ -196,17 +197,20 @@ class DetectionAgents:
             await asyncio.gather(*futures)
 
     async def _judge_dark(self) -> None:
-        """Judge the windows known keys missed: event time is the newest window's, moved on by wall time.
+        """Judge the windows known keys missed, up to the newest window end seen, less a grace.
 
-        When every partition has gone quiet (the whole ingest dark) no window
-        arrives at all, and the wall time since the newest one is what says
-        how far event time has got.
+        While windows flow, the other keys' windows are the clock, as in a
+        replay (a replay into Kafka slower than real time must not invent
+        silences). When no window at all has arrived for
+        ``dark_silence_seconds`` (the whole ingest dark), event time follows
+        the wall clock from the newest window.
         """
         if self.newest_window is None:
             return
         newest_end, seen_wall = self.newest_window
         now = self.wall_clock.now_ms()
-        upto = newest_end + max(0, now - seen_wall) - self.dark_grace_ms
+        silent_for = now - seen_wall
+        upto = newest_end - self.dark_grace_ms + (silent_for if silent_for >= self.dark_silence_ms else 0)
         stores: dict[int, TableStore] = {}
 
         def store_of(partition: int) -> TableStore:
