@@ -105,6 +105,10 @@ class EnsembleConfig:
     # The expected audience (``detectors.audience``): heartbeat_s and window_s must match the clients and
     # the windows (``streams.window_seconds``).
     audience: dict[str, Any] = field(default_factory=lambda: {"warmup": 6})
+    # What changes for a region, platform, app_version or the global window: a partial drop there is a room's
+    # or a narrower slice's to page (each pages its own), and a slice of a few heavy sampled heartbeats loses
+    # half of them when one leave report comes minutes late; an aggregate pages its silence when it goes dark.
+    aggregate_audience: dict[str, Any] = field(default_factory=lambda: {"min_drop": 0.6})
     server: dict[str, Any] = field(default_factory=dict)
     # A service under more load is not an incident: a server window is bad only
     # when a symptom metric (its name contains one of these keys) is at least
@@ -142,14 +146,15 @@ def _severity(config: EnsembleConfig, bad: bool, score: float, clients: float) -
 class RoomEnsemble:
     """The detectors of one ``RoomHealth`` key."""
 
-    def __init__(self, config: EnsembleConfig) -> None:
+    def __init__(self, config: EnsembleConfig, scope: str = "room") -> None:
         self.config = config
         self.volume = VolumeBaseline(**config.volume)
         self.ratio = ErrorRatio(**config.ratio)
         self.cusum = Cusum(**config.cusum)
         self.code_volume = {code: VolumeBaseline(**config.volume) for code in ERROR_CODES}
         self.code_ratio = {code: ErrorRatio(**config.ratio) for code in ERROR_CODES}
-        self.audience = Audience(**config.audience)
+        self.audience = Audience(**(config.audience if scope == "room"
+                                    else {**config.audience, **config.aggregate_audience}))
         # The region of the key's last window with its usual audience: a room whose listeners in one region
         # went dark reports from the others, and its silence belongs to the region that went quiet.
         self.home_region = ""
@@ -342,8 +347,8 @@ class RoomEnsemble:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], config: EnsembleConfig) -> Self:
-        ensemble = cls(config)
+    def from_state(cls, state: dict[str, Any], config: EnsembleConfig, scope: str = "room") -> Self:
+        ensemble = cls(config, scope)
         ensemble.volume = VolumeBaseline.from_state(state["volume"])
         ensemble.ratio = ErrorRatio.from_state(state["ratio"])
         ensemble.cusum = Cusum.from_state(state["cusum"])

@@ -58,7 +58,8 @@ class RoomDetectors:
         key_id = (window.scope, window.key)
         ensemble = self._keys.get(key_id)
         if ensemble is None:
-            ensemble = RoomEnsemble(self.config) if isinstance(window, RoomHealth) else ServiceEnsemble(self.config)
+            ensemble = (RoomEnsemble(self.config, window.scope) if isinstance(window, RoomHealth)
+                        else ServiceEnsemble(self.config))
             self._keys[key_id] = ensemble
             while len(self._keys) > self.config.max_keys:
                 self._keys.popitem(last=False)
@@ -86,8 +87,9 @@ class RoomDetectors:
         return {"kind": kind, "state": ensemble.to_state()}
 
     def restore_key(self, scope: str, key: str, state: dict[str, Any]) -> None:
-        cls = RoomEnsemble if state["kind"] == "room" else ServiceEnsemble
-        self._keys[(scope, key)] = cls.from_state(state["state"], self.config)
+        self._keys[(scope, key)] = (RoomEnsemble.from_state(state["state"], self.config, scope)
+                                    if state["kind"] == "room" else ServiceEnsemble.from_state(state["state"],
+                                                                                                self.config))
         self._keys.move_to_end((scope, key))
         while len(self._keys) > self.config.max_keys:
             self._keys.popitem(last=False)
