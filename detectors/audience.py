@@ -10,8 +10,8 @@ between windows. The detector predicts the key's people each window as its
 learned level plus joins minus leaves (the trajectory), then judges the
 people seen against it, on two spans at once:
 
-- the window itself must be at least ``min_drop`` short (a drop that ended
-  is no longer a drop);
+- the window itself must be at least ``window_drop`` (default: ``min_drop``)
+  short (a drop that ended is no longer a drop);
 - and the last ``span`` windows (one heartbeat period: a small room's
   single windows catch its few people unevenly, the period counts each of
   them once) must prove it, all three of: at least ``min_drop`` short;
@@ -46,7 +46,9 @@ warmup
 half_life
     Half-life of the level and of the deviation, in windows.
 min_drop, alpha, z_alarm
-    The three alarms above.
+    The three alarms of the span above.
+window_drop
+    The window's own drop alarm (default ``min_drop``).
 rel_floor
     The learned relative deviation is at least this.
 suspect, anomalous_weight
@@ -90,7 +92,7 @@ from typing import Any, Self
 from detectors.base import half_life_alpha, squash
 
 PARAMS = ("heartbeat_s", "window_s", "span", "warmup", "half_life", "min_drop", "alpha", "z_alarm",
-          "rel_floor", "suspect", "anomalous_weight")
+          "rel_floor", "suspect", "anomalous_weight", "window_drop")
 
 
 def poisson_drop_deviance(observed: float, expected: float) -> float:
@@ -111,7 +113,8 @@ def poisson_drop_deviance(observed: float, expected: float) -> float:
 class Audience:
     def __init__(self, heartbeat_s: float = 30.0, window_s: float = 10.0, span: int = 3, warmup: int = 6,
                  half_life: float = 6.0, min_drop: float = 0.3, alpha: float = 1e-6, z_alarm: float = 5.0,
-                 rel_floor: float = 0.03, suspect: float = 0.25, anomalous_weight: float = 0.05) -> None:
+                 rel_floor: float = 0.03, suspect: float = 0.25, anomalous_weight: float = 0.05,
+                 window_drop: float | None = None) -> None:
         if heartbeat_s <= 0 or window_s <= 0 or span < 1:
             raise ValueError("audience heartbeat_s and window_s must be > 0 and span >= 1")
         if not 0.0 < min_drop < 1.0 or not 0.0 < alpha < 1.0:
@@ -119,6 +122,9 @@ class Audience:
         self.heartbeat_s, self.window_s, self.span, self.warmup = heartbeat_s, window_s, span, warmup
         self.half_life, self.min_drop, self.alpha, self.z_alarm = half_life, min_drop, alpha, z_alarm
         self.rel_floor, self.suspect, self.anomalous_weight = rel_floor, suspect, anomalous_weight
+        self.window_drop = min_drop if window_drop is None else window_drop
+        if not 0.0 < self.window_drop <= 1.0:
+            raise ValueError(f"audience window_drop must be in (0, 1], got {window_drop}")
         self.share = min(1.0, window_s / heartbeat_s)
         self._alpha = half_life_alpha(half_life)
         # The deviation learns over ten times as many windows: rare deep dips of a few heavy heartbeats are
@@ -162,7 +168,7 @@ class Audience:
         people = self.people(listeners, joins)
         if not self.ready or expected <= 0.0:
             return 0.0, people, expected
-        now = squash(1.0 - people / expected, self.min_drop)
+        now = squash(1.0 - people / expected, self.window_drop)
         seen, windows = self._span(people)
         drop = 1.0 - seen / expected
         heartbeats = expected * self.share * windows
@@ -191,10 +197,15 @@ class Audience:
             squared = min(relative * relative, 25.0 * self.deviation2)
             self.deviation2 += self._deviation_alpha * (squared - self.deviation2)
         alpha = self._alpha * (self.anomalous_weight if suspicious else 1.0)
-        # Who left in this window heartbeated in it before leaving about half as often as the others:
-        # their heartbeats must not teach the level that they are still here (a room that ended).
-        present = max(people - 0.5 * max(leaves, 0.0), 0.0)
-        self.level = expected + alpha * (present - expected)
+        # Who left in this window may have heartbeated in it before leaving: their heartbeats must not teach
+        # the level that they are still here. Leaving one by one, they were seen about half the time; a
+        # room that ends (half its people or more leaving at once) was seen whole until it ended.
+        leaves = max(leaves, 0.0)
+        if leaves >= 0.5 * self.level:
+            # What the prediction keeps after such an exodus is its own error, not people still there.
+            self.level = min(expected, max(people - leaves, 0.0))
+        else:
+            self.level = expected + alpha * (max(people - 0.5 * leaves, 0.0) - expected)
         self.learned += 1
         self.recent.append(people)
 

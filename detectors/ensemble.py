@@ -105,10 +105,11 @@ class EnsembleConfig:
     # The expected audience (``detectors.audience``): heartbeat_s and window_s must match the clients and
     # the windows (``streams.window_seconds``).
     audience: dict[str, Any] = field(default_factory=lambda: {"warmup": 6})
-    # What changes for a region, platform, app_version or the global window: a partial drop there is a room's
-    # or a narrower slice's to page (each pages its own), and a slice of a few heavy sampled heartbeats loses
-    # half of them when one leave report comes minutes late; an aggregate pages its silence when it goes dark.
-    aggregate_audience: dict[str, Any] = field(default_factory=lambda: {"min_drop": 0.6})
+    # What changes for a region, platform, app_version or the global window: its window must be 60% short.
+    # A partial drop there is a room's or a narrower slice's to page (each pages its own), and a slice of a
+    # few heavy sampled heartbeats loses half of them when one leave report comes minutes late; a slice gone
+    # dark is still bad in its first empty window, with its rooms, so its wide incident holds their pages.
+    aggregate_audience: dict[str, Any] = field(default_factory=lambda: {"window_drop": 0.6})
     server: dict[str, Any] = field(default_factory=dict)
     # A service under more load is not an incident: a server window is bad only
     # when a symptom metric (its name contains one of these keys) is at least
