@@ -262,7 +262,7 @@ class RoomEnsemble:
         region = self.home_region or window.region
         return Decision(scope=window.scope, key=window.key, kind=HEARTBEAT_LOSS, window_start=window.window_start,
                         window_end=window.window_end, bad=bad, score=round(score, 4),
-                        severity=_severity(self.config, bad, score, 0.0),
+                        severity=_severity(self.config, bad, score, 0.0), error_keep=window.error_keep,
                         labels={"region": region} if region else {},
                         evidence=[Evidence(detector="audience", observed=round(people, 3),
                                            baseline=round(expected, 3), score=round(score, 4), detail=detail)])
