@@ -180,9 +180,12 @@ class AlertEngine:
 
     def _expire_stale(self) -> list[Alert]:
         horizon = self.horizon_end() - int(self.policy.lifecycle.stale_seconds * 1000)
+        # A key still judged bad on another kind (its heartbeats gone: ``heartbeat_loss`` on dark windows)
+        # has not gone stale: its error alerts wait for windows that can judge them, not for expiry.
+        alive = {(t.scope, t.key) for t in self._tracks.values() if t.last_bad and t.last_window_end >= horizon}
         events = []
         for fp, track in list(self._tracks.items()):
-            if track.last_window_end >= horizon:
+            if track.last_window_end >= horizon or (track.open and (track.scope, track.key) in alive):
                 continue
             if track.open:
                 log.info("alert %s: no decision since %d, resolving it as stale", fp, track.last_window_end)

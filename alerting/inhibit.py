@@ -19,7 +19,7 @@ from alerting.correlate import group_of
 from alerting.lifecycle import Tracked
 from alerting.policy import GroupingPolicy
 from core.schemas import Alert
-from detectors.ensemble import FORGERY
+from detectors.ensemble import FORGERY, HEARTBEAT_LOSS
 
 GENERIC_KINDS = ("error_ratio", "volume")
 # Aggregate keys that page as leaves (a version, a platform) yet span many rooms.
@@ -95,7 +95,10 @@ class WideFirst:
 
     - a room's alert of the incident's own error code does not page;
     - a generic alert (``error_ratio``, ``volume``) of a room, platform or
-      version does not page (it names no cause of its own).
+      version does not page (it names no cause of its own);
+    - nor does a ``heartbeat_loss`` one while the wide alert is an incident or
+      itself a silence: a region gone dark takes the listeners it had from
+      every platform, version and room it feeds.
 
     A room failing in another way still pages through its own error code.
     """
@@ -114,6 +117,7 @@ class WideFirst:
             if not (wide_leaf or track.scope in ("cluster", "global")):
                 continue
             same_code = wide_leaf and alert.scope == "room" and track.kind == alert.kind
-            if generic or same_code:
+            silenced = alert.kind == HEARTBEAT_LOSS and (not wide_leaf or track.kind == HEARTBEAT_LOSS)
+            if generic or same_code or silenced:
                 return f"inhibited by the wider {track.scope} {track.key} {track.kind} alert {track.fingerprint}"
         return None

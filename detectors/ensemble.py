@@ -19,6 +19,10 @@ bad or not (the good ones let alerting resolve). For a ``RoomHealth`` window
   above the CUSUM reference and the ratio score is at least ``confirm_score``.
 - ``volume``: all distinct error clients above baseline, confirmed by a ratio
   score of at least ``confirm_score`` (the surge is not just more listeners).
+- ``heartbeat_loss``: the key's heartbeats fell short of its expected
+  audience (``Audience``), unexplained by leaves: a silent failure. A window
+  in which nothing arrived for a known key (``streams.dark``) is judged on
+  this kind alone (``observe_dark``): errors cannot be judged on nothing.
 
 A bad error-code or ``error_ratio`` verdict whose previous window was
 already elevated (scored above 0: proven above normal, short of the alarm,
@@ -64,6 +68,7 @@ from typing import Any, Literal, Self
 import msgspec
 
 from core.schemas import CLIENTS_PER_SOURCE, ERROR_CODES, Decision, Evidence, RoomHealth, ServiceHealth
+from detectors.audience import Audience
 from detectors.base import Band, squash
 from detectors.cusum import Cusum
 from detectors.ratio import ErrorRatio
@@ -97,6 +102,14 @@ class EnsembleConfig:
     volume: dict[str, Any] = field(default_factory=lambda: {"warmup": 12, "half_life": 90.0, "z_alarm": 4.0})
     ratio: dict[str, Any] = field(default_factory=lambda: {"warmup": 3, "alarm_lift": 2.0, "z": 3.0})
     cusum: dict[str, Any] = field(default_factory=lambda: {"warmup": 30, "h": 10.0, "rel_floor": 0.25})
+    # The expected audience (``detectors.audience``): heartbeat_s and window_s must match the clients and
+    # the windows (``streams.window_seconds``).
+    audience: dict[str, Any] = field(default_factory=lambda: {"warmup": 6})
+    # What changes for a region, platform, app_version or the global window: its window must be 60% short.
+    # A partial drop there is a room's or a narrower slice's to page (each pages its own), and a slice of a
+    # few heavy sampled heartbeats loses half of them when one leave report comes minutes late; a slice gone
+    # dark is still bad in its first empty window, with its rooms, so its wide incident holds their pages.
+    aggregate_audience: dict[str, Any] = field(default_factory=lambda: {"window_drop": 0.6})
     server: dict[str, Any] = field(default_factory=dict)
     # A service under more load is not an incident: a server window is bad only
     # when a symptom metric (its name contains one of these keys) is at least
@@ -109,6 +122,8 @@ class EnsembleConfig:
 
 
 FORGERY = "suspected_forgery"
+# The kind of a silent failure: a key's heartbeats fell short of its expected audience (or stopped).
+HEARTBEAT_LOSS = "heartbeat_loss"
 # Windows a room keeps judging ``suspected_forgery`` (good) after its last bad one, so the alert can resolve.
 FORGERY_FOLLOW_UP = 10
 
@@ -132,13 +147,18 @@ def _severity(config: EnsembleConfig, bad: bool, score: float, clients: float) -
 class RoomEnsemble:
     """The detectors of one ``RoomHealth`` key."""
 
-    def __init__(self, config: EnsembleConfig) -> None:
+    def __init__(self, config: EnsembleConfig, scope: str = "room") -> None:
         self.config = config
         self.volume = VolumeBaseline(**config.volume)
         self.ratio = ErrorRatio(**config.ratio)
         self.cusum = Cusum(**config.cusum)
         self.code_volume = {code: VolumeBaseline(**config.volume) for code in ERROR_CODES}
         self.code_ratio = {code: ErrorRatio(**config.ratio) for code in ERROR_CODES}
+        self.audience = Audience(**(config.audience if scope == "room"
+                                    else {**config.audience, **config.aggregate_audience}))
+        # The region of the key's last window with its usual audience: a room whose listeners in one region
+        # went dark reports from the others, and its silence belongs to the region that went quiet.
+        self.home_region = ""
         self.seen_codes: set[str] = set()
         # kind -> the previous window's (window_start, window_end, error clients, listeners), if it was elevated
         self.previous: dict[str, tuple[int, int, float, float]] = {}
@@ -213,9 +233,39 @@ class RoomEnsemble:
         forgery = self._forgery(window, clients)
         if forgery is not None:
             decisions.append(forgery)
+        decisions.append(self._audience(window))
 
         self._learn(window, by_code, listeners, clients, observed_ratio, use_cusum)
         return decisions
+
+    def observe_dark(self, window: RoomHealth) -> list[Decision]:
+        """Judge a window in which nothing arrived for this key (``streams.dark``): only its audience.
+
+        The error detectors have nothing to judge and must not learn zeros:
+        their baselines wait for the key's next real window.
+        """
+        return [self._audience(window)]
+
+    def _audience(self, window: RoomHealth) -> Decision:
+        """``heartbeat_loss``: the window's heartbeats against the key's expected audience; learns after."""
+        audience = self.audience
+        # A client reporting an error is not silent, heartbeat or not.
+        listeners = max(float(window.listeners), 0.0) + max(float(error_clients(window)[0]), 0.0)
+        joins, leaves = max(float(window.joins), 0.0), max(float(window.leaves), 0.0)
+        score, people, expected = audience.evidence(listeners, joins, leaves)
+        bad = score >= self.config.threshold
+        detail = (f"heartbeats of {people:,.0f} people vs {expected:,.0f} expected "
+                  f"({leaves:,.0f} left, {joins:,.0f} joined); alarm at a {audience.min_drop:.0%} drop beyond noise")
+        audience.learn_one(listeners, joins, leaves)
+        if score < audience.suspect and window.region:
+            self.home_region = window.region
+        region = self.home_region or window.region
+        return Decision(scope=window.scope, key=window.key, kind=HEARTBEAT_LOSS, window_start=window.window_start,
+                        window_end=window.window_end, bad=bad, score=round(score, 4),
+                        severity=_severity(self.config, bad, score, 0.0), error_keep=window.error_keep,
+                        labels={"region": region} if region else {},
+                        evidence=[Evidence(detector="audience", observed=round(people, 3),
+                                           baseline=round(expected, 3), score=round(score, 4), detail=detail)])
 
     def bands(self, ts_ms: int) -> Bands:
         """The band of each (kind, detector) in this key's decisions, for a window starting at ``ts_ms``.
@@ -229,6 +279,7 @@ class RoomEnsemble:
             ("error_ratio", "cusum"): self.cusum.band(),
             ("volume", "volume_baseline"): self.volume.band(ts_ms),
             ("volume", "error_ratio"): self.ratio.band(),
+            (HEARTBEAT_LOSS, "audience"): self.audience.band(),
         }
         for code in self.seen_codes:
             found[(code, "volume_baseline")] = self.code_volume[code].band(ts_ms)
@@ -292,11 +343,13 @@ class RoomEnsemble:
             "seen_codes": sorted(self.seen_codes),
             "previous": {kind: list(window) for kind, window in self.previous.items()},
             "forgery_follow_up": self.forgery_follow_up,
+            "audience": self.audience.to_state(),
+            "home_region": self.home_region,
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], config: EnsembleConfig) -> Self:
-        ensemble = cls(config)
+    def from_state(cls, state: dict[str, Any], config: EnsembleConfig, scope: str = "room") -> Self:
+        ensemble = cls(config, scope)
         ensemble.volume = VolumeBaseline.from_state(state["volume"])
         ensemble.ratio = ErrorRatio.from_state(state["ratio"])
         ensemble.cusum = Cusum.from_state(state["cusum"])
@@ -306,6 +359,9 @@ class RoomEnsemble:
         ensemble.previous = {kind: (int(w[0]), int(w[1]), float(w[2]), float(w[3]))
                              for kind, w in state.get("previous", {}).items()}
         ensemble.forgery_follow_up = int(state.get("forgery_follow_up", 0))
+        if "audience" in state:  # a state saved before the audience existed: it warms up afresh (one minute)
+            ensemble.audience = Audience.from_state(state["audience"])
+        ensemble.home_region = str(state.get("home_region", ""))
         return ensemble
 
 

@@ -14,7 +14,7 @@ the window's key judges it against, for the dashboards' score rows.
 >>> for room in ("a", "b", "c"):
 ...     decisions = registry.observe(RoomHealth(key=room, window_start=0, window_end=10_000, listeners=100))
 >>> [d.kind for d in decisions], sorted(registry.key_ids())
-(['error_ratio', 'volume'], [('room', 'b'), ('room', 'c')])
+(['error_ratio', 'volume', 'heartbeat_loss'], [('room', 'b'), ('room', 'c')])
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from core.schemas import Decision, RoomHealth, ServiceHealth
 from detectors.ensemble import Bands, EnsembleConfig, RoomEnsemble, ServiceEnsemble
 
 KeyId = tuple[str, str]
-STATE_VERSION = 1
+# 2: room keys carry their expected audience. A version 1 state restores, each room's audience warming up afresh.
+STATE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class RoomDetectors:
@@ -56,13 +58,26 @@ class RoomDetectors:
         key_id = (window.scope, window.key)
         ensemble = self._keys.get(key_id)
         if ensemble is None:
-            ensemble = RoomEnsemble(self.config) if isinstance(window, RoomHealth) else ServiceEnsemble(self.config)
+            ensemble = (RoomEnsemble(self.config, window.scope) if isinstance(window, RoomHealth)
+                        else ServiceEnsemble(self.config))
             self._keys[key_id] = ensemble
             while len(self._keys) > self.config.max_keys:
                 self._keys.popitem(last=False)
         else:
             self._keys.move_to_end(key_id)
         return ensemble.observe(window)  # type: ignore[arg-type]
+
+    def observe_dark(self, window: RoomHealth) -> list[Decision]:
+        """Judge a window of a held ``RoomHealth`` key in which nothing arrived (``RoomEnsemble.observe_dark``).
+
+        A key not held (forgotten, or a service) has no audience to judge: no decisions.
+        """
+        key_id = (window.scope, window.key)
+        ensemble = self._keys.get(key_id)
+        if not isinstance(ensemble, RoomEnsemble):
+            return []
+        self._keys.move_to_end(key_id)
+        return ensemble.observe_dark(window)
 
     def key_state(self, scope: str, key: str) -> dict[str, Any] | None:
         ensemble = self._keys.get((scope, key))
@@ -72,8 +87,9 @@ class RoomDetectors:
         return {"kind": kind, "state": ensemble.to_state()}
 
     def restore_key(self, scope: str, key: str, state: dict[str, Any]) -> None:
-        cls = RoomEnsemble if state["kind"] == "room" else ServiceEnsemble
-        self._keys[(scope, key)] = cls.from_state(state["state"], self.config)
+        self._keys[(scope, key)] = (RoomEnsemble.from_state(state["state"], self.config, scope)
+                                    if state["kind"] == "room" else ServiceEnsemble.from_state(state["state"],
+                                                                                                self.config))
         self._keys.move_to_end((scope, key))
         while len(self._keys) > self.config.max_keys:
             self._keys.popitem(last=False)
@@ -87,8 +103,8 @@ class RoomDetectors:
 
     @classmethod
     def from_state(cls, state: dict[str, Any], config: EnsembleConfig | None = None) -> Self:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"detector state version {state.get('version')!r} is not {STATE_VERSION}")
+        if state.get("version") not in READABLE_VERSIONS:
+            raise ValueError(f"detector state version {state.get('version')!r} is not one of {READABLE_VERSIONS}")
         registry = cls(config)
         for entry in state["keys"]:
             registry.restore_key(entry["scope"], entry["key"], entry)

@@ -10,6 +10,9 @@ The glue between detection and alerting, used unchanged by the Faust agents
   baselines. It also returns the ``AnomalyScore`` rows the dashboards plot.
 - ``replay_alerts`` chains recorded input -> ``streams.replay`` windows ->
   ``WindowDetection`` -> ``alerting.stage.AlertStage`` in event time.
+- ``WindowDetection.judge_dark(upto_end)`` judges the windows known keys
+  missed (``streams.dark``): in a replay each window end the other keys
+  closed is how far event time has got; the live worker adds wall time.
 
 >>> from core.schemas import ClientReport
 >>> T = 1_795_323_600_000
@@ -38,9 +41,10 @@ no global incident. The room's specific ``crash`` alert pages; its generic
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,6 +63,7 @@ from core.schemas import (
 from detectors.ensemble import Bands, EnsembleConfig
 from detectors.registry import RoomDetectors
 from streams import replay
+from streams.dark import DarkKeys
 
 log = logging.getLogger("outagewatch.detection")
 
@@ -87,16 +92,27 @@ class Detected:
 
 
 class WindowDetection:
-    """Per-key detectors over closed windows, state optionally kept in a ``KeyStore``."""
+    """Per-key detectors over closed windows, state optionally kept in a ``KeyStore``.
 
-    def __init__(self, config: EnsembleConfig | None = None) -> None:
+    ``dark_give_up_s``: how long a key from which nothing arrives keeps being
+    judged (``streams.dark``); ``window_s`` the windows' length.
+    """
+
+    def __init__(self, config: EnsembleConfig | None = None, *, window_s: int = 10,
+                 dark_give_up_s: int = 600) -> None:
+        config = config or EnsembleConfig()
+        # The audience counts a window's share of each listener's heartbeats: it must know the windows' length.
+        config = dataclasses.replace(config, audience={"window_s": float(window_s), **config.audience})
         self.registry = RoomDetectors(config)
+        self.dark = DarkKeys(window_s * 1000, dark_give_up_s * 1000, self.registry.config.max_keys)
 
     def forget(self) -> None:
-        """Drop every cached key (after a rebalance the store holds the truth)."""
+        """Drop every cached key (after a rebalance the store holds the truth, and keys may have moved)."""
         self.registry = RoomDetectors(self.registry.config)
+        self.dark.forget()
 
-    def observe(self, window: Window, store: KeyStore | None = None, scores: bool = True) -> Detected:
+    def observe(self, window: Window, store: KeyStore | None = None, scores: bool = True,
+                partition: int = 0, wall_ms: int = 0) -> Detected:
         """Judge ``window``, learn from it, persist the key's state; return decisions and score rows."""
         scope, key = window.scope, window.key
         if store is not None and (scope, key) not in self.registry:
@@ -105,7 +121,33 @@ class WindowDetection:
         decisions = self.registry.observe(window)
         if store is not None:
             store.put(state_key(scope, key), _encode_state(self.registry.key_state(scope, key)))
+        if isinstance(window, RoomHealth):
+            self.dark.seen(window, partition, wall_ms)
         rows = score_rows(window, decisions, bands) if scores else []
+        return Detected(decisions, rows)
+
+    def judge_dark(self, upto_end: int, stores: Callable[[int], KeyStore | None] | None = None,
+                   scores: bool = True, wall_ms: int = 0, quiet_ms: int = 0) -> Detected:
+        """Judge every window up to ``upto_end`` that a known key missed (nothing arrived for it).
+
+        ``stores`` gives the ``KeyStore`` of a key's partition (live), and
+        ``wall_ms``/``quiet_ms`` keep a key whose windows still arrive from
+        looking dark (``DarkKeys.due``); the decisions come oldest window first.
+        """
+        decisions: list[Decision] = []
+        rows: list[AnomalyScore] = []
+        for window, partition in self.dark.due(upto_end, wall_ms, quiet_ms):
+            scope, key = window.scope, window.key
+            store = stores(partition) if stores is not None else None
+            if store is not None and (scope, key) not in self.registry:
+                self._restore(store, scope, key)
+            bands = self.registry.bands(window) if scores else {}
+            judged = self.registry.observe_dark(window)
+            if store is not None and judged:
+                store.put(state_key(scope, key), _encode_state(self.registry.key_state(scope, key)))
+            decisions.extend(judged)
+            if scores:
+                rows.extend(score_rows(window, judged, bands))
         return Detected(decisions, rows)
 
     def _restore(self, store: KeyStore, scope: str, key: str) -> None:
@@ -140,13 +182,18 @@ def replay_alerts(
     lateness_s: int = 10,
     config: EnsembleConfig | None = None,
     policy: AlertingPolicy | None = None,
+    dark_give_up_s: int = 600,
 ) -> Iterator[Emitted]:
     """Recorded reports (and metric samples), in arrival order, to alert events in event time.
 
     Windows closing at the same instant (rooms, their aggregates, services)
-    reach the engine as one batch, as a live worker sees them at best.
+    reach the engine as one batch, as a live worker sees them at best. A
+    known key missing from a batch, and every window end no report reached
+    (the whole stream dark), is judged as a dark window (``judge_dark``):
+    the replay has no wall clock, so the windows the other keys close, or
+    the first ones after the silence, are its clock.
     """
-    detection = WindowDetection(config)
+    detection = WindowDetection(config, window_s=window_s, dark_give_up_s=dark_give_up_s)
     stage = AlertStage(policy or AlertingPolicy())
     windows: Iterator[Window] = heapq.merge(
         replay.windows(reports, window_s, lateness_s), replay.service_windows(samples, window_s, lateness_s),
@@ -155,8 +202,22 @@ def replay_alerts(
     batch_end: int | None = None
     for window in windows:
         if batch_end is not None and window.window_end != batch_end:
-            yield from stage.step(batch)
+            yield from _step_with_dark(stage, detection, batch, batch_end, window.window_end - window_s * 1000)
             batch = []
         batch_end = window.window_end
         batch.extend(detection.observe(window, scores=False).decisions)
-    yield from stage.step(batch)
+    if batch_end is not None:
+        yield from _step_with_dark(stage, detection, batch, batch_end, batch_end)
+
+
+def _step_with_dark(stage: AlertStage, detection: WindowDetection, batch: list[Decision], batch_end: int,
+                    upto_end: int) -> Iterator[Emitted]:
+    """Step ``batch`` with the dark windows of its end, then every dark window end up to ``upto_end``."""
+    dark = detection.judge_dark(max(batch_end, upto_end), scores=False).decisions
+    yield from stage.step([*batch, *(d for d in dark if d.window_end == batch_end)])
+    later: dict[int, list[Decision]] = {}
+    for decision in dark:
+        if decision.window_end != batch_end:
+            later.setdefault(decision.window_end, []).append(decision)
+    for end in sorted(later):
+        yield from stage.step(later[end])

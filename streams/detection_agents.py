@@ -104,7 +104,15 @@ class DetectionAgents:
         self.room_state = io.raw_table("detector-rooms", partitions=room_partitions)
         self.service_state = io.raw_table("detector-services", partitions=service_partitions)
         self.alerting_state = io.raw_table("alerting-state", partitions=1)
-        self.detection = WindowDetection(config)
+        streams_settings = settings.streams
+        self.detection = WindowDetection(config, window_s=streams_settings.window_seconds,
+                                         dark_give_up_s=streams_settings.dark_key_seconds)
+        # A key's window is declared missing once windows this much newer have arrived (or that much wall
+        # time has passed since the newest): a partition that lags a little is not a dark key.
+        self.dark_grace_ms = (streams_settings.window_seconds + streams_settings.allowed_lateness_seconds) * 1000
+        self.dark_silence_ms = streams_settings.dark_silence_seconds * 1000
+        # The newest room-health window end seen, and the wall time when it was seen.
+        self.newest_window: tuple[int, int] | None = None
         self.policy = AlertingPolicy.from_settings(settings.alerting)
         self.renotify_seconds = settings.alerting.renotify_seconds
         self.notifiers = list(notifiers if notifiers is not None else notifiers_from_settings(settings.alerting, settings.grafana))
@@ -119,12 +127,14 @@ class DetectionAgents:
         io.batch_agent(self.service_health, "detect-services", batch_max, 0.2,
                        self._detector(ServiceHealth, self.service_state))
         io.batch_agent(self.decisions, "alerting", 100, 0.2, self._alerting)
+        io.every(1.0, "detect-dark", self._judge_dark)
         io.on_rebalance(self._on_rebalance)
         io.on_shutdown(self._on_shutdown)
 
     async def _on_rebalance(self, tps: set[TP]) -> None:
         # Keys and the alerting partition may have moved: the tables hold the truth, reload lazily.
         self.detection.forget()
+        self.newest_window = None
         self.stage = None
 
     async def _on_shutdown(self) -> None:
@@ -158,13 +168,16 @@ class DetectionAgents:
             if store is None:
                 store = stores[message.partition] = self.io.table_store(table, message.partition)
             try:
-                detected = self.detection.observe(window, store)
+                detected = self.detection.observe(window, store, partition=message.partition,
+                                                  wall_ms=self.wall_clock.now_ms())
             except Exception:  # noqa: BLE001 - one key's detector bug must not stop every room's detection
                 log.exception("detectors failed on %s %s window %d; skipped it", window.scope, window.key,
                               window.window_start)
                 continue
             source = f"{message.topic}:{message.partition}"
             sources[source] = max(sources.get(source, 0), window.window_end)
+            if kind is RoomHealth and (self.newest_window is None or window.window_end > self.newest_window[0]):
+                self.newest_window = (window.window_end, self.wall_clock.now_ms())
             self.counters["windows"] += 1
             self.counters["bad_windows"] += any(d.bad for d in detected.decisions)
             decisions.extend(detected.decisions)
@@ -182,6 +195,52 @@ class DetectionAgents:
             await store.send_pending()
         if futures:
             await asyncio.gather(*futures)
+
+    async def _judge_dark(self) -> None:
+        """Judge the windows known keys missed, up to the newest window end seen, less a grace.
+
+        While windows flow, the other keys' windows are the clock, as in a
+        replay (a replay into Kafka slower than real time must not invent
+        silences). When no window at all has arrived for
+        ``dark_silence_seconds`` (the whole ingest dark), event time follows
+        the wall clock from the newest window.
+        """
+        if self.newest_window is None:
+            return
+        newest_end, seen_wall = self.newest_window
+        now = self.wall_clock.now_ms()
+        silent_for = now - seen_wall
+        upto = newest_end - self.dark_grace_ms + (silent_for if silent_for >= self.dark_silence_ms else 0)
+        stores: dict[int, TableStore] = {}
+
+        def store_of(partition: int) -> TableStore:
+            store = stores.get(partition)
+            if store is None:
+                store = stores[partition] = self.io.table_store(self.room_state, partition)
+            return store
+
+        try:
+            detected = self.detection.judge_dark(upto, store_of, wall_ms=now, quiet_ms=self.dark_grace_ms)
+        except Exception:  # noqa: BLE001 - the next tick judges afresh; the live windows go on
+            log.exception("judging dark keys up to %d failed", upto)
+            return
+        if not detected.decisions:
+            return
+        self.counters["decisions"] += len(detected.decisions)
+        self.counters["bad_windows"] += sum(d.bad for d in detected.decisions)
+        bad = sorted({f"{d.scope} {d.key}" for d in detected.decisions if d.bad})
+        if bad:
+            log.warning("no reports arrived for %d known keys, judged dark: %s", len(bad), ", ".join(bad[:10]))
+        by_key: dict[bytes, list[AnomalyScore]] = {}
+        for row in detected.scores:  # keyed as their window would be (health_key)
+            by_key.setdefault((row.key if row.scope == "room" else f"{row.scope}:{row.key}").encode(), []).append(row)
+        futures = await self.io.send_many(self.scores_topic, [
+            (key, schemas.encode(AnomalyScoreBatch(scores=rows))) for key, rows in by_key.items()])
+        futures.append(await self.io.send(self.decisions_topic, b"decisions",
+                                          schemas.encode(DecisionBatch(detected.decisions))))
+        for store in stores.values():
+            await store.send_pending()
+        await asyncio.gather(*futures)
 
     async def _send_dead_letter(self, message: Message, error: str) -> None:
         self.counters["dead_letters"] += 1

@@ -8,9 +8,9 @@ window closes once the watermark passes its end by ``lateness_s``, and a
 report for a window already closed is counted in ``late_reports`` of its
 room's current window. At the end of the input every open window closes.
 
-Output order: whenever windows close, the room windows (by window, then
-room), then the region/platform/app_version/global windows of the same
-instants (by window, then ``scope|key``).
+Output order: whenever windows close, window by window: the room windows
+(by room), then the region/platform/app_version/global windows of the same
+instant (by ``scope|key``).
 
 >>> from core.schemas import ClientReport
 >>> T = 1_795_323_600_000
@@ -72,8 +72,13 @@ def _replay(reducer: Reducer[Any, Any, Any], items: Iterable[Any], window_s: int
 
 
 def _publish(engine: PartitionWindows[Any, Any, Any], merger: ScopeMerger) -> Iterator[Any]:
+    published: list[Any] = []
     for closed in engine.take_pending():
-        yield from closed.results
-        yield from merger.apply(Progress(partition=0, closed_upto=closed.closed_upto, windows=closed.partials))
+        published.extend(closed.results)
+        published.extend(merger.apply(Progress(partition=0, closed_upto=closed.closed_upto, windows=closed.partials)))
         engine.mark_closed(closed)
     engine.flush()
+    # Several windows closing at once (the end of the input, a jump in event time) come out window by
+    # window: a window end's rooms and aggregates together, as ``detection.replay_alerts`` batches them.
+    published.sort(key=lambda window: window.window_end)
+    yield from published

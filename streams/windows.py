@@ -31,7 +31,8 @@ Definitions (every count is a sum of report weights):
   came in (everyone crashed), ``errors / error_clients``; 0 with no errors.
 - latency: p50/p99 of ``latency_ms`` where reported, from a 1 % sketch.
 - ``late_reports``: reports whose window had already closed; they are counted
-  in the room's window at the watermark instead of being dropped.
+  in the room's window at the watermark instead of being dropped (a late
+  ``leave`` in its ``leaves`` too).
 
 >>> from core.schemas import ClientReport
 >>> def r(i, kind, client, **kw):
@@ -285,8 +286,16 @@ class RoomWindows(Reducer[ClientReport, WindowState, Partial]):
         return state
 
     def add_late(self, state: WindowState, report: ClientReport) -> WindowState:
-        """Count a report whose own window had closed, in this (open) window."""
-        _cell(state, cell_key(report)).late_reports += 1
+        """Count a report whose own window had closed, in this (open) window.
+
+        A late ``leave`` still counts as a leave here: the people it stands for
+        are gone, and the expected audience (``detectors.audience``) must not
+        take their missing heartbeats for a silent failure.
+        """
+        cell = _cell(state, cell_key(report))
+        cell.late_reports += 1
+        if report.kind == "leave":
+            cell.leaves += report.weight
         return state
 
     def partials(self, state: WindowState) -> dict[tuple[str, str], Partial]:

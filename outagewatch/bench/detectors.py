@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors.audience import Audience
 from detectors.cusum import Cusum
 from detectors.ratio import ErrorRatio
 from detectors.registry import RoomDetectors
@@ -51,6 +52,8 @@ def run(settings: object = None, quick: bool = False, calls: int = 20_000, repea
         "volume_baseline": (VolumeBaseline, [(c, 1_795_323_600_000 + 10_000 * i) for i, c in enumerate(counts)]),
         "error_ratio": (ErrorRatio, [(c, 4000.0) for c in counts]),
         "cusum": (Cusum, [(c,) for c in counts]),
+        # listeners, joins, leaves: a room of ~120 people, a third heartbeating per window
+        "audience": (Audience, [(c, 1.0, 1.0) for c in counts]),
         "server_anomaly": (ServerAnomaly, [(w.metrics,) for w in service_windows(rng, max(calls // 20, 100))]),
     }
     results = []

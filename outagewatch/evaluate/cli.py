@@ -105,6 +105,7 @@ def run_sweep(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     jobs = sweep.plan(names, range(args.first_seed, args.first_seed + seeds), budget=QUICK if args.quick else FULL,
                       window_s=settings.streams.window_seconds, lateness_s=settings.streams.allowed_lateness_seconds,
+                      dark_key_s=settings.streams.dark_key_seconds,
                       policy=AlertingPolicy.from_settings(settings.alerting), with_metrics=args.with_metrics,
                       keep_pages=args.alerts_out is not None)
     log.info("sweep: %d families x %d seeds = %d draws in %d processes", len(names), seeds, len(jobs), args.jobs)

@@ -39,6 +39,7 @@ class Job:
     budget: Budget = FULL
     window_s: int = 10
     lateness_s: int = 10
+    dark_key_s: int = 600
     policy: AlertingPolicy = field(default_factory=AlertingPolicy)
     with_metrics: bool = False
     keep_pages: bool = False
@@ -90,7 +91,8 @@ def run_draw(job: Job) -> DrawResult:
     samples = recording.metric_samples()
     coverage = Coverage()
     reports = coverage.track(report for batch in recording.report_batches() for report in to_client_reports(batch))
-    emitted = replay_alerts(reports, samples, window_s=job.window_s, lateness_s=job.lateness_s, policy=job.policy)
+    emitted = replay_alerts(reports, samples, window_s=job.window_s, lateness_s=job.lateness_s, policy=job.policy,
+                            dark_give_up_s=job.dark_key_s)
     pages = [event.alert for event in emitted if event.muted is None]
     document = recording.labels()
     incidents = parse_labels(document)

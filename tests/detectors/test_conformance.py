@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from detectors.audience import Audience
 from detectors.cusum import Cusum
 from detectors.ratio import ErrorRatio
 from detectors.server import ServerAnomaly
@@ -46,6 +47,11 @@ def _cusum(rng: np.random.Generator, i: int) -> tuple[Any, ...]:
     return (float(rng.normal(10, 1) + (0.05 * (i - 60) if i > 60 else 0.0)),)
 
 
+def _audience(rng: np.random.Generator, i: int) -> tuple[Any, ...]:
+    # (listeners, joins, leaves): 900 people, a third heartbeating per window; now and then they go dark.
+    return (0.0 if i % 37 == 36 else float(rng.poisson(300)), float(rng.poisson(3)), float(rng.poisson(3)))
+
+
 def _server(rng: np.random.Generator, i: int) -> tuple[Any, ...]:
     cpu = rng.normal(0.4, 0.04)
     broken = i % 37 == 36
@@ -59,6 +65,7 @@ CASES = [
     Case("volume_series", lambda seed: VolumeBaseline(**GENERAL.as_kwargs()), _volume, 12),
     Case("ratio", lambda seed: ErrorRatio(warmup=3), _ratio, 3),
     Case("cusum", lambda seed: Cusum(warmup=30), _cusum, 30),
+    Case("audience", lambda seed: Audience(warmup=6), _audience, 6),
     Case("server", lambda seed: ServerAnomaly(min_train=20, retrain_every=25, window=60, n_estimators=20, seed=seed),
          _server, 20),
 ]

@@ -7,7 +7,8 @@ from typing import Any
 
 from alerting.policy import AlertingPolicy
 from alerting.stage import AlertStage, Emitted
-from core.schemas import Alert, RoomHealth
+from core.schemas import Alert, ClientReport, RoomHealth
+from detectors.ensemble import EnsembleConfig
 from streams import replay
 from streams.detection import WindowDetection, replay_alerts, state_key
 from tests.streams.detection_scenarios import SPIKE_ROOM, T0, spike, world
@@ -15,8 +16,12 @@ from tests.streams.detection_scenarios import SPIKE_ROOM, T0, spike, world
 WINDOW_MS = 2000
 
 
+# The worlds' listeners heartbeat in every 2-s window: the expected audience must know that rhythm.
+EVERY_WINDOW = EnsembleConfig(audience={"heartbeat_s": 2.0})
+
+
 def run(reports: Any) -> list[Emitted]:
-    return list(replay_alerts(reports, window_s=2, lateness_s=1))
+    return list(replay_alerts(reports, window_s=2, lateness_s=1, config=EVERY_WINDOW))
 
 
 def paged(events: list[Emitted], status: str = "firing") -> list[Alert]:
@@ -40,7 +45,13 @@ def test_a_spike_pages_once_and_resolves_after_recovery() -> None:
 
 def test_a_benign_surge_of_listeners_stays_silent() -> None:
     surge = {"room-3": {w: {"listeners": 120, "errors": 3} for w in range(6, 12)}}
-    assert run(world(16, WINDOW_MS, surge, rooms=21)) == []
+    # The surge's listeners go as listeners do, saying so: 80 of them vanishing without a word would be a
+    # silent failure (heartbeat_loss), not the end of a surge.
+    goodbyes = [ClientReport(report_id=f"room-3-bye-{c}", ts=T0 + 12 * WINDOW_MS, client_id=f"room-3-c{c}",
+                             room_id="room-3", kind="leave", platform="ios", region="eu", app_version="5.1")
+                for c in range(40, 120)]
+    reports = sorted([*world(16, WINDOW_MS, surge, rooms=21), *goodbyes], key=lambda report: report.ts)
+    assert run(reports) == []
 
 
 def test_one_client_spamming_errors_stays_silent() -> None:
