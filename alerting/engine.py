@@ -29,7 +29,7 @@ from alerting.policy import AlertingPolicy
 from alerting.residual import Explained
 from alerting.silence import Silences
 from alerting.summary import decision_summary
-from core.schemas import Alert, Decision
+from core.schemas import Alert, Decision, LeafSummary
 from core.timeutil import Clock
 
 log = logging.getLogger("outagewatch.alerting")
@@ -66,6 +66,9 @@ class AlertEngine:
         self._global = Tracked.new("global", GLOBAL_KEY, CORRELATED)
         # leaf "scope\x00key" -> (group label, group, last window_end): who is active where
         self._seen: dict[str, tuple[str, str, int]] = {}
+        # source -> its newest LeafSummary's active leaves, (label, group, window_end) -> leaves: who is
+        # active where, for the leaves of detector partitions that forward only what can change an alert
+        self._summaries: dict[str, dict[tuple[str, str, int], int]] = {}
         self._aggregates: dict[str, Decision] = {}  # "scope\x00key\x00kind" -> latest verdict
         # fingerprint -> window_end of its last good-but-suspect window (see LifecyclePolicy.suspect_score)
         self._suspects: dict[str, int] = {}
@@ -111,11 +114,23 @@ class AlertEngine:
         live = [end for end, seen in self._sources.values() if now - seen <= SOURCE_IDLE_SECONDS]
         return min([self._watermark[1], *live])
 
-    def process(self, decisions: Iterable[Decision]) -> list[Alert]:
-        """Feed decisions (any order of keys, event time ascending per key); return alert events."""
+    def process(self, decisions: Iterable[Decision], summaries: Iterable[LeafSummary] = ()) -> list[Alert]:
+        """Feed decisions (any order of keys, event time ascending per key); return alert events.
+
+        ``summaries`` come from detector partitions that forward only the leaf
+        decisions that can change an alert (``alerting.forward``): they say how
+        far each got and which of its leaves are active; once one has arrived,
+        leaf activity is counted from summaries only.
+        """
         events: list[Alert] = []
         seen_any = False
         decisions = list(decisions)
+        for summary in summaries:
+            seen_any = True
+            self._summaries[summary.source] = {(label, group, end): leaves
+                                               for label, group, end, leaves in summary.active}
+            if summary.watermark[1] > self._watermark[1]:
+                self._watermark = (summary.watermark[0], summary.watermark[1])
         leaves = self.policy.grouping.leaf_scopes
         self._explained.add_rooms(d for d in decisions if d.scope == "room")
         self._explained.add_aggregates(d for d in decisions if d.scope not in leaves and d.scope != "service")
@@ -151,7 +166,7 @@ class AlertEngine:
             self._aggregates[slot] = decision
 
     def _observe_leaf(self, decision: Decision) -> Alert | None:
-        if decision.scope in self.policy.grouping.leaf_scopes:
+        if decision.scope in self.policy.grouping.leaf_scopes and not self._summaries:
             group = group_of(decision.labels, self.policy.grouping.group_labels)
             if group is not None:
                 self._seen[f"{decision.scope}\x00{decision.key}"] = (group[0], group[1], decision.window_end)
@@ -207,6 +222,11 @@ class AlertEngine:
                 continue
             active[group] = active.get(group, 0) + 1
             labels[group] = label
+        for source, slots in self._summaries.items():
+            self._summaries[source] = slots = {slot: n for slot, n in slots.items() if slot[2] >= horizon}
+            for (label, group, _), leaves in slots.items():
+                active[group] = active.get(group, 0) + leaves
+                labels[group] = label
         members = []
         for track in self._tracks.values():
             if track.scope in grouping.leaf_scopes and track.last_bad and track.last_window_end >= horizon:
@@ -254,6 +274,7 @@ class AlertEngine:
             "aggregates": [msgspec.to_builtins(d) for d in self._aggregates.values()],
             "silences": self.silences.to_state(),
             "suspects": dict(self._suspects),
+            "summaries": {source: [[*slot, n] for slot, n in slots.items()] for source, slots in self._summaries.items()},
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -270,6 +291,8 @@ class AlertEngine:
             self._keep_aggregate(msgspec.convert(raw, Decision))
         self.silences.load_state(state["silences"])
         self._suspects = {fp: int(end) for fp, end in state.get("suspects", {}).items()}
+        self._summaries = {source: {(label, group, int(end)): int(n) for label, group, end, n in slots}
+                           for source, slots in state.get("summaries", {}).items()}
 
 
 def save_state(engine: AlertEngine) -> dict[str, Any]:

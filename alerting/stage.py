@@ -49,7 +49,7 @@ from alerting.maintenance import Maintenance
 from alerting.muter import Muter
 from alerting.policy import AlertingPolicy
 from alerting.silence_store import SilenceFile
-from core.schemas import Alert, Decision
+from core.schemas import Alert, Decision, LeafSummary
 
 
 class EventClock:
@@ -94,14 +94,18 @@ class AlertStage:
             self._muters.append(SilenceFile(policy.silences_path, self.clock))
         self._muters += [WideFirst(self.engine), OnePagePerKey(self.engine)]
 
-    def step(self, decisions: Sequence[Decision]) -> list[Emitted]:
-        """Feed one batch of decisions (one window end); return its alert events, each with its mute reason."""
-        if not decisions:
+    def step(self, decisions: Sequence[Decision], summaries: Sequence[LeafSummary] = ()) -> list[Emitted]:
+        """Feed one batch of decisions (one window end); return its alert events, each with its mute reason.
+
+        ``summaries``: the ``LeafSummary`` of each detector partition that
+        filtered its leaf decisions (``alerting.forward``), as of this batch.
+        """
+        if not decisions and not summaries:
             return []
-        self.clock.advance_to(max(decision.window_end for decision in decisions))
+        self.clock.advance_to(max([d.window_end for d in decisions] + [s.watermark[1] for s in summaries]))
         emitted: list[Emitted] = []
         fresh: dict[str, Muter | None] = {}  # fingerprint of a firing event -> the muter that stopped its page
-        for alert in self.engine.process(decisions):
+        for alert in self.engine.process(decisions, summaries):
             if alert.status == "resolved":
                 emitted.append(Emitted(alert))
                 continue

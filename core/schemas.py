@@ -272,6 +272,24 @@ class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
     error_keep: float = 1.0
 
 
+class LeafSummary(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What one detector partition's leaf (room) decisions told that its forwarded ones leave out.
+
+    A partition forwards to the one alerting partition only the decisions that
+    can change an alert (``alerting.forward``); this summary carries the rest:
+    the newest window it judged (``watermark``: window_start, window_end) and,
+    per group, how many of its leaves were last judged at each window end
+    (``active``: label, group, window_end, leaves), from which the engine
+    counts the active rooms a group's share is measured against.
+    """
+
+    source: str
+    watermark: tuple[int, int] = (0, 0)
+    active: list[tuple[str, str, int, int]] = []
+    judged: int = 0  # leaf decisions the partition judged since its last summary
+    forwarded: int = 0  # of which it forwarded
+
+
 class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
     """An alert event: the alert as it is at ``event_ts`` (firing or resolved)."""
 

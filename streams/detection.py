@@ -50,6 +50,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from alerting.forward import DecisionForwarder
 from alerting.policy import AlertingPolicy
 from alerting.stage import AlertStage, Emitted
 from core.schemas import (
@@ -89,6 +90,8 @@ def state_key(scope: str, key: str) -> bytes:
 class Detected:
     decisions: list[Decision]
     scores: list[AnomalyScore]
+    # judge_dark: the partition of each decision's key, in order (its forwarder: ``alerting.forward``)
+    partitions: list[int] = dataclasses.field(default_factory=list)
 
 
 class WindowDetection:
@@ -136,6 +139,7 @@ class WindowDetection:
         """
         decisions: list[Decision] = []
         rows: list[AnomalyScore] = []
+        partitions: list[int] = []
         for window, partition in self.dark.due(upto_end, wall_ms, quiet_ms):
             scope, key = window.scope, window.key
             store = stores(partition) if stores is not None else None
@@ -146,9 +150,10 @@ class WindowDetection:
             if store is not None and judged:
                 store.put(state_key(scope, key), _encode_state(self.registry.key_state(scope, key)))
             decisions.extend(judged)
+            partitions.extend(partition for _ in judged)
             if scores:
                 rows.extend(score_rows(window, judged, bands))
-        return Detected(decisions, rows)
+        return Detected(decisions, rows, partitions)
 
     def _restore(self, store: KeyStore, scope: str, key: str) -> None:
         raw = store.get(state_key(scope, key))
@@ -183,6 +188,7 @@ def replay_alerts(
     config: EnsembleConfig | None = None,
     policy: AlertingPolicy | None = None,
     dark_give_up_s: int = 600,
+    forward: bool = True,
 ) -> Iterator[Emitted]:
     """Recorded reports (and metric samples), in arrival order, to alert events in event time.
 
@@ -192,9 +198,16 @@ def replay_alerts(
     (the whole stream dark), is judged as a dark window (``judge_dark``):
     the replay has no wall clock, so the windows the other keys close, or
     the first ones after the silence, are its clock.
+
+    ``forward``: the room decisions pass through a ``DecisionForwarder`` as
+    the worker's detector partitions send them (only those that can change an
+    alert, plus a ``LeafSummary``); False feeds the engine every decision.
+    The alert events are the same either way.
     """
     detection = WindowDetection(config, window_s=window_s, dark_give_up_s=dark_give_up_s)
-    stage = AlertStage(policy or AlertingPolicy())
+    policy = policy or AlertingPolicy()
+    stage = AlertStage(policy)
+    forwarder = DecisionForwarder(policy, "replay") if forward else None
     windows: Iterator[Window] = heapq.merge(
         replay.windows(reports, window_s, lateness_s), replay.service_windows(samples, window_s, lateness_s),
         key=lambda window: window.window_end)
@@ -202,22 +215,30 @@ def replay_alerts(
     batch_end: int | None = None
     for window in windows:
         if batch_end is not None and window.window_end != batch_end:
-            yield from _step_with_dark(stage, detection, batch, batch_end, window.window_end - window_s * 1000)
+            yield from _step_with_dark(stage, forwarder, detection, batch, batch_end,
+                                       window.window_end - window_s * 1000)
             batch = []
         batch_end = window.window_end
         batch.extend(detection.observe(window, scores=False).decisions)
     if batch_end is not None:
-        yield from _step_with_dark(stage, detection, batch, batch_end, batch_end)
+        yield from _step_with_dark(stage, forwarder, detection, batch, batch_end, batch_end)
 
 
-def _step_with_dark(stage: AlertStage, detection: WindowDetection, batch: list[Decision], batch_end: int,
-                    upto_end: int) -> Iterator[Emitted]:
+def _step_with_dark(stage: AlertStage, forwarder: DecisionForwarder | None, detection: WindowDetection,
+                    batch: list[Decision], batch_end: int, upto_end: int) -> Iterator[Emitted]:
     """Step ``batch`` with the dark windows of its end, then every dark window end up to ``upto_end``."""
     dark = detection.judge_dark(max(batch_end, upto_end), scores=False).decisions
-    yield from stage.step([*batch, *(d for d in dark if d.window_end == batch_end)])
+    yield from _step(stage, forwarder, [*batch, *(d for d in dark if d.window_end == batch_end)])
     later: dict[int, list[Decision]] = {}
     for decision in dark:
         if decision.window_end != batch_end:
             later.setdefault(decision.window_end, []).append(decision)
     for end in sorted(later):
-        yield from stage.step(later[end])
+        yield from _step(stage, forwarder, later[end])
+
+
+def _step(stage: AlertStage, forwarder: DecisionForwarder | None, decisions: list[Decision]) -> list[Emitted]:
+    if forwarder is None or not decisions:
+        return stage.step(decisions)
+    forwarded, summary = forwarder.forward(decisions)
+    return stage.step(forwarded, [summary])

@@ -6,7 +6,9 @@
   co-partitioned with those topics, written once per key and batch (never the
   whole registry). They publish each key's ``AnomalyScore`` rows of a batch as
   one ``AnomalyScoreBatch`` on ``topics.anomaly_scores`` and each batch's
-  decisions on the internal topic ``<app_id>-decisions``.
+  decisions on the internal topic ``<app_id>-decisions``: of the rooms, only
+  those that can change an alert, through one ``alerting.forward.DecisionForwarder``
+  per room-health partition, and that partition's ``LeafSummary``.
 - ``alerting`` consumes ``<app_id>-decisions``: one partition, so exactly one
   worker of the group runs the one ``AlertEngine`` that sees every room
   (cluster and global correlation need that), in an ``AlertStage``. It
@@ -32,6 +34,7 @@ from typing import Any
 import msgspec
 
 from alerting.dispatch import Dispatcher
+from alerting.forward import DecisionForwarder
 from alerting.nflog import Nflog
 from alerting.notify import Notifier
 from alerting.notify.configured import notifiers_from_settings
@@ -45,6 +48,7 @@ from core.schemas import (
     AnomalyScoreBatch,
     DeadLetter,
     Decision,
+    LeafSummary,
     RoomHealth,
     SchemaError,
     ServiceHealth,
@@ -66,11 +70,13 @@ class DecisionBatch(msgspec.Struct):
 
     ``sources`` maps each input partition of the batch (``topic:partition``) to
     the newest window end it had: the alerting agent measures staleness from
-    the slowest one (``AlertEngine.note_progress``).
+    the slowest one (``AlertEngine.note_progress``). ``summaries``: what each
+    room-health partition's forwarder left out (``alerting.forward``).
     """
 
     decisions: list[Decision]
     sources: dict[str, int] = {}
+    summaries: list[LeafSummary] = []
 
 
 _batch_decoder = msgspec.json.Decoder(DecisionBatch)
@@ -117,6 +123,8 @@ class DetectionAgents:
         self.renotify_seconds = settings.alerting.renotify_seconds
         self.notifiers = list(notifiers if notifiers is not None else notifiers_from_settings(settings.alerting, settings.grafana))
         self.stage: AlertStage | None = None
+        # room-health partition -> the filter of its room decisions (memory of what its keys still owe)
+        self.forwarders: dict[int, DecisionForwarder] = {}
         self.nflog: Nflog | None = None
         self.dispatcher: Dispatcher | None = None
         self.applied_offset = -1
@@ -134,6 +142,7 @@ class DetectionAgents:
     async def _on_rebalance(self, tps: set[TP]) -> None:
         # Keys and the alerting partition may have moved: the tables hold the truth, reload lazily.
         self.detection.forget()
+        self.forwarders.clear()  # a new forwarder forwards everything until it knows its keys again
         self.newest_window = None
         self.stage = None
 
@@ -153,6 +162,7 @@ class DetectionAgents:
     async def _detect_batch(self, events: Sequence[Event], kind: type[RoomHealth] | type[ServiceHealth],
                             table: Any) -> None:
         decisions: list[Decision] = []
+        by_partition: dict[int, list[Decision]] = {}  # room decisions, to their partition's forwarder
         stores: dict[int, TableStore] = {}
         scores: dict[bytes, list[AnomalyScore]] = {}
         sources: dict[str, int] = {}
@@ -180,17 +190,22 @@ class DetectionAgents:
                 self.newest_window = (window.window_end, self.wall_clock.now_ms())
             self.counters["windows"] += 1
             self.counters["bad_windows"] += any(d.bad for d in detected.decisions)
-            decisions.extend(detected.decisions)
+            if kind is RoomHealth:
+                by_partition.setdefault(message.partition, []).extend(detected.decisions)
+            else:
+                decisions.extend(detected.decisions)
             if detected.scores:
                 scores.setdefault(health_key(window), []).extend(detected.scores)
         # Straight to the producer, one message per key: Faust's Topic.send per
         # score row (thirty per room window) was what held detection back.
         futures = await self.io.send_many(self.scores_topic, [
             (key, schemas.encode(AnomalyScoreBatch(scores=rows))) for key, rows in scores.items()])
-        if decisions:
-            self.counters["decisions"] += len(decisions)
+        self.counters["decisions"] += len(decisions) + sum(map(len, by_partition.values()))
+        forwarded, summaries = self._forward(by_partition)
+        decisions.extend(forwarded)
+        if decisions or summaries:
             futures.append(await self.io.send(self.decisions_topic, b"decisions",
-                                              schemas.encode(DecisionBatch(decisions, sources))))
+                                              schemas.encode(DecisionBatch(decisions, sources, summaries))))
         for store in stores.values():
             await store.send_pending()
         if futures:
@@ -236,11 +251,29 @@ class DetectionAgents:
             by_key.setdefault((row.key if row.scope == "room" else f"{row.scope}:{row.key}").encode(), []).append(row)
         futures = await self.io.send_many(self.scores_topic, [
             (key, schemas.encode(AnomalyScoreBatch(scores=rows))) for key, rows in by_key.items()])
+        by_partition: dict[int, list[Decision]] = {}
+        for decision, partition in zip(detected.decisions, detected.partitions, strict=True):
+            by_partition.setdefault(partition, []).append(decision)
+        forwarded, summaries = self._forward(by_partition)
         futures.append(await self.io.send(self.decisions_topic, b"decisions",
-                                          schemas.encode(DecisionBatch(detected.decisions))))
+                                          schemas.encode(DecisionBatch(forwarded, summaries=summaries))))
         for store in stores.values():
             await store.send_pending()
         await asyncio.gather(*futures)
+
+    def _forward(self, by_partition: dict[int, list[Decision]]) -> tuple[list[Decision], list[LeafSummary]]:
+        """Room decisions per room-health partition -> those the engine needs, and each partition's summary."""
+        forwarded: list[Decision] = []
+        summaries: list[LeafSummary] = []
+        for partition, decisions in by_partition.items():
+            forwarder = self.forwarders.get(partition)
+            if forwarder is None:
+                source = f"{self.io.topic_name(self.room_health)}:{partition}"
+                forwarder = self.forwarders[partition] = DecisionForwarder(self.policy, source)
+            kept, summary = forwarder.forward(decisions)
+            forwarded.extend(kept)
+            summaries.append(summary)
+        return forwarded, summaries
 
     async def _send_dead_letter(self, message: Message, error: str) -> None:
         self.counters["dead_letters"] += 1
@@ -272,6 +305,7 @@ class DetectionAgents:
     async def _alerting(self, events: Sequence[Event]) -> None:
         stage = self.stage or self._restore()
         decisions: list[Decision] = []
+        summaries: list[LeafSummary] = []
         last_offset = self.applied_offset
         for event in events:
             offset = event.message.offset
@@ -284,20 +318,22 @@ class DetectionAgents:
                 await self._send_dead_letter(event.message, f"undecodable decisions: {exc}")
                 continue
             decisions.extend(batch.decisions)
+            summaries.extend(batch.summaries)
             stage.engine.note_progress(batch.sources)
         if last_offset == self.applied_offset:
             return
-        await self._alert_batch(stage, decisions)
+        await self._alert_batch(stage, decisions, summaries)
         self.applied_offset = last_offset
         await self._save(stage)
 
-    async def _alert_batch(self, stage: AlertStage, decisions: list[Decision]) -> None:
-        for batch in by_window_end(decisions):
+    async def _alert_batch(self, stage: AlertStage, decisions: list[Decision],
+                           summaries: Sequence[LeafSummary] = ()) -> None:
+        for batch, batch_summaries in with_summaries(by_window_end(decisions), summaries):
             try:
-                emitted = stage.step(batch)
+                emitted = stage.step(batch, batch_summaries)
             except Exception:  # noqa: BLE001 - keep alerting alive; the next window is judged afresh
-                log.exception("alert engine failed on %d decisions of window end %d; skipped them",
-                              len(batch), batch[0].window_end)
+                log.exception("alert engine failed on %d decisions of window end %d; skipped them", len(batch),
+                              batch[0].window_end if batch else batch_summaries[-1].watermark[1])
                 continue
             if emitted:
                 await self._publish_and_notify(emitted)
@@ -323,6 +359,30 @@ class DetectionAgents:
         # The changelog is what a restarted worker recovers: without this write, a worker killed while an
         # alert fired came back with no open alerts and paged it again (bench chaos found it).
         await store.send_pending()
+
+
+def with_summaries(batches: list[list[Decision]], summaries: Sequence[LeafSummary]
+                   ) -> list[tuple[list[Decision], list[LeafSummary]]]:
+    """Each window end's decisions with the summaries that reached it (each at the first batch as new as it).
+
+    A summary tells how far its partition had got: stepped before its window
+    end, it would move the engine's watermark ahead of the decisions.
+
+    >>> d = lambda end: Decision(scope="room", key="r", kind="crash", window_start=end - 10, window_end=end, bad=True)
+    >>> s = lambda end: LeafSummary(source="p", watermark=(end - 10, end))
+    >>> [([x.window_end for x in b], [y.watermark[1] for y in ss]) for b, ss in with_summaries([[d(10)], [d(20)]], [s(20), s(30)])]
+    [([10], []), ([20], [20, 30])]
+    >>> with_summaries([], [s(30)])[0][1][0].watermark
+    (20, 30)
+    """
+    if not batches:
+        return [([], list(summaries))] if summaries else []
+    attached: list[list[LeafSummary]] = [[] for _ in batches]
+    for summary in summaries:
+        at = next((i for i, batch in enumerate(batches) if batch[0].window_end >= summary.watermark[1]),
+                  len(batches) - 1)
+        attached[at].append(summary)
+    return list(zip(batches, attached, strict=True))
 
 
 def attach_detection(streams: StreamsApp, settings: Settings, batch_max: int = 2000) -> DetectionAgents:

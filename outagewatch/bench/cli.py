@@ -19,6 +19,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "schemas": ("outagewatch.bench.schemas", "decode+validate 100k client reports: msgspec vs pydantic"),
     "dashboards": ("outagewatch.bench.dashboards", "p50/p95 of every dashboard query, 7 d x 1,000 rooms in ClickHouse"),
     "detectors": ("outagewatch.bench.detectors", "detector us per call, ensemble windows/s, detect-csv rows/s"),
+    "alerting": ("outagewatch.bench.alerting", "decisions/s and CPU us per decision of the one alerting consumer "
+                 "(decode + AlertStage) at 1k, 10k, 100k rooms x every kind per 10 s window; fits one core?"),
     "streams": ("outagewatch.bench.streams", "reports/s through `outagewatch worker`, Kafka in -> room-health out"),
     "history-sink": ("outagewatch.bench.history_sink", "reports/s through the ClickHouse sink: Kafka backlog -> rows -> ClickHouse"),
     "ingest": ("outagewatch.bench.ingest", "reports/s through POST /v1/reports into Kafka, p99 latency, RSS in a 10x surge"),
