@@ -1,4 +1,4 @@
-"""Merging the reports of concurrent requests into one ``ReportBatch`` per room.
+"""Merging the reports of concurrent requests into one Kafka value per partition.
 
 kafka-python spends a fixed amount of Python per record it is handed,
 whatever the record's size, so one record per room per request would make
@@ -21,14 +21,17 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-from collectors.batching import room_messages
+from collectors.batching import ReportEncoder, room_messages
 from collectors.sink import RecordSink
 from core import schemas
+from core.codec import encode_reports
 
 
 class ReportCoalescer:
-    def __init__(self, sink: RecordSink, topic: str, linger_s: float, max_reports: int = 0) -> None:
+    def __init__(self, sink: RecordSink, topic: str, linger_s: float, max_reports: int = 0,
+                 encode: ReportEncoder = encode_reports) -> None:
         self.sink = sink
+        self.encode = encode
         self.topic = topic
         self.linger_s = linger_s
         # Flush at once when this many reports wait (0: only the linger decides).
@@ -76,7 +79,7 @@ class ReportCoalescer:
 
     async def _send(self, by_room: dict[str, list[schemas.ClientReport]], waiters: list[asyncio.Future[None]]) -> None:
         partitions = self.sink.partitions(self.topic) if hasattr(self.sink, "partitions") else 0
-        records = room_messages(by_room, self.topic, partitions)
+        records = room_messages(by_room, self.topic, partitions, self.encode)
         try:
             await self.sink.send_all(records)
         except BaseException as exc:  # noqa: BLE001 - every waiter must learn the outcome

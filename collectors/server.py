@@ -50,6 +50,7 @@ from collectors.sink import KafkaSink, ProducerSettings, RecordSink, SinkUnavail
 from collectors.sources import SourcePolicy, Sources
 from collectors.storm import Admission, StormPolicy, StormSampler, storm_seed
 from core import schemas
+from core.codec import report_encoder
 from core.config import Settings
 from core.health import Health, LivenessGuard, LivenessPolicy
 from core.timeutil import Clock, SystemClock
@@ -142,7 +143,7 @@ class Collector:
         # The in-flight requests' shares of reports from flooding rooms, summed (Admission.flooding_share).
         self.inflight_flooding = 0.0
         self.coalescer = ReportCoalescer(sink, settings.topics.client_reports, c.coalesce_ms / 1000,
-                                         c.coalesce_max_reports)
+                                         c.coalesce_max_reports, report_encoder(c.kafka_report_format))
         self.app = web.Application(client_max_size=c.max_body_bytes)
         self.app.router.add_post("/v1/reports", self._counted("/v1/reports", self.post_reports))
         self.app.router.add_post("/v1/metrics", self._counted("/v1/metrics", self.post_metrics))

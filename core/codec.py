@@ -4,7 +4,12 @@ The collector (a request body, or its NDJSON lines), the worker and the
 sink (Kafka values) all decode reports here, so a report that one of them
 accepts the others accept too, and each refusal says the same thing.
 
-A batch is tried three ways, cheapest first: ``WireReport`` (every ``ts``
+Between our own processes a batch travels packed (``encode_reports``): a
+format marker byte, then MessagePack (docs/contracts.md). Every reader
+also takes JSON, the format before it (a rolling upgrade), and names any
+other marker it does not know rather than guessing.
+
+A JSON batch is tried three ways, cheapest first: ``WireReport`` (every ``ts``
 already epoch ms, every report valid: one msgspec call in C, which is what
 the collector writes), then ``ReportBatch`` (all valid, some ``ts`` still
 to parse), then item by item, which keeps the valid reports and says what
@@ -21,6 +26,15 @@ is wrong with each of the others.
 'a'
 >>> decode_value(b'not json')[1]
 [Rejected(index=-1, reason='JSON is malformed: invalid character (byte 4)', raw=b'not json')]
+
+>>> report = decode_value(good)[0][0]
+>>> packed = encode_reports([report, report])
+>>> packed[:1], len(packed) < len(good)
+(b'\\x01', True)
+>>> [astuple(unpacked) == astuple(report) for unpacked in decode_value(packed)[0]]
+[True, True]
+>>> print(decode_value(b'\\x07' + packed[1:])[1][0].reason)
+unknown format marker 0x07 (this reader knows JSON and 0x01, packed reports v1): written by a newer collector? upgrade the workers and sinks before the collectors
 """
 
 from __future__ import annotations
@@ -31,16 +45,23 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
+from msgspec.structs import astuple
 
+from core.config import ConfigError
 from core.schemas import (
     UNDECODABLE,
     ClientReport,
+    PackedClientReport,
+    PackedReport,
     RawReportBatch,
+    ReportBatch,
     SchemaError,
     clean_reason,
     decode_report,
     decode_report_batch,
     decode_wire_reports,
+    encode,
+    rule_holds,
 )
 
 T = TypeVar("T")
@@ -85,8 +106,84 @@ class BatchTooLarge(SchemaError):
         self.items = items
 
 
+# The first byte of an internal value. JSON never starts with a control byte other than whitespace, so
+# those name formats; a new layout gets a new marker, and readers learn it before writers use it.
+PACKED_REPORTS_V1 = 0x01
+KNOWN_MARKERS = {PACKED_REPORTS_V1: "packed reports v1"}
+_JSON_WHITESPACE = frozenset(b" \t\n\r")
+
 _report_decoder = msgspec.json.Decoder(ClientReport)
 _raw_batch_decoder = msgspec.json.Decoder(RawReportBatch)
+_packer = msgspec.msgpack.Encoder()
+_packed_decoder = msgspec.msgpack.Decoder(list[PackedReport])
+_packed_items_decoder = msgspec.msgpack.Decoder(list[msgspec.Raw])
+_packed_item_decoder = msgspec.msgpack.Decoder(PackedClientReport)
+_PACKED_PREFIX = bytes([PACKED_REPORTS_V1])
+
+
+def encode_reports(reports: Sequence[ClientReport]) -> bytes:
+    """Reports as one internal Kafka value: the ``PACKED_REPORTS_V1`` marker, then a MessagePack array of
+    ``PackedReport`` arrays (each report's fields in ``ClientReport`` order, ``ts`` already epoch ms)."""
+    return _PACKED_PREFIX + _packer.encode([astuple(report) for report in reports])
+
+
+def encode_json_reports(reports: Sequence[ClientReport]) -> bytes:
+    """Reports as a JSON ``ReportBatch`` value, the internal format before ``encode_reports``."""
+    return encode(ReportBatch(list(reports)))
+
+
+REPORT_ENCODERS: dict[str, Callable[[Sequence[ClientReport]], bytes]] = {
+    "packed": encode_reports, "json": encode_json_reports}
+
+
+def report_encoder(name: str) -> Callable[[Sequence[ClientReport]], bytes]:
+    """The encoder ``collector.kafka_report_format`` names.
+
+    >>> report_encoder("xml")
+    Traceback (most recent call last):
+    ...
+    core.config.ConfigError: OUTAGEWATCH_COLLECTOR_KAFKA_REPORT_FORMAT (collector.kafka_report_format) is 'xml'; use packed or json
+    """
+    try:
+        return REPORT_ENCODERS[name]
+    except KeyError:
+        raise ConfigError(f"OUTAGEWATCH_COLLECTOR_KAFKA_REPORT_FORMAT (collector.kafka_report_format) is {name!r}; "
+                          f"use {' or '.join(REPORT_ENCODERS)}") from None
+
+
+def format_of(value: bytes) -> int | None:
+    """The format marker a value starts with, or None for JSON (anything else that is not a control byte).
+
+    >>> format_of(b'{"reports": []}'), format_of(b"\\n{}"), format_of(b"\\x01\\x90"), format_of(b"\\x00")
+    (None, None, 1, 0)
+    """
+    first = value[0]
+    return first if first < 0x20 and first not in _JSON_WHITESPACE else None
+
+
+def unknown_format(marker: int) -> str:
+    """What a reader says of a value whose format marker it does not know."""
+    known = ", ".join(f"0x{code:02x}, {name}" for code, name in KNOWN_MARKERS.items())
+    return (f"unknown format marker 0x{marker:02x} (this reader knows JSON and {known}): written by a newer "
+            "collector? upgrade the workers and sinks before the collectors")
+
+
+def decode_packed(value: bytes) -> tuple[list[ClientReport], list[Rejected]]:
+    """A ``PACKED_REPORTS_V1`` value: every report in one msgspec call in C when the batch is all valid, else
+    item by item (a ``Rejected`` per bad item, its ``raw`` the item's own MessagePack bytes)."""
+    body = memoryview(value)[1:]
+    try:
+        reports = _packed_decoder.decode(body)
+    except UNDECODABLE:
+        pass
+    else:
+        if rule_holds(reports):  # type: ignore[arg-type]  # a PackedReport is a WireReport
+            return reports, []  # type: ignore[return-value]  # a PackedReport is a ClientReport
+    try:
+        items = _packed_items_decoder.decode(body)
+    except UNDECODABLE as exc:
+        return [], [Rejected(WHOLE_VALUE, f"packed reports v1 value is malformed: {clean_reason(exc)}", value)]
+    return decode_each(items, _packed_item_decoder.decode)
 
 
 def decode_each(items: Sequence[bytes | msgspec.Raw], decode: Callable[[Any], T]) -> tuple[list[T], list[Rejected]]:
@@ -144,7 +241,7 @@ def decode_batch(value: bytes, max_items: int = sys.maxsize) -> tuple[list[Clien
 
 
 def decode_value(value: bytes | None) -> tuple[list[ClientReport], list[Rejected]]:
-    """A Kafka value: a ``ReportBatch`` (the collector's shape) or one bare ``ClientReport``.
+    """A Kafka value: packed reports (the collector's), a JSON ``ReportBatch`` or one bare ``ClientReport``.
 
     When nothing of it is usable, one ``Rejected`` with ``WHOLE_VALUE``: the
     bare report's reason when the value is an object without a ``reports``
@@ -152,6 +249,11 @@ def decode_value(value: bytes | None) -> tuple[list[ClientReport], list[Rejected
     """
     if not value:
         return [], [Rejected(WHOLE_VALUE, "empty message value", b"")]
+    marker = format_of(value)
+    if marker == PACKED_REPORTS_V1:
+        return decode_packed(value)
+    if marker is not None:
+        return [], [Rejected(WHOLE_VALUE, unknown_format(marker), value)]
     try:
         return decode_batch(value)
     except UnusableBatch as batch_error:

@@ -216,6 +216,10 @@ class CollectorSettings:
     storm_max_inflight_requests: int = 256
     dedup_max_ids: int = 1_000_000
     kafka_compression: str = "lz4"
+    # How reports are written to Kafka: "packed" (a format marker, then MessagePack; docs/contracts.md) or
+    # "json" (ReportBatch, the format before it). Workers and sinks read both: during a rolling upgrade keep
+    # "json" until every worker and sink runs a version that reads "packed".
+    kafka_report_format: str = "packed"
     # Reports of requests arriving this close together share one Kafka record per partition (0: per
     # request); a flush goes out early once coalesce_max_reports wait. Bigger records cost the worker and
     # the sink less per report (collectors/coalesce.py), at up to coalesce_ms more latency per request.

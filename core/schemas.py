@@ -166,6 +166,19 @@ class RawReportBatch(msgspec.Struct):
     reports: list[msgspec.Raw]
 
 
+class PackedReport(WireReport, array_like=True, kw_only=True, omit_defaults=True, gc=False):
+    """A ``WireReport`` as one item of a packed report batch (``core.codec``): a MessagePack array of its
+    fields in ``ClientReport`` order, so no field name is written or read per report.
+
+    Fields may only be appended, with a default (a shorter array still decodes); any other change of the
+    layout is a new format marker (``core.codec.PACKED_REPORTS_V1``).
+    """
+
+
+class PackedClientReport(ClientReport, array_like=True, kw_only=True, omit_defaults=True):
+    """The full check of one packed item (``ClientReport.__post_init__``), when the batch fails the fast path."""
+
+
 class MetricSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One server metric sample (scraped or pushed)."""
 

@@ -102,7 +102,7 @@ def map_reports(value: bytes, inserted_at: int) -> Mapped:
     an error naming its index, rejected with its own bytes.
     """
     valid, rejected = codec.decode_value(value)
-    if not rejected and valid and type(valid[0]) is WireReport:  # the fast path: every report a WireReport
+    if not rejected and valid and isinstance(valid[0], WireReport):  # the fast path: every report a WireReport
         return Mapped(_wire_rows(valid, inserted_at))  # type: ignore[arg-type]
     if rejected and rejected[0].index == codec.WHOLE_VALUE:
         return Mapped(errors=[f"not a ReportBatch or ClientReport: {rejected[0].reason}"])

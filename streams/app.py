@@ -64,7 +64,7 @@ class WindowPipeline:
     """One input topic's agents: decode, fold, close, publish, merge scopes."""
 
     def __init__(self, io: FaustIO, name: str, reducer: Reducer[Any, Any, Any], source: str, output: str,
-                 dead_letter: Any, decode: Callable[[bytes | None], tuple[list[Any], list[str]]],
+                 dead_letter: Any, decode: Callable[[bytes | None], tuple[list[Any], list[decoding.Unusable]]],
                  policy: WindowPolicy, partitions: int, clock: Clock, batch_max: int,
                  bound: decoding.BoundCheck) -> None:
         self.io, self.name, self.reducer, self.policy, self.clock = io, name, reducer, policy, clock
@@ -120,8 +120,8 @@ class WindowPipeline:
             for event in events:
                 message = event.message
                 items, errors = self.decode(event.value)
-                for error in errors:
-                    await self._dead_letter(message, error)
+                for error, raw in errors:
+                    await self._dead_letter(message, error, raw)
                 items, refused = self.bound(items, int(message.timestamp * 1000))
                 if refused is not None:
                     await self._dead_letter(message, refused.reason, refused.raw)

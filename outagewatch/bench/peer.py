@@ -1,8 +1,9 @@
 """Benchmark `peer`: our window aggregation against Quix Streams and a naive Faust agent.
 
-All contenders read the same prepared topic on the same broker in the same
-run, one after another, each in its own process; the figure is reports/s from
-the first message to the last report, and our ratio to each peer.
+All contenders read the same prepared reports on the same broker in the same
+run (ours packed, as our collector writes them; the peers JSON), one after
+another, each in its own process; the figure is reports/s from the first
+message to the last report, and our ratio to each peer.
 
 - ours: `outagewatch worker` (``outagewatch.bench.streams.consume_prepared``):
   decode, validate, fold every report into room windows with distinct
@@ -25,9 +26,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from core import schemas
+from core.codec import encode_json_reports, encode_reports
 from core.config import Settings
 from core.kafka_admin import ensure_topics
 
@@ -40,11 +43,13 @@ REPORTS_PER_EVENT_SECOND = 20_000
 
 
 def prepare_topic(bootstrap: str, reports: int, rooms: int, per_message: int = 100, seed: int = 11,
-                  partitions: int = 8) -> str:
-    """A fresh topic of ReportBatch messages keyed by room, as the collector writes them."""
+                  partitions: int = 8, encode: Callable[[list[schemas.ClientReport]], bytes] = encode_json_reports,
+                  name: str = "bench-peer") -> str:
+    """A fresh topic of report messages keyed by room: JSON ``ReportBatch`` values (what the peers read), or
+    ``encode``'s (``core.codec.encode_reports``: what the collector writes and our worker reads)."""
     from kafka import KafkaProducer
 
-    topic = f"bench-peer-{uuid.uuid4().hex[:8]}"
+    topic = f"{name}-{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap, {topic: partitions})
     rng = random.Random(seed)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=1 << 20,
@@ -64,7 +69,7 @@ def prepare_topic(bootstrap: str, reports: int, rooms: int, per_message: int = 1
                 kind="error" if is_error else "heartbeat", platform="ios",
                 error_code="crash" if is_error else None))
             sent += 1
-        producer.send(topic, key=room.encode(), value=schemas.encode(schemas.ReportBatch(batch)))
+        producer.send(topic, key=room.encode(), value=encode(batch))
     producer.flush()
     producer.close()
     return topic
@@ -99,10 +104,12 @@ def run(settings: Settings, quick: bool = False, reports: int = 1_000_000, rooms
     from outagewatch.bench.streams import delete_topics_like
 
     bootstrap = settings.kafka.bootstrap
+    # The same reports twice: packed, as our collector writes them, for ours; JSON for the peers.
     topic = prepare_topic(bootstrap, reports, rooms)
+    packed_topic = prepare_topic(bootstrap, reports, rooms, encode=encode_reports, name="bench-peer-packed")
     results: list[dict[str, Any]] = []
     try:
-        ours = _run_ours(settings, topic, reports)
+        ours = _run_ours(settings, packed_topic, reports)
         results.append(ours)
         # The naive agent is orders of magnitude slower: give it a prefix of the same topic.
         for name, expect in (("quix_streams", reports), ("naive_faust", naive_reports)):
@@ -112,7 +119,7 @@ def run(settings: Settings, quick: bool = False, reports: int = 1_000_000, rooms
                 figure["ours_ratio"] = round(ours["reports_per_s"] / figure["reports_per_s"], 2)
             results.append(figure)
     finally:
-        delete_topics_like(bootstrap, [topic])
+        delete_topics_like(bootstrap, [topic, packed_topic])
     return results
 
 

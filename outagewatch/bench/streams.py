@@ -33,6 +33,7 @@ import uuid
 from typing import Any
 
 from core import schemas
+from core.codec import encode_reports
 from core.config import Settings
 from outagewatch.stack.process import free_port
 
@@ -57,7 +58,7 @@ def _send_by_room(producer: Any, topic: str, reports: list[schemas.ClientReport]
     for report in reports:
         by_room.setdefault(report.room_id, []).append(report)
     for room, items in by_room.items():
-        producer.send(topic, key=room.encode(), value=schemas.encode(schemas.ReportBatch(reports=items)))
+        producer.send(topic, key=room.encode(), value=encode_reports(items))
     return len(by_room)
 
 
@@ -169,7 +170,8 @@ class WorkerRun:
 
 def consume_prepared(settings: Settings, topic: str, reports: int, workers: int = 1,
                      timeout_s: float = 600) -> dict[str, Any]:
-    """Our worker(s) over an already-prepared topic of room-keyed ``ReportBatch`` messages.
+    """Our worker(s) over an already-prepared topic of room-keyed report messages (packed, as the collector
+    writes them, or JSON).
 
     Measured as the peers measure: from the first message taken to the batch
     that folded the ``reports``-th report. Returns ``{"reports", "seconds",
@@ -255,7 +257,7 @@ def _lag(run: WorkerRun, bootstrap: str, topic: str, rooms: int, rate: int, seco
                     report_id=f"r{expect_items + sent + i}", ts=now, client_id=f"c{(sent + i) % 50_000}",
                     room_id=room, kind="heartbeat", platform="ios", region="eu", app_version="5.1")
                     for i in range(REPORTS_PER_MESSAGE)]
-                producer.send(topic, key=room.encode(), value=schemas.encode(schemas.ReportBatch(reports=batch)))
+                producer.send(topic, key=room.encode(), value=encode_reports(batch))
                 sent += REPORTS_PER_MESSAGE
         time.sleep(0.005)
     producer.flush()

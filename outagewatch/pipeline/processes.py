@@ -116,3 +116,40 @@ def cpu_seconds(pid: int) -> float | None:
         return parse_cpu_ticks(Path(f"/proc/{pid}/stat").read_text()) / os.sysconf("SC_CLK_TCK")
     except OSError:
         return None
+
+
+def listening_inodes(table: str, port: int) -> set[int]:
+    """Socket inodes listening on ``port`` in a ``/proc/net/tcp`` (or ``tcp6``) table.
+
+    >>> header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
+    >>> listen = "   0: 0100007F:4A94 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 91234 1"
+    >>> talking = "   1: 0100007F:4A94 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 91299 1"
+    >>> listening_inodes("\\n".join([header, listen, talking]), 19092)
+    {91234}
+    """
+    found: set[int] = set()
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+            found.add(int(fields[9]))
+    return found
+
+
+def listening_pid(port: int, proc: Path = Path("/proc")) -> int | None:
+    """The process listening on a local TCP port (a broker or ClickHouse we did not start), if we may see it."""
+    inodes: set[int] = set()
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            inodes |= listening_inodes((proc / "net" / table).read_text(), port)
+    if not inodes:
+        return None
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in wanted:
+                        return int(entry.name)
+    return None

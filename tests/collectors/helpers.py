@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from collectors.server import CollectorRunner, start
-from core import schemas
+from core import codec, schemas
 from core.config import Settings
 
 KEY = "test-key"
@@ -75,7 +75,9 @@ def read_topic(bootstrap: str, topic: str, expected_items: int, timeout_s: float
     items = 0
     try:
         for message in consumer:
-            batch = schemas.decode(message.value, kind)
+            # Reports as the worker reads them (the collector packs them: core.codec); samples are JSON.
+            batch = (schemas.ReportBatch(codec.decode_value(message.value)[0]) if kind is schemas.ReportBatch
+                     else schemas.decode(message.value, kind))
             out.append((message.key, batch))
             items += len(batch.reports if kind is schemas.ReportBatch else batch.samples)
             if items >= expected_items:

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from collectors.batching import partition_of, report_records
-from core.schemas import ClientReport, decode_report_batch
+from core.codec import decode_value
+from core.schemas import ClientReport
 
 
 def _reports(rooms: int, per_room: int) -> list[ClientReport]:
@@ -19,10 +20,10 @@ def test_one_message_per_partition_and_every_report_once() -> None:
     reports = _reports(rooms=100, per_room=3)
     records = report_records(reports, "t", partitions=8)
     assert len(records) == len({partition_of(f"room-{room}".encode(), 8) for room in range(100)}) <= 8
-    carried = [r.report_id for record in records for r in decode_report_batch(record.value).reports]
+    carried = [r.report_id for record in records for r in decode_value(record.value)[0]]
     assert sorted(carried) == sorted(r.report_id for r in reports)
     for record in records:
-        rooms = {r.room_id for r in decode_report_batch(record.value).reports}
+        rooms = {r.room_id for r in decode_value(record.value)[0]}
         assert {partition_of(room.encode(), 8) for room in rooms} == {partition_of(record.key, 8)}
 
 

@@ -8,7 +8,10 @@ acknowledged, the loss account (rows in ClickHouse against the reports the
 collector answered 202 for minus the heartbeats it sampled out; weights
 must sum to the acknowledged count), the worker's and the sink's lag while
 the load ran (growing = the pipeline could not keep up), how long draining
-took after the load stopped, and each process's CPU and peak memory.
+took after the load stopped, each process's CPU and peak memory, and the
+CPU microseconds per acknowledged report of each process, the broker,
+ClickHouse and the load generator, from the load's start to the drain's end
+(``outagewatch.bench.pipeline.cost``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from typing import Any
 
 from core.config import Settings
+from outagewatch.bench.pipeline.cost import STACK_NOTE, cpu_per_report
 from outagewatch.bench.pipeline.figures import lag_summary, peak_memory
 from outagewatch.bench.pipeline.harness import BenchRun, machine
 
@@ -29,9 +33,11 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, r
     with BenchRun(settings, "e2e", quick, database=database) as bench:
         plan = bench.plan(seconds=seconds, rate=rate, event_start_ms=int(time.time() * 1000),
                           connections=connections, rooms=200 if quick else 1000)
+        cpu_before = bench.cpu()
         load = bench.load(plan)
         started, ended = load["wall_range"]
         account = bench.drain(plan, load["event_end_ms"], timeout_s=60.0 if quick else 300.0)
+        cost = cpu_per_report(cpu_before, bench.cpu(), load["accepted"], load["load_cpu_seconds"])
         assert bench.sampler is not None
         worker_lag = lag_summary(bench.sampler.lag_between(started, ended, 1))
         sink_lag = lag_summary(bench.sampler.lag_between(started, ended, 2))
@@ -50,6 +56,8 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, r
         {**head, "figure": "zero_loss", **account},
         {**head, "figure": "worker_lag_records", **worker_lag, "sink": sink_lag},
         {**head, "figure": "drain", "drain_seconds": account["drain_seconds"], "drained": account["drained"]},
+        {**head, "figure": "cpu_per_report", **cost, "measured": "load start to drain end",
+         "stack_note": STACK_NOTE, "machine_after": machine()},
         {**head, "figure": "processes", "cpu_cores_used": load["cpu_cores_used"], "peak_rss_mib": memory,
          "machine_after": machine()},
     ]

@@ -24,6 +24,7 @@ from typing import Any
 
 from core import schemas
 from core.config import Settings
+from outagewatch.bench.pipeline.cost import stack_pids
 from outagewatch.bench.pipeline.figures import loss_account
 from outagewatch.bench.pipeline.load import ONSET_CODE, LoadPlan, merge_parts, run_plan
 from outagewatch.pipeline.follow import RunFollower
@@ -189,6 +190,7 @@ class BenchRun:
         self.sampler: Sampler | None = None
         self.receiver: Any = None
         self.topics: list[str] = []
+        self.stack_pids: dict[str, int] = {}
 
     def __enter__(self) -> BenchRun:
         try:
@@ -211,6 +213,7 @@ class BenchRun:
         from outagewatch.pipeline.running import Pipeline
 
         self.settings, env = isolated(self.base_settings, self.run_id, self.database)
+        self.stack_pids = stack_pids(self.settings)
         self.topics = list(self.settings.topics.all())
         ensure_topics(self.settings.kafka.bootstrap, dict.fromkeys(self.topics, self.settings.kafka.partitions),
                       self.settings.kafka.replication_factor)
@@ -297,7 +300,8 @@ class BenchRun:
                         window_s=self.settings.streams.window_seconds, watched_rooms=self.watched_rooms, **fields)
 
     def cpu(self) -> dict[str, float | None]:
-        return {name: cpu_seconds(pid) for name, pid in self.pipeline.pids().items()}
+        """CPU seconds so far of our processes, the broker and ClickHouse (those whose pid is visible)."""
+        return {name: cpu_seconds(pid) for name, pid in {**self.pipeline.pids(), **self.stack_pids}.items()}
 
     def load(self, plan: LoadPlan, split: bool = False) -> dict[str, Any]:
         """Run the load in a child process (``split``: the background and the surges in one each); returns its

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from typing import Any
 
@@ -11,7 +12,8 @@ from history.client import ClickHouseTarget, connect
 from outagewatch.bench.pipeline import e2e
 from outagewatch.bench.pipeline.figures import lag_summary, loss_account, peak_memory, percentile
 from outagewatch.bench.pipeline.load import EventClock, LoadPlan, Surge, background_templates, fill, surge_template
-from outagewatch.pipeline.processes import cpu_seconds, memory_mib, parse_cpu_ticks, parse_status
+from outagewatch.pipeline.processes import cpu_seconds, listening_pid, memory_mib, parse_cpu_ticks, parse_status
+from outagewatch.stack.process import free_port
 
 FIGURES = {
     "throughput": {"offered_rate_target", "offered_per_s", "acknowledged_per_s", "background", "sustained", "machine"},
@@ -20,6 +22,7 @@ FIGURES = {
     "worker_lag_records": {"p50", "p95", "max", "growing", "sink"},
     "drain": {"drain_seconds", "drained"},
     "processes": {"cpu_cores_used", "peak_rss_mib"},
+    "cpu_per_report": {"reports", "us_per_report", "cpu_seconds", "measured", "stack_note"},
 }
 
 
@@ -48,6 +51,24 @@ def test_e2e_quick_stores_every_acknowledged_report(settings: Settings, stack: d
     throughput = by_figure["throughput"]
     assert throughput["acknowledged_per_s"] > 0 and throughput["background"]["statuses"].get("202", 0) > 0
     assert all(value and value > 10 for value in by_figure["processes"]["peak_rss_mib"].values())
+    cost = by_figure["cpu_per_report"]
+    assert cost["reports"] == account["acknowledged"]
+    per_report = cost["us_per_report"]
+    # Every process did work for these reports, the broker and ClickHouse of the test's stack included.
+    for name in ("collector", "worker", "sink", "broker", "clickhouse", "load_generator"):
+        assert per_report[name] is not None and per_report[name] > 0, (name, cost)
+    assert per_report["ours"] == round(per_report["collector"] + per_report["worker"] + per_report["sink"], 2)
+
+
+def test_listening_pid_finds_the_process_on_a_port() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        assert listening_pid(listener.getsockname()[1]) == os.getpid()
+    finally:
+        listener.close()
+    assert listening_pid(free_port()) is None
 
 
 def test_percentile_is_nearest_rank() -> None:
