@@ -1,10 +1,10 @@
-"""Waiting until the broker lists topics as usable (pure: a fake probe and clock, no broker)."""
+"""Waiting until the broker lists topics as usable (a fake probe and clock), and topic settings (real broker)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from core.kafka_admin import await_topics
+from core.kafka_admin import await_topics, ensure_topic_configs
 
 
 class _Broker:
@@ -57,3 +57,20 @@ def test_a_broker_that_does_not_answer_is_waited_for_with_its_error() -> None:
     clock = _Clock()
     missing = await_topics(failing, ["reports"], 0.5, sleep=clock.sleep, monotonic=lambda: clock.now)
     assert missing == {"reports": "metadata request failed: ConnectionError: refused"}
+
+
+def test_a_topic_made_without_a_setting_gets_it_on_the_real_broker(
+        topic_factory: Callable[..., str], kafka_bootstrap: str) -> None:
+    # The worker sets its changelogs' compaction on topics made before the setting existed.
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    topic = topic_factory("configs")
+    wanted = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
+    assert ensure_topic_configs(kafka_bootstrap, {topic: wanted}) == [topic]
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])["topic"][topic]
+    finally:
+        admin.close()
+    assert {key: described[key]["value"] for key in wanted} == wanted
+    assert ensure_topic_configs(kafka_bootstrap, {topic: wanted}) == []  # nothing stale the second time

@@ -13,5 +13,6 @@ def test_quick_bench_reports_every_figure(capsys: pytest.CaptureFixture[str]) ->
         for result in results:
             print(f"\n[bench] {result}")
     names = [result["detector"] for result in results]
-    assert names == ["volume_baseline", "error_ratio", "cusum", "server_anomaly", "room_ensemble", "detect_csv"]
+    assert names == ["volume_baseline", "error_ratio", "cusum", "audience", "server_anomaly", "room_ensemble",
+                     "detect_csv"]
     assert all(value > 0 for result in results for key, value in result.items() if key.endswith("_s") or key.startswith("us_"))
