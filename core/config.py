@@ -245,10 +245,6 @@ class StreamsSettings:
     # A key from which nothing arrives (a room whose clients all crashed, a region gone dark) keeps being
     # judged on empty windows this long after its last real one (streams.dark); then it is forgotten.
     dark_key_seconds: int = 600
-    # Wall time with no window at all after which a worker takes the whole input for dark and lets event
-    # time follow the wall clock (until then the other keys' windows are the clock): longer than any pause
-    # of a healthy stream, short enough to page a total outage within a minute.
-    dark_silence_seconds: int = 30
 
 
 RUNBOOK_FIELDS = frozenset({"base", "kind", "scope", "key", "fingerprint"})

@@ -285,6 +285,37 @@ class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
     error_keep: float = 1.0
 
 
+class EventTimeMark(msgspec.Struct, kw_only=True):
+    """In-band on every partition of ``room-health`` and ``service-health``: every window ending by ``closed_upto`` is before it.
+
+    The scope merger sends one to each partition once every source
+    partition's windows have closed up to ``closed_upto`` (and were
+    acknowledged before their progress was reported). A consumer that reads a
+    mark has therefore read every window of that partition ending by then:
+    a key with no window there has none (``streams.dark``). Not a window:
+    readers of these topics skip it (``is_event_time_mark``).
+
+    >>> raw = encode(EventTimeMark(closed_upto=1_795_392_010_000))
+    >>> raw
+    b'{"event_time_mark":1,"closed_upto":1795392010000}'
+    >>> is_event_time_mark(raw), is_event_time_mark(b'{"scope":"room"}')
+    (True, False)
+    >>> decode(raw, EventTimeMark).closed_upto
+    1795392010000
+    """
+
+    event_time_mark: int = 1  # the mark's version, first so that marks are told apart by their first bytes
+    closed_upto: int
+
+
+MARK_PREFIX = b'{"event_time_mark":'
+
+
+def is_event_time_mark(value: bytes | None) -> bool:
+    """Whether a ``room-health``/``service-health`` record is an ``EventTimeMark``, not a window."""
+    return value is not None and value.startswith(MARK_PREFIX)
+
+
 class LeafSummary(msgspec.Struct, kw_only=True, omit_defaults=True):
     """What one detector partition's leaf (room) decisions told that its forwarded ones leave out.
 

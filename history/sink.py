@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from core.config import Settings
 from core.health import Health
-from core.schemas import DeadLetter, encode
+from core.schemas import DeadLetter, encode, is_event_time_mark
 from core.timeutil import Clock, SystemClock
 from history.batch import BatchPolicy, Origin, PendingBatch, RecentWindows, WindowKey
 from history.kafka_edge import BrokerUnavailable, Consumer, DeadLetterPublisher, Record
@@ -38,6 +38,8 @@ log = logging.getLogger("history.sink")
 HEALTH_READ_SECONDS = 5.0
 
 _REPORT_TS_MS = COLUMNS["reports"].index("ts_ms")
+# The tables whose topics carry event-time marks between their windows (docs/contracts.md).
+_MARKED_TABLES = frozenset({"room_health", "service_health"})
 _ROOM_HEALTH_KEY = (COLUMNS["room_health"].index("scope"), COLUMNS["room_health"].index("key"),
                     COLUMNS["room_health"].index("window_start"))
 
@@ -193,6 +195,9 @@ class Sink:
             origin = Origin(record.topic, record.partition, record.offset)
             route = self.routes.get(record.topic)
             value = record.value or b""
+            if route is not None and route.table in _MARKED_TABLES and is_event_time_mark(value):
+                self.batch.consumed(origin, now_ms)  # the detectors' clock (streams.dark), not a window
+                continue
             if route is None:
                 self._dead_letter(origin, value, f"history sink: no table for topic {record.topic!r}", now_ms)
                 continue

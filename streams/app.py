@@ -6,7 +6,9 @@ Agents (all batch with ``take_events``; nothing is done per report in Faust):
   -> closed room windows on ``room-health``, partials on the internal
   ``<app_id>-room-progress-v4`` topic (1 partition) -> the scope merger
   (table ``room-scopes-v4``) -> region/platform/app_version/global windows on
-  ``room-health``;
+  ``room-health``, then an ``EventTimeMark`` on each of its partitions once
+  every source partition has closed its windows further (``streams.dark``
+  reads them: a key with no window before a mark has none);
 - ``server-metrics`` -> the same with ``service-windows-v4``/``service-scopes-v4``
   -> ``service-health`` (scope ``service`` and ``cluster``);
 - anything undecodable -> ``dead-letter`` with the reason, partition, offset.
@@ -30,7 +32,7 @@ import msgspec
 
 from core import schemas
 from core.config import Settings
-from core.schemas import DeadLetter, RoomHealth, ServiceHealth
+from core.schemas import DeadLetter, EventTimeMark, RoomHealth, ServiceHealth
 from core.timeutil import Clock, SystemClock
 from streams import decoding
 from streams.engine import Closed, PartitionWindows, Reducer, WindowPolicy, state_format
@@ -44,6 +46,7 @@ log = logging.getLogger("outagewatch.streams")
 _progress_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(Progress))
 _merger_codec = (msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(MergerState))
 MERGER_KEY = b"merger"
+MARK_KEY = b"event-time-mark"
 
 
 def health_key(health: RoomHealth | ServiceHealth) -> bytes:
@@ -65,7 +68,7 @@ class WindowPipeline:
 
     def __init__(self, io: FaustIO, name: str, reducer: Reducer[Any, Any, Any], source: str, output: str,
                  dead_letter: Any, decode: Callable[[bytes | None], tuple[list[Any], list[decoding.Unusable]]],
-                 policy: WindowPolicy, partitions: int, clock: Clock, batch_max: int,
+                 policy: WindowPolicy, partitions: int, output_partitions: int, clock: Clock, batch_max: int,
                  bound: decoding.BoundCheck) -> None:
         self.io, self.name, self.reducer, self.policy, self.clock = io, name, reducer, policy, clock
         self.decode, self.dead_letter, self.source_name = decode, dead_letter, source
@@ -74,6 +77,9 @@ class WindowPipeline:
         self.batch_max = batch_max
         self.source = io.raw_topic(source)
         self.output_name = output
+        self.output_partitions = output_partitions
+        # The newest horizon marked on the output partitions (this worker's; a new merger marks again).
+        self.marked_upto = -1
         version = f"v{STATE_FORMAT}"
         self.progress = io.raw_topic(f"{io.app_id}-{name}-progress-{version}", partitions=1, internal=True)
         self.windows_table = io.raw_table(f"{name}-windows-{version}", partitions=partitions)
@@ -105,6 +111,7 @@ class WindowPipeline:
             self.engines.pop(partition, None)
             self.stores.pop(partition, None)
         self.merger = None
+        self.marked_upto = -1
 
     def _engine(self, partition: int) -> PartitionWindows[Any, Any, Any]:
         engine = self.engines.get(partition)
@@ -162,23 +169,28 @@ class WindowPipeline:
 
     async def _publish_and_flush(self, engines: Collection[PartitionWindows[Any, Any, Any]],
                                  always_progress: bool) -> None:
-        futures: list[Awaitable[Any]] = []
+        windows: list[Awaitable[Any]] = []
         done: list[tuple[PartitionWindows[Any, Any, Any], Closed[Any]]] = []
+        progresses: list[Progress] = []
         for engine in engines:
             pending = engine.take_pending()
             for closed in pending:
-                futures += await self._send(closed.results)
+                windows += await self._send(closed.results)
                 done.append((engine, closed))
             if pending or always_progress:
                 partials: dict[int, dict[str, Any]] = {}
                 for closed in pending:
                     partials.update(closed.partials)
-                progress = Progress(partition=engine.partition, closed_upto=engine.progress_mark(), windows=partials)
-                futures.append(await self.io.send_through(self.progress, str(engine.partition).encode(),
-                                                          _progress_codec[0].encode(progress)))
+                progresses.append(Progress(partition=engine.partition, closed_upto=engine.progress_mark(),
+                                           windows=partials))
+        # The windows acknowledged before the progress that says they are closed: the merger's
+        # event-time mark on a partition must come after every window it vouches for.
+        if windows:
+            await asyncio.gather(*windows)
         # Published (acknowledged) before marked closed: a crash re-publishes, never loses.
-        if futures:
-            await asyncio.gather(*futures)
+        await asyncio.gather(*[await self.io.send_through(self.progress, str(progress.partition).encode(),
+                                                          _progress_codec[0].encode(progress))
+                               for progress in progresses])
         for engine, closed in done:
             engine.mark_closed(closed)
             self.counters["windows_out"] += len(closed.results)
@@ -203,11 +215,21 @@ class WindowPipeline:
             futures = await self._send(out)
             if futures:
                 await asyncio.gather(*futures)
+            await self._mark(merger.horizon())
             self.counters["windows_out"] += len(out)
             store = self.io.table_store(self.scopes_table, 0)
             store.put(MERGER_KEY, _merger_codec[0].encode(merger.state))
             await store.send_pending()
             await self._notify(out)
+
+    async def _mark(self, horizon: int | None) -> None:
+        """An ``EventTimeMark`` on every output partition, after the windows it vouches for (all acknowledged)."""
+        if horizon is None or horizon <= self.marked_upto:
+            return
+        mark = schemas.encode(EventTimeMark(closed_upto=horizon))
+        await asyncio.gather(*[await self.io.send(self.output_name, MARK_KEY, mark, partition)
+                               for partition in range(self.output_partitions)])
+        self.marked_upto = horizon
 
     def _merger(self) -> ScopeMerger:
         if self.merger is None:
@@ -234,7 +256,8 @@ class StreamsApp:
     """The worker: one Faust app with the room and service pipelines."""
 
     def __init__(self, settings: Settings, *, report_partitions: int, metric_partitions: int,
-                 web_port: int | None = None, app_id: str | None = None, clock: Clock | None = None,
+                 room_health_partitions: int, service_health_partitions: int, web_port: int | None = None,
+                 app_id: str | None = None, clock: Clock | None = None,
                  batch_max: int = 2000, idle_ms: int | None = None) -> None:
         s = settings.streams
         app_id = app_id or s.app_id
@@ -282,10 +305,12 @@ class StreamsApp:
         bound = settings.event_time.bound()
         self.rooms = WindowPipeline(io, "room", ROOM_WINDOWS, settings.topics.client_reports,
                                     settings.topics.room_health, dead_letter, decoding.decode_reports,
-                                    policy, report_partitions, clock, batch_max, decoding.Bounded(bound, "reports"))
+                                    policy, report_partitions, room_health_partitions, clock, batch_max,
+                                    decoding.Bounded(bound, "reports"))
         self.services = WindowPipeline(io, "service", SERVICE_METRICS, settings.topics.server_metrics,
                                        settings.topics.service_health, dead_letter, decoding.decode_samples,
-                                       policy, metric_partitions, clock, batch_max, decoding.Bounded(bound, "samples"))
+                                       policy, metric_partitions, service_health_partitions, clock, batch_max,
+                                       decoding.Bounded(bound, "samples"))
         io.on_rebalance(self._on_rebalance)
 
     async def _on_rebalance(self, tps: set[TP]) -> None:

@@ -48,22 +48,24 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def topic_partitions(settings: Settings) -> tuple[int, int]:
-    """Create our topics if missing; return the partition counts of the two inputs."""
+def topic_partitions(settings: Settings) -> tuple[int, int, int, int]:
+    """Create our topics if missing; the partition counts of the two inputs and of their two outputs."""
     topics = settings.topics
-    reports, samples = ensure_and_count(
+    reports, samples, rooms, services = ensure_and_count(
         settings, (topics.client_reports, topics.server_metrics, topics.room_health, topics.service_health,
-                   topics.dead_letter), (topics.client_reports, topics.server_metrics))
-    return reports, samples
+                   topics.dead_letter),
+        (topics.client_reports, topics.server_metrics, topics.room_health, topics.service_health))
+    return reports, samples, rooms, services
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from streams.app import StreamsApp
     from streams.topics import TopicsNotReady, prepare
 
-    report_partitions, metric_partitions = topic_partitions(settings)
+    report_partitions, metric_partitions, room_partitions, service_partitions = topic_partitions(settings)
     idle_ms = int(args.idle_seconds * 1000) if args.idle_seconds is not None else None
     streams = StreamsApp(settings, report_partitions=report_partitions, metric_partitions=metric_partitions,
+                         room_health_partitions=room_partitions, service_health_partitions=service_partitions,
                          web_port=args.web_port, app_id=args.app_id, batch_max=args.batch_max, idle_ms=idle_ms)
     topics = settings.topics
     writes = [topics.room_health, topics.service_health, topics.dead_letter]

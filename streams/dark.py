@@ -5,18 +5,20 @@ clients all crashed, a region whose network is down, or the whole ingest
 gone quiet produce no window at all, and detectors that wait for windows
 never see the loudest silent failure there is. ``DarkKeys`` remembers every
 ``RoomHealth`` key judged (room, region, platform, app_version, global) and
-the last window end it was judged at; given how far the stream's event time
-has got (``due(upto_end)``), it returns one empty window for every window
-end a key missed, oldest first, so its expected audience
-(``detectors.audience``) judges the silence.
+the last window end it was judged at, and returns one empty window for
+every window end a key missed, oldest first, so its expected audience
+(``detectors.audience``) judges the silence:
 
-How far event time has got is the caller's: in a replay, the windows other
-keys closed (the global stream's event time); in the live worker, the newest
-window end seen plus the wall time since, less a grace, and only for keys
-that have had no window for a while of wall time too
-(``streams.detection_agents``): a worker catching up on a backlog reads its
-partitions unevenly. The same empty windows reach the same detectors either
-way.
+- ``missed(window)``: a key's real window arrived after a gap: the windows
+  of the gap were closed without it (a key's windows close in order), judged
+  before it;
+- ``due(upto_end, partition)``: how far event time has got. In a replay,
+  the windows other keys closed; in the live worker, the ``EventTimeMark``
+  read on the key's partition (``core.schemas``): every window ending by
+  then was published before it, so a key with none there has none. Wall
+  time never enters: a worker catching up on a backlog, or a cluster
+  reading its partitions unevenly, judges the same windows dark as a
+  replay does.
 
 A key keeps being judged for ``give_up_ms`` after its last real window (a
 room that ended has been judged quiet by then); then it is forgotten, and so
@@ -29,10 +31,15 @@ partition moved to another worker must not look dark here.
 >>> dark.seen(RoomHealth(key="room-2", window_start=10_000, window_end=20_000), partition=0)
 >>> [(w.key, w.window_end, w.region, p) for w, p in dark.due(20_000)]
 [('room-1', 20000, 'eu', 3)]
->>> [(w.key, w.window_end) for w, _ in dark.due(60_000)]   # room-1 given up 30 s after its last window
-[('room-1', 30000), ('room-2', 30000), ('room-1', 40000), ('room-2', 40000), ('room-2', 50000)]
+>>> [w.window_end for w in dark.missed(RoomHealth(key="room-2", window_start=40_000, window_end=50_000))]
+[30000, 40000]
+>>> dark.seen(RoomHealth(key="room-2", window_start=40_000, window_end=50_000), partition=0)
+>>> [(w.key, w.window_end) for w, _ in dark.due(60_000, partition=3)]   # given up 30 s after its last window
+[('room-1', 30000), ('room-1', 40000)]
+>>> [(w.key, w.window_end) for w, _ in dark.due(60_000)]
+[('room-2', 60000)]
 >>> len(dark)
-0
+1
 """
 
 from __future__ import annotations
@@ -50,7 +57,6 @@ class _Known:
     real_end: int  # the last window end a report arrived for
     region: str
     partition: int
-    seen_wall: int  # wall time of its last real window (0 in a replay)
 
 
 class DarkKeys:
@@ -59,8 +65,8 @@ class DarkKeys:
             raise ValueError(f"dark keys need window_ms > 0 and give_up_ms >= window_ms, got {window_ms}, {give_up_ms}")
         self.window_ms, self.give_up_ms, self.max_keys = window_ms, give_up_ms, max_keys
         self._known: dict[KeyId, _Known] = {}
-        # judged window end -> the keys last judged there: ``due`` touches only the keys behind.
-        self._by_end: dict[int, set[KeyId]] = {}
+        # partition -> judged window end -> the keys last judged there: ``due`` touches only the keys behind.
+        self._by_end: dict[int, dict[int, set[KeyId]]] = {}
 
     def __len__(self) -> int:
         return len(self._known)
@@ -69,56 +75,79 @@ class DarkKeys:
         self._known.clear()
         self._by_end.clear()
 
-    def seen(self, window: RoomHealth, partition: int = 0, wall_ms: int = 0) -> None:
-        """A real window was judged (at wall time ``wall_ms``, live): the key is alive up to its end."""
+    def missed(self, window: RoomHealth) -> list[RoomHealth]:
+        """The empty windows of ``window``'s key between its last judged end and ``window`` (none if unknown).
+
+        Judge them before ``window``: the key's earlier windows all closed
+        before it, so these had no report. Marks them judged.
+        """
+        key_id = (window.scope, window.key)
+        known = self._known.get(key_id)
+        if known is None or window.window_start <= known.judged_end:
+            return []
+        last = min(window.window_start, known.real_end + self.give_up_ms)
+        gap = self._empty(key_id, known, last)
+        self._move(key_id, known, max(known.judged_end, last - (last - known.judged_end) % self.window_ms))
+        return gap
+
+    def seen(self, window: RoomHealth, partition: int = 0) -> None:
+        """A real window was judged: the key is alive up to its end."""
         key_id = (window.scope, window.key)
         known = self._known.get(key_id)
         if known is None:
             if len(self._known) >= self.max_keys:
                 return  # the detectors keep at most as many keys; a new one past it is not watched for silence
-            known = self._known[key_id] = _Known(window.window_end, window.window_end, window.region, partition,
-                                                 wall_ms)
-            self._by_end.setdefault(known.judged_end, set()).add(key_id)
+            known = self._known[key_id] = _Known(window.window_end, window.window_end, window.region, partition)
+            self._by_end.setdefault(partition, {}).setdefault(known.judged_end, set()).add(key_id)
             return
         known.real_end = max(known.real_end, window.window_end)
         known.region = window.region or known.region
-        known.partition, known.seen_wall = partition, wall_ms
+        if partition != known.partition:
+            self._unindex(key_id, known)
+            known.partition = partition
+            self._by_end.setdefault(partition, {}).setdefault(known.judged_end, set()).add(key_id)
         self._move(key_id, known, max(known.judged_end, window.window_end))
 
-    def due(self, upto_end: int, wall_ms: int = 0, quiet_ms: int = 0) -> list[tuple[RoomHealth, int]]:
+    def due(self, upto_end: int, partition: int | None = None) -> list[tuple[RoomHealth, int]]:
         """An empty window (and its key's partition) for each window end up to ``upto_end`` a key missed.
 
-        Live, a key must also have had no window for ``quiet_ms`` of wall
-        time: a worker catching up reads its sources unevenly, and a key whose
-        windows still arrive, however far behind in event time, is not dark.
+        ``partition``: only the keys last seen on it (the live worker's marks
+        are per partition); None: every key (a replay).
         """
         out: list[tuple[RoomHealth, int]] = []
-        for end in sorted(end for end in self._by_end if end < upto_end):
-            for key_id in sorted(self._by_end.pop(end)):
-                known = self._known[key_id]
-                if known.seen_wall > wall_ms - quiet_ms:
-                    self._by_end.setdefault(end, set()).add(key_id)
-                    continue
-                last = min(upto_end, known.real_end + self.give_up_ms)
-                for window_end in range(known.judged_end + self.window_ms, last + 1, self.window_ms):
-                    out.append((RoomHealth(scope=key_id[0], key=key_id[1],  # type: ignore[arg-type]
-                                           window_start=window_end - self.window_ms, window_end=window_end,
-                                           region=known.region), known.partition))
-                known.judged_end = max(known.judged_end, last - (last - known.judged_end) % self.window_ms)
-                if known.judged_end + self.window_ms > known.real_end + self.give_up_ms:
-                    del self._known[key_id]
-                else:
-                    self._by_end.setdefault(known.judged_end, set()).add(key_id)
+        partitions = sorted(self._by_end) if partition is None else [partition]
+        for part in partitions:
+            by_end = self._by_end.get(part, {})
+            for end in sorted(end for end in by_end if end < upto_end):
+                for key_id in sorted(by_end.pop(end)):
+                    known = self._known[key_id]
+                    last = min(upto_end, known.real_end + self.give_up_ms)
+                    out.extend((window, part) for window in self._empty(key_id, known, last))
+                    known.judged_end = max(known.judged_end, last - (last - known.judged_end) % self.window_ms)
+                    if known.judged_end + self.window_ms > known.real_end + self.give_up_ms:
+                        del self._known[key_id]
+                    else:
+                        by_end.setdefault(known.judged_end, set()).add(key_id)
         out.sort(key=lambda item: (item[0].window_end, item[0].scope, item[0].key))
         return out
+
+    def _empty(self, key_id: KeyId, known: _Known, last: int) -> list[RoomHealth]:
+        """The key's empty windows after its judged end, up to the one ending at ``last``."""
+        return [RoomHealth(scope=key_id[0], key=key_id[1],  # type: ignore[arg-type]
+                           window_start=window_end - self.window_ms, window_end=window_end, region=known.region)
+                for window_end in range(known.judged_end + self.window_ms, last + 1, self.window_ms)]
+
+    def _unindex(self, key_id: KeyId, known: _Known) -> None:
+        by_end = self._by_end.get(known.partition, {})
+        bucket = by_end.get(known.judged_end)
+        if bucket is not None:
+            bucket.discard(key_id)
+            if not bucket:
+                del by_end[known.judged_end]
 
     def _move(self, key_id: KeyId, known: _Known, judged_end: int) -> None:
         if judged_end == known.judged_end:
             return
-        bucket = self._by_end.get(known.judged_end)
-        if bucket is not None:
-            bucket.discard(key_id)
-            if not bucket:
-                del self._by_end[known.judged_end]
+        self._unindex(key_id, known)
         known.judged_end = judged_end
-        self._by_end.setdefault(judged_end, set()).add(key_id)
+        self._by_end.setdefault(known.partition, {}).setdefault(judged_end, set()).add(key_id)

@@ -12,7 +12,8 @@ The glue between detection and alerting, used unchanged by the Faust agents
   ``WindowDetection`` -> ``alerting.stage.AlertStage`` in event time.
 - ``WindowDetection.judge_dark(upto_end)`` judges the windows known keys
   missed (``streams.dark``): in a replay each window end the other keys
-  closed is how far event time has got; the live worker adds wall time.
+  closed is how far event time has got; in the live worker, the event-time
+  mark read on the key's partition.
 
 >>> from core.schemas import ClientReport
 >>> T = 1_795_323_600_000
@@ -90,7 +91,7 @@ def state_key(scope: str, key: str) -> bytes:
 class Detected:
     decisions: list[Decision]
     scores: list[AnomalyScore]
-    # judge_dark: the partition of each decision's key, in order (its forwarder: ``alerting.forward``)
+    # The partition of each decision's key, in order (its forwarder: ``alerting.forward``)
     partitions: list[int] = dataclasses.field(default_factory=list)
 
 
@@ -115,45 +116,59 @@ class WindowDetection:
         self.dark.forget()
 
     def observe(self, window: Window, store: KeyStore | None = None, scores: bool = True,
-                partition: int = 0, wall_ms: int = 0) -> Detected:
-        """Judge ``window``, learn from it, persist the key's state; return decisions and score rows."""
+                partition: int = 0) -> Detected:
+        """Judge ``window``, learn from it, persist the key's state; return decisions and score rows.
+
+        A room-health key's windows missed since it was last judged (a gap
+        no event-time mark covered yet) are judged dark first, in order.
+        """
         scope, key = window.scope, window.key
         if store is not None and (scope, key) not in self.registry:
             self._restore(store, scope, key)
+        detected = Detected([], [])
+        if isinstance(window, RoomHealth):
+            for empty in self.dark.missed(window):
+                self._judge_empty(empty, partition, store, scores, detected)
         bands = self.registry.bands(window) if scores else {}
         decisions = self.registry.observe(window)
         if store is not None:
             store.put(state_key(scope, key), _encode_state(self.registry.key_state(scope, key)))
         if isinstance(window, RoomHealth):
-            self.dark.seen(window, partition, wall_ms)
-        rows = score_rows(window, decisions, bands) if scores else []
-        return Detected(decisions, rows)
+            self.dark.seen(window, partition)
+        detected.decisions.extend(decisions)
+        detected.partitions.extend(partition for _ in decisions)
+        if scores:
+            detected.scores.extend(score_rows(window, decisions, bands))
+        return detected
 
     def judge_dark(self, upto_end: int, stores: Callable[[int], KeyStore | None] | None = None,
-                   scores: bool = True, wall_ms: int = 0, quiet_ms: int = 0) -> Detected:
+                   scores: bool = True, partition: int | None = None) -> Detected:
         """Judge every window up to ``upto_end`` that a known key missed (nothing arrived for it).
 
-        ``stores`` gives the ``KeyStore`` of a key's partition (live), and
-        ``wall_ms``/``quiet_ms`` keep a key whose windows still arrive from
-        looking dark (``DarkKeys.due``); the decisions come oldest window first.
+        ``stores`` gives the ``KeyStore`` of a key's partition (live);
+        ``partition``: only the keys of that partition (``DarkKeys.due``).
+        The decisions come oldest window first.
         """
-        decisions: list[Decision] = []
-        rows: list[AnomalyScore] = []
-        partitions: list[int] = []
-        for window, partition in self.dark.due(upto_end, wall_ms, quiet_ms):
-            scope, key = window.scope, window.key
-            store = stores(partition) if stores is not None else None
-            if store is not None and (scope, key) not in self.registry:
-                self._restore(store, scope, key)
-            bands = self.registry.bands(window) if scores else {}
-            judged = self.registry.observe_dark(window)
-            if store is not None and judged:
-                store.put(state_key(scope, key), _encode_state(self.registry.key_state(scope, key)))
-            decisions.extend(judged)
-            partitions.extend(partition for _ in judged)
-            if scores:
-                rows.extend(score_rows(window, judged, bands))
-        return Detected(decisions, rows, partitions)
+        detected = Detected([], [], [])
+        for window, part in self.dark.due(upto_end, partition):
+            store = stores(part) if stores is not None else None
+            if store is not None and (window.scope, window.key) not in self.registry:
+                self._restore(store, window.scope, window.key)
+            self._judge_empty(window, part, store, scores, detected)
+        return detected
+
+    def _judge_empty(self, window: RoomHealth, partition: int, store: KeyStore | None, scores: bool,
+                     detected: Detected) -> None:
+        """One empty window a known key missed -> its decisions (and their partitions, score rows) in ``detected``."""
+        scope, key = window.scope, window.key
+        bands = self.registry.bands(window) if scores else {}
+        judged = self.registry.observe_dark(window)
+        if store is not None and judged:
+            store.put(state_key(scope, key), _encode_state(self.registry.key_state(scope, key)))
+        detected.decisions.extend(judged)
+        detected.partitions.extend(partition for _ in judged)
+        if scores:
+            detected.scores.extend(score_rows(window, judged, bands))
 
     def _restore(self, store: KeyStore, scope: str, key: str) -> None:
         raw = store.get(state_key(scope, key))

@@ -8,7 +8,10 @@
   one ``AnomalyScoreBatch`` on ``topics.anomaly_scores`` and each batch's
   decisions on the internal topic ``<app_id>-decisions``: of the rooms, only
   those that can change an alert, through one ``alerting.forward.DecisionForwarder``
-  per room-health partition, and that partition's ``LeafSummary``.
+  per room-health partition, and that partition's ``LeafSummary``. An
+  ``EventTimeMark`` read on a room-health partition judges the windows its
+  known keys missed up to the mark (``streams.dark``), in the order of the
+  partition: a worker judges the same dark windows however fast it reads.
 - ``alerting`` consumes ``<app_id>-decisions``: one partition, so exactly one
   worker of the group runs the one ``AlertEngine`` that sees every room
   (cluster and global correlation need that), in an ``AlertStage``. It
@@ -48,6 +51,7 @@ from core.schemas import (
     AnomalyScoreBatch,
     DeadLetter,
     Decision,
+    EventTimeMark,
     LeafSummary,
     RoomHealth,
     SchemaError,
@@ -55,8 +59,8 @@ from core.schemas import (
 )
 from core.timeutil import Clock, SystemClock
 from detectors.ensemble import EnsembleConfig
-from streams.app import StreamsApp, health_key
-from streams.detection import WindowDetection
+from streams.app import StreamsApp
+from streams.detection import Detected, WindowDetection
 from streams.faust_io import TP, BatchHandler, Event, Message, TableStore
 
 log = logging.getLogger("outagewatch.detection")
@@ -113,12 +117,6 @@ class DetectionAgents:
         streams_settings = settings.streams
         self.detection = WindowDetection(config, window_s=streams_settings.window_seconds,
                                          dark_give_up_s=streams_settings.dark_key_seconds)
-        # A key's window is declared missing once windows this much newer have arrived (or that much wall
-        # time has passed since the newest): a partition that lags a little is not a dark key.
-        self.dark_grace_ms = (streams_settings.window_seconds + streams_settings.allowed_lateness_seconds) * 1000
-        self.dark_silence_ms = streams_settings.dark_silence_seconds * 1000
-        # The newest room-health window end seen, and the wall time when it was seen.
-        self.newest_window: tuple[int, int] | None = None
         self.policy = AlertingPolicy.from_settings(settings.alerting)
         self.renotify_seconds = settings.alerting.renotify_seconds
         self.notifiers = list(notifiers if notifiers is not None else notifiers_from_settings(settings.alerting, settings.grafana))
@@ -135,7 +133,6 @@ class DetectionAgents:
         io.batch_agent(self.service_health, "detect-services", batch_max, 0.2,
                        self._detector(ServiceHealth, self.service_state))
         io.batch_agent(self.decisions, "alerting", 100, 0.2, self._alerting)
-        io.every(1.0, "detect-dark", self._judge_dark)
         io.on_rebalance(self._on_rebalance)
         io.on_shutdown(self._on_shutdown)
 
@@ -143,7 +140,6 @@ class DetectionAgents:
         # Keys and the alerting partition may have moved: the tables hold the truth, reload lazily.
         self.detection.forget()
         self.forwarders.clear()  # a new forwarder forwards everything until it knows its keys again
-        self.newest_window = None
         self.stage = None
 
     async def _on_shutdown(self) -> None:
@@ -166,41 +162,47 @@ class DetectionAgents:
         stores: dict[int, TableStore] = {}
         scores: dict[bytes, list[AnomalyScore]] = {}
         sources: dict[str, int] = {}
+        dark: set[str] = set()  # keys judged bad on windows they missed
+
+        def store_of(partition: int) -> TableStore:
+            store = stores.get(partition)
+            if store is None:
+                store = stores[partition] = self.io.table_store(table, partition)
+            return store
+
         for event in events:
             message = event.message
             try:
+                if schemas.is_event_time_mark(event.value):
+                    mark = schemas.decode(event.value or b"", EventTimeMark)
+                    if kind is RoomHealth:
+                        # Every window of this partition ending by the mark is read: the keys without one are dark.
+                        detected = self.detection.judge_dark(mark.closed_upto, store_of, partition=message.partition)
+                        self._collect(detected, kind, decisions, by_partition, scores)
+                        dark.update(f"{d.scope} {d.key}" for d in detected.decisions if d.bad)
+                    continue
                 # A tombstone (no value) is undecodable too: a dead letter, not a crashed agent.
                 window = schemas.decode(event.value or b"", kind)
             except SchemaError as exc:
                 await self._send_dead_letter(message, f"undecodable {kind.__name__}: {exc}")
                 continue
-            store = stores.get(message.partition)
-            if store is None:
-                store = stores[message.partition] = self.io.table_store(table, message.partition)
             try:
-                detected = self.detection.observe(window, store, partition=message.partition,
-                                                  wall_ms=self.wall_clock.now_ms())
+                detected = self.detection.observe(window, store_of(message.partition), partition=message.partition)
             except Exception:  # noqa: BLE001 - one key's detector bug must not stop every room's detection
                 log.exception("detectors failed on %s %s window %d; skipped it", window.scope, window.key,
                               window.window_start)
                 continue
             source = f"{message.topic}:{message.partition}"
             sources[source] = max(sources.get(source, 0), window.window_end)
-            if kind is RoomHealth and (self.newest_window is None or window.window_end > self.newest_window[0]):
-                self.newest_window = (window.window_end, self.wall_clock.now_ms())
             self.counters["windows"] += 1
-            self.counters["bad_windows"] += any(d.bad for d in detected.decisions)
-            if kind is RoomHealth:
-                by_partition.setdefault(message.partition, []).extend(detected.decisions)
-            else:
-                decisions.extend(detected.decisions)
-            if detected.scores:
-                scores.setdefault(health_key(window), []).extend(detected.scores)
+            self._collect(detected, kind, decisions, by_partition, scores)
+        if dark:
+            log.warning("no reports arrived for %d known keys, judged dark: %s", len(dark),
+                        ", ".join(sorted(dark)[:10]))
         # Straight to the producer, one message per key: Faust's Topic.send per
         # score row (thirty per room window) was what held detection back.
         futures = await self.io.send_many(self.scores_topic, [
             (key, schemas.encode(AnomalyScoreBatch(scores=rows))) for key, rows in scores.items()])
-        self.counters["decisions"] += len(decisions) + sum(map(len, by_partition.values()))
         forwarded, summaries = self._forward(by_partition)
         decisions.extend(forwarded)
         if decisions or summaries:
@@ -211,55 +213,19 @@ class DetectionAgents:
         if futures:
             await asyncio.gather(*futures)
 
-    async def _judge_dark(self) -> None:
-        """Judge the windows known keys missed, up to the newest window end seen, less a grace.
-
-        While windows flow, the other keys' windows are the clock, as in a
-        replay (a replay into Kafka slower than real time must not invent
-        silences). When no window at all has arrived for
-        ``dark_silence_seconds`` (the whole ingest dark), event time follows
-        the wall clock from the newest window.
-        """
-        if self.newest_window is None:
-            return
-        newest_end, seen_wall = self.newest_window
-        now = self.wall_clock.now_ms()
-        silent_for = now - seen_wall
-        upto = newest_end - self.dark_grace_ms + (silent_for if silent_for >= self.dark_silence_ms else 0)
-        stores: dict[int, TableStore] = {}
-
-        def store_of(partition: int) -> TableStore:
-            store = stores.get(partition)
-            if store is None:
-                store = stores[partition] = self.io.table_store(self.room_state, partition)
-            return store
-
-        try:
-            detected = self.detection.judge_dark(upto, store_of, wall_ms=now, quiet_ms=self.dark_grace_ms)
-        except Exception:  # noqa: BLE001 - the next tick judges afresh; the live windows go on
-            log.exception("judging dark keys up to %d failed", upto)
-            return
-        if not detected.decisions:
-            return
+    def _collect(self, detected: Detected, kind: type[RoomHealth] | type[ServiceHealth], decisions: list[Decision],
+                 by_partition: dict[int, list[Decision]], scores: dict[bytes, list[AnomalyScore]]) -> None:
+        """One window's (or mark's) decisions and score rows into the batch's: rooms' by partition."""
         self.counters["decisions"] += len(detected.decisions)
-        self.counters["bad_windows"] += sum(d.bad for d in detected.decisions)
-        bad = sorted({f"{d.scope} {d.key}" for d in detected.decisions if d.bad})
-        if bad:
-            log.warning("no reports arrived for %d known keys, judged dark: %s", len(bad), ", ".join(bad[:10]))
-        by_key: dict[bytes, list[AnomalyScore]] = {}
-        for row in detected.scores:  # keyed as their window would be (health_key)
-            by_key.setdefault((row.key if row.scope == "room" else f"{row.scope}:{row.key}").encode(), []).append(row)
-        futures = await self.io.send_many(self.scores_topic, [
-            (key, schemas.encode(AnomalyScoreBatch(scores=rows))) for key, rows in by_key.items()])
-        by_partition: dict[int, list[Decision]] = {}
-        for decision, partition in zip(detected.decisions, detected.partitions, strict=True):
-            by_partition.setdefault(partition, []).append(decision)
-        forwarded, summaries = self._forward(by_partition)
-        futures.append(await self.io.send(self.decisions_topic, b"decisions",
-                                          schemas.encode(DecisionBatch(forwarded, summaries=summaries))))
-        for store in stores.values():
-            await store.send_pending()
-        await asyncio.gather(*futures)
+        self.counters["bad_windows"] += len({(d.scope, d.key, d.window_end) for d in detected.decisions if d.bad})
+        if kind is RoomHealth:
+            for decision, partition in zip(detected.decisions, detected.partitions, strict=True):
+                by_partition.setdefault(partition, []).append(decision)
+        else:
+            decisions.extend(detected.decisions)
+        for row in detected.scores:  # keyed as their window is (health_key)
+            key = (row.key if row.scope in ("room", "service") else f"{row.scope}:{row.key}").encode()
+            scores.setdefault(key, []).append(row)
 
     def _forward(self, by_partition: dict[int, list[Decision]]) -> tuple[list[Decision], list[LeafSummary]]:
         """Room decisions per room-health partition -> those the engine needs, and each partition's summary."""

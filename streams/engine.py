@@ -306,13 +306,21 @@ class PartitionWindows(Generic[I, S, P]):
     def progress_mark(self) -> int | None:
         """What this partition tells the scope merger: every window ending at or before it is final here.
 
+        Final with reports (closed and published) or without: the watermark,
+        less the lateness, has passed it. So a partition whose rooms all went
+        quiet moves its mark on as its watermark follows the wall clock
+        (``advance_idle``), and the merger's horizon, the event-time mark
+        detection judges silence by (``streams.dark``), with it.
+
         A partition that never had input holds no scope window back (None), but only once it has been
         idle for ``idle_ms``: until then its input may be on its way (a worker that was just assigned
         it, or is still starting, while the others already fold theirs), and a scope window closed
         without it would be published without its partials. ``HOLD_BACK`` holds every window back.
         """
         if self.meta.max_ts >= 0:
-            return self.meta.closed_upto
+            window_ms = self.policy.window_ms
+            passed = (self.meta.watermark - self.policy.lateness_ms) // window_ms * window_ms
+            return max(self.meta.closed_upto, passed)
         if self.clock.now_ms() - self._last_input_wall >= self.policy.idle_ms:
             return None
         return HOLD_BACK

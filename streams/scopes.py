@@ -20,6 +20,8 @@ re-publishes the corrected window; ReplacingMergeTree keeps the newest.
 >>> [(h.scope, h.key, h.reports) for h in merger.apply(Progress(partition=1, closed_upto=10_000,
 ...     windows={0: {"global|all": windows.Partial(reports=4.0)}}))]
 [('global', 'all', 7.0)]
+>>> merger.horizon()  # every window ending by then is published: the event-time mark (streams.app)
+10000
 """
 
 from __future__ import annotations
@@ -90,14 +92,23 @@ class ScopeMerger:
                 changed.add(name)
         return changed
 
-    def _close_ready(self) -> list[Any]:
+    def horizon(self) -> int | None:
+        """How far every source partition has closed its windows (None until each has reported once).
+
+        A partition that never had input holds nothing back; the windows of
+        the others up to here are all published.
+        """
         state = self.state
         if len(state.closed_upto_by_partition) < self.sources:
-            return []
+            return None
         marks = [mark for mark in state.closed_upto_by_partition.values() if mark is not None]
-        if not marks:
+        return min(marks) if marks else None
+
+    def _close_ready(self) -> list[Any]:
+        state = self.state
+        horizon = self.horizon()
+        if horizon is None:
             return []
-        horizon = min(marks)
         out = []
         for start in sorted(state.pending):
             if start + self.window_ms > horizon:

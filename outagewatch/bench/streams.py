@@ -269,6 +269,8 @@ def _lag(run: WorkerRun, bootstrap: str, topic: str, rooms: int, rate: int, seco
     deadline = time.monotonic() + (window_ms + lateness_ms) / 1000 + 4
     while time.monotonic() < deadline:
         for message in consumer:
+            if schemas.is_event_time_mark(message.value):
+                continue
             health = schemas.decode(message.value, schemas.RoomHealth)
             # Only windows that live traffic closed (the watermark passed end + lateness while it ran).
             if (health.scope == "room" and health.window_start >= live_start_ms - window_ms

@@ -91,6 +91,8 @@ class RunFollower:
                 time.sleep(0.5)
 
     def _apply(self, topic: str, value: bytes, arrived_ms: int) -> None:
+        if schemas.is_event_time_mark(value):
+            return
         try:
             if topic == self.settings.topics.alerts:
                 self.on_alert(schemas.decode(value, schemas.Alert), arrived_ms)

@@ -11,7 +11,17 @@ from collections.abc import Callable, Mapping
 import pytest
 
 from core.config import Settings, TopicSettings
-from core.schemas import Alert, MetricBatch, MetricSample, ReportBatch, RoomHealth, ServiceHealth, decode, encode
+from core.schemas import (
+    Alert,
+    EventTimeMark,
+    MetricBatch,
+    MetricSample,
+    ReportBatch,
+    RoomHealth,
+    ServiceHealth,
+    decode,
+    encode,
+)
 from core.timeutil import ManualClock
 from history import api
 from history.batch import BatchPolicy
@@ -88,6 +98,19 @@ def test_offsets_are_committed_only_after_clickhouse_acknowledged_every_row_belo
     assert group.committed == {(REPORTS, 0): 4, (REPORTS, 1): 4}
     assert group.events == [("refused", "reports"), ("pause",), ("refused", "reports"),
                             ("insert", "reports", 24), ("commit", {(REPORTS, 0): 4, (REPORTS, 1): 4}), ("resume",)]
+
+
+def test_event_time_marks_between_windows_are_neither_rows_nor_dead_letters_and_are_committed() -> None:
+    group = FakeGroup()
+    group.produce(ROOM_HEALTH, 0, _window_value("room-1", BASE_MS))
+    group.produce(ROOM_HEALTH, 0, encode(EventTimeMark(closed_upto=BASE_MS + 10_000)))
+    group.produce(ROOM_HEALTH, 1, encode(EventTimeMark(closed_upto=BASE_MS + 10_000)))
+    sink, consumer, clickhouse = _fake_sink(group)
+    sink.handle(consumer.poll(timeout_ms=200))
+    assert sink.flush(threading.Event(), final=True)
+    assert clickhouse.column("room_health", "key") == ["room-1"]
+    assert "dead_letters" not in clickhouse.stored and [e for e in group.events if e[0] == "dead-letters"] == []
+    assert group.committed == {(ROOM_HEALTH, 0): 2, (ROOM_HEALTH, 1): 1}
 
 
 def test_while_clickhouse_is_down_the_sink_pauses_and_writes_each_row_once_when_it_is_back() -> None:

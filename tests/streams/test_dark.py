@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
+from typing import Any
+
 from core.schemas import ClientReport, RoomHealth
 from detectors.ensemble import EnsembleConfig
 from streams.dark import DarkKeys
@@ -93,3 +96,58 @@ def test_an_alert_whose_key_goes_dark_stays_firing() -> None:
     events = [e.alert for e in replay_alerts(world, window_s=10, lateness_s=10, config=EVERY_WINDOW)
               if e.alert.key == SPIKE_ROOM and e.alert.kind == "details_not_available"]
     assert [a.status for a in events] == ["firing"], events
+
+
+def test_missed_gives_the_gap_before_a_key_returns_and_due_keeps_to_its_partition() -> None:
+    dark = DarkKeys(WINDOW_MS, give_up_ms=600_000)
+    dark.seen(RoomHealth(key="a", window_start=0, window_end=10_000), partition=1)
+    dark.seen(RoomHealth(key="b", window_start=0, window_end=10_000), partition=2)
+    assert [(w.key, w.window_end, p) for w, p in dark.due(30_000, partition=2)] == [
+        ("b", 20_000, 2), ("b", 30_000, 2)]
+    assert [w.window_end for w in dark.missed(RoomHealth(key="a", window_start=30_000, window_end=40_000))] == [
+        20_000, 30_000]
+    dark.seen(RoomHealth(key="a", window_start=30_000, window_end=40_000), partition=1)
+    assert dark.missed(RoomHealth(key="a", window_start=40_000, window_end=50_000)) == []  # no gap
+    assert [(w.key, w.window_end, p) for w, p in dark.due(50_000, partition=1)] == [("a", 50_000, 1)]
+
+
+def _judged(marks_every: int | None) -> dict[tuple[str, str], list[tuple[str, int, bool]]]:
+    """Every key's decisions when event-time marks reach detection every ``marks_every`` window ends (None: at the end).
+
+    The spike room goes dark for a while and comes back, then goes dark for good.
+    """
+    from streams import replay
+    from streams.detection import WindowDetection
+
+    world = [r for r in _world(50) if not (r.room_id == SPIKE_ROOM
+                                            and (20 <= (r.ts - T0) // WINDOW_MS < 27 or (r.ts - T0) // WINDOW_MS >= 40))]
+    detection = WindowDetection(EVERY_WINDOW, window_s=10)
+    judged: dict[tuple[str, str], list[tuple[str, int, bool]]] = {}
+
+    def note(decisions: list[Any]) -> None:
+        for d in decisions:
+            judged.setdefault((d.scope, d.key), []).append((d.kind, d.window_end, d.bad))
+
+    ends = 0
+    last_end = 0
+    for window in replay.windows(world, 10, 10):
+        if window.window_end != last_end and last_end:
+            ends += 1
+            if marks_every is not None and ends % marks_every == 0:
+                for partition in (0, 1):
+                    note(detection.judge_dark(last_end, partition=partition, scores=False).decisions)
+        last_end = window.window_end
+        note(detection.observe(window, scores=False, partition=zlib.crc32(window.key.encode()) % 2).decisions)
+    for partition in (0, 1):
+        note(detection.judge_dark(last_end + 20 * WINDOW_MS, partition=partition, scores=False).decisions)
+    return judged
+
+
+def test_dark_windows_are_the_same_however_late_the_marks_come() -> None:
+    """A worker that reads marks late (catching up, a loaded cluster) judges what a prompt one does."""
+    prompt = _judged(marks_every=1)
+    assert any(kind == "heartbeat_loss" and bad for kind, _, bad in prompt[("room", SPIKE_ROOM)]), prompt
+    gap = [end for _, end, _ in prompt[("room", SPIKE_ROOM)] if 20 * WINDOW_MS < end - T0 <= 27 * WINDOW_MS]
+    assert gap, "the spike room's gap was not judged"
+    for every in (3, 7, None):
+        assert _judged(marks_every=every) == prompt, every

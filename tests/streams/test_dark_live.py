@@ -58,3 +58,29 @@ def test_a_room_whose_heartbeats_stop_pages_in_a_live_worker(worker_topics: Work
     # Then the input stopped: the wall clock closed every key's empty windows, and the world is dark.
     world = [a for a in alerts if a.scope == "global" and a.status == "firing"]
     assert world and world[0].starts_at >= end_ms, world
+    _marks_come_after_the_windows_they_vouch_for(kafka_bootstrap, worker_topics.room_health)
+
+
+def _marks_come_after_the_windows_they_vouch_for(bootstrap: str, topic: str) -> None:
+    """On each partition, no window ending by a mark's ``closed_upto`` comes after that mark."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, group_id=None, consumer_timeout_ms=2000)
+    marks: dict[int, int] = {}  # partition -> the newest mark read so far
+    checked = 0
+    try:
+        for message in consumer:
+            if schemas.is_event_time_mark(message.value):
+                mark = schemas.decode(message.value, schemas.EventTimeMark).closed_upto
+                marks[message.partition] = max(marks.get(message.partition, mark), mark)
+                continue
+            window = schemas.decode(message.value, schemas.RoomHealth)
+            vouched = marks.get(message.partition)
+            assert vouched is None or window.window_end > vouched, (
+                f"{window.scope} {window.key} window ending {window.window_end} after a mark at {vouched} "
+                f"on partition {message.partition}")
+            checked += 1
+    finally:
+        consumer.close()
+    assert checked > ROOMS * DARK_FROM and len(marks) == 2, (checked, marks)

@@ -121,7 +121,24 @@ def test_a_partition_without_input_holds_scope_windows_back_until_it_has_been_id
     clock.advance(5000)
     assert engine.progress_mark() is None  # idle for the idle time: nothing is coming
     engine.add_message([report(0, T)], 0)
-    assert engine.progress_mark() == engine.meta.closed_upto
+    assert engine.progress_mark() == T - 2000  # the windows the watermark passed by the lateness: none had input
+
+
+def test_a_partition_gone_quiet_moves_its_mark_on_with_the_wall_clock() -> None:
+    # Its rooms all stopped reporting: its windows without reports are final too, or no scope window (and no
+    # event-time mark) would pass its last report, and detection could not judge the silence.
+    clock = ManualClock(0)
+    engine = PartitionWindows(ROOM_WINDOWS, 0, WindowPolicy(2000, 1000, idle_ms=5000), DictStore(), clock)
+    engine.add_message([report(0, T + 100)], 0)
+    clock.advance(5000)
+    engine.advance_idle()
+    closed = engine.take_pending()
+    assert [h.window_end for c in closed for h in c.results] == [T + 2000]
+    for c in closed:
+        engine.mark_closed(c)
+    clock.advance(10_000)
+    engine.advance_idle()
+    assert engine.progress_mark() == T + 14_000  # watermark T + 100 + 15 s, less 1 s of lateness, on a window
 
 
 # -- stored formats ------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ def worker_app(settings: Settings, tmp_path: object) -> Iterator[tuple[Settings,
     from outagewatch.pipeline.isolation import isolated
 
     run_settings, _ = isolated(settings, f"topics{uuid.uuid4().hex[:8]}")
-    streams = StreamsApp(run_settings, report_partitions=4, metric_partitions=2)
+    streams = StreamsApp(run_settings, report_partitions=4, metric_partitions=2, room_health_partitions=4,
+                         service_health_partitions=2)
     DetectionAgents(streams, run_settings, room_partitions=4, service_partitions=2, notifiers=[])
     yield run_settings, streams
 
