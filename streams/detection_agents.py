@@ -119,7 +119,7 @@ class DetectionAgents:
         self.dark_silence_ms = streams_settings.dark_silence_seconds * 1000
         # The newest room-health window end seen, and the wall time when it was seen.
         self.newest_window: tuple[int, int] | None = None
-        self.policy = AlertingPolicy.from_settings(settings.alerting)
+        self.policy = AlertingPolicy.from_settings(settings.alerting, live_silences=True)
         self.renotify_seconds = settings.alerting.renotify_seconds
         self.notifiers = list(notifiers if notifiers is not None else notifiers_from_settings(settings.alerting, settings.grafana))
         self.stage: AlertStage | None = None
