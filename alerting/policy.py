@@ -1,7 +1,7 @@
 """Alerting policies: frozen, built once from ``settings.alerting``.
 
 >>> from core.config import load_settings
->>> policy = AlertingPolicy.from_settings(load_settings(env={}).alerting)
+>>> policy = AlertingPolicy.from_settings(load_settings(env={}).alerting, live_silences=False)
 >>> policy.lifecycle.windows_to_fire("warning"), policy.lifecycle.windows_to_fire("critical")
 (2, 1)
 >>> policy.grouping.min_rooms, policy.grouping.group_labels
@@ -115,7 +115,14 @@ class AlertingPolicy:
     silences_path: Path | None = None
 
     @classmethod
-    def from_settings(cls, settings: AlertingSettings) -> AlertingPolicy:
+    def from_settings(cls, settings: AlertingSettings, *, live_silences: bool) -> AlertingPolicy:
+        """The policy of ``settings``; ``live_silences``: mute with the silences of ``settings.silences_path``.
+
+        Those are an operator's, set in wall time with ``outagewatch silence add``
+        on one machine: the worker reads them, a replay must not (the same
+        recording would score differently wherever it runs). No default, so
+        every caller says which it is.
+        """
         return cls(
             lifecycle=LifecyclePolicy(
                 pending_windows=settings.pending_windows,
@@ -134,5 +141,5 @@ class AlertingPolicy:
                 backoff_seconds=settings.notify_backoff_seconds,
             ),
             maintenance=load_windows(settings.maintenance_windows_file) if settings.maintenance_windows_file else (),
-            silences_path=settings.silences_path,
+            silences_path=settings.silences_path if live_silences else None,
         )

@@ -117,7 +117,7 @@ class DetectionAgents:
         streams_settings = settings.streams
         self.detection = WindowDetection(config, window_s=streams_settings.window_seconds,
                                          dark_give_up_s=streams_settings.dark_key_seconds)
-        self.policy = AlertingPolicy.from_settings(settings.alerting)
+        self.policy = AlertingPolicy.from_settings(settings.alerting, live_silences=True)
         self.renotify_seconds = settings.alerting.renotify_seconds
         self.notifiers = list(notifiers if notifiers is not None else notifiers_from_settings(settings.alerting, settings.grafana))
         self.stage: AlertStage | None = None

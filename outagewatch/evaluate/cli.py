@@ -28,7 +28,8 @@ def register(subparsers: Any) -> None:
             "Stream recorded client reports (and optionally server metric samples) through the same windowing, "
             "detectors and alert engine as a worker, in event time, and print one JSON object: incidents, "
             "detected, recall, precision, f1, delay_s {p50, p95, max}, false_alerts, false_alerts_per_room_day, "
-            "alerts. Window length, lateness and alert policy come from the settings (streams.*, alerting.*). "
+            "alerts. Window length, lateness and alert policy come from the settings (streams.*, alerting.*); "
+            "the silences of 'outagewatch silence' are not read, so a recording scores the same on every machine. "
             "With --sweep, generate N seeded draws of each scenario family instead (in memory, nothing written), "
             "replay and score each the same way, and print one table by family (see docs/evaluation.md)."
         ),
@@ -106,8 +107,8 @@ def run_sweep(settings: Settings, args: argparse.Namespace) -> int:
     jobs = sweep.plan(names, range(args.first_seed, args.first_seed + seeds), budget=QUICK if args.quick else FULL,
                       window_s=settings.streams.window_seconds, lateness_s=settings.streams.allowed_lateness_seconds,
                       dark_key_s=settings.streams.dark_key_seconds,
-                      policy=AlertingPolicy.from_settings(settings.alerting), with_metrics=args.with_metrics,
-                      keep_pages=args.alerts_out is not None)
+                      policy=AlertingPolicy.from_settings(settings.alerting, live_silences=False),
+                      with_metrics=args.with_metrics, keep_pages=args.alerts_out is not None)
     log.info("sweep: %d families x %d seeds = %d draws in %d processes", len(names), seeds, len(jobs), args.jobs)
     started = time.perf_counter()
 

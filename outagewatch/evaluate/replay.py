@@ -6,6 +6,9 @@ the same windowing (``streams.replay``), detectors (``RoomDetectors``) and
 alert engine (``AlertEngine``) a worker runs, in event time. What is scored
 is what would have paged: alert events that no muter held back (an inhibited
 room page under a cluster incident is covered by that incident instead).
+The maintenance windows of the settings apply; the silences an operator set
+with ``outagewatch silence`` do not (``live_silences=False``): they belong to
+one machine and to wall time, and a replay must score the same everywhere.
 ``room_days`` is the rooms seen times the days the reports span.
 
 >>> import json, pathlib, tempfile
@@ -187,7 +190,7 @@ def evaluate(reports: Path, labels: Path, metrics: Path | None = None, settings:
     window_s, lateness_s = settings.streams.window_seconds, settings.streams.allowed_lateness_seconds
     emitted = replay_alerts(coverage.track(read_reports(reports)), read_samples(metrics) if metrics else (),
                             window_s=window_s, lateness_s=lateness_s, config=config,
-                            policy=AlertingPolicy.from_settings(settings.alerting),
+                            policy=AlertingPolicy.from_settings(settings.alerting, live_silences=False),
                             dark_give_up_s=settings.streams.dark_key_seconds)
     pages = [e.alert for e in emitted if e.muted is None]
     room_days = coverage.room_days(window_s * 1000)

@@ -104,7 +104,7 @@ def test_windows_from_settings_mute_in_the_stage_and_the_room_pages_when_it_ends
     (tmp_path / "windows.yml").write_text(WINDOWS_YAML)
     settings = load_settings(env={"OUTAGEWATCH_ALERTING_MAINTENANCE_WINDOWS_FILE": str(tmp_path / "windows.yml"),
                                   "OUTAGEWATCH_ALERTING_SILENCES_PATH": str(tmp_path / "silences.json")})
-    policy = AlertingPolicy.from_settings(settings.alerting)
+    policy = AlertingPolicy.from_settings(settings.alerting, live_silences=True)
     assert [w.name for w in policy.maintenance] == ["eu-west-nightly"]
     stage = AlertStage(policy)
     # T0 is 05:00 UTC: the window holds for windows 0..359, the room stays bad past 06:00.

@@ -69,7 +69,7 @@ def test_a_silence_added_from_the_cli_mutes_the_page_and_expiring_it_pages(
     path = tmp_path / "silences.json"
     monkeypatch.setenv("OUTAGEWATCH_ALERTING_SILENCES_PATH", str(path))
     settings = load_settings()
-    stage = AlertStage(AlertingPolicy.from_settings(settings.alerting))
+    stage = AlertStage(AlertingPolicy.from_settings(settings.alerting, live_silences=True))
     assert main(["silence", "add", "--match", "key=room-17", "--match", "kind=crash", "--duration", "1h",
                  "--comment", "CDN maintenance"]) == 0
     silence_id = capsys.readouterr().out.strip()

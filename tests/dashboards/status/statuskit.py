@@ -6,6 +6,7 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from core.config import Settings
 from dashboards.status.server import ServerThread, build
@@ -54,6 +55,14 @@ def history_statements(now: int) -> list[str]:
                         week_ago, week_ago + 900),
             alert_event(now, "bbbbbbbbbbbbbbbb", "firing", "room", ROOM, "suspected_forgery", "critical",
                         now - 600, now - 590)]
+
+
+@dataclass(frozen=True)
+class SeededHistory:
+    """A test's own database after ``migrate_and_seed`` (the ``seeded_history`` fixture), and its ``now``."""
+
+    target: ClickHouseTarget
+    now: int  # epoch seconds the 24 h of history end at
 
 
 def migrate_and_seed(target: ClickHouseTarget, now: int) -> None:

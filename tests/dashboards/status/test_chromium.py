@@ -10,13 +10,12 @@ import pytest
 
 from core.config import Settings
 from dashboards.status.render import INDICATOR_COLOURS
-from history.client import ClickHouseTarget
 from tests.dashboards.status.browser import dump_dom, hex_colour, screenshot
 from tests.dashboards.status.statuskit import (
     FINGERPRINT,
+    SeededHistory,
     alert_event,
     execute,
-    migrate_and_seed,
     page_settings,
     serving,
 )
@@ -33,14 +32,13 @@ def banner_rows(image_path: Path, width: int, indicator: str, url: str) -> int:
 
 @pytest.mark.integration
 def test_page_shows_an_open_incident_and_clears_when_it_resolves(
-        clickhouse_db: ClickHouseTarget, settings: Settings, tmp_path: Path) -> None:
-    now = int(time.time())
-    migrate_and_seed(clickhouse_db, now)
+        seeded_history: SeededHistory, settings: Settings, tmp_path: Path) -> None:
+    target, now = seeded_history.target, seeded_history.now
     start = now - 300
-    execute(clickhouse_db, alert_event(now, FINGERPRINT, "firing", "cluster", "eu-west", "correlated", "critical",
-                                       start, start + 10))
+    execute(target, alert_event(now, FINGERPRINT, "firing", "cluster", "eu-west", "correlated", "critical",
+                                start, start + 10))
     print(f"\nstatus page screenshots: {tmp_path}")
-    with serving(page_settings(settings, clickhouse_db, cache_seconds=0.5)) as server:
+    with serving(page_settings(settings, target, cache_seconds=0.5)) as server:
         url = server.url + "/"
         dom = dump_dom(url)
         assert 'id="banner" data-indicator="critical"' in dom
@@ -53,8 +51,8 @@ def test_page_shows_an_open_incident_and_clears_when_it_resolves(
         for width in (PHONE, DESKTOP):
             assert banner_rows(tmp_path / f"open-{width}.png", width, "critical", url) >= 40
 
-        execute(clickhouse_db, alert_event(now, FINGERPRINT, "resolved", "cluster", "eu-west", "correlated",
-                                           "critical", start, start + 120))
+        execute(target, alert_event(now, FINGERPRINT, "resolved", "cluster", "eu-west", "correlated",
+                                    "critical", start, start + 120))
         time.sleep(0.6)  # one cache period
         dom = dump_dom(url)
         assert 'id="banner" data-indicator="none"' in dom and "All Systems Operational" in dom

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,9 @@ from history.client import ClickHouseTarget, connect
 from outagewatch.cli import main
 from tests.dashboards.status.statuskit import (
     FINGERPRINT,
+    SeededHistory,
     alert_event,
     execute,
-    migrate_and_seed,
     page_settings,
     serving,
 )
@@ -29,23 +28,22 @@ def environment(monkeypatch: pytest.MonkeyPatch, target: ClickHouseTarget, tmp_p
 
 
 @pytest.mark.integration
-def test_note_is_stored_and_shown(clickhouse_db: ClickHouseTarget, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+def test_note_is_stored_and_shown(seeded_history: SeededHistory, settings: Settings, monkeypatch: pytest.MonkeyPatch,
                                   tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    now = int(time.time())
-    migrate_and_seed(clickhouse_db, now)
+    target, now = seeded_history.target, seeded_history.now
     start = now - 300
-    execute(clickhouse_db, alert_event(now, FINGERPRINT, "firing", "platform", "ios", "crash", "warning", start,
-                                       start + 10))
-    environment(monkeypatch, clickhouse_db, tmp_path)
+    execute(target, alert_event(now, FINGERPRINT, "firing", "platform", "ios", "crash", "warning", start,
+                                start + 10))
+    environment(monkeypatch, target, tmp_path)
     incident = f"{FINGERPRINT}-{start}"
     assert main(["status-page", "note", incident, "A fix for the <iOS> crash is rolling out."]) == 0
     assert f"added to incident {incident}" in capsys.readouterr().out
 
-    client = connect(clickhouse_db)
+    client = connect(target)
     assert client.execute("SELECT incident_id, body FROM status_notes") == [
         (incident, "A fix for the <iOS> crash is rolling out.")]
     client.disconnect()
-    with serving(page_settings(settings, clickhouse_db)) as server:
+    with serving(page_settings(settings, target)) as server:
         page = get(server.url + "/")[1]
         assert "A fix for the &lt;iOS&gt; crash is rolling out." in page and "<iOS>" not in page
         (found,) = json.loads(get(server.url + "/api/v2/incidents.json")[1])["incidents"][:1]
@@ -54,10 +52,10 @@ def test_note_is_stored_and_shown(clickhouse_db: ClickHouseTarget, settings: Set
 
 
 @pytest.mark.integration
-def test_note_refuses_unknown_and_malformed_incidents(clickhouse_db: ClickHouseTarget, monkeypatch: pytest.MonkeyPatch,
+def test_note_refuses_unknown_and_malformed_incidents(seeded_history: SeededHistory, monkeypatch: pytest.MonkeyPatch,
                                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    migrate_and_seed(clickhouse_db, int(time.time()))
-    environment(monkeypatch, clickhouse_db, tmp_path)
+    target = seeded_history.target
+    environment(monkeypatch, target, tmp_path)
     assert main(["status-page", "note", "'; DROP TABLE alerts; --", "x"]) == 1
     assert main(["status-page", "note", f"{FINGERPRINT}-1", "x"]) == 1
     assert main(["status-page", "note", f"{FINGERPRINT}-1", "   "]) == 1

@@ -20,9 +20,9 @@ from history.client import ClickHouseTarget, connect
 from outagewatch.stack.process import free_port
 from tests.dashboards.status.statuskit import (
     FINGERPRINT,
+    SeededHistory,
     alert_event,
     execute,
-    migrate_and_seed,
     page_settings,
     serving,
 )
@@ -94,13 +94,12 @@ async def crowd(url: str, visitors: int) -> list[int]:
 
 
 @pytest.mark.integration
-def test_json_api_validates_and_a_crowd_costs_one_refresh(clickhouse_db: ClickHouseTarget, settings: Settings) -> None:
-    now = int(time.time())
-    migrate_and_seed(clickhouse_db, now)
+def test_json_api_validates_and_a_crowd_costs_one_refresh(seeded_history: SeededHistory, settings: Settings) -> None:
+    target, now = seeded_history.target, seeded_history.now
     start = now - 300
-    execute(clickhouse_db, alert_event(now, FINGERPRINT, "firing", "service", "auth", "server_anomaly", "critical",
-                                       start, start + 10))
-    tuned = page_settings(settings, clickhouse_db, cache_seconds=30.0)
+    execute(target, alert_event(now, FINGERPRINT, "firing", "service", "auth", "server_anomaly", "critical",
+                                start, start + 10))
+    tuned = page_settings(settings, target, cache_seconds=30.0)
     with serving(tuned) as server:
         documents = {}
         for path, schema in SCHEMAS.items():
@@ -130,14 +129,13 @@ def test_json_api_validates_and_a_crowd_costs_one_refresh(clickhouse_db: ClickHo
 
 @pytest.mark.integration
 def test_failing_clickhouse_serves_the_last_good_page_marked_stale(
-        clickhouse_db: ClickHouseTarget, settings: Settings) -> None:
-    now = int(time.time())
-    migrate_and_seed(clickhouse_db, now)
-    with serving(page_settings(settings, clickhouse_db, cache_seconds=0.3)) as server:
+        seeded_history: SeededHistory, settings: Settings) -> None:
+    target = seeded_history.target
+    with serving(page_settings(settings, target, cache_seconds=0.3)) as server:
         status, body, headers = get(server.url + "/")
         assert status == 200 and headers["X-Data-Stale"] == "false" and 'id="stale"' not in body
-        admin = connect(clickhouse_db.with_database("default"))
-        admin.execute(f"DROP DATABASE {clickhouse_db.database}")  # every read now fails on the real server
+        admin = connect(target.with_database("default"))
+        admin.execute(f"DROP DATABASE {target.database}")  # every read now fails on the real server
         admin.disconnect()
         time.sleep(0.4)
         get(server.url + "/")  # starts the refresh that fails
@@ -146,8 +144,8 @@ def test_failing_clickhouse_serves_the_last_good_page_marked_stale(
         assert 'id="stale"' in body and "Data as of" in body and "Service auth" in body
         status, body, _ = get(server.url + "/api/v2/summary.json")
         assert status == 200 and json.loads(body)["components"]
-        admin = connect(clickhouse_db.with_database("default"))
-        admin.execute(f"CREATE DATABASE {clickhouse_db.database}")  # for the fixture's drop
+        admin = connect(target.with_database("default"))
+        admin.execute(f"CREATE DATABASE {target.database}")  # for the fixture's drop
         admin.disconnect()
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -12,14 +11,13 @@ from core.config import Settings
 from dashboards.status.model import Snapshot, parse_rooms
 from dashboards.status.source import QUERIES, ClickHouseSource, assemble, clickhouse_runner, params
 from history import migrations
-from history.client import ClickHouseTarget
 from tests.dashboards.status.statuskit import (
     FINGERPRINT,
     ROOM,
+    SeededHistory,
     alert_event,
     execute,
     history_statements,
-    migrate_and_seed,
 )
 from tests.history.history_testkit import Chdb
 
@@ -41,10 +39,9 @@ def extra_statements(now: int) -> list[str]:
 
 
 @pytest.mark.integration
-def test_local_server_as_reader_and_chdb_agree(clickhouse_db: ClickHouseTarget, settings: Settings) -> None:
-    now = int(time.time())
-    migrate_and_seed(clickhouse_db, now)
-    reader = clickhouse_db.with_user(settings.clickhouse.reader_user, settings.clickhouse.reader_password)
+def test_local_server_as_reader_and_chdb_agree(seeded_history: SeededHistory, settings: Settings) -> None:
+    target, now = seeded_history.target, seeded_history.now
+    reader = target.with_user(settings.clickhouse.reader_user, settings.clickhouse.reader_password)
     source = ClickHouseSource(clickhouse_runner(reader, 5.0), ROOMS, per_kind=50, history_days=90)
 
     calm = source.load(now)
@@ -59,7 +56,7 @@ def test_local_server_as_reader_and_chdb_agree(clickhouse_db: ClickHouseTarget, 
     assert got["indicator"] == "none"
 
     for statement in extra_statements(now):
-        execute(clickhouse_db, statement)
+        execute(target, statement)
     storm = summary(source.load(now + 1))
     assert dict((ref, status) for ref, _, status, *_ in storm["components"])["region:eu-west"] == "major_outage"
     assert storm["incidents"][0] == (f"{FINGERPRINT}-{now - 300}", "identified", "critical",
@@ -76,13 +73,11 @@ def test_local_server_as_reader_and_chdb_agree(clickhouse_db: ClickHouseTarget, 
 
 
 @pytest.mark.integration
-def test_reader_cannot_write_notes(clickhouse_db: ClickHouseTarget, settings: Settings) -> None:
+def test_reader_cannot_write_notes(seeded_history: SeededHistory, settings: Settings) -> None:
     """The page reads as the read-only user: even a bug in it could not write."""
     from clickhouse_driver.errors import Error
 
-    now = int(time.time())
-    migrate_and_seed(clickhouse_db, now)
-    reader = clickhouse_db.with_user(settings.clickhouse.reader_user, settings.clickhouse.reader_password)
+    reader = seeded_history.target.with_user(settings.clickhouse.reader_user, settings.clickhouse.reader_password)
     with pytest.raises(Error):
         execute(reader, "INSERT INTO status_notes (incident_id, note_id, created_at, body, inserted_at) "
                         "SELECT 'x', 'y', now(), 'z', now()")

@@ -8,35 +8,42 @@ import sys
 from pathlib import Path
 
 from core.schemas import MetricSample, encode
-from core.timeutil import format_ms
+from core.timeutil import SystemClock, format_ms
 from outagewatch.evaluate.replay import CONTRACT_KEYS
 from tests.streams.detection_scenarios import SPIKE_ROOM, T0, spike, world
 
 WINDOW_MS = 10_000
 
 
-def evaluate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "outagewatch", "evaluate", *args], capture_output=True, text=True,
-                          timeout=240, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+def outagewatch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "outagewatch", *args], capture_output=True, text=True,
+                          timeout=240, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **(env or {})})
 
 
-def write_recording(folder: Path, spikes: dict[str, range], incidents: list[dict[str, str]]) -> list[str]:
+def evaluate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return outagewatch("evaluate", *args, env=env)
+
+
+def write_recording(folder: Path, spikes: dict[str, range], incidents: list[dict[str, str]],
+                    start_ms: int = T0) -> list[str]:
     reports, labels, metrics = folder / "reports.ndjson", folder / "labels.json", folder / "metrics.ndjson"
     with reports.open("wb") as out:
-        for report in world(30, WINDOW_MS, {room: spike(windows) for room, windows in spikes.items()}, rooms=12):
+        for report in world(30, WINDOW_MS, {room: spike(windows) for room, windows in spikes.items()}, rooms=12,
+                            start_ms=start_ms):
             out.write(encode(report) + b"\n")
     with metrics.open("wb") as out:
         for window in range(30):
             for host in range(3):
-                out.write(encode(MetricSample(ts=T0 + window * WINDOW_MS + host, service="audio", host=f"h{host}",
-                                              name="cpu", value=0.4 + 0.01 * host, cluster="eu")) + b"\n")
+                out.write(encode(MetricSample(ts=start_ms + window * WINDOW_MS + host, service="audio",
+                                              host=f"h{host}", name="cpu", value=0.4 + 0.01 * host,
+                                              cluster="eu")) + b"\n")
     labels.write_text(json.dumps({"incidents": incidents}))
     return ["--reports", str(reports), "--labels", str(labels), "--metrics", str(metrics)]
 
 
-def incident(room: str, start_window: int, end_window: int) -> dict[str, str]:
+def incident(room: str, start_window: int, end_window: int, start_ms: int = T0) -> dict[str, str]:
     return {"id": f"{room}-{start_window}", "scope": "room", "key": room, "kind": "details_not_available",
-            "start": format_ms(T0 + start_window * WINDOW_MS), "end": format_ms(T0 + end_window * WINDOW_MS)}
+            "start": format_ms(start_ms + start_window * WINDOW_MS), "end": format_ms(start_ms + end_window * WINDOW_MS)}
 
 
 def test_evaluate_prints_the_contract_object_for_a_detected_spike(tmp_path: Path) -> None:
@@ -49,6 +56,23 @@ def test_evaluate_prints_the_contract_object_for_a_detected_spike(tmp_path: Path
     assert result["precision"] == 1.0 and result["f1"] == 1.0 and result["alerts"] >= 1
     assert 0 < result["delay_s"]["p50"] <= result["delay_s"]["max"] <= 30
     assert result["false_alerts_per_room_day"] == 0.0
+
+
+def test_an_operators_live_silence_does_not_change_the_score(tmp_path: Path) -> None:
+    # A silence an operator set with the CLI, in the store the worker reads, over the failing room: a
+    # recording of the same hours must still score its page (the replay reads no machine's silences).
+    silences = {"OUTAGEWATCH_ALERTING_SILENCES_PATH": str(tmp_path / "silences.json")}
+    added = outagewatch("silence", "add", "--match", f"key={SPIKE_ROOM}", "--duration", "2h",
+                        "--comment", "CDN maintenance", env=silences)
+    assert added.returncode == 0, added.stderr
+    start = SystemClock().now_ms() // WINDOW_MS * WINDOW_MS + WINDOW_MS  # the recording starts after the silence
+    args = write_recording(tmp_path, {SPIKE_ROOM: range(15, 18)}, [incident(SPIKE_ROOM, 15, 18, start)], start)
+    assert added.stdout.strip() in outagewatch("silence", "list", env=silences).stdout  # still active
+    without, silenced = evaluate(*args), evaluate(*args, env=silences)
+    assert silenced.returncode == 0, silenced.stderr
+    result = json.loads(silenced.stdout)
+    assert (result["detected"], result["recall"], result["false_alerts"]) == (1, 1.0, 0)
+    assert result == json.loads(without.stdout)
 
 
 def test_an_unlabelled_spike_is_a_false_alert_per_room_day(tmp_path: Path) -> None:
