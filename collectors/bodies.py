@@ -21,6 +21,7 @@ import zlib
 from typing import Any
 
 import msgspec
+from google.protobuf.message import DecodeError
 
 from core import codec, schemas
 
@@ -35,6 +36,15 @@ class BodyError(Exception):
         super().__init__(f"{status}: {reason}")
         self.status = status
         self.reason = reason
+
+
+def parse_protobuf(message: Any, body: bytes, what: str) -> Any:
+    """``message`` (an empty protobuf message) filled from ``body``; 400 with the decoder's reason when it is not one."""
+    try:
+        message.ParseFromString(body)
+    except DecodeError as exc:
+        raise BodyError(400, f"body is not {what} in protobuf: {exc}") from None
+    return message
 
 
 class _RawSamples(msgspec.Struct):

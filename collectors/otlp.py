@@ -38,7 +38,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -81,12 +80,7 @@ def media_type(content_type: str | None) -> str:
 
 def parse(body: bytes) -> Any:
     """The protobuf request message; 400 with the decoder's reason when the body is not one."""
-    request = ExportMetricsServiceRequest()
-    try:
-        request.ParseFromString(body)
-    except DecodeError as exc:
-        raise BodyError(400, f"body is not an OTLP ExportMetricsServiceRequest in protobuf: {exc}") from None
-    return request
+    return bodies.parse_protobuf(ExportMetricsServiceRequest(), body, "an OTLP ExportMetricsServiceRequest")
 
 
 def parse_json(body: bytes) -> otlp_json.ExportMetricsServiceRequest:

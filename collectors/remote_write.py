@@ -35,8 +35,8 @@ import struct
 from typing import Any
 
 import cramjam
-from google.protobuf.message import DecodeError
 
+from collectors import bodies
 from collectors.bodies import BodyError
 from collectors.series import SeriesLimits
 from collectors.wire import WriteRequest
@@ -100,12 +100,7 @@ def inflate(body: bytes, max_bytes: int) -> bytes:
 
 
 def parse(plain: bytes) -> Any:
-    request = WriteRequest()
-    try:
-        request.ParseFromString(plain)
-    except DecodeError as exc:
-        raise BodyError(400, f"body is not a remote-write WriteRequest in protobuf: {exc}") from None
-    return request
+    return bodies.parse_protobuf(WriteRequest(), plain, "a remote-write WriteRequest")
 
 
 def _stale(value: float) -> bool:

@@ -18,6 +18,18 @@ from typing import Protocol
 
 from core.schemas import Alert
 
+# How a receiver's field cut to its limit ends (client text, such as a room key, is bounded everywhere).
+TRUNCATED = "… (truncated)"
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the cut marked.
+
+    >>> clip("x" * 40, 20)
+    'xxxxxxx… (truncated)'
+    """
+    return text if len(text) <= limit else text[: limit - len(TRUNCATED)] + TRUNCATED
+
 
 @dataclass(frozen=True)
 class Delivery:

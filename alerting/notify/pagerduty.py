@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from alerting.links import AlertLinks, Links
+from alerting.notify import clip
 from alerting.notify.http import JsonPostNotifier
 from core.schemas import Alert
 from core.timeutil import format_ms
@@ -41,11 +42,6 @@ MAX_SUMMARY = 1024  # PagerDuty's limit
 MAX_FIELD = 255
 MAX_DETAIL_TEXT = 1024
 MAX_URL = 8192
-TRUNCATED = "… (truncated)"
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - len(TRUNCATED)] + TRUNCATED
 
 
 def size(body: dict[str, Any]) -> int:
@@ -68,15 +64,15 @@ def payload(alert: Alert, routing_key: str, links: AlertLinks | None = None,
         "event_time": format_ms(alert.event_ts),
     }
     if links is not None:
-        details["silence_command"] = _clip(links.silence_command, MAX_URL)
+        details["silence_command"] = clip(links.silence_command, MAX_URL)
     body["payload"] = {
-        "summary": _clip(alert.summary, MAX_SUMMARY),
+        "summary": clip(alert.summary, MAX_SUMMARY),
         "severity": SEVERITY.get(alert.severity, "warning"),
-        "source": _clip(f"outagewatch/{alert.scope}/{alert.key}", MAX_FIELD),
+        "source": clip(f"outagewatch/{alert.scope}/{alert.key}", MAX_FIELD),
         "timestamp": format_ms(alert.starts_at),
-        "component": _clip(alert.key, MAX_FIELD),
-        "group": _clip(alert.labels.get("region") or alert.labels.get("cluster") or alert.scope, MAX_FIELD),
-        "class": _clip(alert.kind, MAX_FIELD),
+        "component": clip(alert.key, MAX_FIELD),
+        "group": clip(alert.labels.get("region") or alert.labels.get("cluster") or alert.scope, MAX_FIELD),
+        "class": clip(alert.kind, MAX_FIELD),
         "custom_details": details,
     }
     if links is not None:
@@ -93,10 +89,10 @@ def _trim(body: dict[str, Any], max_bytes: int) -> None:
     """Shrink ``custom_details`` until the event fits: halve the lists, then cut long strings."""
     details: dict[str, Any] = body["payload"]["custom_details"]
     full = {name: len(details[name]) for name in ("affected", "evidence", "labels")}
-    details["labels"] = {_clip(k, MAX_FIELD): _clip(str(v), MAX_DETAIL_TEXT)
+    details["labels"] = {clip(k, MAX_FIELD): clip(str(v), MAX_DETAIL_TEXT)
                          for k, v in list(details["labels"].items())}
-    details["affected"] = [_clip(name, MAX_FIELD) for name in details["affected"]]
-    details["evidence"] = [{k: _clip(v, MAX_DETAIL_TEXT) if isinstance(v, str) else v for k, v in e.items()}
+    details["affected"] = [clip(name, MAX_FIELD) for name in details["affected"]]
+    details["evidence"] = [{k: clip(v, MAX_DETAIL_TEXT) if isinstance(v, str) else v for k, v in e.items()}
                            for e in details["evidence"]]
     while size(body) > max_bytes:
         longest = max(("affected", "evidence", "labels"), key=lambda name: len(details[name]))

@@ -12,8 +12,6 @@ an oversized incident is cut short, never refused.
 ...           summary="room-17: crash reports 42x baseline (1,260 clients in 10 s)")
 >>> payload(a)["text"]
 ':rotating_light: [FIRING critical] room-17: crash reports 42x baseline (1,260 clients in 10 s)'
->>> clip("x" * 40, 20)
-'xxxxxxx… (truncated)'
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from alerting.links import AlertLinks, Links
+from alerting.notify import clip
 from alerting.notify.http import JsonPostNotifier
 from core.schemas import Alert
 from core.timeutil import format_ms
@@ -30,12 +29,6 @@ MAX_SECTION_TEXT = 3000
 MAX_CONTEXT_ELEMENTS = 10
 # Slack truncates the top-level text past 40,000 characters; a notification shows far less.
 MAX_FALLBACK_TEXT = 3000
-TRUNCATED = "… (truncated)"
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, the cut marked."""
-    return text if len(text) <= limit else text[: limit - len(TRUNCATED)] + TRUNCATED
 
 
 def _listing(names: list[str], limit: int = 20) -> str:

@@ -91,7 +91,8 @@ def _oversized() -> Alert:
 
 def test_slack_keeps_an_oversized_alert_within_block_kit_limits() -> None:
     from alerting.links import Links
-    from alerting.notify.slack import MAX_BLOCKS, MAX_SECTION_TEXT, TRUNCATED
+    from alerting.notify import TRUNCATED
+    from alerting.notify.slack import MAX_BLOCKS, MAX_SECTION_TEXT
 
     alert = _oversized()
     message = slack_payload(alert, Links().of(alert))
