@@ -73,7 +73,8 @@ class AlertEngine:
         # fingerprint -> window_end of its last good-but-suspect window (see LifecyclePolicy.suspect_score)
         self._suspects: dict[str, int] = {}
         self._watermark = (0, 0)  # (window_start, window_end) of the newest window seen
-        self._explained = Explained()
+        # Rooms explain an aggregate while fewer are bad than would make an incident of their own.
+        self._explained = Explained(max_rooms=policy.grouping.min_rooms)
         # source (a window topic partition) -> (its newest window end, wall time it was seen)
         self._sources: dict[str, tuple[int, float]] = {}
         self._wall = wall

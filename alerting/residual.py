@@ -11,7 +11,12 @@ verdict stands only if that remainder is still proven above the aggregate's
 normal ratio (lower Wilson bound over ``lift`` times the baseline, with at
 least ``min_errors`` error clients left). A room counted whole against a
 region it only partly feeds leaves too few listeners, not too many errors, so
-a real regional spread is never explained away.
+a real regional spread is never explained away. Nor is a spread over many
+rooms: rooms explain an aggregate only while fewer than ``max_rooms`` of
+them are bad in the window (as many make an incident of their own,
+``alerting.correlate``), so every room failing at once is a global
+incident, and every room of one platform failing a platform one, whatever
+their regions.
 
 The same holds one level up: an aggregate is explained when the bad rooms
 plus **one** other bad aggregate of another dimension account for it. A
@@ -39,6 +44,13 @@ error clients, ``error_ratio`` the ratio (so listeners = clients / ratio);
 True
 >>> rooms.explains(d("global", "all", "crash", 900, 0.03))     # 600 more crash clients elsewhere
 False
+>>> spread = Explained(max_rooms=5)
+>>> spread.add_rooms([d("room", f"room-{i}", "crash", 60, 0.03) for i in range(5)])
+>>> spread.explains(d("global", "all", "crash", 310, 0.0155))   # five rooms are a spread, not one room
+False
+>>> spread.add_aggregates([d("platform", "ios", "crash", 300, 0.06)])
+>>> spread.explains(d("global", "all", "crash", 310, 0.0155))   # unless one platform holds them
+True
 >>> version, ios, world = (d("app_version", "7.41.0", "crash", 400, 0.08), d("platform", "ios", "crash", 410, 0.041),
 ...                        d("global", "all", "crash", 450, 0.015))
 >>> versions = Explained()
@@ -78,9 +90,11 @@ class Explained:
     lift: float = 2.0
     z: float = 3.0
     min_errors: float = 5.0
+    max_rooms: int = 5
 
     def __post_init__(self) -> None:
-        self._rooms: dict[tuple[int, str], tuple[float, float]] = {}
+        # (window_end, kind) -> error clients, listeners and keys of the rooms bad there
+        self._rooms: dict[tuple[int, str], tuple[float, float, set[str]]] = {}
         self._aggregates: dict[tuple[str, str, int, str], Decision] = {}
 
     def add_rooms(self, decisions: Iterable[Decision]) -> None:
@@ -101,8 +115,9 @@ class Explained:
             if counts is None:
                 continue
             slot = (decision.window_end, decision.kind)
-            errors, listeners = self._rooms.get(slot, (0.0, 0.0))
-            self._rooms[slot] = (errors + counts[0], listeners + counts[1])
+            errors, listeners, keys = self._rooms.get(slot, (0.0, 0.0, set()))
+            keys.add(decision.key)
+            self._rooms[slot] = (errors + counts[0], listeners + counts[1], keys)
 
     def add_aggregates(self, decisions: Iterable[Decision]) -> None:
         """Remember aggregate decisions, so an ``error_ratio`` one finds its ``volume`` sibling's counts."""
@@ -116,10 +131,13 @@ class Explained:
         counts = self._counts(decision)
         if counts is None:
             return False
-        rooms = self._rooms.get((decision.window_end, decision.kind))
-        if rooms is not None and self._normal_after(counts, rooms):
+        errors, listeners, keys = self._rooms.get((decision.window_end, decision.kind), (0.0, 0.0, set()))
+        # A spread over many rooms is no room's: only another aggregate (the platform they share) explains it.
+        few = 0 < len(keys) < self.max_rooms
+        rooms = (errors, listeners) if few else (0.0, 0.0)
+        if few and self._normal_after(counts, rooms):
             return True
-        return self.explained_by(decision, counts, rooms or (0.0, 0.0)) is not None
+        return self.explained_by(decision, counts, rooms) is not None
 
     def explained_by(self, decision: Decision, counts: tuple[float, float, float],
                      rooms: tuple[float, float]) -> Decision | None:
