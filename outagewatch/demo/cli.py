@@ -124,7 +124,9 @@ def _watch(orchestra: Any, replay: Any, live_view: bool, drain_timeout: float) -
             orchestra.check_children()
             if replay.finished and deadline is None:
                 deadline = time.monotonic() + drain_timeout
-                log.info("replay finished; waiting for the pipeline to drain (up to %.0fs)", drain_timeout)
+                log.info("replay finished; waiting for the pipeline to drain (up to %.0fs). No report comes after "
+                         "the story's end: the worker will page that silence too (not counted in the summary)",
+                         drain_timeout)
             if deadline is not None and (orchestra.drained() or time.monotonic() > deadline):
                 return
             yield None

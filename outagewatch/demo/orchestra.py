@@ -132,11 +132,16 @@ class Orchestra:
         # Let the last windows close and their alerts arrive.
         time.sleep(max(3.0, self.settings.streams.window_seconds * 1.5))
         accepted, sampled_out = self.accepted()
+        # The story's alerts: once its reports end, every key goes dark and the worker rightly says so
+        # (streams.dark), but that is the replay stopping, not the story.
+        story_end = self._range_ms[1]
         summary = summarise(
-            scenario=scenario, labels=labels_doc, alerts=self.watcher.snapshot_alerts(),
+            scenario=scenario, labels=labels_doc,
+            alerts=[a for a in self.watcher.snapshot_alerts() if a.starts_at < story_end],
             sent=self.delivery.reports if self.delivery else (self._replay.reports_sent if self._replay else 0),
             accepted=accepted, sampled_out=sampled_out, stored=self.stored(),
-            notifications=len(self.receiver.received), wall_s=wall_s, where=run_dir_files(self.run_dir))
+            notifications=sum(int(n.get("starts_at", 0)) < story_end for n in self.receiver.received),
+            wall_s=wall_s, where=run_dir_files(self.run_dir))
         summary["seed"] = seed
         return summary
 
