@@ -74,7 +74,7 @@ class AlertEngine:
         self._suspects: dict[str, int] = {}
         self._watermark = (0, 0)  # (window_start, window_end) of the newest window seen
         # Rooms explain an aggregate while fewer are bad than would make an incident of their own.
-        self._explained = Explained(max_rooms=policy.grouping.min_rooms)
+        self._explained = Explained(max_rooms=policy.grouping.min_rooms, group_labels=policy.grouping.group_labels)
         # source (a window topic partition) -> (its newest window end, wall time it was seen)
         self._sources: dict[str, tuple[int, float]] = {}
         self._wall = wall

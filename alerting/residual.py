@@ -12,11 +12,12 @@ normal ratio (lower Wilson bound over ``lift`` times the baseline, with at
 least ``min_errors`` error clients left). A room counted whole against a
 region it only partly feeds leaves too few listeners, not too many errors, so
 a real regional spread is never explained away. Nor is a spread over many
-rooms: rooms explain an aggregate only while fewer than ``max_rooms`` of
-them are bad in the window (as many make an incident of their own,
-``alerting.correlate``), so every room failing at once is a global
-incident, and every room of one platform failing a platform one, whatever
-their regions.
+rooms of several groups: at least ``max_rooms`` bad rooms (as many make an
+incident of their own, ``alerting.correlate``) in more than one region or
+cluster explain nothing, so every room failing at once is a global
+incident and every room of one platform failing a platform one. Many rooms
+of one region still explain the aggregates they lift: that is the
+region's incident.
 
 The same holds one level up: an aggregate is explained when the bad rooms
 plus **one** other bad aggregate of another dimension account for it. A
@@ -33,6 +34,7 @@ Counts come from a decision's evidence: ``volume_baseline`` observes distinct
 error clients, ``error_ratio`` the ratio (so listeners = clients / ratio);
 ``error_ratio`` decisions carry no count and borrow their ``volume`` sibling's.
 
+>>> import msgspec
 >>> from core.schemas import Decision, Evidence
 >>> def d(scope, key, kind, clients, ratio, baseline=0.001, bad=True):
 ...     evidence = [Evidence(detector="volume_baseline", observed=clients, baseline=1.0, score=0.9),
@@ -45,8 +47,9 @@ True
 >>> rooms.explains(d("global", "all", "crash", 900, 0.03))     # 600 more crash clients elsewhere
 False
 >>> spread = Explained(max_rooms=5)
->>> spread.add_rooms([d("room", f"room-{i}", "crash", 60, 0.03) for i in range(5)])
->>> spread.explains(d("global", "all", "crash", 310, 0.0155))   # five rooms are a spread, not one room
+>>> spread.add_rooms([msgspec.structs.replace(d("room", f"room-{i}", "crash", 60, 0.03), labels={"region": f"r{i % 2}"})
+...                   for i in range(5)])
+>>> spread.explains(d("global", "all", "crash", 310, 0.0155))   # five rooms in two regions are a spread
 False
 >>> spread.add_aggregates([d("platform", "ios", "crash", 300, 0.06)])
 >>> spread.explains(d("global", "all", "crash", 310, 0.0155))   # unless one platform holds them
@@ -64,6 +67,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from alerting.correlate import group_of
 from core.schemas import Decision
 from detectors.ratio import wilson_bounds
 
@@ -91,10 +95,12 @@ class Explained:
     z: float = 3.0
     min_errors: float = 5.0
     max_rooms: int = 5
+    # The labels naming a room's group, first present wins (``GroupingPolicy.group_labels``).
+    group_labels: tuple[str, ...] = ("cluster", "region")
 
     def __post_init__(self) -> None:
-        # (window_end, kind) -> error clients, listeners and keys of the rooms bad there
-        self._rooms: dict[tuple[int, str], tuple[float, float, set[str]]] = {}
+        # (window_end, kind) -> error clients, listeners, and the group of each room bad there
+        self._rooms: dict[tuple[int, str], tuple[float, float, dict[str, str]]] = {}
         self._aggregates: dict[tuple[str, str, int, str], Decision] = {}
 
     def add_rooms(self, decisions: Iterable[Decision]) -> None:
@@ -115,9 +121,10 @@ class Explained:
             if counts is None:
                 continue
             slot = (decision.window_end, decision.kind)
-            errors, listeners, keys = self._rooms.get(slot, (0.0, 0.0, set()))
-            keys.add(decision.key)
-            self._rooms[slot] = (errors + counts[0], listeners + counts[1], keys)
+            errors, listeners, groups = self._rooms.get(slot, (0.0, 0.0, {}))
+            where = group_of(decision.labels, self.group_labels)
+            groups[decision.key] = where[1] if where else ""
+            self._rooms[slot] = (errors + counts[0], listeners + counts[1], groups)
 
     def add_aggregates(self, decisions: Iterable[Decision]) -> None:
         """Remember aggregate decisions, so an ``error_ratio`` one finds its ``volume`` sibling's counts."""
@@ -131,11 +138,12 @@ class Explained:
         counts = self._counts(decision)
         if counts is None:
             return False
-        errors, listeners, keys = self._rooms.get((decision.window_end, decision.kind), (0.0, 0.0, set()))
-        # A spread over many rooms is no room's: only another aggregate (the platform they share) explains it.
-        few = 0 < len(keys) < self.max_rooms
-        rooms = (errors, listeners) if few else (0.0, 0.0)
-        if few and self._normal_after(counts, rooms):
+        errors, listeners, groups = self._rooms.get((decision.window_end, decision.kind), (0.0, 0.0, {}))
+        # A spread over many rooms of several groups is no room's: only another aggregate (the platform
+        # they share) can explain it.
+        spread = len(groups) >= self.max_rooms and len(set(groups.values())) > 1
+        rooms = (0.0, 0.0) if spread else (errors, listeners)
+        if groups and not spread and self._normal_after(counts, rooms):
             return True
         return self.explained_by(decision, counts, rooms) is not None
 
