@@ -49,8 +49,8 @@ MERGER_KEY = b"merger"
 MARK_KEY = b"event-time-mark"
 
 
-def health_key(health: RoomHealth | ServiceHealth) -> bytes:
-    """The Kafka key docs/contracts.md gives a closed window."""
+def health_key(health: RoomHealth | ServiceHealth | schemas.AnomalyScore) -> bytes:
+    """The Kafka key docs/contracts.md gives a closed window (and the score rows judged on it)."""
     if health.scope in ("room", "service"):
         return health.key.encode()
     return f"{health.scope}:{health.key}".encode()

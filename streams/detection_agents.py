@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -59,7 +59,7 @@ from core.schemas import (
 )
 from core.timeutil import Clock, SystemClock
 from detectors.ensemble import EnsembleConfig
-from streams.app import StreamsApp
+from streams.app import StreamsApp, health_key
 from streams.detection import Detected, WindowDetection
 from streams.faust_io import TP, BatchHandler, Event, Message, TableStore
 
@@ -174,12 +174,10 @@ class DetectionAgents:
             message = event.message
             try:
                 if schemas.is_event_time_mark(event.value):
-                    mark = schemas.decode(event.value or b"", EventTimeMark)
-                    if kind is RoomHealth:
-                        # Every window of this partition ending by the mark is read: the keys without one are dark.
-                        detected = self.detection.judge_dark(mark.closed_upto, store_of, partition=message.partition)
-                        self._collect(detected, kind, decisions, by_partition, scores)
-                        dark.update(f"{d.scope} {d.key}" for d in detected.decisions if d.bad)
+                    if kind is RoomHealth:  # only room-health keys are watched for silence
+                        mark = schemas.decode(event.value or b"", EventTimeMark)
+                        self._judge_dark(mark.closed_upto, message.partition, store_of, decisions, by_partition,
+                                         scores, dark)
                     continue
                 # A tombstone (no value) is undecodable too: a dead letter, not a crashed agent.
                 window = schemas.decode(event.value or b"", kind)
@@ -213,6 +211,19 @@ class DetectionAgents:
         if futures:
             await asyncio.gather(*futures)
 
+    def _judge_dark(self, upto: int, partition: int, store_of: Callable[[int], TableStore],
+                    decisions: list[Decision], by_partition: dict[int, list[Decision]],
+                    scores: dict[bytes, list[AnomalyScore]], dark: set[str]) -> None:
+        """Every window of ``partition`` ending by ``upto`` is read: judge the keys without one dark."""
+        try:
+            detected = self.detection.judge_dark(upto, store_of, partition=partition)
+        except Exception:  # noqa: BLE001 - one key's detector bug must not stop every room's detection
+            log.exception("judging the dark keys of room-health partition %d up to %d failed; skipped", partition,
+                          upto)
+            return
+        self._collect(detected, RoomHealth, decisions, by_partition, scores)
+        dark.update(f"{d.scope} {d.key}" for d in detected.decisions if d.bad)
+
     def _collect(self, detected: Detected, kind: type[RoomHealth] | type[ServiceHealth], decisions: list[Decision],
                  by_partition: dict[int, list[Decision]], scores: dict[bytes, list[AnomalyScore]]) -> None:
         """One window's (or mark's) decisions and score rows into the batch's: rooms' by partition."""
@@ -223,9 +234,8 @@ class DetectionAgents:
                 by_partition.setdefault(partition, []).append(decision)
         else:
             decisions.extend(detected.decisions)
-        for row in detected.scores:  # keyed as their window is (health_key)
-            key = (row.key if row.scope in ("room", "service") else f"{row.scope}:{row.key}").encode()
-            scores.setdefault(key, []).append(row)
+        for row in detected.scores:
+            scores.setdefault(health_key(row), []).append(row)
 
     def _forward(self, by_partition: dict[int, list[Decision]]) -> tuple[list[Decision], list[LeafSummary]]:
         """Room decisions per room-health partition -> those the engine needs, and each partition's summary."""
