@@ -27,7 +27,13 @@ dark is bad by its first or second window, a third of a room crashing by
 its third.
 
 A drop explained by ``leave`` reports is no drop: the people who said they
-left are out of the prediction. A room that ends, an evening decline (its
+left are out of the prediction. A client that reports an error in the window
+is there too, heartbeat or not (``reporting``): seen whole, like a joiner,
+and only up to the people expected. They hold the audience up while failing
+clients stop heartbeating, but never raise it: a client reporting every few
+seconds is in every window, and counted as a heartbeat a third of its people
+would have taught the level three times the room, and the end of the errors
+would have looked like two thirds of it vanishing. A room that ends, an evening decline (its
 leaves, and a level that follows the trajectory) and a surge (a rise) stay
 quiet. The level learns from windows it finds normal; a suspicious window
 (score at least ``suspect``) teaches it at ``anomalous_weight`` only, so a
@@ -152,12 +158,19 @@ class Audience:
         joins = min(max(joins, 0.0), listeners) if math.isfinite(joins) else 0.0
         return (listeners - joins) / self.share + joins
 
+    def seen(self, listeners: float, joins: float = 0.0, leaves: float = 0.0, reporting: float = 0.0) -> float:
+        """The people a window shows: its heartbeats' (``people``), plus error reporters up to those expected."""
+        people = self.people(listeners, joins)
+        reporting = max(reporting, 0.0) if math.isfinite(reporting) else 0.0
+        return people + min(reporting, max(self.expected(joins, leaves) - people, 0.0))
+
     def _span(self, people: float) -> tuple[float, int]:
         """The people seen over the span ending with this window, and its windows."""
         before = list(self.recent)[-(self.span - 1):] if self.span > 1 else []
         return (people + sum(before)) / (len(before) + 1), len(before) + 1
 
-    def evidence(self, listeners: float, joins: float = 0.0, leaves: float = 0.0) -> tuple[float, float, float]:
+    def evidence(self, listeners: float, joins: float = 0.0, leaves: float = 0.0,
+                 reporting: float = 0.0) -> tuple[float, float, float]:
         """(score, people seen in the window, people expected): what ``score_one`` rests on.
 
         The window must show the drop, and its span must prove it (the
@@ -165,7 +178,7 @@ class Audience:
         heartbeats is no outage, and a drop that is real shows in both.
         """
         expected = self.expected(joins, leaves)
-        people = self.people(listeners, joins)
+        people = self.seen(listeners, joins, leaves, reporting)
         if not self.ready or expected <= 0.0:
             return 0.0, people, expected
         now = squash(1.0 - people / expected, self.window_drop)
@@ -177,19 +190,19 @@ class Audience:
                      squash(drop, self.z_alarm * max(math.sqrt(self.deviation2), self.rel_floor)))
         return min(now, proven), people, expected
 
-    def score_one(self, listeners: float, joins: float = 0.0, leaves: float = 0.0) -> float:
+    def score_one(self, listeners: float, joins: float = 0.0, leaves: float = 0.0, reporting: float = 0.0) -> float:
         """How far the window's heartbeats fall short of the expected audience (0.5: the alarm)."""
-        return self.evidence(listeners, joins, leaves)[0]
+        return self.evidence(listeners, joins, leaves, reporting)[0]
 
-    def learn_one(self, listeners: float, joins: float = 0.0, leaves: float = 0.0) -> None:
-        people = self.people(listeners, joins)
+    def learn_one(self, listeners: float, joins: float = 0.0, leaves: float = 0.0, reporting: float = 0.0) -> None:
+        people = self.seen(listeners, joins, leaves, reporting)
         if self.learned < self.warmup:
             # Warm-up: the running mean of the people seen (joins and leaves are in it already).
             self.learned += 1
             self.level += (people - self.level) / self.learned
             self.recent.append(people)
             return
-        score, _, expected = self.evidence(listeners, joins, leaves)
+        score, _, expected = self.evidence(listeners, joins, leaves, reporting)
         suspicious = score >= self.suspect
         if expected > 0 and not suspicious:
             relative = self._span(people)[0] / expected - 1.0

@@ -249,14 +249,14 @@ class RoomEnsemble:
     def _audience(self, window: RoomHealth) -> Decision:
         """``heartbeat_loss``: the window's heartbeats against the key's expected audience; learns after."""
         audience = self.audience
-        # A client reporting an error is not silent, heartbeat or not.
-        listeners = max(float(window.listeners), 0.0) + max(float(error_clients(window)[0]), 0.0)
+        # A client reporting an error is not silent, heartbeat or not (Audience.seen).
+        listeners, reporting = max(float(window.listeners), 0.0), max(float(error_clients(window)[0]), 0.0)
         joins, leaves = max(float(window.joins), 0.0), max(float(window.leaves), 0.0)
-        score, people, expected = audience.evidence(listeners, joins, leaves)
+        score, people, expected = audience.evidence(listeners, joins, leaves, reporting)
         bad = score >= self.config.threshold
         detail = (f"heartbeats of {people:,.0f} people vs {expected:,.0f} expected "
                   f"({leaves:,.0f} left, {joins:,.0f} joined); alarm at a {audience.min_drop:.0%} drop beyond noise")
-        audience.learn_one(listeners, joins, leaves)
+        audience.learn_one(listeners, joins, leaves, reporting)
         if score < audience.suspect and window.region:
             self.home_region = window.region
         region = self.home_region or window.region

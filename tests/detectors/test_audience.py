@@ -104,3 +104,36 @@ def test_poisson_drop_deviance_bounds_the_lower_tail() -> None:
         tail = sum(exp(-mu) * mu**i / factorial(i) for i in range(k + 1))
         bound = exp(-poisson_drop_deviance(float(k), mu))
         assert tail <= bound <= 20 * tail
+
+
+def test_error_reporters_hold_the_audience_up_but_never_raise_it() -> None:
+    """Clients reporting errors every window are there, but counted whole: an error flood that ends is no drop."""
+    audience = Audience()
+    rng = np.random.default_rng(3)
+    steady(audience, rng, 90_000)
+    level = audience.level
+    for _ in range(90):  # fifteen minutes of 60k error reporters among the same people, all still heartbeating
+        heartbeats = float(rng.poisson(90_000 * audience.share))
+        assert audience.score_one(heartbeats, reporting=60_000.0) < 0.25
+        audience.learn_one(heartbeats, reporting=60_000.0)
+    assert audience.level == pytest.approx(level, rel=0.03)
+    after = [audience.score_one(float(rng.poisson(90_000 * audience.share)))]  # the errors stop
+    assert after[0] < 0.25, after
+
+
+def test_failing_clients_that_stop_heartbeating_but_report_errors_are_not_silent() -> None:
+    audience = Audience()
+    steady(audience, np.random.default_rng(4), 900)
+    # Two thirds stop heartbeating and report an error every window instead.
+    judged = scores_reporting(audience, [(100.0, 600.0)] * 6)
+    assert max(judged) < 0.25, judged
+    # ... and when they go quiet too, the drop pages.
+    assert scores_reporting(audience, [(100.0, 0.0)] * 3)[-1] >= 0.5
+
+
+def scores_reporting(audience: Audience, windows: list[tuple[float, float]]) -> list[float]:
+    out = []
+    for listeners, reporting in windows:
+        out.append(audience.score_one(listeners, reporting=reporting))
+        audience.learn_one(listeners, reporting=reporting)
+    return out
