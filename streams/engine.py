@@ -332,12 +332,23 @@ class PartitionWindows(Generic[I, S, P]):
             self.meta.watermark = max(self.meta.watermark, self.meta.max_ts + idle)
             self.close_due()
 
-    def close_due(self, final: bool = False) -> None:
+    def close_due(self, final: bool = False, complete_only: bool = False) -> None:
         """Close (logically) every window the watermark has passed by ``lateness``.
+
+        ``final``: every open window, due or not (the end of a replay's input);
+        with ``complete_only``, only those the input reached the end of (a
+        recording's last, cut-off window is no window: its missing seconds
+        would read as an audience gone dark).
 
         Their results wait in ``pending`` until the caller has published them
         and called ``mark_closed``; from now on reports for them are late.
         """
+        if final and complete_only:
+            ready = [start for start in self._open_sets if start not in self._collected
+                     and start + self.policy.window_ms <= self.meta.watermark + 1]
+            if ready:
+                self._close(sorted(ready))
+            return
         horizon = self.meta.watermark - self.policy.lateness_ms
         # Called after every message: skip the scan while the earliest uncollected window is not due.
         if not final and self._earliest_open is not None and self._earliest_open + self.policy.window_ms > horizon:
@@ -348,7 +359,10 @@ class PartitionWindows(Generic[I, S, P]):
             self._earliest_open = min((start for start in self._open_sets if start not in self._collected),
                                       default=None)
             return
-        closed = self.collect(sorted(ready))
+        self._close(sorted(ready))
+
+    def _close(self, ready: list[int]) -> None:
+        closed = self.collect(ready)
         self._collected.update(ready)
         self._earliest_open = min((start for start in self._open_sets if start not in self._collected), default=None)
         self.meta.closed_upto = closed.closed_upto

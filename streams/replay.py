@@ -48,18 +48,23 @@ from streams.scopes import Progress, ScopeMerger
 from streams.windows import ROOM_WINDOWS
 
 
-def windows(reports: Iterable[ClientReport], window_s: int = 10, lateness_s: int = 10) -> Iterator[RoomHealth]:
-    """Every closed room, region, platform, app_version and global window of ``reports``."""
-    yield from _replay(ROOM_WINDOWS, reports, window_s, lateness_s)
+def windows(reports: Iterable[ClientReport], window_s: int = 10, lateness_s: int = 10,
+            complete_only: bool = False) -> Iterator[RoomHealth]:
+    """Every closed room, region, platform, app_version and global window of ``reports``.
+
+    ``complete_only``: not the windows the input ends inside of (see ``PartitionWindows.close_due``).
+    """
+    yield from _replay(ROOM_WINDOWS, reports, window_s, lateness_s, complete_only)
 
 
 def service_windows(samples: Iterable[MetricSample], window_s: int = 10,
-                    lateness_s: int = 10) -> Iterator[ServiceHealth]:
-    """Every closed service and cluster window of ``samples``."""
-    yield from _replay(SERVICE_METRICS, samples, window_s, lateness_s)
+                    lateness_s: int = 10, complete_only: bool = False) -> Iterator[ServiceHealth]:
+    """Every closed service and cluster window of ``samples`` (``complete_only``: as for ``windows``)."""
+    yield from _replay(SERVICE_METRICS, samples, window_s, lateness_s, complete_only)
 
 
-def _replay(reducer: Reducer[Any, Any, Any], items: Iterable[Any], window_s: int, lateness_s: int) -> Iterator[Any]:
+def _replay(reducer: Reducer[Any, Any, Any], items: Iterable[Any], window_s: int, lateness_s: int,
+            complete_only: bool = False) -> Iterator[Any]:
     policy = WindowPolicy(window_ms=window_s * 1000, lateness_ms=lateness_s * 1000)
     engine: PartitionWindows[Any, Any, Any] = PartitionWindows(reducer, 0, policy, DictStore(), ManualClock(0))
     merger = ScopeMerger(reducer, sources=1, window_ms=policy.window_ms)
@@ -67,7 +72,7 @@ def _replay(reducer: Reducer[Any, Any, Any], items: Iterable[Any], window_s: int
         engine.add_message((item,), offset)
         if engine.pending:
             yield from _publish(engine, merger)
-    engine.close_due(final=True)
+    engine.close_due(final=True, complete_only=complete_only)
     yield from _publish(engine, merger)
 
 
