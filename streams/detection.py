@@ -62,10 +62,13 @@ from core.schemas import (
     RoomHealth,
     ServiceHealth,
 )
+from core.config import EventTimeSettings
+from core.timeutil import ArrivalBound
 from detectors.ensemble import Bands, EnsembleConfig
 from detectors.registry import RoomDetectors
 from streams import replay
 from streams.dark import DarkKeys
+from streams.recorded_arrival import RecordedArrival
 
 log = logging.getLogger("outagewatch.detection")
 
@@ -204,6 +207,7 @@ def replay_alerts(
     policy: AlertingPolicy | None = None,
     dark_give_up_s: int = 600,
     forward: bool = True,
+    bound: ArrivalBound | None = None,
 ) -> Iterator[Emitted]:
     """Recorded reports (and metric samples), in arrival order, to alert events in event time.
 
@@ -214,6 +218,13 @@ def replay_alerts(
     the replay has no wall clock, so the windows the other keys close, or
     the first ones after the silence, are its clock.
 
+    A recording's last window, cut off by its end, is not judged: its
+    missing seconds are no audience loss. A report or sample dated too far
+    from the recording's arrival clock (``bound``, the worker's
+    ``event_time`` bound by default) is refused, as the worker refuses it
+    (``streams.recorded_arrival``): one client dated 2099 cannot close every
+    window at once.
+
     ``forward``: the room decisions pass through a ``DecisionForwarder`` as
     the worker's detector partitions send them (only those that can change an
     alert, plus a ``LeafSummary``); False feeds the engine every decision.
@@ -223,8 +234,11 @@ def replay_alerts(
     policy = policy or AlertingPolicy()
     stage = AlertStage(policy)
     forwarder = DecisionForwarder(policy, "replay") if forward else None
+    bound = bound or EventTimeSettings().bound()
+    report_clock, sample_clock = RecordedArrival(bound), RecordedArrival(bound)
     windows: Iterator[Window] = heapq.merge(
-        replay.windows(reports, window_s, lateness_s), replay.service_windows(samples, window_s, lateness_s),
+        replay.windows(report_clock.admit(reports), window_s, lateness_s, complete_only=True),
+        replay.service_windows(sample_clock.admit(samples), window_s, lateness_s, complete_only=True),
         key=lambda window: window.window_end)
     batch: list[Decision] = []
     batch_end: int | None = None
@@ -237,6 +251,10 @@ def replay_alerts(
         batch.extend(detection.observe(window, scores=False).decisions)
     if batch_end is not None:
         yield from _step_with_dark(stage, forwarder, detection, batch, batch_end, batch_end)
+    for name, clock in (("reports", report_clock), ("metric samples", sample_clock)):
+        if clock.refused:
+            log.warning("%d %s refused, dated too far from the recording's time (broken clocks?); first: %s",
+                        clock.refused, name, "; ".join(clock.reasons[:2]))
 
 
 def _step_with_dark(stage: AlertStage, forwarder: DecisionForwarder | None, detection: WindowDetection,

@@ -191,7 +191,7 @@ def evaluate(reports: Path, labels: Path, metrics: Path | None = None, settings:
     emitted = replay_alerts(coverage.track(read_reports(reports)), read_samples(metrics) if metrics else (),
                             window_s=window_s, lateness_s=lateness_s, config=config,
                             policy=AlertingPolicy.from_settings(settings.alerting, live_silences=False),
-                            dark_give_up_s=settings.streams.dark_key_seconds)
+                            dark_give_up_s=settings.streams.dark_key_seconds, bound=settings.event_time.bound())
     pages = [e.alert for e in emitted if e.muted is None]
     room_days = coverage.room_days(window_s * 1000)
     log.info("evaluated %d reports of %d rooms (%.3f room-days): %d alert events paged",

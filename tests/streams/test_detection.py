@@ -153,3 +153,28 @@ def test_forged_errors_page_no_outage_and_do_not_mute_a_real_one_after_them() ->
     assert [(a.key, a.starts_at) for a in real] == [(SPIKE_ROOM, T0 + 14 * WINDOW_MS)]
     still_open = [e for e in events if e.alert.kind == "suspected_forgery" and e.alert.status == "resolved"]
     assert still_open and still_open[0].alert.event_ts > real[0].event_ts  # both were open together
+
+
+def test_a_recording_cut_off_inside_a_window_does_not_page_its_missing_seconds() -> None:
+    """The last window holds the few reports before the cut: it is not judged, so no audience looks gone."""
+    normal = list(world(16, WINDOW_MS, rooms=21))
+    cut = [r for r in world(17, WINDOW_MS, rooms=21) if r.ts >= T0 + 16 * WINDOW_MS and r.room_id in ("room-0", "room-1")]
+    assert run([*normal, *cut]) == []
+    # Judged, that last window would be a region, the world and 19 rooms gone dark.
+    windows = list(replay.windows([*normal, *cut], window_s=2, lateness_s=1))
+    assert any(w.window_start == T0 + 16 * WINDOW_MS for w in windows)
+    assert not any(w.window_start == T0 + 16 * WINDOW_MS
+                   for w in replay.windows([*normal, *cut], window_s=2, lateness_s=1, complete_only=True))
+
+
+def test_a_replayed_broken_clock_is_refused_and_blinds_nothing() -> None:
+    """A report dated 2099 first in the recording and one in the middle: the spike still pages, alone."""
+    def broken(i: int, ts: int) -> ClientReport:
+        return ClientReport(report_id=f"broken-{i}", ts=ts, client_id="broken", room_id="room-3", kind="heartbeat",
+                            platform="ios", region="eu", app_version="5.1")
+    reports = list(world(16, WINDOW_MS, {SPIKE_ROOM: spike(range(6, 9))}, rooms=21))
+    year_2099 = 4_070_908_800_000
+    reports = [broken(0, year_2099), *reports[: len(reports) // 3], broken(1, year_2099), broken(2, 978_307_200_000),
+               *reports[len(reports) // 3:]]
+    firing = paged(run(reports))
+    assert [(a.scope, a.key, a.kind) for a in firing] == [("room", SPIKE_ROOM, "details_not_available")]
