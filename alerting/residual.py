@@ -19,6 +19,20 @@ incident and every room of one platform failing a platform one. Many rooms
 of one region still explain the aggregates they lift: that is the
 region's incident.
 
+Nor do rooms explain a platform or app version whose excess is nearly all
+their error clients (``contain``, 90 %) with fewer listeners than they have
+(``room_share``, 75 %), or, for rooms of at least ``mixed_listeners`` (300
+in a window), with at most half of everyone's (``minority``): a room
+failing on its own fails for all its listeners, and lifts a version by
+about the version's share of them; a bad release fails only its own
+clients, and every big room's excess is then the version's. There the
+rooms are the version's symptoms, and the version pages
+(``alerting.inhibit.WideFirst`` keeps the rooms' pages of its code back).
+Small rooms, which may all be on one platform, still explain it, as does
+a version most listeners run. What this cannot tell apart: a big room
+whose listeners are nine tenths on one minority version, failing alone,
+pages as that version.
+
 The same holds one level up: an aggregate is explained when the bad rooms
 plus **one** other bad aggregate of another dimension account for it. A
 launch room and its cluster's region make the global window bad; a crashing
@@ -54,6 +68,12 @@ False
 >>> spread.add_aggregates([d("platform", "ios", "crash", 300, 0.06)])
 >>> spread.explains(d("global", "all", "crash", 310, 0.0155))   # unless one platform holds them
 True
+>>> release = Explained()
+>>> release.add_rooms([d("room", "big-1", "crash", 300, 0.03), d("room", "big-2", "crash", 200, 0.02)])
+>>> release.explains(d("app_version", "7.40.2", "crash", 520, 0.26))   # 2,000 listeners hold all the rooms' errors
+False
+>>> release.explains(d("app_version", "7.41.0", "crash", 150, 0.01))   # a room failure lifting its share of it
+True
 >>> version, ios, world = (d("app_version", "7.41.0", "crash", 400, 0.08), d("platform", "ios", "crash", 410, 0.041),
 ...                        d("global", "all", "crash", 450, 0.015))
 >>> versions = Explained()
@@ -72,6 +92,8 @@ from core.schemas import Decision
 from detectors.ratio import wilson_bounds
 
 COUNT_KIND = {"error_ratio": "volume"}  # kinds whose own evidence has no count
+# Aggregates that a room failure lifts only by their share of its listeners (see ``Explained.contain``).
+CONTAINING_SCOPES = ("platform", "app_version")
 
 
 def error_counts(decision: Decision) -> tuple[float, float, float] | None:
@@ -95,12 +117,22 @@ class Explained:
     z: float = 3.0
     min_errors: float = 5.0
     max_rooms: int = 5
+    # A platform or version whose excess is this share of the bad rooms' error clients is their cause.
+    contain: float = 0.9
+    # ... when it has fewer listeners than this share of the rooms': a room failing whole lifts it by
+    # at most that share. A version with as many listeners as the rooms may be all of them.
+    room_share: float = 0.75
+    # ... or when it is at most this share of all listeners and the rooms have this many (in a window):
+    # rooms that big carry about every platform's and version's share of the audience.
+    minority: float = 0.5
+    mixed_listeners: float = 300.0
     # The labels naming a room's group, first present wins (``GroupingPolicy.group_labels``).
     group_labels: tuple[str, ...] = ("cluster", "region")
 
     def __post_init__(self) -> None:
-        # (window_end, kind) -> error clients, listeners, and the group of each room bad there
-        self._rooms: dict[tuple[int, str], tuple[float, float, dict[str, str]]] = {}
+        # (window_end, kind) -> error clients, listeners, the error clients their baselines expect, and the
+        # group of each room bad there
+        self._rooms: dict[tuple[int, str], tuple[float, float, float, dict[str, str]]] = {}
         self._aggregates: dict[tuple[str, str, int, str], Decision] = {}
 
     def add_rooms(self, decisions: Iterable[Decision]) -> None:
@@ -121,10 +153,10 @@ class Explained:
             if counts is None:
                 continue
             slot = (decision.window_end, decision.kind)
-            errors, listeners, groups = self._rooms.get(slot, (0.0, 0.0, {}))
+            errors, listeners, expected, groups = self._rooms.get(slot, (0.0, 0.0, 0.0, {}))
             where = group_of(decision.labels, self.group_labels)
             groups[decision.key] = where[1] if where else ""
-            self._rooms[slot] = (errors + counts[0], listeners + counts[1], groups)
+            self._rooms[slot] = (errors + counts[0], listeners + counts[1], expected + counts[1] * counts[2], groups)
 
     def add_aggregates(self, decisions: Iterable[Decision]) -> None:
         """Remember aggregate decisions, so an ``error_ratio`` one finds its ``volume`` sibling's counts."""
@@ -138,14 +170,32 @@ class Explained:
         counts = self._counts(decision)
         if counts is None:
             return False
-        errors, listeners, groups = self._rooms.get((decision.window_end, decision.kind), (0.0, 0.0, {}))
+        errors, listeners, expected, groups = self._rooms.get((decision.window_end, decision.kind), (0.0, 0.0, 0.0, {}))
         # A spread over many rooms of several groups is no room's: only another aggregate (the platform
         # they share) can explain it.
         spread = len(groups) >= self.max_rooms and len(set(groups.values())) > 1
-        rooms = (0.0, 0.0) if spread else (errors, listeners)
+        # Nor are rooms whose excess is nearly all this platform's or version's: they are its symptoms.
+        held = (decision.scope in CONTAINING_SCOPES and errors > expected
+                and counts[0] - counts[1] * counts[2] >= self.contain * errors
+                and self._cannot_be_all_of(decision, counts[1], listeners))
+        rooms = (0.0, 0.0) if spread or held else (errors, listeners)
         if groups and not spread and self._normal_after(counts, rooms):
             return True
         return self.explained_by(decision, counts, rooms) is not None
+
+    def _cannot_be_all_of(self, decision: Decision, slice_listeners: float, room_listeners: float) -> bool:
+        """Whether the bad rooms' listeners cannot all be on ``decision``'s platform or version.
+
+        Surely not when it has fewer listeners than they do; nor, for rooms
+        big enough to carry the platform's usual mix, when it is a minority
+        of everyone (a 40-listener room may well be all web).
+        """
+        if slice_listeners < self.room_share * room_listeners:
+            return True
+        world = self._aggregates.get(("global", "all", decision.window_end, COUNT_KIND.get(decision.kind, decision.kind)))
+        everyone = error_counts(world) if world is not None else None
+        return (everyone is not None and room_listeners >= self.mixed_listeners
+                and slice_listeners <= self.minority * everyone[1])
 
     def explained_by(self, decision: Decision, counts: tuple[float, float, float],
                      rooms: tuple[float, float]) -> Decision | None:

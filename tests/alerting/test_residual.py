@@ -107,3 +107,30 @@ def test_of_two_aggregates_explaining_each_other_the_narrower_one_pages() -> Non
                 judged("region", "sa-east", i, 400, 6_000, bad=True, kind="crash")] for i in range(4)]
     fired = firing(AlertEngine(POLICY, ManualClock(T0)), windows)
     assert ("app_version", "7.41.0") in fired and ("cluster", "sa-east") not in fired
+
+
+def _release(room_listeners: float, version_listeners: float, everyone: float) -> bool:
+    """Whether three bad rooms (60 crash clients each, ``room_listeners`` in all) explain a version holding
+    all their crash clients, with ``version_listeners`` of ``everyone``."""
+    explained = Explained()
+    explained.add_rooms([judged("room", f"big-{i}", 0, 60, room_listeners / 3, bad=True, kind="crash")
+                         for i in range(3)])
+    version = judged("app_version", "7.40.2", 0, 185, version_listeners, bad=True, kind="crash")
+    explained.add_aggregates([version, judged("global", "all", 0, 200, everyone, bad=True, kind="crash")])
+    return explained.explains(version)
+
+
+def test_a_minority_version_holding_every_bad_rooms_errors_is_their_cause() -> None:
+    assert not _release(room_listeners=30_000, version_listeners=9_000, everyone=60_000)  # fewer than the rooms'
+    assert not _release(room_listeners=3_000, version_listeners=9_000, everyone=60_000)   # a minority of everyone
+    # Small rooms may all be on the version; a version most listeners run may be all of the rooms.
+    assert _release(room_listeners=90, version_listeners=9_000, everyone=60_000)
+    assert _release(room_listeners=3_000, version_listeners=40_000, everyone=60_000)
+
+
+def test_a_room_failing_whole_still_explains_the_versions_it_lifts() -> None:
+    explained = Explained()
+    explained.add_rooms([judged("room", "big-1", 0, 300, 10_000, bad=True, kind="crash")])
+    # The version is 15 % of the room: it got 45 of its 300 crash clients, plus its own normal 9.
+    version = judged("app_version", "7.40.2", 0, 54, 9_000, bad=True, kind="crash")
+    assert explained.explains(version)
