@@ -16,22 +16,28 @@ rooms of several groups: at least ``max_rooms`` bad rooms (as many make an
 incident of their own, ``alerting.correlate``) in more than one region or
 cluster explain nothing, so every room failing at once is a global
 incident and every room of one platform failing a platform one. Many rooms
-of one region still explain the aggregates they lift: that is the
-region's incident.
+of one region still explain the platforms and versions they lift: that is
+the region's incident, and two or more of them never explain their own
+region, which pages it with them affected (one room still does: a launch
+room is no region outage).
 
-Nor do rooms explain a platform or app version whose excess is nearly all
-their error clients (``contain``, 90 %) with fewer listeners than they have
-(``room_share``, 75 %), or, for rooms of at least ``mixed_listeners`` (300
-in a window), with at most half of everyone's (``minority``): a room
+Nor do rooms explain a platform or app version whose excess is nearly
+all their error clients (``contain``, 90 %), none of the rooms holding
+most of those (``one_room``, 80 %), with fewer listeners than they have
+(``room_share``, 75 %) or, for rooms of at least ``mixed_listeners`` (300
+in a window), with at most half of everyone's (``minority``), and beyond
+counting noise (``noise_z`` deviations past what a room failing whole
+could lift it by: eight join failures against five is no proof). A room
 failing on its own fails for all its listeners, and lifts a version by
 about the version's share of them; a bad release fails only its own
 clients, and every big room's excess is then the version's. There the
 rooms are the version's symptoms, and the version pages
 (``alerting.inhibit.WideFirst`` keeps the rooms' pages of its code back).
 Small rooms, which may all be on one platform, still explain it, as does
-a version most listeners run. What this cannot tell apart: a big room
-whose listeners are nine tenths on one minority version, failing alone,
-pages as that version.
+a version most listeners run, and so does one room holding most of the
+errors: android clients crashing only in the launch room are that room's
+incident. What this cannot tell apart: big rooms failing together whose
+failing listeners happen to share one minority version.
 
 The same holds one level up: an aggregate is explained when the bad rooms
 plus **one** other bad aggregate of another dimension account for it. A
@@ -84,6 +90,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -119,6 +126,9 @@ class Explained:
     max_rooms: int = 5
     # A platform or version whose excess is this share of the bad rooms' error clients is their cause.
     contain: float = 0.9
+    # ... unless one room holds more than this share of those error clients: that room's incident.
+    one_room: float = 0.8
+    noise_z: float = 2.0
     # ... when it has fewer listeners than this share of the rooms': a room failing whole lifts it by
     # at most that share. A version with as many listeners as the rooms may be all of them.
     room_share: float = 0.75
@@ -130,9 +140,9 @@ class Explained:
     group_labels: tuple[str, ...] = ("cluster", "region")
 
     def __post_init__(self) -> None:
-        # (window_end, kind) -> error clients, listeners, the error clients their baselines expect, and the
-        # group of each room bad there
-        self._rooms: dict[tuple[int, str], tuple[float, float, float, dict[str, str]]] = {}
+        # (window_end, kind) -> error clients, listeners, the error clients their baselines expect, the most
+        # error clients of one room, and the group of each room bad there
+        self._rooms: dict[tuple[int, str], tuple[float, float, float, float, dict[str, str]]] = {}
         self._aggregates: dict[tuple[str, str, int, str], Decision] = {}
 
     def add_rooms(self, decisions: Iterable[Decision]) -> None:
@@ -153,10 +163,11 @@ class Explained:
             if counts is None:
                 continue
             slot = (decision.window_end, decision.kind)
-            errors, listeners, expected, groups = self._rooms.get(slot, (0.0, 0.0, 0.0, {}))
+            errors, listeners, expected, most, groups = self._rooms.get(slot, (0.0, 0.0, 0.0, 0.0, {}))
             where = group_of(decision.labels, self.group_labels)
             groups[decision.key] = where[1] if where else ""
-            self._rooms[slot] = (errors + counts[0], listeners + counts[1], expected + counts[1] * counts[2], groups)
+            self._rooms[slot] = (errors + counts[0], listeners + counts[1], expected + counts[1] * counts[2],
+                                 max(most, counts[0]), groups)
 
     def add_aggregates(self, decisions: Iterable[Decision]) -> None:
         """Remember aggregate decisions, so an ``error_ratio`` one finds its ``volume`` sibling's counts."""
@@ -170,15 +181,20 @@ class Explained:
         counts = self._counts(decision)
         if counts is None:
             return False
-        errors, listeners, expected, groups = self._rooms.get((decision.window_end, decision.kind), (0.0, 0.0, 0.0, {}))
+        errors, listeners, expected, most, groups = self._rooms.get((decision.window_end, decision.kind),
+                                                                    (0.0, 0.0, 0.0, 0.0, {}))
         # A spread over many rooms of several groups is no room's: only another aggregate (the platform
         # they share) can explain it.
         spread = len(groups) >= self.max_rooms and len(set(groups.values())) > 1
         # Nor are rooms whose excess is nearly all this platform's or version's: they are its symptoms.
-        held = (decision.scope in CONTAINING_SCOPES and errors > expected
+        held = (decision.scope in CONTAINING_SCOPES and errors > expected and most <= self.one_room * errors
                 and counts[0] - counts[1] * counts[2] >= self.contain * errors
+                # ... beyond counting noise: more than the rooms failing whole could lift it by
+                and counts[0] - self.noise_z * math.sqrt(counts[0]) >= self.room_share * errors + counts[1] * counts[2]
                 and self._cannot_be_all_of(decision, counts[1], listeners))
-        rooms = (0.0, 0.0) if spread or held else (errors, listeners)
+        # Nor do several bad rooms of a region explain that region: they are its incident, and it pages them.
+        own = decision.scope == "region" and sum(1 for group in groups.values() if group == decision.key) >= 2
+        rooms = (0.0, 0.0) if spread or held or own else (errors, listeners)
         if groups and not spread and self._normal_after(counts, rooms):
             return True
         return self.explained_by(decision, counts, rooms) is not None

@@ -134,3 +134,13 @@ def test_a_room_failing_whole_still_explains_the_versions_it_lifts() -> None:
     # The version is 15 % of the room: it got 45 of its 300 crash clients, plus its own normal 9.
     version = judged("app_version", "7.40.2", 0, 54, 9_000, bad=True, kind="crash")
     assert explained.explains(version)
+
+
+def test_several_bad_rooms_of_a_region_do_not_explain_that_region_but_one_does() -> None:
+    def region_with(rooms: int) -> bool:
+        explained = Explained()
+        explained.add_rooms([judged("room", f"r{i}", 0, 400 // rooms, 6_000 // rooms, bad=True, kind="crash",
+                                    labels={"cluster": "us-east"}) for i in range(rooms)])
+        return explained.explains(judged("region", "us-east", 0, 402, 7_000, bad=True, kind="crash"))
+    assert region_with(1)        # one big room of us-east failing: a room page
+    assert not region_with(3)    # three of them at once: the region's incident
