@@ -54,6 +54,7 @@ import msgspec
 from alerting.forward import DecisionForwarder
 from alerting.policy import AlertingPolicy
 from alerting.stage import AlertStage, Emitted
+from core.config import EventTimeSettings
 from core.schemas import (
     AnomalyScore,
     ClientReport,
@@ -62,7 +63,6 @@ from core.schemas import (
     RoomHealth,
     ServiceHealth,
 )
-from core.config import EventTimeSettings
 from core.timeutil import ArrivalBound
 from detectors.ensemble import Bands, EnsembleConfig
 from detectors.registry import RoomDetectors
