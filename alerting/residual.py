@@ -96,6 +96,7 @@ from dataclasses import dataclass
 
 from alerting.correlate import group_of
 from core.schemas import Decision
+from detectors.ensemble import FORGERY
 from detectors.ratio import wilson_bounds
 
 COUNT_KIND = {"error_ratio": "volume"}  # kinds whose own evidence has no count
@@ -141,8 +142,8 @@ class Explained:
 
     def __post_init__(self) -> None:
         # (window_end, kind) -> error clients, listeners, the error clients their baselines expect, the most
-        # error clients of one room, and the group of each room bad there
-        self._rooms: dict[tuple[int, str], tuple[float, float, float, float, dict[str, str]]] = {}
+        # error clients of one room, and the group of each room bad there (and whether as an outage)
+        self._rooms: dict[tuple[int, str], tuple[float, float, float, float, dict[str, tuple[str, bool]]]] = {}
         self._aggregates: dict[tuple[str, str, int, str], Decision] = {}
 
     def add_rooms(self, decisions: Iterable[Decision]) -> None:
@@ -154,6 +155,8 @@ class Explained:
         """
         decisions = list(decisions)
         failing = {(d.key, d.window_end) for d in decisions if d.bad}
+        # Failing as an outage, not only as a suspected forgery (whose errors still explain what they lift).
+        outage = {(d.key, d.window_end) for d in decisions if d.bad and d.kind != FORGERY}
         siblings = {(d.key, d.window_end, d.kind): d for d in decisions}
         for decision in decisions:
             if (decision.key, decision.window_end) not in failing:
@@ -165,7 +168,7 @@ class Explained:
             slot = (decision.window_end, decision.kind)
             errors, listeners, expected, most, groups = self._rooms.get(slot, (0.0, 0.0, 0.0, 0.0, {}))
             where = group_of(decision.labels, self.group_labels)
-            groups[decision.key] = where[1] if where else ""
+            groups[decision.key] = (where[1] if where else "", (decision.key, decision.window_end) in outage)
             self._rooms[slot] = (errors + counts[0], listeners + counts[1], expected + counts[1] * counts[2],
                                  max(most, counts[0]), groups)
 
@@ -185,7 +188,7 @@ class Explained:
                                                                     (0.0, 0.0, 0.0, 0.0, {}))
         # A spread over many rooms of several groups is no room's: only another aggregate (the platform
         # they share) can explain it.
-        spread = len(groups) >= self.max_rooms and len(set(groups.values())) > 1
+        spread = len(groups) >= self.max_rooms and len({group for group, _ in groups.values()}) > 1
         # Nor are rooms whose excess is nearly all this platform's or version's: they are its symptoms.
         held = (decision.scope in CONTAINING_SCOPES and errors > expected and most <= self.one_room * errors
                 and counts[0] - counts[1] * counts[2] >= self.contain * errors
@@ -193,7 +196,8 @@ class Explained:
                 and counts[0] - self.noise_z * math.sqrt(counts[0]) >= self.room_share * errors + counts[1] * counts[2]
                 and self._cannot_be_all_of(decision, counts[1], listeners))
         # Nor do several bad rooms of a region explain that region: they are its incident, and it pages them.
-        own = decision.scope == "region" and sum(1 for group in groups.values() if group == decision.key) >= 2
+        own = decision.scope == "region" and sum(1 for group, outage in groups.values()
+                                                 if outage and group == decision.key) >= 2
         rooms = (0.0, 0.0) if spread or held or own else (errors, listeners)
         if groups and not spread and self._normal_after(counts, rooms):
             return True

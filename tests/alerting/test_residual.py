@@ -144,3 +144,13 @@ def test_several_bad_rooms_of_a_region_do_not_explain_that_region_but_one_does()
         return explained.explains(judged("region", "us-east", 0, 402, 7_000, bad=True, kind="crash"))
     assert region_with(1)        # one big room of us-east failing: a room page
     assert not region_with(3)    # three of them at once: the region's incident
+
+
+def test_a_room_bad_only_as_a_suspected_forgery_is_no_room_of_the_regions_incident() -> None:
+    explained = Explained()
+    genuine = judged("room", "room-3", 0, 200, 3_000, bad=True, kind="crash", labels={"cluster": "eu"})
+    forged = [judged("room", "room-7", 0, 200, 3_000, bad=False, kind="crash", labels={"cluster": "eu"}),
+              judged("room", "room-7", 0, 200, 3_000, bad=True, kind="suspected_forgery", labels={"cluster": "eu"})]
+    explained.add_rooms([genuine, *forged])
+    # Both rooms' errors still explain the region they lift: one genuine room is no region outage.
+    assert explained.explains(judged("region", "eu", 0, 402, 7_000, bad=True, kind="crash"))
