@@ -22,6 +22,7 @@ any prefix of one flush's writes in the changelog:
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -343,26 +344,19 @@ class PartitionWindows(Generic[I, S, P]):
         Their results wait in ``pending`` until the caller has published them
         and called ``mark_closed``; from now on reports for them are late.
         """
-        if final and complete_only:
-            ready = [start for start in self._open_sets if start not in self._collected
-                     and start + self.policy.window_ms <= self.meta.watermark + 1]
-            if ready:
-                self._close(sorted(ready))
-            return
         horizon = self.meta.watermark - self.policy.lateness_ms
         # Called after every message: skip the scan while the earliest uncollected window is not due.
         if not final and self._earliest_open is not None and self._earliest_open + self.policy.window_ms > horizon:
             return
+        # The latest window end that closes now: the horizon; at the end, the input's end, or anything.
+        upto = (self.meta.watermark + 1 if complete_only else math.inf) if final else horizon
         ready = [start for start in self._open_sets
-                 if start not in self._collected and (final or start + self.policy.window_ms <= horizon)]
+                 if start not in self._collected and start + self.policy.window_ms <= upto]
         if not ready:
             self._earliest_open = min((start for start in self._open_sets if start not in self._collected),
                                       default=None)
             return
-        self._close(sorted(ready))
-
-    def _close(self, ready: list[int]) -> None:
-        closed = self.collect(ready)
+        closed = self.collect(sorted(ready))
         self._collected.update(ready)
         self._earliest_open = min((start for start in self._open_sets if start not in self._collected), default=None)
         self.meta.closed_upto = closed.closed_upto

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import statistics
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, TypeVar
 
 from core.timeutil import ArrivalBound
@@ -69,7 +69,7 @@ class RecordedArrival:
             return
         self.now_ms = int(statistics.median_low(int(item.ts) for item in first))
         ahead: list[T] = []  # a run of items all too far ahead: broken clocks, or a jump of the recording
-        for item in _chain(first, items):
+        for item in chain(first, items):
             ts = int(item.ts)
             why = self.bound.reason(ts, self.now_ms)
             if why is None:
@@ -83,11 +83,9 @@ class RecordedArrival:
                 if len(ahead) >= self.jump:
                     log.warning("the recording skips %d s ahead at %d items in a row: kept, the clock moves on",
                                 (int(ahead[0].ts) - self.now_ms) // 1000, len(ahead))
-                    self.now_ms = int(ahead[0].ts)
-                    kept, ahead = ahead, []
-                    for late in kept:
-                        self.now_ms = max(self.now_ms, int(late.ts))
-                    yield from kept
+                    self.now_ms = max(int(late.ts) for late in ahead)
+                    yield from ahead
+                    ahead = []
             else:
                 self._refuse(why)
         if ahead:
@@ -101,8 +99,3 @@ class RecordedArrival:
         self.refused += 1
         if len(self.reasons) < KEPT_REASONS:
             self.reasons.append(why)
-
-
-def _chain(first: list[T], rest: Iterator[T]) -> Iterator[T]:
-    yield from first
-    yield from rest
