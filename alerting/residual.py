@@ -92,7 +92,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from alerting.correlate import group_of
 from core.schemas import Decision
@@ -115,6 +115,18 @@ def error_counts(decision: Decision) -> tuple[float, float, float] | None:
     if count is None or ratio is None or baseline is None:
         return None
     return count, (count / ratio if ratio > 0 else 0.0), baseline
+
+
+@dataclass
+class BadRooms:
+    """The rooms bad in one window, for one kind: what they can explain."""
+
+    errors: float = 0.0  # their error clients
+    listeners: float = 0.0
+    expected: float = 0.0  # the error clients their baselines expect
+    most: float = 0.0  # the most error clients of one of them
+    # room -> its group, and whether it is bad as an outage (not only as a suspected forgery)
+    groups: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
 
 @dataclass
@@ -141,9 +153,7 @@ class Explained:
     group_labels: tuple[str, ...] = ("cluster", "region")
 
     def __post_init__(self) -> None:
-        # (window_end, kind) -> error clients, listeners, the error clients their baselines expect, the most
-        # error clients of one room, and the group of each room bad there (and whether as an outage)
-        self._rooms: dict[tuple[int, str], tuple[float, float, float, float, dict[str, tuple[str, bool]]]] = {}
+        self._rooms: dict[tuple[int, str], BadRooms] = {}  # (window_end, kind) -> the rooms bad there
         self._aggregates: dict[tuple[str, str, int, str], Decision] = {}
 
     def add_rooms(self, decisions: Iterable[Decision]) -> None:
@@ -165,12 +175,13 @@ class Explained:
             counts = error_counts(source) if source is not None else None
             if counts is None:
                 continue
-            slot = (decision.window_end, decision.kind)
-            errors, listeners, expected, most, groups = self._rooms.get(slot, (0.0, 0.0, 0.0, 0.0, {}))
+            bad = self._rooms.setdefault((decision.window_end, decision.kind), BadRooms())
+            bad.errors += counts[0]
+            bad.listeners += counts[1]
+            bad.expected += counts[1] * counts[2]
+            bad.most = max(bad.most, counts[0])
             where = group_of(decision.labels, self.group_labels)
-            groups[decision.key] = (where[1] if where else "", (decision.key, decision.window_end) in outage)
-            self._rooms[slot] = (errors + counts[0], listeners + counts[1], expected + counts[1] * counts[2],
-                                 max(most, counts[0]), groups)
+            bad.groups[decision.key] = (where[1] if where else "", (decision.key, decision.window_end) in outage)
 
     def add_aggregates(self, decisions: Iterable[Decision]) -> None:
         """Remember aggregate decisions, so an ``error_ratio`` one finds its ``volume`` sibling's counts."""
@@ -184,13 +195,13 @@ class Explained:
         counts = self._counts(decision)
         if counts is None:
             return False
-        errors, listeners, expected, most, groups = self._rooms.get((decision.window_end, decision.kind),
-                                                                    (0.0, 0.0, 0.0, 0.0, {}))
+        bad = self._rooms.get((decision.window_end, decision.kind), BadRooms())
+        errors, listeners, groups = bad.errors, bad.listeners, bad.groups
         # A spread over many rooms of several groups is no room's: only another aggregate (the platform
         # they share) can explain it.
         spread = len(groups) >= self.max_rooms and len({group for group, _ in groups.values()}) > 1
         # Nor are rooms whose excess is nearly all this platform's or version's: they are its symptoms.
-        held = (decision.scope in CONTAINING_SCOPES and errors > expected and most <= self.one_room * errors
+        held = (decision.scope in CONTAINING_SCOPES and errors > bad.expected and bad.most <= self.one_room * errors
                 and counts[0] - counts[1] * counts[2] >= self.contain * errors
                 # ... beyond counting noise: more than the rooms failing whole could lift it by
                 and counts[0] - self.noise_z * math.sqrt(counts[0]) >= self.room_share * errors + counts[1] * counts[2]
