@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -282,6 +282,7 @@ class DetectionAgents:
         stage = self.stage or self._restore()
         decisions: list[Decision] = []
         summaries: list[LeafSummary] = []
+        sources: dict[str, int] = {}
         last_offset = self.applied_offset
         for event in events:
             offset = event.message.offset
@@ -295,16 +296,17 @@ class DetectionAgents:
                 continue
             decisions.extend(batch.decisions)
             summaries.extend(batch.summaries)
-            stage.engine.note_progress(batch.sources)
+            newest(sources, batch.sources)
         if last_offset == self.applied_offset:
             return
-        await self._alert_batch(stage, decisions, summaries)
+        await self._alert_batch(stage, decisions, summaries, sources)
         self.applied_offset = last_offset
         await self._save(stage)
 
     async def _alert_batch(self, stage: AlertStage, decisions: list[Decision],
-                           summaries: Sequence[LeafSummary] = ()) -> None:
-        for batch, batch_summaries in with_summaries(by_window_end(decisions), summaries):
+                           summaries: Sequence[LeafSummary] = (), sources: Mapping[str, int] | None = None) -> None:
+        for batch, batch_summaries, progress in alert_steps(decisions, summaries, sources or {}):
+            stage.engine.note_progress(progress)
             try:
                 emitted = stage.step(batch, batch_summaries)
             except Exception:  # noqa: BLE001 - keep alerting alive; the next window is judged afresh
@@ -335,6 +337,32 @@ class DetectionAgents:
         # The changelog is what a restarted worker recovers: without this write, a worker killed while an
         # alert fired came back with no open alerts and paged it again (bench chaos found it).
         await store.send_pending()
+
+
+def newest(sources: dict[str, int], more: Mapping[str, int]) -> None:
+    """Fold ``more`` (source -> window end) into ``sources``, keeping each source's newest."""
+    for source, window_end in more.items():
+        sources[source] = max(window_end, sources.get(source, window_end))
+
+
+def alert_steps(decisions: list[Decision], summaries: Sequence[LeafSummary], sources: Mapping[str, int]
+                ) -> list[tuple[list[Decision], list[LeafSummary], dict[str, int]]]:
+    """The engine's steps for one batch of decision values: each window end's decisions, its summaries, progress.
+
+    Progress is each source's newest window end, but never past the step's
+    own: a partition that lagged delivers minutes of windows at once, and
+    had it counted as caught up before its older windows were stepped, its
+    open alerts would resolve as stale in the very step they fire in.
+
+    >>> d = lambda end: Decision(scope="room", key="r", kind="crash", window_start=end - 10, window_end=end, bad=True)
+    >>> [(b[0].window_end, p) for b, _, p in alert_steps([d(20), d(10)], [], {"slow": 20, "fast": 15})]
+    [(10, {'slow': 10, 'fast': 10}), (20, {'slow': 20, 'fast': 15})]
+    """
+    steps = with_summaries(by_window_end(decisions), summaries)
+    reached = [batch[0].window_end if batch else max(s.watermark[1] for s in batch_summaries)
+               for batch, batch_summaries in steps]
+    return [(batch, batch_summaries, {source: min(end, step_end) for source, end in sources.items()})
+            for (batch, batch_summaries), step_end in zip(steps, reached, strict=True)]
 
 
 def with_summaries(batches: list[list[Decision]], summaries: Sequence[LeafSummary]

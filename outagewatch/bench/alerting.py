@@ -27,12 +27,12 @@ import numpy as np
 
 from alerting.forward import DecisionForwarder
 from alerting.policy import AlertingPolicy
-from alerting.stage import AlertStage, by_window_end
+from alerting.stage import AlertStage
 from core.config import load_settings
 from core.schemas import Alert, Decision, LeafSummary
 from outagewatch.simulator.synthetic import room_windows
 from streams.detection import WindowDetection
-from streams.detection_agents import DecisionBatch, with_summaries
+from streams.detection_agents import DecisionBatch, alert_steps, newest
 
 WINDOW_MS = 10_000
 DETECT_BATCH_ROOMS = 2_000  # the worker's detection batch_max: one DecisionBatch per batch
@@ -143,13 +143,15 @@ def _consume(stage: AlertStage, values: list[bytes], alerts: list[Alert]) -> tup
     started = time.process_time()
     decisions: list[Decision] = []
     summaries: list[LeafSummary] = []
+    sources: dict[str, int] = {}
     for value in values:
         decoded_value = _decoder.decode(value)
         decisions.extend(decoded_value.decisions)
         summaries.extend(decoded_value.summaries)
-        stage.engine.note_progress(decoded_value.sources)
+        newest(sources, decoded_value.sources)
     decoded = time.process_time()
-    for window_batch, window_summaries in with_summaries(by_window_end(decisions), summaries):
+    for window_batch, window_summaries, progress in alert_steps(decisions, summaries, sources):
+        stage.engine.note_progress(progress)
         alerts.extend(emitted.alert for emitted in stage.step(window_batch, window_summaries))
     return decoded - started, time.process_time() - decoded, len(decisions)
 
