@@ -7,9 +7,9 @@ forwards (the rest of each window goes into one ``LeafSummary``):
 
 - every bad decision, and every decision of a room window that has a bad one
   (``alerting.residual`` subtracts the whole failing room from its aggregates);
-- the good decisions of a key after a bad one until ``resolve_windows`` newer
-  windows were good (what a firing alert needs to resolve; a pending one
-  needs one);
+- the good decisions of a key after a bad one until it has recovered
+  (``LifecyclePolicy.recovered``: what a firing alert needs to resolve; a
+  pending one needs one good window);
 - a good decision scoring at least ``suspect_score``, and the next one of that
   key (the engine remembers suspect windows, ``alerting.lifecycle``);
 - everything during its first ``resolve_windows`` window ends (a restarted or
@@ -45,8 +45,9 @@ OWED_KEEP_MS = 6 * 3600 * 1000
 
 @dataclass
 class _Owed:
-    goods: int  # newer good windows still forwarded
     last_end: int  # window_end of the newest decision forwarded for the key
+    goods: int = 0  # good windows in a row since its last bad one
+    clears: int = 0  # ... and clear ones among the last of them
 
 
 class DecisionForwarder:
@@ -63,12 +64,12 @@ class DecisionForwarder:
         self.source = source
         self._leaves = policy.grouping.leaf_scopes
         self._group_labels = policy.grouping.group_labels
-        self._resolve_windows = policy.lifecycle.resolve_windows
+        self._lifecycle = policy.lifecycle
         self._suspect_score = policy.lifecycle.suspect_score
         # How long a leaf's activity is kept: twice the engine's active horizon, since the engine
         # counts back from its slowest live source, which may trail this partition.
         self._keep_ms = int(policy.grouping.active_seconds * 2000)
-        self._warmup = self._resolve_windows if warmup_windows is None else warmup_windows
+        self._warmup = policy.lifecycle.resolve_windows if warmup_windows is None else warmup_windows
         self._warm_ends: set[int] = set()
         self._owed: dict[tuple[str, str, str], _Owed] = {}
         self._suspects: set[tuple[str, str, str]] = set()
@@ -114,7 +115,7 @@ class DecisionForwarder:
         owed = self._owed.get(track)
         if decision.bad:
             if owed is None or decision.window_end >= owed.last_end:
-                self._owed[track] = _Owed(self._resolve_windows, decision.window_end)
+                self._owed[track] = _Owed(decision.window_end)
             return True
         suspect = self._suspect_score is not None and decision.score >= self._suspect_score
         was_suspect = track in self._suspects
@@ -123,8 +124,9 @@ class DecisionForwarder:
         elif was_suspect:
             self._suspects.discard(track)
         if owed is not None and decision.window_end > owed.last_end:
-            owed.goods, owed.last_end = owed.goods - 1, decision.window_end
-            if owed.goods <= 0:
+            owed.goods, owed.last_end = owed.goods + 1, decision.window_end
+            owed.clears = owed.clears + 1 if self._lifecycle.clear(decision.score) else 0
+            if self._lifecycle.recovered(owed.clears, owed.goods):
                 del self._owed[track]
             return True
         return window_failing or suspect or was_suspect or owed is not None

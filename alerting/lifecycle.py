@@ -1,9 +1,10 @@
 """The state machine of one alert: inactive -> pending -> firing -> resolved.
 
 Hysteresis: it fires after ``pending_windows`` consecutive bad windows (fewer
-for critical) and resolves only after ``resolve_windows`` consecutive good
-ones, so a key that flaps between good and bad neither pages on every bad
-window nor resolves and re-fires. Windows are counted by ``window_end``
+for critical) and resolves only after ``resolve_windows`` consecutive clear
+ones (good and below ``suspect_score``; or twice as many good ones), so a key
+that flaps between good and bad neither pages on every bad window nor
+resolves and re-fires. Windows are counted by ``window_end``
 (event time): a replayed or duplicated decision for a window already seen
 changes nothing, except that a window first judged good may be corrected to
 bad (a group re-evaluated as more rooms of the same window arrive).
@@ -45,6 +46,7 @@ class Tracked:
     phase: Phase = "inactive"
     bad_streak: int = 0
     good_streak: int = 0
+    clear_streak: int = 0  # the good windows of the good streak since its last suspect one (``LifecyclePolicy.clear``)
     onset_ms: int = 0  # window_start of the first bad window of this episode
     recovery_ms: int = 0  # window_start of the first good window of the current good streak
     last_window_end: int = 0
@@ -133,7 +135,7 @@ def _bad(
         track.onset_ms = decision.window_start
         track.severity = "info"
     track.bad_streak += 1
-    track.good_streak = 0
+    track.good_streak = track.clear_streak = 0
     # Severity only rises while an alert is open: a page escalates, it never quietly downgrades.
     track.severity = _worse(track.severity, decision.severity)
     track.summary = summary
@@ -193,7 +195,8 @@ def _good(track: Tracked, decision: Decision, policy: LifecyclePolicy) -> Alert 
     if track.good_streak == 0:
         track.recovery_ms = decision.window_start
     track.good_streak += 1
-    if track.good_streak < policy.resolve_windows:
+    track.clear_streak = track.clear_streak + 1 if policy.clear(decision.score) else 0
+    if not policy.recovered(track.clear_streak, track.good_streak):
         return None
     return resolve(track, decision.window_end)
 
@@ -204,5 +207,5 @@ def resolve(track: Tracked, event_ts: int, ends_at: int | None = None) -> Alert:
         track.recovery_ms = ends_at
     event = track.alert("resolved", event_ts)
     track.phase = "inactive"
-    track.bad_streak = track.good_streak = 0
+    track.bad_streak = track.good_streak = track.clear_streak = 0
     return event

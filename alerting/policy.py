@@ -50,6 +50,29 @@ class LifecyclePolicy:
         if self.suspect_score is not None and not 0.0 < self.suspect_score < 1.0:
             raise ValueError(f"alerting suspect_score must be in (0, 1), got {self.suspect_score}")
 
+    def clear(self, score: float) -> bool:
+        """Whether a good window scored low enough to count as a recovery, not a lull of a firing incident.
+
+        A firing alert resolves on clear windows: a failing room whose error
+        share dips under its alarm line for a window or two is still suspect
+        there (``suspect_score``), and resolving on those windows re-paged the
+        same incident a minute later.
+        """
+        return self.suspect_score is None or score < self.suspect_score
+
+    def recovered(self, clear_streak: int, good_streak: int) -> bool:
+        """Whether a firing alert resolves after this many good windows in a row, and clear ones among the last.
+
+        ``resolve_windows`` clear windows in a row, or twice as many good ones
+        of any score: a key that stays elevated but unproven (a baseline
+        still catching up after a long incident) does not stay firing forever.
+
+        >>> policy = LifecyclePolicy(resolve_windows=3)
+        >>> [policy.recovered(clear, good) for clear, good in ((2, 5), (3, 3), (0, 6))]
+        [False, True, True]
+        """
+        return clear_streak >= self.resolve_windows or good_streak >= 2 * self.resolve_windows
+
     def windows_to_fire(self, severity: str) -> int:
         if severity == "critical":
             return min(self.critical_pending_windows, self.pending_windows)

@@ -56,6 +56,25 @@ def test_hysteresis_flapping_neither_resolves_nor_repages() -> None:
     assert track.phase == "firing"
 
 
+def test_a_lull_still_suspect_does_not_resolve_but_a_long_one_does() -> None:
+    policy = LifecyclePolicy(pending_windows=2, resolve_windows=3, suspect_score=0.4)
+    track = Tracked.new("room", "room-17", "details_not_available")
+    # Fires, then a lull: good windows that still score as suspect, then clear ones.
+    scores = [None, None, 0.6, 0.5, 0.45, 0.1, 0.1, 0.1]
+    statuses = []
+    for window, score in enumerate(scores):
+        verdict = decision("room-17", window, score is None, score=score)
+        event = observe(track, verdict, policy, summary="s")
+        statuses.append(event.status if event else None)
+    # Three good windows in a row were not enough while they were suspect; three clear ones after them are.
+    assert statuses == [None, "firing", None, None, None, None, None, "resolved"]
+    # Six good windows resolve whatever they scored: a baseline still catching up does not keep it open.
+    suspect_lull = Tracked.new("room", "room-17", "details_not_available")
+    statuses = [getattr(observe(suspect_lull, decision("room-17", w, w < 2, score=0.9 if w < 2 else 0.5), policy,
+                                summary="s"), "status", None) for w in range(8)]
+    assert statuses == [None, "firing", None, None, None, None, None, "resolved"]
+
+
 def test_flapping_below_pending_never_pages() -> None:
     _, events = run([True, False] * 20, LifecyclePolicy(pending_windows=2))
     assert events == []

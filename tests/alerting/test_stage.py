@@ -9,9 +9,9 @@ from tests.alerting.helpers import T0, decision
 
 
 def verdict(scope: str, key: str, kind: str, window: int, bad: bool) -> Decision:
-    """A critical verdict on window ``window`` (10 s windows from T0)."""
+    """A critical verdict on window ``window`` (10 s windows from T0); a good one scores as a clear window."""
     return Decision(scope=scope, key=key, kind=kind, window_start=T0 + window * 10_000,  # type: ignore[arg-type]
-                    window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9)
+                    window_end=T0 + (window + 1) * 10_000, bad=bad, severity="critical", score=0.9 if bad else 0.1)
 
 
 def test_while_a_version_crashes_its_rooms_crashes_and_generic_ratios_do_not_page() -> None:
