@@ -65,7 +65,6 @@ class DecisionForwarder:
         self._leaves = policy.grouping.leaf_scopes
         self._group_labels = policy.grouping.group_labels
         self._lifecycle = policy.lifecycle
-        self._suspect_score = policy.lifecycle.suspect_score
         # How long a leaf's activity is kept: twice the engine's active horizon, since the engine
         # counts back from its slowest live source, which may trail this partition.
         self._keep_ms = int(policy.grouping.active_seconds * 2000)
@@ -117,7 +116,7 @@ class DecisionForwarder:
             if owed is None or decision.window_end >= owed.last_end:
                 self._owed[track] = _Owed(decision.window_end)
             return True
-        suspect = self._suspect_score is not None and decision.score >= self._suspect_score
+        suspect = not self._lifecycle.clear(decision.score)
         was_suspect = track in self._suspects
         if suspect:
             self._suspects.add(track)
@@ -125,7 +124,7 @@ class DecisionForwarder:
             self._suspects.discard(track)
         if owed is not None and decision.window_end > owed.last_end:
             owed.goods, owed.last_end = owed.goods + 1, decision.window_end
-            owed.clears = owed.clears + 1 if self._lifecycle.clear(decision.score) else 0
+            owed.clears = 0 if suspect else owed.clears + 1
             if self._lifecycle.recovered(owed.clears, owed.goods):
                 del self._owed[track]
             return True

@@ -303,9 +303,9 @@ class DetectionAgents:
         self.applied_offset = last_offset
         await self._save(stage)
 
-    async def _alert_batch(self, stage: AlertStage, decisions: list[Decision],
-                           summaries: Sequence[LeafSummary] = (), sources: Mapping[str, int] | None = None) -> None:
-        for batch, batch_summaries, progress in alert_steps(decisions, summaries, sources or {}):
+    async def _alert_batch(self, stage: AlertStage, decisions: list[Decision], summaries: Sequence[LeafSummary],
+                           sources: Mapping[str, int]) -> None:
+        for batch, batch_summaries, progress in alert_steps(decisions, summaries, sources):
             stage.engine.note_progress(progress)
             try:
                 emitted = stage.step(batch, batch_summaries)
