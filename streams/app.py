@@ -35,7 +35,7 @@ from core.config import Settings
 from core.schemas import DeadLetter, EventTimeMark, RoomHealth, ServiceHealth
 from core.timeutil import Clock, SystemClock
 from streams import decoding
-from streams.engine import Closed, PartitionWindows, Reducer, WindowPolicy, state_format
+from streams.engine import Closed, PartitionWindows, Reducer, WindowPolicy, read_to_end, state_format
 from streams.faust_io import TP, Event, FaustIO, Message, TableStore
 from streams.metrics import SERVICE_METRICS
 from streams.scopes import MergerState, Progress, ScopeMerger
@@ -145,27 +145,22 @@ class WindowPipeline:
 
     async def _tick(self) -> None:
         async with self.lock:
+            if not self.io.fetching():
+                # After a restart the partitions are assigned before table recovery and fetching
+                # resume: a quiet partition then is not idle, just not read yet. Nor is its table
+                # whole: an engine built now would start from a partly recovered meta and keep it.
+                for engine in self.engines.values():
+                    engine.restart_idle_clock()
+                return
             engines = [self._engine(partition) for partition in self.io.assigned(self.source_name)]
-            # After a restart the partitions are assigned before table recovery and fetching
-            # resume: a quiet partition then is not idle, just not read yet. Counting that
-            # time would move its watermark on and close windows whose reports wait in Kafka.
-            fetching = self.io.fetching()
             for engine in engines:
-                if fetching and not self._behind(engine):
+                # A partition with records unread (catching up, starved of CPU by detection, or not
+                # fetched since assigned) is busy, not idle: see ``engine.read_to_end``.
+                if read_to_end(engine.meta.applied_offset, self.io.highwater(self.source_name, engine.partition)):
                     engine.advance_idle()
                 else:
                     engine.restart_idle_clock()
             await self._publish_and_flush(engines, always_progress=True)
-
-    def _behind(self, engine: PartitionWindows[Any, Any, Any]) -> bool:
-        """Whether the partition has records in Kafka the engine has not applied yet.
-
-        Such a partition is busy, not idle: a worker catching up (or starved of
-        CPU by detection) may not fold it for a while, and advancing its
-        watermark then would close windows whose reports are still waiting.
-        """
-        highwater = self.io.highwater(self.source_name, engine.partition)
-        return highwater is not None and engine.meta.applied_offset + 1 < highwater
 
     async def _publish_and_flush(self, engines: Collection[PartitionWindows[Any, Any, Any]],
                                  always_progress: bool) -> None:

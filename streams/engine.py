@@ -163,6 +163,25 @@ class WindowPolicy:
     idle_ms: int = 5_000
 
 
+def read_to_end(applied_offset: int, highwater: int | None) -> bool:
+    """Whether a partition's engine is known to have folded every record Kafka holds for it.
+
+    Only then may its quiet time count as idle (``PartitionWindows.advance_idle``): a partition with
+    records still unread is busy, not idle, and one whose high watermark is not known yet (assigned,
+    but no fetch answered since: a worker just restarted) may be too. Closing its windows by the wall
+    clock then would publish them without the reports waiting in Kafka; a restarted worker whose
+    first fetch took two seconds did that to the window its predecessor died in.
+
+    >>> read_to_end(9, 10)  # offsets 0..9 folded, the next record would be offset 10
+    True
+    >>> read_to_end(7, 10)
+    False
+    >>> read_to_end(9, None)  # never fetched since assigned: not known to be idle
+    False
+    """
+    return highwater is not None and applied_offset + 1 >= highwater
+
+
 class PartitionMeta(msgspec.Struct, kw_only=True):
     max_ts: int = -1
     watermark: int = -1
