@@ -96,6 +96,12 @@ class AlertEngine:
         every = [*self._tracks.values(), *self._groups.values(), self._global]
         return [t for t in every if t.open]
 
+    def awaited(self, kind: str, window_end: int) -> Decision | None:
+        """A platform or version verdict of ``kind`` at ``window_end`` that may yet page the incident its bad
+        rooms are part of (``alerting.residual.Explained.awaited``)."""
+        threshold = self.policy.lifecycle.suspect_score
+        return None if threshold is None else self._explained.awaited(kind, window_end, threshold)
+
     def note_progress(self, sources: Mapping[str, int]) -> None:
         """Record how far each input source (a window topic partition) has got, in event time.
 

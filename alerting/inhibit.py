@@ -8,6 +8,8 @@ inhibited alerts are still emitted and recorded, only their pages stop.
   a cluster incident is open, none of its rooms (``leaf_scopes``) do;
 - ``WideFirst``: no page of the narrower alerts an open wide leaf alert (a
   platform, an app version) or incident causes;
+- ``AwaitsWider``: a room's new page waits a window for a platform or version
+  verdict that may name the incident the room is part of;
 - ``OnePagePerKey``: one page per key at a time.
 """
 
@@ -18,7 +20,7 @@ from typing import Protocol
 from alerting.correlate import group_of
 from alerting.lifecycle import Tracked
 from alerting.policy import GroupingPolicy
-from core.schemas import Alert
+from core.schemas import Alert, Decision
 from detectors.ensemble import FORGERY, HEARTBEAT_LOSS
 
 GENERIC_KINDS = ("error_ratio", "volume")
@@ -34,6 +36,10 @@ class IncidentSource(Protocol):
 
 class OpenAlerts(Protocol):
     def open_alerts(self) -> list[Tracked]: ...
+
+
+class WiderVerdicts(Protocol):
+    def awaited(self, kind: str, window_end: int) -> Decision | None: ...
 
 
 class Inhibitor:
@@ -121,3 +127,40 @@ class WideFirst:
             if generic or same_code or silenced:
                 return f"inhibited by the wider {track.scope} {track.key} {track.kind} alert {track.fingerprint}"
         return None
+
+
+class AwaitsWider:
+    """``Muter``: a room's new page waits up to ``windows`` window ends for a wider verdict still to come.
+
+    A crashing release lifts the crash ratio of every big room with its
+    listeners, and a big room's verdict can be proven a window before the
+    release's own: the rooms would page first, one by one, and only then the
+    version whose page names the cause (``WideFirst`` keeps later rooms back).
+    So while a platform or app version verdict of the room's kind is suspect
+    or bad, unexplained by the rooms, with more excess error clients than the
+    bad rooms have in all (``alerting.residual.Explained.awaited``), the
+    room's page waits. When the wider alert fires, ``WideFirst`` keeps it
+    back; when it does not, the room pages at the first window end after the
+    wait (``alerting.lifecycle.wait``): a window late, never lost.
+
+    The wait is counted in memory only: a restarted worker waits afresh.
+    """
+
+    def __init__(self, verdicts: WiderVerdicts, windows: int) -> None:
+        self._verdicts = verdicts
+        self._windows = windows
+        self._since: dict[str, int] = {}  # fingerprint -> the window end its wait began
+
+    def mutes(self, alert: Alert) -> str | None:
+        if alert.scope != "room" or self._windows == 0 or alert.kind in (FORGERY, HEARTBEAT_LOSS):
+            return None
+        awaited = self._verdicts.awaited(alert.kind, alert.event_ts)
+        if awaited is None:
+            self._since.pop(alert.fingerprint, None)
+            return None
+        since = self._since.setdefault(alert.fingerprint, alert.event_ts)
+        if alert.event_ts - since >= self._windows * (awaited.window_end - awaited.window_start):
+            del self._since[alert.fingerprint]
+            return None
+        return (f"waiting a window for the {awaited.scope} {awaited.key} {awaited.kind} verdict "
+                f"(score {awaited.score:.2f}), which may name the incident this room is part of")

@@ -160,6 +160,21 @@ def hold(track: Tracked, held: bool) -> None:
     track.held, track.clear_steps = held, 0
 
 
+def wait(track: Tracked, policy: LifecyclePolicy) -> None:
+    """Hold this open alert's page for a verdict still to come (``alerting.inhibit.AwaitsWider``).
+
+    Unlike a muter's hold, it pages at the first window end nothing holds it: its own pending windows
+    are behind it already, so the wait costs one window, not ``pending_windows`` more.
+
+    >>> track = Tracked.new("room", "room-1", "crash")
+    >>> wait(track, LifecyclePolicy(pending_windows=2))
+    >>> release(track, 10_000, LifecyclePolicy(pending_windows=2)) is not None, track.held
+    (True, False)
+    """
+    hold(track, True)
+    track.clear_steps = policy.pending_windows - 1
+
+
 def release(track: Tracked, event_ts: int, policy: LifecyclePolicy) -> Alert | None:
     """One more window end in which no muter held this held alert; its firing event once there were enough.
 

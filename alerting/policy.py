@@ -96,8 +96,13 @@ class GroupingPolicy:
     # Rooms only: a service window spans every cluster, so a service alert is
     # not a member of one cluster's incident (it pages on its own).
     leaf_scopes: tuple[str, ...] = ("room",)
+    # A room's new page waits this many window ends while a platform or app version verdict of its kind
+    # may yet name the incident the room is part of (``alerting.inhibit.AwaitsWider``); 0 never waits.
+    await_wider_windows: int = 1
 
     def __post_init__(self) -> None:
+        if self.await_wider_windows < 0:
+            raise ValueError(f"grouping await_wider_windows must be >= 0, got {self.await_wider_windows}")
         if self.min_rooms < 1 or self.global_min_groups < 1 or self.pending_windows < 1:
             raise ValueError("grouping min_rooms, global_min_groups and pending_windows must be >= 1")
         if not 0.0 <= self.min_share <= 1.0:

@@ -214,6 +214,31 @@ class Explained:
             return True
         return self.explained_by(decision, counts, rooms) is not None
 
+    def awaited(self, kind: str, window_end: int, suspect_score: float) -> Decision | None:
+        """A platform or app version verdict of ``kind`` in this window that may yet page the incident its bad
+        rooms are part of, or None.
+
+        One that scores at least ``suspect_score`` (bad, or short of proof: the first window of a bad
+        release) and that the rooms do not explain: not when bad (``explains``), nor, short of proof,
+        by their size. Its excess error clients, beyond counting noise, outnumber every error client
+        of the rooms bad in the window. So its failure reaches past them: a crashing release lifts the
+        crash ratio of the big rooms with its listeners a window before its own verdict is proven.
+        """
+        bad = self._rooms.get((window_end, kind))
+        if bad is None:
+            return None
+        for (scope, _, end, aggregate_kind), decision in self._aggregates.items():
+            if (end != window_end or aggregate_kind != kind or scope not in CONTAINING_SCOPES
+                    or decision.score < suspect_score):
+                continue
+            counts = self._counts(decision)
+            if counts is None:
+                continue
+            excess = counts[0] - counts[1] * counts[2] - self.noise_z * math.sqrt(counts[0])
+            if excess > bad.errors and not self.explains(decision):
+                return decision
+        return None
+
     def _cannot_be_all_of(self, decision: Decision, slice_listeners: float, room_listeners: float) -> bool:
         """Whether the bad rooms' listeners cannot all be on ``decision``'s platform or version.
 

@@ -7,7 +7,7 @@ event and, when it must not page, why (``muted``). Every event is recorded
 stage is the one place that applies the muters, wider reasons first:
 inhibition by a cluster or global incident, silences, maintenance windows
 (``alerting.maintenance``), the silences added from the command line
-(``alerting.silence_store``), ``WideFirst``,
+(``alerting.silence_store``), ``WideFirst``, ``AwaitsWider``,
 ``OnePagePerKey`` (``alerting.inhibit``). A resolved is never muted: it goes
 where its firing went (the nflog decides).
 
@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerting.engine import AlertEngine, restore_engine
-from alerting.inhibit import OnePagePerKey, WideFirst
-from alerting.lifecycle import Tracked, hold, release
+from alerting.inhibit import AwaitsWider, OnePagePerKey, WideFirst
+from alerting.lifecycle import Tracked, hold, release, wait
 from alerting.maintenance import Maintenance
 from alerting.muter import Muter
 from alerting.policy import AlertingPolicy
@@ -92,7 +92,8 @@ class AlertStage:
         self._muters: list[Muter] = [*self.engine.muters, Maintenance(policy.maintenance, self.clock)]
         if policy.silences_path is not None:
             self._muters.append(SilenceFile(policy.silences_path, self.clock))
-        self._muters += [WideFirst(self.engine), OnePagePerKey(self.engine)]
+        self._muters += [WideFirst(self.engine), AwaitsWider(self.engine, policy.grouping.await_wider_windows),
+                         OnePagePerKey(self.engine)]
 
     def step(self, decisions: Sequence[Decision], summaries: Sequence[LeafSummary] = ()) -> list[Emitted]:
         """Feed one batch of decisions (one window end); return its alert events, each with its mute reason.
@@ -114,7 +115,7 @@ class AlertStage:
             emitted.append(Emitted(alert, reason))
         for track in self.engine.open_alerts():
             if track.fingerprint in fresh:
-                hold(track, _holds(fresh[track.fingerprint]))
+                self._keep_back(track, fresh[track.fingerprint])
             elif track.held:
                 emitted.extend(self._release(track))
         return emitted
@@ -125,10 +126,16 @@ class AlertStage:
             return []  # only a key still judged bad right now pages (not a closed room awaiting its stale expiry)
         muter, _ = self._verdict(track.alert("firing", now))
         if muter is not None:
-            hold(track, _holds(muter))
+            self._keep_back(track, muter)
             return []
         event = release(track, now, self.engine.policy.lifecycle)
         return [] if event is None else [Emitted(event)]
+
+    def _keep_back(self, track: Tracked, muter: Muter | None) -> None:
+        if isinstance(muter, AwaitsWider):
+            wait(track, self.engine.policy.lifecycle)
+        else:
+            hold(track, _holds(muter))
 
     def _verdict(self, alert: Alert) -> tuple[Muter | None, str | None]:
         """The first muter that stops this firing event's page, and its reason; (None, None) when it pages."""

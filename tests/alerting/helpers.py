@@ -38,3 +38,15 @@ def decision(
         ],
         labels=labels,
     )
+
+
+def judged(scope: str, key: str, window: int, clients: float, listeners: float, *, bad: bool,
+           kind: str = "details_not_available", baseline: float = 0.001, labels: dict[str, str] | None = None,
+           score: float = 0.0) -> Decision:
+    """A verdict with the counts ``alerting.residual`` reads: ``clients`` error clients of ``listeners``."""
+    evidence = [Evidence(detector="volume_baseline", observed=clients, baseline=1.0, score=0.9 if bad else 0.1),
+                Evidence(detector="error_ratio", observed=clients / listeners, baseline=baseline,
+                         score=0.9 if bad else 0.1)]
+    return Decision(scope=scope, key=key, kind=kind, window_start=T0 + window * WINDOW_MS,  # type: ignore[arg-type]
+                    window_end=T0 + (window + 1) * WINDOW_MS, bad=bad, severity="critical" if bad else "info",
+                    score=score, evidence=evidence, labels=labels or {})

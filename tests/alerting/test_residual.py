@@ -5,22 +5,11 @@ from __future__ import annotations
 from alerting.engine import AlertEngine
 from alerting.policy import AlertingPolicy, LifecyclePolicy
 from alerting.residual import Explained, error_counts
-from core.schemas import Decision, Evidence
+from core.schemas import Decision
 from core.timeutil import ManualClock
-from tests.alerting.helpers import T0, WINDOW_MS
+from tests.alerting.helpers import T0, WINDOW_MS, judged
 
 POLICY = AlertingPolicy(lifecycle=LifecyclePolicy(pending_windows=1, resolve_windows=2))
-
-
-def judged(scope: str, key: str, window: int, clients: float, listeners: float, *, bad: bool,
-           kind: str = "details_not_available", baseline: float = 0.001, labels: dict[str, str] | None = None,
-           ) -> Decision:
-    evidence = [Evidence(detector="volume_baseline", observed=clients, baseline=1.0, score=0.9 if bad else 0.1),
-                Evidence(detector="error_ratio", observed=clients / listeners, baseline=baseline,
-                         score=0.9 if bad else 0.1)]
-    return Decision(scope=scope, key=key, kind=kind, window_start=T0 + window * WINDOW_MS,  # type: ignore[arg-type]
-                    window_end=T0 + (window + 1) * WINDOW_MS, bad=bad, severity="critical" if bad else "info",
-                    evidence=evidence, labels=labels or {})
 
 
 def test_error_counts_reads_clients_and_listeners_from_the_evidence() -> None:

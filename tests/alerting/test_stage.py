@@ -5,7 +5,7 @@ from __future__ import annotations
 from alerting.policy import AlertingPolicy
 from alerting.stage import AlertStage, Emitted
 from core.schemas import Decision
-from tests.alerting.helpers import T0, decision
+from tests.alerting.helpers import T0, decision, judged
 
 
 def verdict(scope: str, key: str, kind: str, window: int, bad: bool) -> Decision:
@@ -142,3 +142,36 @@ def test_a_held_alert_muted_again_counts_its_clear_windows_afresh() -> None:
              if e.alert.status == "firing" and e.muted is None]
     # Clear in window 3, held again in 4 and 5, clear in 6 and 7: one page, at 7 (not at 6).
     assert paged == [6 + policy.lifecycle.pending_windows - 1]
+
+
+def _pages(version: list[tuple[float, bool, float]], room_clients: float, windows: int) -> list[tuple[str, int]]:
+    """(key, window) of every page when a version's crash verdicts are ``version`` (error clients of 5,000,
+    bad, score) per window and room-1 (1,000 listeners) is bad for crashes with ``room_clients`` throughout."""
+    stage = AlertStage(AlertingPolicy())
+    paged: list[tuple[str, int]] = []
+    for window in range(windows):
+        clients, bad, score = version[min(window, len(version) - 1)]
+        events = stage.step([judged("app_version", "7.40.2", window, clients, 5_000, bad=bad, kind="crash", score=score),
+                             judged("room", "room-1", window, room_clients, 1_000, bad=True, kind="crash",
+                                    labels={"region": "eu-west"})])
+        paged += [(e.alert.key, window) for e in events if e.alert.status == "firing" and e.muted is None]
+    return paged
+
+
+def test_a_room_waits_a_window_for_the_release_whose_crashes_reach_past_it() -> None:
+    # The release's 150 crash clients are short of proof in window 0 and proven in window 1; the room's
+    # 40 cannot be all of them, so the room waits, and then its page is the release's.
+    assert _pages([(150, False, 0.6), (400, True, 0.95)], room_clients=40, windows=4) == [("7.40.2", 1)]
+
+
+def test_a_room_whose_wider_verdict_never_comes_pages_one_window_late() -> None:
+    assert _pages([(150, False, 0.6), (5, False, 0.1)], room_clients=40, windows=4) == [("room-1", 1)]
+
+
+def test_a_room_holding_most_of_its_releases_excess_does_not_wait() -> None:
+    # 60 crash clients on the release, 50 of them in the room: the room is the incident.
+    assert _pages([(60, False, 0.6)], room_clients=50, windows=3) == [("room-1", 0)]
+
+
+def test_a_room_does_not_wait_on_a_release_scoring_below_suspect() -> None:
+    assert _pages([(150, False, 0.2)], room_clients=40, windows=3) == [("room-1", 0)]
