@@ -201,11 +201,7 @@ class Explained:
         # they share) can explain it.
         spread = len(groups) >= self.max_rooms and len({group for group, _ in groups.values()}) > 1
         # Nor are rooms whose excess is nearly all this platform's or version's: they are its symptoms.
-        held = (decision.scope in CONTAINING_SCOPES and errors > bad.expected and bad.most <= self.one_room * errors
-                and counts[0] - counts[1] * counts[2] >= self.contain * errors
-                # ... beyond counting noise: more than the rooms failing whole could lift it by
-                and counts[0] - self.noise_z * math.sqrt(counts[0]) >= self.room_share * errors + counts[1] * counts[2]
-                and self._cannot_be_all_of(decision, counts[1], listeners))
+        held = self._symptoms(decision, counts, bad, beyond_noise=True)
         # Nor do several bad rooms of a region explain that region: they are its incident, and it pages them.
         own = decision.scope == "region" and sum(1 for group, outage in groups.values()
                                                  if outage and group == decision.key) >= 2
@@ -214,15 +210,32 @@ class Explained:
             return True
         return self.explained_by(decision, counts, rooms) is not None
 
+    def _symptoms(self, decision: Decision, counts: tuple[float, float, float], bad: BadRooms,
+                  beyond_noise: bool) -> bool:
+        """Whether the bad rooms are this platform's or version's symptoms: its excess is nearly all their
+        error clients, no one of them holds most of those, and their listeners cannot all be its own.
+
+        ``beyond_noise``: and its error clients, less counting noise, are more than the rooms failing
+        whole could lift it by (what ``explains`` asks before it lets an aggregate page past its rooms).
+        """
+        errors = bad.errors
+        return (decision.scope in CONTAINING_SCOPES and errors > bad.expected and bad.most <= self.one_room * errors
+                and counts[0] - counts[1] * counts[2] >= self.contain * errors
+                and (not beyond_noise or counts[0] - self.noise_z * math.sqrt(counts[0])
+                     >= self.room_share * errors + counts[1] * counts[2])
+                and self._cannot_be_all_of(decision, counts[1], bad.listeners))
+
     def awaited(self, kind: str, window_end: int, suspect_score: float) -> Decision | None:
         """A platform or app version verdict of ``kind`` in this window that may yet page the incident its bad
         rooms are part of, or None.
 
-        One that scores at least ``suspect_score`` (bad, or short of proof: the first window of a bad
-        release) and that the rooms do not explain: not when bad (``explains``), nor, short of proof,
-        by their size. Its excess error clients, beyond counting noise, outnumber every error client
-        of the rooms bad in the window. So its failure reaches past them: a crashing release lifts the
-        crash ratio of the big rooms with its listeners a window before its own verdict is proven.
+        One scoring at least ``suspect_score`` (bad, or short of proof: the first window of a bad
+        release) that is bad and not explained by the rooms (``explains``), or whose failure the rooms'
+        look like (``_symptoms`` short of the noise margin), or whose excess error clients, beyond
+        counting noise, outnumber every error client of the rooms bad in the window. A crashing
+        release lifts the crash ratio of the big rooms with its listeners a window before its own
+        verdict is proven; a wrong wait costs a room's page one window, a wrong explanation would
+        cost the release's page, so waiting asks less proof than explaining.
         """
         bad = self._rooms.get((window_end, kind))
         if bad is None:
@@ -234,8 +247,10 @@ class Explained:
             counts = self._counts(decision)
             if counts is None:
                 continue
+            if decision.bad and not self.explains(decision):
+                return decision
             excess = counts[0] - counts[1] * counts[2] - self.noise_z * math.sqrt(counts[0])
-            if excess > bad.errors and not self.explains(decision):
+            if excess > bad.errors or self._symptoms(decision, counts, bad, beyond_noise=False):
                 return decision
         return None
 
