@@ -175,3 +175,20 @@ def test_a_room_holding_most_of_its_releases_excess_does_not_wait() -> None:
 
 def test_a_room_does_not_wait_on_a_release_scoring_below_suspect() -> None:
     assert _pages([(150, False, 0.2)], room_clients=40, windows=3) == [("room-1", 0)]
+
+
+def test_rooms_that_look_like_a_releases_symptoms_wait_for_it_though_they_explain_it_for_now() -> None:
+    # Three rooms hold 106 of the release's 108 crash clients: short of the noise margin, so they explain
+    # it in window 0, yet its excess is nearly all theirs. In window 1 crashes spread past them.
+    stage = AlertStage(AlertingPolicy())
+    paged: list[tuple[str, int]] = []
+    for window, version_clients in enumerate((108, 140, 160)):
+        rooms = [judged("room", f"room-{i}", window, clients, 1_126, bad=True, kind="crash", baseline=0.0008,
+                        labels={"region": "eu-west"}, score=0.7) for i, clients in enumerate((40, 36, 30))]
+        events = stage.step([*rooms,
+                             judged("app_version", "7.40.2", window, version_clients, 9_776, bad=True, kind="crash",
+                                    baseline=0.0008, score=0.8),
+                             judged("global", "all", window, version_clients + 30, 47_000, bad=False, kind="crash",
+                                    baseline=0.0008, score=0.3)])
+        paged += [(e.alert.key, window) for e in events if e.alert.status == "firing" and e.muted is None]
+    assert paged == [("7.40.2", 1)]
