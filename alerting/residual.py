@@ -155,6 +155,12 @@ class Explained:
     def __post_init__(self) -> None:
         self._rooms: dict[tuple[int, str], BadRooms] = {}  # (window_end, kind) -> the rooms bad there
         self._aggregates: dict[tuple[str, str, int, str], Decision] = {}
+        # (window_end, kind) -> (scope, key) -> its platform and version verdicts (what ``awaited`` reads)
+        self._wide: dict[tuple[int, str], dict[tuple[str, str], Decision]] = {}
+        # (kind, window_end, suspect_score) -> (self._changes when computed, ``awaited``'s answer): a storm
+        # fires thousands of rooms in one window, and each asks the same question.
+        self._awaited: dict[tuple[str, int, float], tuple[int, Decision | None]] = {}
+        self._changes = 0
 
     def add_rooms(self, decisions: Iterable[Decision]) -> None:
         """Remember, per kind, the counts of every room with a bad verdict in a window.
@@ -164,6 +170,7 @@ class Explained:
         an aggregate whose baseline is steadier.
         """
         decisions = list(decisions)
+        self._changes += 1
         failing = {(d.key, d.window_end) for d in decisions if d.bad}
         # Failing as an outage, not only as a suspected forgery (whose errors still explain what they lift).
         outage = {(d.key, d.window_end) for d in decisions if d.bad and d.kind != FORGERY}
@@ -185,8 +192,11 @@ class Explained:
 
     def add_aggregates(self, decisions: Iterable[Decision]) -> None:
         """Remember aggregate decisions, so an ``error_ratio`` one finds its ``volume`` sibling's counts."""
+        self._changes += 1
         for decision in decisions:
             self._aggregates[(decision.scope, decision.key, decision.window_end, decision.kind)] = decision
+            if decision.scope in CONTAINING_SCOPES:
+                self._wide.setdefault((decision.window_end, decision.kind), {})[(decision.scope, decision.key)] = decision
 
     def explains(self, decision: Decision) -> bool:
         """True when ``decision`` is bad only because of rooms already bad, or of one other aggregate, for its kind."""
@@ -237,12 +247,20 @@ class Explained:
         verdict is proven; a wrong wait costs a room's page one window, a wrong explanation would
         cost the release's page, so waiting asks less proof than explaining.
         """
+        slot = (kind, window_end, suspect_score)
+        known = self._awaited.get(slot)
+        if known is not None and known[0] == self._changes:
+            return known[1]
+        answer = self._awaited_now(kind, window_end, suspect_score)
+        self._awaited[slot] = (self._changes, answer)
+        return answer
+
+    def _awaited_now(self, kind: str, window_end: int, suspect_score: float) -> Decision | None:
         bad = self._rooms.get((window_end, kind))
         if bad is None:
             return None
-        for (scope, _, end, aggregate_kind), decision in self._aggregates.items():
-            if (end != window_end or aggregate_kind != kind or scope not in CONTAINING_SCOPES
-                    or decision.score < suspect_score):
+        for decision in self._wide.get((window_end, kind), {}).values():
+            if decision.score < suspect_score:
                 continue
             counts = self._counts(decision)
             if counts is None:
@@ -302,3 +320,5 @@ class Explained:
     def forget_before(self, window_end: int) -> None:
         self._rooms = {slot: v for slot, v in self._rooms.items() if slot[0] >= window_end}
         self._aggregates = {slot: d for slot, d in self._aggregates.items() if slot[2] >= window_end}
+        self._wide = {slot: kept for slot, kept in self._wide.items() if slot[0] >= window_end}
+        self._awaited = {slot: kept for slot, kept in self._awaited.items() if slot[1] >= window_end}
