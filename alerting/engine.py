@@ -74,7 +74,8 @@ class AlertEngine:
         self._suspects: dict[str, int] = {}
         self._watermark = (0, 0)  # (window_start, window_end) of the newest window seen
         # Rooms explain an aggregate while fewer are bad than would make an incident of their own.
-        self._explained = Explained(max_rooms=policy.grouping.min_rooms, group_labels=policy.grouping.group_labels)
+        self._explained = Explained(max_rooms=policy.grouping.min_rooms, group_labels=policy.grouping.group_labels,
+                                    suspect_score=policy.lifecycle.suspect_score)
         # source (a window topic partition) -> (its newest window end, wall time it was seen)
         self._sources: dict[str, tuple[int, float]] = {}
         self._wall = wall
@@ -99,8 +100,7 @@ class AlertEngine:
     def awaited(self, kind: str, window_end: int) -> Decision | None:
         """A platform or version verdict of ``kind`` at ``window_end`` that may yet page the incident its bad
         rooms are part of (``alerting.residual.Explained.awaited``)."""
-        threshold = self.policy.lifecycle.suspect_score
-        return None if threshold is None else self._explained.awaited(kind, window_end, threshold)
+        return self._explained.awaited(kind, window_end)
 
     def note_progress(self, sources: Mapping[str, int]) -> None:
         """Record how far each input source (a window topic partition) has got, in event time.

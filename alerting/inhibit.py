@@ -136,9 +136,8 @@ class AwaitsWider:
     listeners, and a big room's verdict can be proven a window before the
     release's own: the rooms would page first, one by one, and only then the
     version whose page names the cause (``WideFirst`` keeps later rooms back).
-    So while a platform or app version verdict of the room's kind is suspect
-    or bad, unexplained by the rooms, with more excess error clients than the
-    bad rooms have in all (``alerting.residual.Explained.awaited``), the
+    So while a platform or app version verdict of the room's kind may yet name
+    the incident (``alerting.residual.Explained.awaited`` says when), the
     room's page waits. When the wider alert fires, ``WideFirst`` keeps it
     back; when it does not, the room pages at the first window end after the
     wait (``alerting.lifecycle.wait``): a window late, never lost.

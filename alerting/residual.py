@@ -151,15 +151,18 @@ class Explained:
     mixed_listeners: float = 300.0
     # The labels naming a room's group, first present wins (``GroupingPolicy.group_labels``).
     group_labels: tuple[str, ...] = ("cluster", "region")
+    # A platform or version verdict scoring this much may name a room's incident (``awaited``;
+    # ``LifecyclePolicy.suspect_score``); None: none is ever awaited.
+    suspect_score: float | None = 0.4
 
     def __post_init__(self) -> None:
         self._rooms: dict[tuple[int, str], BadRooms] = {}  # (window_end, kind) -> the rooms bad there
         self._aggregates: dict[tuple[str, str, int, str], Decision] = {}
         # (window_end, kind) -> (scope, key) -> its platform and version verdicts (what ``awaited`` reads)
         self._wide: dict[tuple[int, str], dict[tuple[str, str], Decision]] = {}
-        # (kind, window_end, suspect_score) -> (self._changes when computed, ``awaited``'s answer): a storm
-        # fires thousands of rooms in one window, and each asks the same question.
-        self._awaited: dict[tuple[str, int, float], tuple[int, Decision | None]] = {}
+        # (kind, window_end) -> (self._changes when computed, ``awaited``'s answer): a storm fires
+        # thousands of rooms in one window, and each asks the same question.
+        self._awaited: dict[tuple[str, int], tuple[int, Decision | None]] = {}
         self._changes = 0
 
     def add_rooms(self, decisions: Iterable[Decision]) -> None:
@@ -235,7 +238,7 @@ class Explained:
                      >= self.room_share * errors + counts[1] * counts[2])
                 and self._cannot_be_all_of(decision, counts[1], bad.listeners))
 
-    def awaited(self, kind: str, window_end: int, suspect_score: float) -> Decision | None:
+    def awaited(self, kind: str, window_end: int) -> Decision | None:
         """A platform or app version verdict of ``kind`` in this window that may yet page the incident its bad
         rooms are part of, or None.
 
@@ -247,11 +250,13 @@ class Explained:
         verdict is proven; a wrong wait costs a room's page one window, a wrong explanation would
         cost the release's page, so waiting asks less proof than explaining.
         """
-        slot = (kind, window_end, suspect_score)
+        if self.suspect_score is None:
+            return None
+        slot = (kind, window_end)
         known = self._awaited.get(slot)
         if known is not None and known[0] == self._changes:
             return known[1]
-        answer = self._awaited_now(kind, window_end, suspect_score)
+        answer = self._awaited_now(kind, window_end, self.suspect_score)
         self._awaited[slot] = (self._changes, answer)
         return answer
 
