@@ -142,13 +142,17 @@ class AwaitsWider:
     back; when it does not, the room pages at the first window end after the
     wait (``alerting.lifecycle.wait``): a window late, never lost.
 
-    The wait is counted in memory only: a restarted worker waits afresh.
+    The wait is counted in memory only: a restarted worker waits afresh. A
+    room that resolves (or stops asking) while it waits leaves its start
+    behind; starts older than twice the wait are forgotten, so the map holds
+    only the rooms of the last few windows however many rooms ever waited.
     """
 
     def __init__(self, verdicts: WiderVerdicts, windows: int) -> None:
         self._verdicts = verdicts
         self._windows = windows
         self._since: dict[str, int] = {}  # fingerprint -> the window end its wait began
+        self._prune_at = 0  # event time of the next sweep over _since
 
     def mutes(self, alert: Alert) -> str | None:
         if alert.scope != "room" or self._windows == 0 or alert.kind in (FORGERY, HEARTBEAT_LOSS):
@@ -157,9 +161,19 @@ class AwaitsWider:
         if awaited is None:
             self._since.pop(alert.fingerprint, None)
             return None
+        wait_ms = self._windows * (awaited.window_end - awaited.window_start)
+        self._forget_old(alert.event_ts, wait_ms)
         since = self._since.setdefault(alert.fingerprint, alert.event_ts)
-        if alert.event_ts - since >= self._windows * (awaited.window_end - awaited.window_start):
+        if alert.event_ts - since >= wait_ms:
             del self._since[alert.fingerprint]
             return None
         return (f"waiting a window for the {awaited.scope} {awaited.key} {awaited.kind} verdict "
                 f"(score {awaited.score:.2f}), which may name the incident this room is part of")
+
+    def _forget_old(self, now_ms: int, wait_ms: int) -> None:
+        # A sweep at most once per wait length keeps the cost O(1) per wait, amortised.
+        if now_ms < self._prune_at:
+            return
+        horizon = now_ms - 2 * wait_ms
+        self._since = {fingerprint: since for fingerprint, since in self._since.items() if since >= horizon}
+        self._prune_at = now_ms + wait_ms

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from alerting.inhibit import OnePagePerKey, WideFirst
+from alerting.inhibit import AwaitsWider, OnePagePerKey, WideFirst
 from alerting.lifecycle import Tracked
-from core.schemas import Alert
+from core.schemas import Alert, Decision
 from tests.alerting.helpers import T0
 
 
@@ -24,6 +24,28 @@ def track(scope: str, key: str, kind: str, onset_ms: int = T0) -> Tracked:
 
 def firing(scope: str, key: str, kind: str, onset_ms: int = T0) -> Alert:
     return track(scope, key, kind, onset_ms).alert("firing", onset_ms + 20_000)
+
+
+class Release:
+    """A version crash verdict that every room is awaited for, 10 s windows."""
+
+    def awaited(self, kind: str, window_end: int) -> Decision | None:
+        return Decision(scope="app_version", key="5.2.1", kind=kind, window_start=window_end - 10_000,
+                        window_end=window_end, bad=False, score=0.7)
+
+
+def test_awaits_wider_holds_a_room_one_window_and_forgets_rooms_that_stop_asking() -> None:
+    muter = AwaitsWider(Release(), windows=1)
+    assert muter.mutes(firing("room", "room-1", "crash", T0)) is not None
+    # room-1 never asks again (it resolved); a thousand rooms wait after it, one window each.
+    for n in range(1_000):
+        now = T0 + 10_000 * (n + 1)
+        held = firing("room", f"room-{n + 2}", "crash", now - 20_000)
+        assert muter.mutes(held) is not None
+        assert muter.mutes(firing("room", f"room-{n + 2}", "crash", now - 10_000)) is None
+    assert len(muter._since) <= 3
+    # Forgotten, room-1 waits afresh rather than paging at once on a start long gone.
+    assert muter.mutes(firing("room", "room-1", "crash", T0 + 20_000_000)) is not None
 
 
 def test_one_page_per_key_pages_the_earliest_then_the_error_code_then_the_fingerprint() -> None:
