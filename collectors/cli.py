@@ -31,6 +31,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--host", help="address to listen on (default: collector.host, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on; 0 picks a free one (default: collector.port, 18080)")
+    parser.add_argument("--processes", type=int, metavar="N",
+                        help="collector processes sharing --port (SO_REUSEPORT), about one a core, under one "
+                             "supervisor that restarts any that dies; the rate limits are shared out among them "
+                             "(default: collector.processes, 1; see docs/operations.md)")
     parser.add_argument("--otlp-port", type=int, metavar="PORT",
                         help="port of the OTLP/HTTP metrics receiver (POST /v1/metrics in OTLP protobuf or JSON, "
                              "on --host); 0 picks a free one, -1 runs none (default: collector.otlp_port, 4318)")
@@ -61,12 +65,18 @@ def _collect(settings: Settings, args: argparse.Namespace) -> int:
         changes["scrape_interval_seconds"] = args.scrape_interval
     if args.otlp_port is not None:
         changes["otlp_port"] = args.otlp_port
+    if args.processes is not None:
+        changes["processes"] = args.processes
     if args.api_key:
         changes["api_keys"] = tuple(args.api_key)
     if changes:
         settings = dataclasses.replace(settings, collector=dataclasses.replace(settings.collector, **changes))
-    gctune.for_throughput()
     try:
+        if settings.collector.processes > 1:
+            from collectors import processes
+
+            return processes.run(settings, host=args.host, port=args.port, verbosity=args.verbose)
+        gctune.for_throughput()
         run(settings, host=args.host, port=args.port)
     except (SinkUnavailable, KeyConfigError, SourceConfigError, TargetError, OSError) as exc:
         log.error("collector not started: %s", exc)

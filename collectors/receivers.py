@@ -127,11 +127,13 @@ def _as_status(refusal: web.Response, kind: str) -> web.Response:
                         content_type=kind, headers=headers)
 
 
-async def start_otlp(receivers: Receivers, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """The OTLP listener on ``host:port`` (0: a free port); returns its runner and the port bound."""
+async def start_otlp(receivers: Receivers, host: str, port: int,
+                     reuse_port: bool = False) -> tuple[web.AppRunner, int]:
+    """The OTLP listener on ``host:port`` (0: a free port, ``reuse_port``: SO_REUSEPORT); returns its runner
+    and the port bound."""
     runner = web.AppRunner(receivers.otlp_app(), access_log=None, auto_decompress=False, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True)
+    site = web.TCPSite(runner, host, port, backlog=1024, reuse_address=True, reuse_port=reuse_port or None)
     try:
         await site.start()
     except OSError:

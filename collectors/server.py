@@ -32,12 +32,13 @@ import math
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from collectors import batching, bodies, health, receivers
+from collectors import batching, bodies, health, receivers, siblings
 from collectors.auth import DEMO_SECRET, ApiKeys, Key, KeyConfigError
 from collectors.coalesce import ReportCoalescer
 from collectors.dedup import RecentIds
@@ -45,7 +46,8 @@ from collectors.keyring import Check, KeyRing
 from collectors.metrics import CollectorMetrics, StormMetrics, rejection_reason
 from collectors.ratelimit import RateLimiter
 from collectors.sampling import SamplingPolicy
-from collectors.scraper import Scraper, parse_targets
+from collectors.scraper import Scraper, ScrapeTarget, parse_targets
+from collectors.siblings import ProcessGroup
 from collectors.sink import KafkaSink, ProducerSettings, RecordSink, SinkUnavailable
 from collectors.sources import SourcePolicy, Sources
 from collectors.storm import Admission, StormPolicy, StormSampler, storm_seed
@@ -58,6 +60,8 @@ from core.timeutil import Clock, SystemClock
 log = logging.getLogger("collectors.server")
 
 MAX_ERRORS_LISTED = 1000
+# Names the process of `collect --processes N` that answered /healthz, /readyz or /metrics.
+PROCESS_HEADER = "Outagewatch-Process"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 # A decompressed body, its media type and the item limit -> valid items, (index, reason) of the others.
@@ -139,6 +143,9 @@ class Collector:
                                   self.sampling)
         self.storm_metrics = StormMetrics(self.metrics.registry)
         self.inflight = 0
+        # Set when this is one of `collect --processes N`'s processes: its index is a header on the health and
+        # metrics answers (so an operator behind the shared port can tell who answered), /metrics covers all.
+        self.group: ProcessGroup | None = None
         self.health = Health("collector", self.clock, LivenessPolicy.from_settings(settings), needs_assignment=False)
         # The in-flight requests' shares of reports from flooding rooms, summed (Admission.flooding_share).
         self.inflight_flooding = 0.0
@@ -358,22 +365,36 @@ class Collector:
         self._rejected(kind, invalid)
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return health.answer(self.health, "live")
+        return self._named(health.answer(self.health, "live"))
 
     async def readyz(self, request: web.Request) -> web.Response:
         kafka_ready = await self.sink.ready()
         response = health.answer(self.health, "ready", None if kafka_ready else "Kafka is not reachable")
         if response.status == 503:
             response.headers["Retry-After"] = str(max(1, math.ceil(self.settings.collector.retry_after_seconds)))
-        return response
+        return self._named(response)
 
     async def prometheus(self, request: web.Request) -> web.Response:
+        page = self._own_page()
+        if self.group is not None:
+            page = await siblings.gather(self.group, page.decode())
+        return self._named(web.Response(body=page, headers={"Content-Type": CONTENT_TYPE_LATEST}))
+
+    async def own_prometheus(self, request: web.Request) -> web.Response:
+        """This process's page alone: what a sibling gathers over the group's Unix socket."""
+        return web.Response(body=self._own_page(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def _own_page(self) -> bytes:
         self.metrics.pending_bytes.set(self.sink.pending_bytes)
         self.metrics.source_buckets.set(len(self.source_limiter))
         self.metrics.live.set(float(self.health.verdict().live))
         self._show_storm()
-        return web.Response(body=generate_latest(self.metrics.registry),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return generate_latest(self.metrics.registry)
+
+    def _named(self, response: web.Response) -> web.Response:
+        if self.group is not None:
+            response.headers[PROCESS_HEADER] = str(self.group.index)
+        return response
 
     def _show_storm(self) -> None:
         """/metrics: the rooms being sampled now (the top ones by name) and their keep ratios."""
@@ -409,6 +430,8 @@ class CollectorRunner:
     # The OTLP/HTTP listener (collector.otlp_port); None when turned off.
     otlp_runner: web.AppRunner | None = None
     otlp_port: int = 0
+    # Its own /metrics on the process group's Unix socket (collect --processes N); None alone.
+    own_runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
@@ -423,6 +446,8 @@ class CollectorRunner:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.own_runner is not None:
+            await self.own_runner.cleanup()
         if self.otlp_runner is not None:
             await self.otlp_runner.cleanup()
         await self.runner.cleanup()
@@ -478,11 +503,37 @@ async def _poll_keys(ring: KeyRing) -> None:
         ring.poll()
 
 
+def preflight(settings: Settings, bind_host: str, clock: Clock) -> tuple[KeyRing, tuple[ScrapeTarget, ...]]:
+    """The keys and scrape targets, or the error a bad setting deserves (before anything connects)."""
+    c = settings.collector
+    ring = KeyRing.from_settings(c.api_keys, c.api_keys_file, int(c.api_keys_reload_seconds * 1000), clock,
+                                 check=demo_key_guard(bind_host, c.allow_demo_key))
+    targets = parse_targets(c.scrape_targets)
+    SourcePolicy.from_settings(c).proxies()  # refuse a bad prefix or proxy before connecting to Kafka too
+    StormPolicy.from_settings(c)  # and a storm setting that cannot be used
+    return ring, targets
+
+
+async def _serve_own_page(collector: Collector, group: ProcessGroup) -> web.AppRunner:
+    app = web.Application()
+    app.router.add_get("/metrics", collector.own_prometheus)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    path = group.socket_of(group.index)
+    Path(path).unlink(missing_ok=True)  # left by the process this one replaces
+    await web.UnixSite(runner, path).start()
+    return runner
+
+
 async def start(settings: Settings, *, host: str | None = None, port: int | None = None,
                 clock: Clock | None = None, sink: RecordSink | None = None,
-                otlp_port: int | None = None) -> CollectorRunner:
+                otlp_port: int | None = None, group: ProcessGroup | None = None) -> CollectorRunner:
     """Start the collector in the running event loop (``port=0`` picks a free port), and its OTLP/HTTP
     listener on ``otlp_port`` (default ``collector.otlp_port``; 0 a free port, -1 none).
+
+    In a ``group`` (``collectors.processes``) it listens with SO_REUSEPORT, so
+    the kernel spreads connections over every process of the group, and
+    serves its own ``/metrics`` on the group's Unix socket for its siblings.
 
     Refuses bad keys and the demo key on an address the network can reach
     (``KeyConfigError``), bad prefixes or proxies (``SourceConfigError``),
@@ -493,28 +544,30 @@ async def start(settings: Settings, *, host: str | None = None, port: int | None
     clock = clock or SystemClock()
     c = settings.collector
     bind_host = host if host is not None else c.host
-    ring = KeyRing.from_settings(c.api_keys, c.api_keys_file, int(c.api_keys_reload_seconds * 1000), clock,
-                                 check=demo_key_guard(bind_host, c.allow_demo_key))
-    targets = parse_targets(c.scrape_targets)
-    SourcePolicy.from_settings(c).proxies()  # refuse a bad prefix or proxy before connecting to Kafka too
-    StormPolicy.from_settings(c)  # and a storm setting that cannot be used
+    ring, targets = preflight(settings, bind_host, clock)
     _warn_about(settings, ring.keys, bind_host)
     if sink is None:
         kafka = KafkaSink(producer_settings(settings), clock)
         await kafka.start([settings.topics.client_reports, settings.topics.server_metrics])
         sink = kafka
     collector = Collector(settings, sink, clock, keys=ring)
+    collector.group = group
+    reuse_port = group is not None
     runner = web.AppRunner(collector.app, access_log=None, auto_decompress=False, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, bind_host, c.port if port is None else port, backlog=1024, reuse_address=True)
+    site = web.TCPSite(runner, bind_host, c.port if port is None else port, backlog=1024, reuse_address=True,
+                       reuse_port=reuse_port or None)
     await site.start()
     server: Any = site._server  # noqa: SLF001 - the only way to learn the port picked for port=0
     bound_port = int(server.sockets[0].getsockname()[1])
     started = CollectorRunner(collector, runner, sink, bind_host, bound_port)
+    if group is not None:
+        started.own_runner = await _serve_own_page(collector, group)
     otlp_at = c.otlp_port if otlp_port is None else otlp_port
     if otlp_at >= 0:
         try:
-            started.otlp_runner, started.otlp_port = await receivers.start_otlp(collector.receivers, bind_host, otlp_at)
+            started.otlp_runner, started.otlp_port = await receivers.start_otlp(collector.receivers, bind_host, otlp_at,
+                                                                                      reuse_port)
         except OSError as exc:
             await started.stop()
             raise OSError(exc.errno, f"cannot listen for OTLP/HTTP on {bind_host}:{otlp_at}: {exc.strerror}; set "
@@ -534,10 +587,12 @@ async def start(settings: Settings, *, host: str | None = None, port: int | None
     return started
 
 
-def run(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+def run(settings: Settings, *, host: str | None = None, port: int | None = None, group: ProcessGroup | None = None,
+        on_ready: Callable[[str], None] | None = None) -> None:
     """Run the collector until SIGINT or SIGTERM (blocking): what ``outagewatch collect`` does.
 
-    SIGHUP re-reads ``collector.api_keys_file``.
+    SIGHUP re-reads ``collector.api_keys_file``. Once it listens, ``on_ready``
+    gets its URL (by default printed as ``collector ready at <url>``).
     """
 
     async def main() -> None:
@@ -545,10 +600,10 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
-        runner = await start(settings, host=host, port=port)
+        runner = await start(settings, host=host, port=port, group=group)
         loop.add_signal_handler(signal.SIGHUP, runner.collector.ring.reload, "SIGHUP")
         LivenessGuard(runner.collector.health).start()
-        print(f"collector ready at {runner.url}", flush=True)
+        (on_ready or _announce)(runner.url)
         try:
             await stopping.wait()
         finally:
@@ -556,3 +611,7 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None)
             await runner.stop()
 
     asyncio.run(main())
+
+
+def _announce(url: str) -> None:
+    print(f"collector ready at {url}", flush=True)

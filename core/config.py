@@ -159,6 +159,9 @@ class ClusterSettings:
 class CollectorSettings:
     host: str = "127.0.0.1"
     port: int = 18080
+    # Collector processes sharing port (SO_REUSEPORT) under one supervisor (collectors/processes.py): one a
+    # core. The rate limits below are the whole collector's; each process enforces its share.
+    processes: int = 1
     # API keys as "name:secret[:scopes]" entries, comma-separated in the environment; scopes are
     # reports, metrics and relay joined by "+" (an entry without scopes: reports+metrics).
     # The collector keeps only their SHA-256 digests in memory.
@@ -227,6 +230,9 @@ class CollectorSettings:
     coalesce_max_reports: int = 4000
 
     def __post_init__(self) -> None:
+        if not 1 <= self.processes <= 256:
+            raise ConfigError("OUTAGEWATCH_COLLECTOR_PROCESSES (collector.processes, collect --processes) must be "
+                              f"1-256 (about one a core), got {self.processes!r}")
         if not -1 <= self.otlp_port <= 65535:
             raise ConfigError("OUTAGEWATCH_COLLECTOR_OTLP_PORT (collector.otlp_port) must be a port (1-65535), 0 for "
                               f"a free one or -1 for no OTLP listener, got {self.otlp_port!r}")

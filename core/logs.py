@@ -9,12 +9,13 @@ import sys
 NOISY_LIBRARIES = ("kafka", "aiokafka", "faust", "mode", "clickhouse_driver", "urllib3", "aiohttp.access")
 
 
-def setup_logging(verbosity: int = 0) -> None:
+def setup_logging(verbosity: int = 0, process: str = "") -> None:
+    """Lines to stderr; ``process`` tags each line of one of several like processes (``collector-1``)."""
     level = logging.DEBUG if verbosity >= 2 else logging.INFO
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)-7s %(name)s{f'[{process}]' if process else ''}: %(message)s",
         datefmt="%Y-%m-%dT%H:%M:%S",
         force=True,
     )

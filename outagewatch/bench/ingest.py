@@ -21,9 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from collectors.auth import secret_of
+from core import codec
 from core.config import Settings
 from core.kafka_admin import ensure_topics
 from outagewatch.bench.loadgen import LoadSpec, generate
@@ -45,15 +44,10 @@ def _end_offsets(bootstrap: str, topic: str) -> dict[Any, int]:
         consumer.close()
 
 
-class _Envelope(msgspec.Struct):
-    reports: list[msgspec.Raw]
-
-
 def _reports_between(bootstrap: str, before: dict[Any, int], after: dict[Any, int]) -> int:
-    """Reports in the records between two sets of end offsets (items counted, not decoded)."""
+    """Reports in the records between two sets of end offsets (decoded as the worker reads them)."""
     from kafka import KafkaConsumer
 
-    decoder = msgspec.json.Decoder(_Envelope)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=8 << 20)
     total = 0
     try:
@@ -67,7 +61,8 @@ def _reports_between(bootstrap: str, before: dict[Any, int], after: dict[Any, in
             for tp, messages in consumer.poll(timeout_ms=1000).items():
                 for message in messages:
                     if message.offset < after[tp]:
-                        total += len(decoder.decode(message.value).reports)
+                        reports, rejected = codec.decode_value(message.value)
+                        total += len(reports) + len(rejected)
                 if consumer.position(tp) >= after[tp]:
                     remaining.discard(tp)
     finally:

@@ -20,7 +20,7 @@ def test_help_explains_every_flag() -> None:
     result = subprocess.run([sys.executable, "-m", "outagewatch", "collect", "--help"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0
-    for flag in ("--host", "--port", "--otlp-port", "--scrape", "--scrape-interval", "--api-key"):
+    for flag in ("--host", "--port", "--processes", "--otlp-port", "--scrape", "--scrape-interval", "--api-key"):
         assert flag in result.stdout
 
 
