@@ -115,6 +115,8 @@ def run(settings: Settings, quick: bool = False, connections: int = 8, rooms: in
             in_kafka = _reports_between(bootstrap, before, after)
             results.append({
                 "benchmark": "ingest", "phase": "steady", "batch": 500, "connections": connections, "rooms": rooms,
+                # OUTAGEWATCH_COLLECTOR_PROCESSES (collect --processes): CPU and memory are their sum.
+                "collector_processes": settings.collector.processes,
                 "accepted_reports_per_s": steady["accepted_per_s"], "latency_ms_p50": steady["latency_ms_p50"],
                 "latency_ms_p99": steady["latency_ms_p99"], "statuses": steady["statuses"],
                 "kafka_messages_added": sum(after.values()) - sum(before.values()),

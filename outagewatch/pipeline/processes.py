@@ -91,31 +91,59 @@ def parse_status(text: str) -> dict[str, int]:
     return fields
 
 
-def memory_mib(pid: int) -> dict[str, float]:
-    """Current (``rss_mib``) and peak (``peak_rss_mib``, VmHWM) resident memory of a live process."""
+def descendants(pid: int) -> list[int]:
+    """The live processes below ``pid`` (``collect --processes N``'s children), from ``/proc``."""
+    found: list[int] = []
     try:
-        fields = parse_status(Path(f"/proc/{pid}/status").read_text())
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
-        return {}
-    return {"rss_mib": round(fields.get("VmRSS", 0) / 1024, 1), "peak_rss_mib": round(fields.get("VmHWM", 0) / 1024, 1)}
+        return found
+    for task in tasks:
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found += [int(child), *descendants(int(child))]
+    return found
 
 
-def parse_cpu_ticks(stat: str) -> int:
-    """utime + stime (clock ticks) from a ``/proc/<pid>/stat`` line; the name may hold spaces.
+def memory_mib(pid: int) -> dict[str, float]:
+    """Current (``rss_mib``) and peak (``peak_rss_mib``, VmHWM) resident memory of a live process, summed
+    over it and its children."""
+    totals = {"VmRSS": 0, "VmHWM": 0}
+    for member in (pid, *descendants(pid)):
+        try:
+            fields = parse_status(Path(f"/proc/{member}/status").read_text())
+        except OSError:
+            if member == pid:
+                return {}
+            continue
+        for name in totals:
+            totals[name] += fields.get(name, 0)
+    return {"rss_mib": round(totals["VmRSS"] / 1024, 1), "peak_rss_mib": round(totals["VmHWM"] / 1024, 1)}
 
-    >>> parse_cpu_ticks("42 (python -m x) S 1 42 42 0 -1 0 0 0 0 0 150 30 0 0 20 0 9 0 100")
-    180
+
+def parse_cpu_ticks(stat: str, reaped: bool = False) -> int:
+    """utime + stime (clock ticks) from a ``/proc/<pid>/stat`` line (the name may hold spaces); ``reaped``
+    adds what its children that ended used (cutime + cstime).
+
+    >>> line = "42 (python -m x) S 1 42 42 0 -1 0 0 0 0 0 150 30 7 3 20 0 9 0 100"
+    >>> parse_cpu_ticks(line), parse_cpu_ticks(line, reaped=True)
+    (180, 190)
     """
     after_name = stat.rsplit(")", 1)[1].split()
-    return int(after_name[11]) + int(after_name[12])
+    ticks = int(after_name[11]) + int(after_name[12])
+    return ticks + int(after_name[13]) + int(after_name[14]) if reaped else ticks
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """CPU seconds a live process has used (user + system)."""
+    """CPU seconds a live process has used (user + system), with its children's, live or ended."""
     try:
-        return parse_cpu_ticks(Path(f"/proc/{pid}/stat").read_text()) / os.sysconf("SC_CLK_TCK")
+        ticks = parse_cpu_ticks(Path(f"/proc/{pid}/stat").read_text(), reaped=True)
     except OSError:
         return None
+    for child in descendants(pid):
+        with contextlib.suppress(OSError):
+            ticks += parse_cpu_ticks(Path(f"/proc/{child}/stat").read_text())
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def listening_inodes(table: str, port: int) -> set[int]:

@@ -44,7 +44,8 @@ def run(settings: Settings, quick: bool = False, seconds: float | None = None, r
         memory = peak_memory(bench.sampler.memory)
         run_id = bench.run_id
     background = load["tallies"]["background"]
-    head = {"benchmark": "e2e", "run_id": run_id, "quick": quick, "seconds": seconds, "connections": connections}
+    head = {"benchmark": "e2e", "run_id": run_id, "quick": quick, "seconds": seconds, "connections": connections,
+            "collector_processes": settings.collector.processes}
     return [
         {**head, "figure": "throughput", "offered_rate_target": rate,
          "offered_per_s": round(background["offered"] / load["seconds"]),
