@@ -24,6 +24,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "streams": ("outagewatch.bench.streams", "reports/s through `outagewatch worker`, Kafka in -> room-health out"),
     "history-sink": ("outagewatch.bench.history_sink", "reports/s through the ClickHouse sink: Kafka backlog -> rows -> ClickHouse"),
     "ingest": ("outagewatch.bench.ingest", "reports/s through POST /v1/reports into Kafka, p99 latency, RSS in a 10x surge"),
+    "kafka-clients": ("outagewatch.bench.kafka_clients", "CPU per report producing and consuming our packed records: "
+                      "kafka-python (what we run) vs librdkafka (confluent-kafka), alternating"),
     "e2e": ("outagewatch.bench.pipeline.e2e", "load -> collector -> Kafka -> worker, sink -> ClickHouse at --rate for --seconds; zero loss counted"),
     "latency": ("outagewatch.bench.pipeline.latency", "injected onset -> first firing alert under background load, event and wall time"),
     "storm": ("outagewatch.bench.pipeline.storm", "10x and 100x error surges: shed vs accepted, peak RSS per process, lag, alert"),
