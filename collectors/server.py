@@ -414,6 +414,7 @@ def producer_settings(settings: Settings) -> ProducerSettings:
         delivery_timeout_ms=int(c.send_timeout_seconds * 1000),
         max_pending_bytes=c.max_pending_bytes,
         cooldown_ms=int(c.retry_after_seconds * 1000),
+        client=c.kafka_client,
     )
 
 

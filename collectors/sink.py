@@ -1,4 +1,4 @@
-"""Producing to Kafka with kafka-python, awaited from asyncio.
+"""Producing to Kafka with librdkafka or kafka-python, awaited from asyncio.
 
 ``KafkaSink.send_all`` hands a request's records to the producer and returns
 only when the broker acknowledged every one of them (``acks=all``), or
@@ -67,6 +67,36 @@ class ProducerSettings:
     delivery_timeout_ms: int = 30_000
     max_pending_bytes: int = 64 * 1024 * 1024
     cooldown_ms: int = 1_000
+    # Which client produces: "librdkafka" (confluent-kafka) or "kafka-python" (collector.kafka_client).
+    client: str = "librdkafka"
+
+
+class Acks(Protocol):
+    """What a producer tells about each record it was handed (``_Acks``)."""
+
+    def ok(self, metadata: Any) -> None: ...
+
+    def failed(self, error: BaseException) -> None: ...
+
+    def delivered(self, error: Any, message: Any) -> None: ...
+
+
+class Producer(Protocol):
+    """The client behind ``KafkaSink``: kafka-python's or librdkafka's, the same to the sink."""
+
+    def send(self, topic: str, value: bytes, key: bytes, acks: Acks) -> None:
+        """Queue one record; ``acks`` hears of it (from the client's thread). Raises when not queued."""
+        ...
+
+    def partitions_for(self, topic: str) -> set[int]:
+        """The topic's partitions, fetching metadata (blocks: call it in an executor)."""
+        ...
+
+    def partition_count(self, topic: str) -> int:
+        """Partitions of a topic whose metadata was fetched, without blocking."""
+        ...
+
+    def close(self, timeout: float) -> None: ...
 
 
 class _Acks:
@@ -100,6 +130,14 @@ class _Acks:
     def failed(self, error: BaseException) -> None:
         self._done_one(error)
 
+    def delivered(self, error: Any, _message: Any) -> None:
+        """librdkafka's delivery report: ``error`` is a ``KafkaError`` or None."""
+        self._done_one(None if error is None else DeliveryFailed(str(error)))
+
+
+class DeliveryFailed(Exception):
+    """librdkafka did not deliver a record (its ``KafkaError``, as text)."""
+
 
 class _CachedKeyPartitioner:
     """kafka-python's default (murmur2) partitioning, memoised per key.
@@ -128,6 +166,27 @@ class _CachedKeyPartitioner:
             chosen = self._cache[cache_key] = int(
                 self._default.partition(topic, key, serialized_key, value, serialized_value, cluster))
         return chosen
+
+
+class KafkaPythonProducer:
+    """kafka-python's ``KafkaProducer`` behind ``Producer``."""
+
+    def __init__(self, settings: ProducerSettings) -> None:
+        self._producer = kafka_producer(settings)
+
+    def send(self, topic: str, value: bytes, key: bytes, acks: Acks) -> None:
+        future = self._producer.send(topic, value=value, key=key)
+        future.add_callback(acks.ok)
+        future.add_errback(acks.failed)
+
+    def partitions_for(self, topic: str) -> set[int]:
+        return set(self._producer.partitions_for(topic) or ())
+
+    def partition_count(self, topic: str) -> int:
+        return len(self._producer._metadata.partitions_for_topic(topic) or ())  # noqa: SLF001 - never blocks
+
+    def close(self, timeout: float) -> None:
+        self._producer.close(timeout=timeout)
 
 
 def kafka_producer(settings: ProducerSettings) -> Any:
@@ -166,16 +225,25 @@ def kafka_producer(settings: ProducerSettings) -> Any:
     )
 
 
+def make_producer(settings: ProducerSettings) -> Producer:
+    """The client ``settings.client`` names."""
+    if settings.client == "kafka-python":
+        return KafkaPythonProducer(settings)
+    from collectors.rdkafka import LibrdkafkaProducer
+
+    return LibrdkafkaProducer(settings)
+
+
 class KafkaSink:
-    """kafka-python ``KafkaProducer`` with ``acks=all``, compression, batching, bounded pending bytes."""
+    """A ``Producer`` with ``acks=all``, compression, batching, bounded pending bytes."""
 
     def __init__(self, settings: ProducerSettings, clock: Clock,
-                 make_producer: Callable[[ProducerSettings], Any] = kafka_producer) -> None:
+                 make_producer: Callable[[ProducerSettings], Producer] = make_producer) -> None:
         self.settings = settings
         self._clock = clock
         # The producer is built on start(), in an executor: connecting blocks.
         self._make_producer = make_producer
-        self._producer: Any = None
+        self._producer: Producer | None = None
         self._known_topics: set[str] = set()
         self._open_until_ms = 0
         self.pending_bytes = 0
@@ -194,6 +262,7 @@ class KafkaSink:
 
     async def _warm(self, topic: str, timeout_s: float) -> None:
         loop = asyncio.get_running_loop()
+        assert self._producer is not None
         try:
             await asyncio.wait_for(loop.run_in_executor(None, self._producer.partitions_for, topic), timeout_s)
         except Exception as exc:  # noqa: BLE001 - metadata fails in many ways
@@ -204,7 +273,7 @@ class KafkaSink:
         # Metadata is fetched by start() (_warm); never block the event loop for it here.
         if self._producer is None or topic not in self._known_topics:
             return 0
-        return len(self._producer._metadata.partitions_for_topic(topic) or ())
+        return self._producer.partition_count(topic)
 
     async def send_all(self, records: Sequence[Record]) -> None:
         if not records:
@@ -227,12 +296,9 @@ class KafkaSink:
             send = self._producer.send
             for record in records:
                 try:
-                    future = send(record.topic, value=record.value, key=record.key)
+                    send(record.topic, record.value, record.key, acks)
                 except Exception as exc:  # noqa: BLE001 - buffer/metadata/closed: all mean "not queued"
                     acks.failed(exc)
-                    continue
-                future.add_callback(acks.ok)
-                future.add_errback(acks.failed)
             await acks.future
         finally:
             self.pending_bytes -= size
@@ -253,7 +319,7 @@ class KafkaSink:
     async def close(self, timeout_s: float = 10.0) -> None:
         if self._producer is not None:
             producer, self._producer = self._producer, None
-            await asyncio.get_running_loop().run_in_executor(None, lambda: producer.close(timeout=timeout_s))
+            await asyncio.get_running_loop().run_in_executor(None, producer.close, timeout_s)
 
 
 def _any_reachable(bootstrap: str, timeout_s: float = 1.0) -> bool:

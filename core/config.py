@@ -219,6 +219,9 @@ class CollectorSettings:
     storm_max_inflight_requests: int = 256
     dedup_max_ids: int = 1_000_000
     kafka_compression: str = "lz4"
+    # The producer's client: "librdkafka" (confluent-kafka; bench kafka-clients: 40 % of kafka-python's CPU
+    # per report) or "kafka-python". Both partition keys alike (murmur2), so collectors may mix them.
+    kafka_client: str = "librdkafka"
     # How reports are written to Kafka: "packed" (a format marker, then MessagePack; docs/contracts.md) or
     # "json" (ReportBatch, the format before it). Workers and sinks read both: during a rolling upgrade keep
     # "json" until every worker and sink runs a version that reads "packed".
@@ -230,6 +233,9 @@ class CollectorSettings:
     coalesce_max_reports: int = 4000
 
     def __post_init__(self) -> None:
+        if self.kafka_client not in ("librdkafka", "kafka-python"):
+            raise ConfigError("OUTAGEWATCH_COLLECTOR_KAFKA_CLIENT (collector.kafka_client) must be librdkafka or "
+                              f"kafka-python, got {self.kafka_client!r}")
         if not 1 <= self.processes <= 256:
             raise ConfigError("OUTAGEWATCH_COLLECTOR_PROCESSES (collector.processes, collect --processes) must be "
                               f"1-256 (about one a core), got {self.processes!r}")

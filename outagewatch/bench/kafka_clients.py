@@ -1,8 +1,9 @@
 """`outagewatch bench kafka-clients`: kafka-python against librdkafka (confluent-kafka) on our own records.
 
-The collector produces with kafka-python (``collectors.sink.kafka_producer``,
-exactly as it runs) and the ClickHouse sink consumes with it. This measures
-what librdkafka would cost instead, on the same broker and the same records:
+Producers are ``collectors.sink``'s, exactly as the collector runs them
+(``collector.kafka_client``: ``librdkafka`` is the default, chosen by this
+benchmark); consumers have the ClickHouse sink's fetch settings (it reads
+with kafka-python). Both clients run on the same broker and the same records:
 packed ``client-reports`` values (``core.codec``) of ``per_record`` reports
 each, lz4, ``acks=all``, keyed by room. Each phase runs in a fresh process;
 its CPU (every thread: kafka-python's sender, librdkafka's own) is divided
@@ -25,6 +26,7 @@ from typing import Any
 from core.config import Settings
 
 CLIENTS = ("kafka-python", "confluent-kafka")
+CLIENT_SETTING = {"kafka-python": "kafka-python", "confluent-kafka": "librdkafka"}  # collector.kafka_client
 
 
 def _records(count: int, per_record: int, seed: int = 5) -> list[tuple[bytes, bytes]]:
@@ -49,36 +51,40 @@ def _records(count: int, per_record: int, seed: int = 5) -> list[tuple[bytes, by
     return out
 
 
+class _Count:
+    """``collectors.sink.Acks`` that counts deliveries and remembers the first failure."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.error: object = None
+
+    def ok(self, metadata: Any) -> None:
+        self.done += 1
+
+    def failed(self, error: BaseException) -> None:
+        self.done += 1
+        self.error = self.error or error
+
+    def delivered(self, error: Any, message: Any) -> None:
+        self.done += 1
+        self.error = self.error or error
+
+
 def _produce(client: str, bootstrap: str, topic: str, records: int, per_record: int) -> dict[str, float]:
+    """Through ``collectors.sink``'s producer for ``client``, exactly as the collector runs it."""
+    from collectors.sink import ProducerSettings, make_producer
+
     values = _records(records, per_record)
-    if client == "kafka-python":
-        from collectors.sink import ProducerSettings, kafka_producer
-
-        producer = kafka_producer(ProducerSettings(bootstrap=bootstrap))
-        cpu, wall = time.process_time(), time.perf_counter()
-        for key, value in values:
-            producer.send(topic, value=value, key=key)
-        producer.flush()
-    else:
-        from confluent_kafka import Producer
-
-        # As the collector's kafka-python producer: acks=all, lz4, 5 ms linger, 256 KiB batches.
-        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "compression.type": "lz4",
-                             "linger.ms": 5, "batch.size": 256 * 1024, "message.max.bytes": 8 * 1024 * 1024,
-                             "enable.idempotence": False})
-        cpu, wall = time.process_time(), time.perf_counter()
-        for key, value in values:
-            while True:
-                try:
-                    producer.produce(topic, value=value, key=key)
-                    break
-                except BufferError:  # its local queue is full: let deliveries drain it
-                    producer.poll(0.05)
-            producer.poll(0)
-        producer.flush()
+    producer = make_producer(ProducerSettings(bootstrap=bootstrap, client=CLIENT_SETTING[client]))
+    producer.partitions_for(topic)
+    acks = _Count()
+    cpu, wall = time.process_time(), time.perf_counter()
+    for key, value in values:
+        producer.send(topic, value, key, acks)
+    producer.close(60.0)  # flushes: every record acknowledged (or failed) before it returns
     used, elapsed = time.process_time() - cpu, time.perf_counter() - wall
-    if client == "kafka-python":
-        producer.close()
+    if acks.error is not None or acks.done != records:
+        raise RuntimeError(f"{client} delivered {acks.done} of {records} records ({acks.error})")
     return {"cpu_s": used, "wall_s": elapsed}
 
 

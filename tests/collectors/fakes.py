@@ -1,4 +1,4 @@
-"""A small fake of kafka-python's ``KafkaProducer``: the test decides when, and how, the broker answers."""
+"""A small fake ``collectors.sink.Producer``: the test decides when, and how, the broker answers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.sink import ProducerSettings
+from collectors.sink import Acks, ProducerSettings
 
 
 class FakeFuture:
@@ -35,14 +35,6 @@ class FakeFuture:
 
 
 @dataclass
-class _Metadata:
-    partitions: int
-
-    def partitions_for_topic(self, topic: str) -> set[int]:
-        return set(range(self.partitions))
-
-
-@dataclass
 class FakeProducer:
     """Records every ``send``; nothing is acknowledged until the test says so."""
 
@@ -53,26 +45,25 @@ class FakeProducer:
     waiting: list[FakeFuture] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __post_init__(self) -> None:
-        self._metadata = _Metadata(self.partitions)  # what KafkaSink.partitions() reads
-
     def __call__(self, settings: ProducerSettings) -> FakeProducer:
         """The ``make_producer`` factory ``KafkaSink`` takes."""
         return self
 
-    def send(self, topic: str, value: bytes, key: bytes) -> FakeFuture:
+    def send(self, topic: str, value: bytes, key: bytes, acks: Acks) -> None:
         if self.refuse_sends is not None:
             raise self.refuse_sends
-        future = FakeFuture()
+        future = FakeFuture().add_callback(acks.ok).add_errback(acks.failed)
         with self._lock:
             self.sent.append((topic, key, value))
             self.waiting.append(future)
-        return future
 
     def partitions_for(self, topic: str) -> set[int]:
-        return self._metadata.partitions_for_topic(topic)
+        return set(range(self.partitions))
 
-    def close(self, timeout: float | None = None) -> None:
+    def partition_count(self, topic: str) -> int:
+        return self.partitions
+
+    def close(self, timeout: float) -> None:
         pass
 
     def acknowledge_all(self) -> None:
