@@ -45,6 +45,7 @@ import queue
 import secrets
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -75,21 +76,29 @@ def shares(settings: Settings, processes: int, secret: str) -> list[Settings]:
             for index in range(processes)]
 
 
-def reserve_port(host: str, port: int) -> tuple[int, socket.socket | None]:
-    """``port``, or for 0 a free one held by a bound (not listening) SO_REUSEPORT socket until the run ends."""
-    if port != 0:
-        return port, None
+def reserve_port(host: str, port: int, setting: str) -> tuple[int, socket.socket]:
+    """``port`` (0: a free one), held by a bound, not listening, SO_REUSEPORT socket until the run ends.
+
+    The children bind it beside the holder; a port another program holds is
+    refused here, once, naming ``setting``, instead of in every child.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     holder = socket.socket(family, socket.SOCK_STREAM)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    holder.bind((host, 0))
+    try:
+        holder.bind((host, port))
+    except OSError as exc:
+        holder.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}; set {setting} to a free port, "
+                                 "0 for any") from None
     return int(holder.getsockname()[1]), holder
 
 
 def _serve(settings: Settings, host: str, port: int, group: ProcessGroup, verbosity: int, ready: Any) -> None:
     """One child: a whole collector on the shared port (runs in a spawned process)."""
     from collectors.server import run
+    from collectors.sink import SinkUnavailable
     from core import gctune
     from core.logs import setup_logging
 
@@ -97,7 +106,11 @@ def _serve(settings: Settings, host: str, port: int, group: ProcessGroup, verbos
     gctune.for_throughput()
     # SIGINT reaches the whole terminal's process group; the supervisor alone decides when children stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    run(settings, host=host, port=port, group=group, on_ready=lambda url: ready.put(group.index))
+    try:
+        run(settings, host=host, port=port, group=group, on_ready=lambda url: ready.put(group.index))
+    except (SinkUnavailable, OSError) as exc:  # the supervisor says what follows (stop, or restart)
+        logging.getLogger("collectors").error("collector process %d not started: %s", group.index, exc)
+        sys.exit(1)
 
 
 class Supervisor:
@@ -215,8 +228,10 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
     c = settings.collector
     bind_host = host if host is not None else c.host
     preflight(settings, bind_host, SystemClock())  # a bad key or setting is refused once, here, not N times
-    bound, holder = reserve_port(bind_host, c.port if port is None else port)
-    otlp, otlp_holder = (c.otlp_port, None) if c.otlp_port < 0 else reserve_port(bind_host, c.otlp_port)
+    bound, holder = reserve_port(bind_host, c.port if port is None else port,
+                                 "OUTAGEWATCH_COLLECTOR_PORT (collect --port)")
+    otlp, otlp_holder = ((c.otlp_port, None) if c.otlp_port < 0 else
+                         reserve_port(bind_host, c.otlp_port, "OUTAGEWATCH_COLLECTOR_OTLP_PORT (collect --otlp-port)"))
     settings = dataclasses.replace(settings, collector=dataclasses.replace(c, port=bound, otlp_port=otlp))
     children = shares(settings, c.processes, secrets.token_hex(16))
     # The children's own /metrics sockets: a private directory, removed with the run.

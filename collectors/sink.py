@@ -266,7 +266,8 @@ class KafkaSink:
         try:
             await asyncio.wait_for(loop.run_in_executor(None, self._producer.partitions_for, topic), timeout_s)
         except Exception as exc:  # noqa: BLE001 - metadata fails in many ways
-            raise SinkUnavailable(f"no metadata for topic {topic!r}: {exc}", self.settings.cooldown_ms / 1000) from None
+            raise SinkUnavailable(f"no metadata for topic {topic!r} from Kafka at {self.settings.bootstrap} (is it up? "
+                                  f"kafka.bootstrap): {exc}", self.settings.cooldown_ms / 1000) from None
         self._known_topics.add(topic)
 
     def partitions(self, topic: str) -> int:

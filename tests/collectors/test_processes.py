@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -112,3 +115,17 @@ def test_two_processes_share_one_port_and_a_killed_one_is_replaced(topic_factory
     assert "died with exit code -9; restarting it" in log and "is back" in log
     ids = {report.report_id for _, batch in read_topic(kafka_bootstrap, topic, 30) for report in batch.reports}
     assert ids == {f"{prefix}{n}" for n in range(20)} | {f"{prefix}early-{n}" for n in range(10)}
+
+
+@pytest.mark.integration
+def test_a_port_another_program_holds_is_refused_once_naming_the_setting(kafka_bootstrap: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "outagewatch", "collect", "--processes", "2", "--port", str(port),
+                                 "--otlp-port", "0"], capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "OUTAGEWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap})
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "(collect --port)" in result.stderr
+    assert "Traceback" not in result.stderr and "collectors.server" not in result.stderr  # no child was started
