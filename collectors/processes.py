@@ -140,7 +140,7 @@ class Supervisor:
         self._started_at[index] = self._clock()
 
     def start(self) -> bool:
-        """Start every child; False (all stopped) when one exits or hangs before it listens."""
+        """Start every child; False when one exits or hangs before it listens (then ``stop`` the others)."""
         for index in range(len(self._children)):
             self._spawn(index)
         waiting = set(self._running)
@@ -150,12 +150,10 @@ class Supervisor:
                 if not self._running[index].is_alive():
                     log.error("collector process %d exited with %s before it was ready (its log is above); "
                               "stopping the others", index, self._running[index].exitcode)
-                    self.stop()
                     return False
             if self._clock() > deadline:
                 log.error("collector processes %s did not listen within %.0f s; stopping", sorted(waiting),
                           READY_TIMEOUT_S)
-                self.stop()
                 return False
             self._drain_ready(waiting, timeout=0.2)
         return not self._stopping

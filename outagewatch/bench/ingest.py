@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from collectors.auth import secret_of
@@ -27,7 +26,7 @@ from core.config import Settings
 from core.kafka_admin import ensure_topics
 from outagewatch.bench.loadgen import LoadSpec, generate
 from outagewatch.pipeline.collector import CollectorProcess
-from outagewatch.pipeline.processes import cpu_seconds
+from outagewatch.pipeline.processes import cpu_seconds, memory_mib
 from outagewatch.stack.process import free_port
 
 API_KEY = "bench:bench-key"
@@ -70,15 +69,6 @@ def _reports_between(bootstrap: str, before: dict[Any, int], after: dict[Any, in
     return total
 
 
-def _memory_kib(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = int(value.split()[0])
-    return fields
-
-
 def _load(spec: LoadSpec) -> dict[str, Any]:
     # A separate process, so the generator does not share the collector's GIL.
     with multiprocessing.get_context("spawn").Pool(1) as pool:
@@ -111,7 +101,7 @@ def run(settings: Settings, quick: bool = False, connections: int = 8, rooms: in
             steady = _load(LoadSpec(collector.url, secret_of(API_KEY), steady_s, connections, rooms=rooms))
             cpu_after = cpu_seconds(collector.pid)
             after = _end_offsets(bootstrap, topic)
-            steady_memory = _memory_kib(collector.pid)
+            steady_memory = memory_mib(collector.pid)
             in_kafka = _reports_between(bootstrap, before, after)
             results.append({
                 "benchmark": "ingest", "phase": "steady", "batch": 500, "connections": connections, "rooms": rooms,
@@ -121,7 +111,7 @@ def run(settings: Settings, quick: bool = False, connections: int = 8, rooms: in
                 "latency_ms_p99": steady["latency_ms_p99"], "statuses": steady["statuses"],
                 "kafka_messages_added": sum(after.values()) - sum(before.values()),
                 "reports_in_kafka": in_kafka, "kafka_verified": in_kafka >= steady["accepted"],
-                "collector_rss_mib": round(steady_memory["VmRSS"] / 1024, 1),
+                "collector_rss_mib": steady_memory["rss_mib"],
                 # What the collector itself spent: on a shared machine its rate says less than its CPU.
                 "collector_cpu_us_per_report": (round((cpu_after - cpu_before) * 1e6 / steady["accepted"], 2)
                                                 if cpu_before is not None and cpu_after is not None
@@ -130,13 +120,13 @@ def run(settings: Settings, quick: bool = False, connections: int = 8, rooms: in
             })
             surge = _load(LoadSpec(collector.url, secret_of(API_KEY), surge_s, connections * 10, rooms=rooms,
                                    seed=11))
-            memory = _memory_kib(collector.pid)
+            memory = memory_mib(collector.pid)
             results.append({
                 "benchmark": "ingest", "phase": "surge_10x", "connections": connections * 10,
                 "accepted_reports_per_s": surge["accepted_per_s"], "latency_ms_p99": surge["latency_ms_p99"],
                 "statuses": surge["statuses"], "shed_503": surge["statuses"].get("503", 0),
                 "heartbeats_sampled_out": surge["sampled_out"],
-                "collector_peak_rss_mib": round(memory["VmHWM"] / 1024, 1), "quick": quick,
+                "collector_peak_rss_mib": memory["peak_rss_mib"], "quick": quick,
             })
     finally:
         from kafka.admin import KafkaAdminClient

@@ -6,10 +6,14 @@ import asyncio
 import dataclasses
 import http.client
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -101,3 +105,15 @@ def post_from(url: str, reports: list[Any], source_address: str = "127.0.0.1", k
         return answer.status, json.loads(answer.read()), dict(answer.getheaders())
     finally:
         connection.close()
+
+
+def collect_beside_a_taken_port(kafka_bootstrap: str,
+                                args: Callable[[int], list[str]]) -> tuple[int, subprocess.CompletedProcess[str]]:
+    """Run ``outagewatch collect <args(port)>`` while another program listens on ``port``; it must stop by itself."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        result = subprocess.run([sys.executable, "-m", "outagewatch", "collect", *args(port)], capture_output=True,
+                                text=True, timeout=120, env={**os.environ, "OUTAGEWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap})
+    return port, result

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,7 +11,7 @@ import requests
 
 from outagewatch.pipeline.collector import CollectorProcess
 from outagewatch.stack.process import free_port
-from tests.collectors.helpers import BASE_TS, read_topic, unique_prefix
+from tests.collectors.helpers import BASE_TS, collect_beside_a_taken_port, read_topic, unique_prefix
 
 
 def test_help_explains_every_flag() -> None:
@@ -44,13 +42,7 @@ def test_collect_subprocess_accepts_reports_into_kafka(topic_factory: Callable[.
 
 @pytest.mark.integration
 def test_an_otlp_port_in_use_stops_the_collector_with_the_setting_to_change(kafka_bootstrap: str) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "outagewatch", "collect", "--port", "0", "--otlp-port", str(port)],
-                                capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "OUTAGEWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap})
+    port, result = collect_beside_a_taken_port(kafka_bootstrap, lambda port: ["--port", "0", "--otlp-port", str(port)])
     assert result.returncode == 1
     assert f"cannot listen for OTLP/HTTP on 127.0.0.1:{port}" in result.stderr
     assert "OUTAGEWATCH_COLLECTOR_OTLP_PORT (collect --otlp-port)" in result.stderr

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,18 +15,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from collectors.server import PROCESS_HEADER
 from collectors.siblings import UP
 from outagewatch.pipeline.collector import CollectorProcess
+from outagewatch.pipeline.processes import descendants
 from outagewatch.stack.process import free_port
-from tests.collectors.helpers import BASE_TS, read_topic, unique_prefix
+from tests.collectors.helpers import BASE_TS, collect_beside_a_taken_port, read_topic, unique_prefix
 
 
 def _children(pid: int) -> list[int]:
     """The supervisor's collector children (not multiprocessing's resource tracker)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                found.append(int(child))
-    return found
+    return [child for child in descendants(pid) if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
 
 
 def _state(pid: int) -> str:
@@ -119,13 +112,8 @@ def test_two_processes_share_one_port_and_a_killed_one_is_replaced(topic_factory
 
 @pytest.mark.integration
 def test_a_port_another_program_holds_is_refused_once_naming_the_setting(kafka_bootstrap: str) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "outagewatch", "collect", "--processes", "2", "--port", str(port),
-                                 "--otlp-port", "0"], capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "OUTAGEWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap})
+    port, result = collect_beside_a_taken_port(
+        kafka_bootstrap, lambda port: ["--processes", "2", "--port", str(port), "--otlp-port", "0"])
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "(collect --port)" in result.stderr
     assert "Traceback" not in result.stderr and "collectors.server" not in result.stderr  # no child was started
