@@ -160,6 +160,19 @@ def hold(track: Tracked, held: bool) -> None:
     track.held, track.clear_steps = held, 0
 
 
+def hold_for_wider(track: Tracked, policy: LifecyclePolicy) -> None:
+    """``hold``, by a wider alert or incident: released after ``release_windows`` window ends, not
+    ``pending_windows`` (the rooms of an incident that just resolved stay bad on its tail for a while).
+
+    >>> track, policy = Tracked.new("room", "room-1", "crash"), LifecyclePolicy(pending_windows=2, release_windows=3)
+    >>> hold_for_wider(track, policy)
+    >>> [release(track, end, policy) is not None for end in (10_000, 20_000, 30_000)], track.held
+    ([False, False, True], False)
+    """
+    hold(track, True)
+    track.clear_steps = policy.pending_windows - max(policy.pending_windows, policy.release_windows)
+
+
 def wait(track: Tracked, policy: LifecyclePolicy) -> None:
     """Hold this open alert's page for a verdict still to come (``alerting.inhibit.AwaitsWider``).
 
@@ -179,8 +192,9 @@ def release(track: Tracked, event_ts: int, policy: LifecyclePolicy) -> Alert | N
     """One more window end in which no muter held this held alert; its firing event once there were enough.
 
     It pages after ``pending_windows`` such window ends in a row (a muter
-    holding it again in between starts the count over, see ``hold``), and is
-    no longer held once it has.
+    holding it again in between starts the count over, see ``hold``), or
+    ``release_windows`` when a wider alert held it (``hold_for_wider``), and
+    is no longer held once it has.
 
     >>> track = Tracked.new("room", "room-1", "crash")
     >>> hold(track, True)

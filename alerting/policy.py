@@ -40,9 +40,15 @@ class LifecyclePolicy:
     # A key that stops sending decisions (room closed, detector gone) must not
     # stay firing forever: resolve it after this much event time of silence.
     stale_seconds: float = 120.0
+    # A page a wider alert or incident held back is released after this many
+    # window ends in a row bad with nothing holding it: two minutes, so the
+    # rooms of a platform or region incident that just resolved do not page
+    # one by one while their last minutes of errors (a span's evidence, the
+    # incident's tail) wear off; a room still failing after that pages.
+    release_windows: int = 12
 
     def __post_init__(self) -> None:
-        for name in ("pending_windows", "critical_pending_windows", "resolve_windows"):
+        for name in ("pending_windows", "critical_pending_windows", "resolve_windows", "release_windows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"alerting {name} must be >= 1, got {getattr(self, name)}")
         if self.renotify_seconds <= 0 or self.stale_seconds <= 0:

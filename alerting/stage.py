@@ -16,10 +16,11 @@ end seen, so silences and the notification log age as the data does, live
 or in a replay, never by wall time.
 
 A firing alert muted by a wider alert or a silence is held. Once it has been
-judged bad with no muter holding it for ``pending_windows`` window ends, the
-stage emits its firing event again, and that one pages
-(``alerting.lifecycle.release``): a room still failing after its region's
-incident resolved must not wait for the re-notification interval.
+judged bad with no muter holding it for ``pending_windows`` window ends
+(``release_windows``, two minutes, after a wider alert), the stage emits its
+firing event again, and that one pages (``alerting.lifecycle.release``): a
+room still failing after its region's incident resolved must not wait for
+the re-notification interval, nor page on the incident's tail.
 
 >>> from core.schemas import Decision
 >>> stage = AlertStage(AlertingPolicy())
@@ -43,8 +44,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerting.engine import AlertEngine, restore_engine
-from alerting.inhibit import AwaitsWider, OnePagePerKey, WideFirst
-from alerting.lifecycle import Tracked, hold, release, wait
+from alerting.inhibit import AwaitsWider, Inhibitor, OnePagePerKey, WideFirst
+from alerting.lifecycle import Tracked, hold, hold_for_wider, release, wait
 from alerting.maintenance import Maintenance
 from alerting.muter import Muter
 from alerting.policy import AlertingPolicy
@@ -134,6 +135,8 @@ class AlertStage:
     def _keep_back(self, track: Tracked, muter: Muter | None) -> None:
         if isinstance(muter, AwaitsWider):
             wait(track, self.engine.policy.lifecycle)
+        elif isinstance(muter, (Inhibitor, WideFirst)):
+            hold_for_wider(track, self.engine.policy.lifecycle)
         else:
             hold(track, _holds(muter))
 

@@ -58,6 +58,8 @@ def describe(decision: Decision) -> str:
         return f"{head}: {best.detail} ({seconds} s window)"
     if best.detector.startswith("isolation_forest"):  # the service-wide forest, or a cluster's ("@ap-south")
         return f"{head}: {best.detail} ({seconds} s window)" if best.detail else f"{head} (score {best.score:.2f})"
+    if best.detector == "error_span":  # a trickle over a minute or five: its detail has the sums
+        return f"{head}: {best.detail}"
     if best.detector == "audience":  # a silent failure: people, not reports
         return f"{head}: {best.detail} ({seconds} s window)"
     if best.detector == "cusum":

@@ -226,6 +226,11 @@ class RoomHealth(msgspec.Struct, kw_only=True, omit_defaults=True):
     capped_error_clients_by_code: dict[str, float] | None = None
     # Distinct sources of error reports, per code, summed.
     error_sources: float = 0.0
+    # A room window's error clients while they are few (at most ERROR_TOKENS_MAX per code, none sampled):
+    # per code, the sorted 32-bit tokens of their sources (the collector's network stamp, or the client when
+    # unstamped), so the detectors can count distinct people over several windows (``detectors.span``).
+    # A code missing here had too many to list. None: an aggregate window, or one published before.
+    error_tokens_by_code: dict[str, list[int]] | None = None
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
     late_reports: int = 0

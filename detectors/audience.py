@@ -95,7 +95,7 @@ import math
 from collections import deque
 from typing import Any, Self
 
-from detectors.base import half_life_alpha, squash
+from detectors.base import half_life_alpha, poisson_deviance, squash
 
 PARAMS = ("heartbeat_s", "window_s", "span", "warmup", "half_life", "min_drop", "alpha", "z_alarm",
           "rel_floor", "suspect", "anomalous_weight", "window_drop")
@@ -109,11 +109,7 @@ def poisson_drop_deviance(observed: float, expected: float) -> float:
     >>> poisson_drop_deviance(12.0, 10.0)
     0.0
     """
-    if not expected > observed:
-        return 0.0
-    if observed <= 0.0:
-        return expected
-    return expected - observed + observed * math.log(observed / expected)
+    return poisson_deviance(observed, expected) if expected > observed else 0.0
 
 
 class Audience:

@@ -47,6 +47,19 @@ def squash(evidence: float, alarm: float) -> float:
     return evidence / (evidence + alarm)
 
 
+def poisson_deviance(observed: float, expected: float) -> float:
+    """``D`` of the Chernoff bound ``exp(-D)`` on a Poisson(``expected``) count as far out as ``observed``.
+
+    Above ``expected`` it bounds ``P(X >= observed)``, below it ``P(X <= observed)``.
+
+    >>> round(poisson_deviance(0.0, 10.0), 2), round(poisson_deviance(5.0, 10.0), 2), round(poisson_deviance(20.0, 10.0), 2)
+    (10.0, 1.53, 3.86)
+    """
+    if observed <= 0.0:
+        return expected
+    return expected - observed + observed * math.log(observed / expected)
+
+
 def half_life_alpha(half_life: float) -> float:
     """Weight of the newest value in an exponential average with this half-life (in updates)."""
     if half_life <= 0:

@@ -73,6 +73,7 @@ from detectors.base import Band, squash
 from detectors.cusum import Cusum
 from detectors.ratio import ErrorRatio
 from detectors.server import ServerAnomaly
+from detectors.span import NOTHING, ErrorSpans, SpanVerdict
 from detectors.volume import VolumeBaseline
 
 Severity = Literal["info", "warning", "critical"]
@@ -105,6 +106,11 @@ class EnsembleConfig:
     # The expected audience (``detectors.audience``): heartbeat_s and window_s must match the clients and
     # the windows (``streams.window_seconds``).
     audience: dict[str, Any] = field(default_factory=lambda: {"warmup": 6})
+    # A room's error kinds judged over the last minute and five minutes too (``detectors.span``).
+    span: dict[str, Any] = field(default_factory=lambda: {"spans": (6, 30), "alpha": 1e-7, "min_sources": 3})
+    # A kind whose span scores this much (its Chernoff bound near 2 %, its lift a quarter) is learned at
+    # ``anomalous_weight``: learned whole, a five-minute trickle tripled a small room's baseline before it proved.
+    span_suspect_score: float = 0.2
     # What changes for a region, platform, app_version or the global window: its window must be 60% short.
     # A partial drop there is a room's or a narrower slice's to page (each pages its own), and a slice of a
     # few heavy sampled heartbeats loses half of them when one leave report comes minutes late; a slice gone
@@ -164,6 +170,8 @@ class RoomEnsemble:
         self.previous: dict[str, tuple[int, int, float, float]] = {}
         # Windows left to judge suspected_forgery after the last bad one (FORGERY_FOLLOW_UP).
         self.forgery_follow_up = 0
+        # A room's recent windows, for the trickle no single window proves; aggregates have no sources.
+        self.spans = ErrorSpans(**config.span) if scope == "room" else None
 
     def observe(self, window: RoomHealth) -> list[Decision]:
         config = self.config
@@ -193,6 +201,26 @@ class RoomEnsemble:
             evidence.detail = f"with the window before: {evidence.detail}"
             return msgspec.structs.replace(made, evidence=[*made.evidence, evidence], since=before[0])
 
+        spans, tokens = self.spans, window.error_tokens_by_code
+        suspicious: set[str] = set()  # kinds whose spans are elevated: their ratios learn them only partly
+        if spans is not None:
+            spans.window(window.window_start, listeners)
+
+        def over_spans(kind: str, ratio: ErrorRatio, count: float, sources: frozenset[int] | None) -> SpanVerdict:
+            if spans is None:
+                return NOTHING
+            spans.add(kind, window.window_start, listeners, count, sources)
+            if not ratio.ready:
+                return NOTHING
+            verdict = spans.judge(kind, (ratio.errors, ratio.trials), ratio.min_ratio, ratio.alarm_lift,
+                                  config.min_error_clients)
+            if verdict.score >= config.span_suspect_score:  # a trickle must not become the baseline it is judged on
+                suspicious.add(kind)
+            return verdict
+
+        def sources_of(code: str) -> frozenset[int] | None:
+            return frozenset(tokens[code]) if tokens is not None and code in tokens else None
+
         decisions: list[Decision] = []
         self.seen_codes.update(code for code, count in by_code.items() if count > 0 and code in self.code_volume)
         for code in ERROR_CODES:
@@ -204,10 +232,15 @@ class RoomEnsemble:
             volume_agrees = volume_score >= config.threshold or not volume.ready
             bad = count >= config.min_error_clients and ratio_score >= config.threshold and volume_agrees
             score = min(ratio_score, volume_score) if volume.ready else ratio_score
-            decisions.append(pooled(decision(code, bad, score, count, [
-                self._volume_evidence(volume, count, volume_score, window.window_start),
-                self._ratio_evidence(ratio, count, listeners, ratio_score),
-            ]), ratio, count, score))
+            evidence = [self._volume_evidence(volume, count, volume_score, window.window_start),
+                        self._ratio_evidence(ratio, count, listeners, ratio_score)]
+            # A window bad on its own is its own evidence: leaving its errors out of the spans keeps the end
+            # of a loud incident, with a background blip, from paging as a five-minute trickle.
+            span = over_spans(code, ratio, 0.0 if bad else count, sources_of(code))
+            if span.bad and not bad:  # the trickle no one window proves
+                bad, score = True, max(score, span.score)
+                evidence.append(self._span_evidence(span, window))
+            decisions.append(pooled(decision(code, bad, score, count, evidence), ratio, count, score))
 
         volume_score, ratio_score = self.volume.score_one(clients, window.window_start), self.ratio.score_one(clients, listeners)
         observed_ratio = clients / max(listeners, clients) if clients > 0 else 0.0
@@ -224,9 +257,17 @@ class RoomEnsemble:
         # The CUSUM sum speaks for many windows, not this one: it scores the
         # decision only when it made it bad (a good window's score is what this
         # window alone proves, which is what alerting weighs as suspect).
-        decisions.append(pooled(decision("error_ratio", ratio_bad,
-                                         max(ratio_score, cusum_score) if ratio_bad else ratio_score,
-                                         clients, ratio_evidence), self.ratio, clients, ratio_score))
+        ratio_decision_score = max(ratio_score, cusum_score) if ratio_bad else ratio_score
+        every: frozenset[int] | None = frozenset()
+        for code, count in by_code.items():
+            part = sources_of(code) if count > 0 else frozenset()
+            every = None if part is None or every is None else every | part
+        span = over_spans("error_ratio", self.ratio, 0.0 if ratio_bad else clients, every)
+        if span.bad and not ratio_bad:
+            ratio_bad, ratio_decision_score = True, max(ratio_decision_score, span.score)
+            ratio_evidence = [*ratio_evidence, self._span_evidence(span, window)]
+        decisions.append(pooled(decision("error_ratio", ratio_bad, ratio_decision_score, clients, ratio_evidence),
+                                self.ratio, clients, ratio_score))
         volume_bad = enough and volume_score >= config.threshold and ratio_score >= config.confirm_score
         decisions.append(decision("volume", volume_bad, volume_score, clients, [
             self._volume_evidence(self.volume, clients, volume_score, window.window_start), ratio_evidence[0]]))
@@ -235,7 +276,7 @@ class RoomEnsemble:
             decisions.append(forgery)
         decisions.append(self._audience(window))
 
-        self._learn(window, by_code, listeners, clients, observed_ratio, use_cusum)
+        self._learn(window, by_code, listeners, clients, observed_ratio, use_cusum, suspicious)
         return decisions
 
     def observe_dark(self, window: RoomHealth) -> list[Decision]:
@@ -272,7 +313,8 @@ class RoomEnsemble:
 
         Read before ``observe`` learns the window, they are the bands it is
         judged against. A detector still warming up has none, nor has the
-        forgery check (``source_cap``).
+        forgery check (``source_cap``), nor a span (``error_span``: its alarm
+        count is the span's listeners times the ratio's band).
         """
         found: dict[tuple[str, str], Band | None] = {
             ("error_ratio", "error_ratio"): self.ratio.band(),
@@ -305,19 +347,25 @@ class RoomEnsemble:
                                            baseline=capped, score=score, detail=detail)])
 
     def _learn(self, window: RoomHealth, by_code: dict[str, float], listeners: float, clients: float,
-               observed_ratio: float, use_cusum: bool) -> None:
+               observed_ratio: float, use_cusum: bool, suspicious: set[str]) -> None:
         for code in ERROR_CODES:
             count = max(float(by_code.get(code, 0.0)), 0.0)
-            self._learn_ratio(self.code_ratio[code], count, listeners)
+            self._learn_ratio(self.code_ratio[code], count, listeners, code in suspicious)
             self.code_volume[code].learn_one(count, window.window_start)
-        self._learn_ratio(self.ratio, clients, listeners)
+        self._learn_ratio(self.ratio, clients, listeners, "error_ratio" in suspicious)
         self.volume.learn_one(clients, window.window_start)
         if use_cusum:
             self.cusum.learn_one(observed_ratio)
 
-    def _learn_ratio(self, ratio: ErrorRatio, errors: float, listeners: float) -> None:
-        suspicious = ratio.score_one(errors, listeners) >= self.config.threshold
+    def _learn_ratio(self, ratio: ErrorRatio, errors: float, listeners: float, span_suspicious: bool) -> None:
+        suspicious = span_suspicious or ratio.score_one(errors, listeners) >= self.config.threshold
         ratio.learn_one(errors, listeners, self.config.anomalous_weight if suspicious else 1.0)
+
+    @staticmethod
+    def _span_evidence(span: SpanVerdict, window: RoomHealth) -> Evidence:
+        window_s = max(window.window_end - window.window_start, 1) / 1000
+        return Evidence(detector="error_span", observed=span.errors, baseline=round(span.expected, 3),
+                        score=round(span.score, 4), detail=span.detail(window_s))
 
     @staticmethod
     def _volume_evidence(volume: VolumeBaseline, count: float, score: float, ts_ms: int) -> Evidence:
@@ -345,6 +393,7 @@ class RoomEnsemble:
             "forgery_follow_up": self.forgery_follow_up,
             "audience": self.audience.to_state(),
             "home_region": self.home_region,
+            **({"spans": self.spans.to_state()} if self.spans is not None else {}),
         }
 
     @classmethod
@@ -362,6 +411,8 @@ class RoomEnsemble:
         if "audience" in state:  # a state saved before the audience existed: it warms up afresh (one minute)
             ensemble.audience = Audience.from_state(state["audience"])
         ensemble.home_region = str(state.get("home_region", ""))
+        if ensemble.spans is not None and "spans" in state:  # a state saved before spans: they fill in 5 minutes
+            ensemble.spans = ErrorSpans.from_state(state["spans"])
         return ensemble
 
 

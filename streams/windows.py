@@ -71,6 +71,8 @@ UNKNOWN = "unknown"
 CELL_SEPARATOR = "\x1f"
 # Ends the cell of an error client whose report carried the collector's source stamp.
 STAMPED = "\x1e"
+# A room window lists the sources of a code's error clients up to this many (RoomHealth.error_tokens_by_code).
+ERROR_TOKENS_MAX = 32
 # Scopes derived from a room window's cells, with the cell field that keys them.
 SCOPES: tuple[str, ...] = ("region", "platform", "app_version", "global")
 
@@ -197,6 +199,42 @@ def health_of(part: Partial, scope: str, key: str, window_start: int, window_end
         region=region,
         error_keep=1.0 / part.error_weight if part.error_weight > 1.0 else 1.0,
     )
+
+
+def error_tokens(state: WindowState) -> dict[str, list[int]]:
+    """Per code, the sources of the window's error clients as sorted 32-bit tokens, while they are few.
+
+    A stamped client counts as its source (``SourceCapped`` keeps every source it saw), an unstamped one
+    as itself. A code is left out when it has more than ``ERROR_TOKENS_MAX`` of them, or when the
+    collector sampled its clients (a weight above 1 stands for people the window never saw).
+
+    >>> from core.schemas import ClientReport
+    >>> state = RoomWindows().initialize()
+    >>> for i, (client, source) in enumerate([("a", "net-1"), ("b", "net-1"), ("c", None), ("c", None)]):
+    ...     state = ROOM_WINDOWS.add(state, ClientReport(report_id=f"r{i}", ts=1_795_323_600_000, client_id=client,
+    ...                                                  room_id="room-1", kind="error", error_code="crash",
+    ...                                                  platform="ios", source=source))
+    >>> [len(tokens) for tokens in error_tokens(state).values()]   # net-1 and c
+    [2]
+    """
+    out: dict[str, list[int]] = {}
+    for code, clients in state.error_clients.items():
+        entries = clients.entries
+        if len(entries) > 4 * ERROR_TOKENS_MAX or not clients.exact:
+            continue
+        tokens: set[int] = set()
+        for hashed, (weight, cell) in entries.items():
+            if weight > 1.0:
+                break
+            if not cell.endswith(STAMPED):
+                tokens.add(hashed >> 32)
+        else:
+            sources = state.error_sources.get(code)
+            if sources is not None:
+                tokens.update(source >> 32 for source in sources.entries)
+            if len(tokens) <= ERROR_TOKENS_MAX:
+                out[code] = sorted(tokens)
+    return out
 
 
 class RoomWindows(Reducer[ClientReport, WindowState, Partial]):
@@ -363,7 +401,10 @@ class RoomWindows(Reducer[ClientReport, WindowState, Partial]):
         # A room's region is where most of its reports come from (ties: by name).
         region = min(region_reports, key=lambda name: (-region_reports[name], name)) if region_reports else ""
         # health_of copies what it keeps: the scope merger may add into these partials afterwards.
-        return health_of(total, scope, key, window_start, window_end, region=region), parts
+        health = health_of(total, scope, key, window_start, window_end, region=region)
+        if state.error_clients:
+            health.error_tokens_by_code = error_tokens(state)
+        return health, parts
 
     def scope_result(self, part: Partial, scope: str, key: str, window_start: int, window_end: int) -> RoomHealth:
         """A region, platform, app_version or global window; a region's window names its region."""

@@ -48,16 +48,16 @@ def test_a_muted_room_still_failing_pages_once_the_wide_incident_resolves() -> N
     policy = AlertingPolicy()
     stage = AlertStage(policy)
     paged_at: list[tuple[str, int]] = []
-    version_bad = [True] * 3 + [False] * 6
+    version_bad = [True] * 3 + [False] * (policy.lifecycle.resolve_windows + policy.lifecycle.release_windows + 2)
     for window, bad_version in enumerate(version_bad):
         events = stage.step([verdict("app_version", "7.41.0", "crash", window, bad_version),
                              verdict("room", "room-1", "crash", window, True)])
         paged_at += [(e.alert.key, window) for e in events if e.alert.status == "firing" and e.muted is None]
     resolved_window = 3 + policy.lifecycle.resolve_windows - 1
     # The room's crash was muted under the version's; it pages (once) after
-    # being clear of the muter for pending_windows window ends, counting the
-    # one in which the version resolved.
-    assert paged_at == [("7.41.0", 0), ("room-1", resolved_window + policy.lifecycle.pending_windows - 1)]
+    # being clear of the muter for release_windows window ends, counting the
+    # one in which the version resolved (not on the version's tail, two windows after).
+    assert paged_at == [("7.41.0", 0), ("room-1", resolved_window + policy.lifecycle.release_windows - 1)]
 
 
 def test_a_room_muted_under_a_global_incident_pages_once_it_resolves_if_still_failing() -> None:
@@ -65,7 +65,7 @@ def test_a_room_muted_under_a_global_incident_pages_once_it_resolves_if_still_fa
     stage = AlertStage(policy)
     pages: list[tuple[str, str, int]] = []
     resolved_at = None
-    for window in range(12):
+    for window in range(30):
         # Eight rooms in each of two regions fail for two windows (two cluster incidents, one global);
         # one ap-south room, too few to make an incident of its own, fails throughout.
         batch = [decision(f"{region}-room-{r}", window, r < 8 and window < 2, severity="critical", region=region)
@@ -79,8 +79,8 @@ def test_a_room_muted_under_a_global_incident_pages_once_it_resolves_if_still_fa
                 pages.append((emitted.alert.scope, emitted.alert.key, window))
     assert pages[0] == ("global", "all", 0) and resolved_at is not None
     # The global page covered everything; the ap-south room pages once it has been clear of the
-    # incident for pending_windows window ends (counting the one it resolved in), and only it.
-    assert pages[1:] == [("room", "ap-south-room-0", resolved_at + policy.lifecycle.pending_windows - 1)]
+    # incident for release_windows window ends (counting the one it resolved in), and only it.
+    assert pages[1:] == [("room", "ap-south-room-0", resolved_at + policy.lifecycle.release_windows - 1)]
 
 
 def test_a_held_page_survives_a_restart() -> None:
@@ -94,7 +94,7 @@ def test_a_held_page_survives_a_restart() -> None:
     for window in range(3):
         step(stage, window, True)
     restored = AlertStage(policy, stage.to_state())
-    later = [e for window in range(3, 12) for e in step(restored, window, False)]
+    later = [e for window in range(3, 24) for e in step(restored, window, False)]
     assert [e.alert.key for e in later if e.alert.status == "firing" and e.muted is None] == ["room-1"]
 
 
