@@ -7,8 +7,10 @@ import json
 import numpy as np
 
 from core.schemas import RoomHealth
-from detectors.ensemble import EnsembleConfig, RoomEnsemble
+from detectors.ensemble import SPANS_ON, EnsembleConfig, RoomEnsemble
 from detectors.span import ErrorSpans
+
+SPANS = EnsembleConfig(span=SPANS_ON)  # off by default (EnsembleConfig.span)
 
 START_MS = 1_795_323_600_000
 
@@ -35,7 +37,7 @@ def _crash_kinds(ensemble: RoomEnsemble, window: RoomHealth) -> dict[str, bool]:
 
 def test_a_third_of_a_40_listener_room_crashing_pages_within_a_minute_though_no_window_has_five() -> None:
     rng = np.random.default_rng(3)
-    ensemble = RoomEnsemble(EnsembleConfig())
+    ensemble = RoomEnsemble(SPANS)
     quiet = [_crash_kinds(ensemble, _background(rng, i)) for i in range(120)]
     assert not any(any(kinds.values()) for kinds in quiet)
     failing = list(range(2000, 2013))  # 13 people, each crashing about every 45 s
@@ -54,7 +56,7 @@ def test_a_third_of_a_40_listener_room_crashing_pages_within_a_minute_though_no_
 
 def test_one_source_in_every_window_beside_ordinary_errors_is_not_an_outage() -> None:
     rng = np.random.default_rng(4)
-    ensemble = RoomEnsemble(EnsembleConfig())
+    ensemble = RoomEnsemble(SPANS)
     for i in range(120):
         _crash_kinds(ensemble, _background(rng, i))
     spammer = 7_777
@@ -79,10 +81,10 @@ def test_the_tail_of_a_recovered_trickle_does_not_keep_the_span_bad() -> None:
 
 def test_spans_survive_the_state_round_trip() -> None:
     rng = np.random.default_rng(5)
-    ensemble = RoomEnsemble(EnsembleConfig())
+    ensemble = RoomEnsemble(SPANS)
     for i in range(40):
         ensemble.observe(_window(i, 13.0, [int(p) for p in rng.choice(50, size=3, replace=False)]))
-    restored = RoomEnsemble.from_state(json.loads(json.dumps(ensemble.to_state())), EnsembleConfig())
+    restored = RoomEnsemble.from_state(json.loads(json.dumps(ensemble.to_state())), SPANS)
     assert restored.to_state() == ensemble.to_state()
     window = _window(40, 13.0, [1, 2, 3])
     assert ensemble.observe(window) == restored.observe(window)
