@@ -211,10 +211,15 @@ class RoomEnsemble:
         if spans is not None:
             spans.window(window.window_start, listeners)
 
-        def over_spans(kind: str, ratio: ErrorRatio, count: float, sources: frozenset[int] | None) -> SpanVerdict:
+        def over_spans(kind: str, ratio: ErrorRatio, count: float, codes: list[str]) -> SpanVerdict:
+            """``kind``'s span verdict, its count made of ``codes``' error clients (nothing when spans are off)."""
             if spans is None:
                 return NOTHING
-            spans.add(kind, window.window_start, listeners, count, sources)
+            sources: frozenset[int] | None = frozenset()
+            for code in codes:  # None as soon as one code had too many sources to list
+                listed = tokens.get(code) if tokens is not None else None
+                sources = None if listed is None or sources is None else sources | frozenset(listed)
+            spans.add(kind, window.window_start, count, sources)
             if not ratio.ready:
                 return NOTHING
             verdict = spans.judge(kind, (ratio.errors, ratio.trials), ratio.min_ratio, ratio.alarm_lift,
@@ -222,9 +227,6 @@ class RoomEnsemble:
             if verdict.score >= config.span_suspect_score:  # a trickle must not become the baseline it is judged on
                 suspicious.add(kind)
             return verdict
-
-        def sources_of(code: str) -> frozenset[int] | None:
-            return frozenset(tokens[code]) if tokens is not None and code in tokens else None
 
         decisions: list[Decision] = []
         self.seen_codes.update(code for code, count in by_code.items() if count > 0 and code in self.code_volume)
@@ -241,7 +243,7 @@ class RoomEnsemble:
                         self._ratio_evidence(ratio, count, listeners, ratio_score)]
             # A window bad on its own is its own evidence: leaving its errors out of the spans keeps the end
             # of a loud incident, with a background blip, from paging as a five-minute trickle.
-            span = over_spans(code, ratio, 0.0 if bad else count, sources_of(code))
+            span = over_spans(code, ratio, 0.0 if bad else count, [code] if count > 0 else [])
             if span.bad and not bad:  # the trickle no one window proves
                 bad, score = True, max(score, span.score)
                 evidence.append(self._span_evidence(span, window))
@@ -263,11 +265,8 @@ class RoomEnsemble:
         # decision only when it made it bad (a good window's score is what this
         # window alone proves, which is what alerting weighs as suspect).
         ratio_decision_score = max(ratio_score, cusum_score) if ratio_bad else ratio_score
-        every: frozenset[int] | None = frozenset()
-        for code, count in by_code.items():
-            part = sources_of(code) if count > 0 else frozenset()
-            every = None if part is None or every is None else every | part
-        span = over_spans("error_ratio", self.ratio, 0.0 if ratio_bad else clients, every)
+        span = over_spans("error_ratio", self.ratio, 0.0 if ratio_bad else clients,
+                          [code for code, count in by_code.items() if count > 0])
         if span.bad and not ratio_bad:
             ratio_bad, ratio_decision_score = True, max(ratio_decision_score, span.score)
             ratio_evidence = [*ratio_evidence, self._span_evidence(span, window)]

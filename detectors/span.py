@@ -49,13 +49,15 @@ fails the people or still-going test.
 
 >>> spans = ErrorSpans()
 >>> for i in range(12):  # 33 listeners a window; two people report every other window
-...     spans.add("crash", i * 10_000, 33.0, float(i % 2 * 2), frozenset({1, 2}) if i % 2 else frozenset())
+...     spans.window(i * 10_000, 33.0)
+...     spans.add("crash", i * 10_000, float(i % 2 * 2), frozenset({1, 2}) if i % 2 else frozenset())
 >>> spans.judge("crash", (8.0, 4000.0), 0.002, 2.0, 5.0).bad   # two people, however often, are not an outage
 False
 >>> spans.judge("crash", (8.0, 4000.0), 0.002, 2.0, 5.0).errors   # nor does either count in more than 2 of 6 windows
 4.0
 >>> for i in range(12, 18):  # six others crash, each reporting every 30 s
-...     spans.add("crash", i * 10_000, 33.0, 2.0, frozenset({3 + 2 * (i % 3), 4 + 2 * (i % 3)}))
+...     spans.window(i * 10_000, 33.0)
+...     spans.add("crash", i * 10_000, 2.0, frozenset({3 + 2 * (i % 3), 4 + 2 * (i % 3)}))
 >>> best = spans.judge("crash", (8.0, 4000.0), 0.002, 2.0, 5.0)
 >>> best.bad, best.windows, best.errors, best.sources, round(best.expected, 2)
 (True, 6, 12.0, 6, 0.4)
@@ -136,10 +138,8 @@ class ErrorSpans:
             return
         self.listeners.append((window_start, max(listeners, 0.0)))
 
-    def add(self, kind: str, window_start: int, listeners: float, errors: float,
-            sources: frozenset[int] | None) -> None:
-        """Record ``kind``'s error clients in a window (``sources`` None: too many to list)."""
-        self.window(window_start, listeners)
+    def add(self, kind: str, window_start: int, errors: float, sources: frozenset[int] | None) -> None:
+        """Record ``kind``'s error clients in the window ``window`` started (``sources`` None: too many to list)."""
         ring = self.errors.get(kind)
         if ring is None:
             if errors <= 0:
@@ -167,9 +167,14 @@ class ErrorSpans:
 
     def _judge_span(self, windows: list[tuple[int, float]], ring: deque[tuple[int, float, frozenset[int] | None]],
                     baseline: tuple[float, float], floor: float, alarm_lift: float, min_errors: float) -> SpanVerdict:
+        trials = baseline[1]
+        ratio = max(baseline[0] / trials, floor)
+        listeners = sum(count for _, count in windows)
+        expected = max(listeners * ratio, 1e-9)
+        if alarm_lift * expected / len(windows) >= min_errors:  # the window test sees this key's rises itself
+            return NOTHING
         first = windows[0][0]
         recent_from = windows[-max(RECENT_WINDOWS, len(windows) // 3)][0]
-        listeners = sum(count for _, count in windows)
         recent_listeners = sum(count for start, count in windows if start >= recent_from)
         errors = recent = 0.0
         seen: dict[int, float] = {}  # source -> the error clients it accounts for, its window's share each
@@ -190,11 +195,6 @@ class ErrorSpans:
         errors -= sum(part - cap for part in seen.values() if part > cap)
         people = len(seen) if listed else max(len(seen), int(errors))
         without_top = errors - min(max(seen.values(), default=0.0), cap)
-        trials = baseline[1]
-        ratio = max(baseline[0] / trials, floor)
-        expected = max(listeners * ratio, 1e-9)
-        if alarm_lift * expected / len(windows) >= min_errors:  # the window test sees this key's rises itself
-            return NOTHING
         score = min(squash(binomial_deviance(without_top, ratio * trials, listeners / (listeners + trials)),
                            self.d_alarm),
                     squash(without_top / expected - 1.0, alarm_lift - 1.0))

@@ -69,13 +69,13 @@ def test_one_source_in_every_window_beside_ordinary_errors_is_not_an_outage() ->
 def test_the_tail_of_a_recovered_trickle_does_not_keep_the_span_bad() -> None:
     spans = ErrorSpans()
     baseline, floor = (8.0, 4000.0), 0.002
-    for i in range(24):  # six people, each reporting every 30 s
-        spans.add("crash", i * 10_000, 13.0, 2.0, frozenset({i % 3 * 2, i % 3 * 2 + 1}))
-    for i in range(24, 30):
-        spans.add("crash", i * 10_000, 13.0, 2.0, frozenset({i % 3 * 2, i % 3 * 2 + 1}))
+    for i in range(30):  # six people, each reporting every 30 s
+        spans.window(i * 10_000, 13.0)
+        spans.add("crash", i * 10_000, 2.0, frozenset({i % 3 * 2, i % 3 * 2 + 1}))
     assert spans.judge("crash", baseline, floor, 2.0, 5.0).bad
     for i in range(30, 40):  # recovered: one ordinary error
-        spans.add("crash", i * 10_000, 13.0, 1.0 if i == 36 else 0.0, frozenset({99}) if i == 36 else frozenset())
+        spans.window(i * 10_000, 13.0)
+        spans.add("crash", i * 10_000, 1.0 if i == 36 else 0.0, frozenset({99}) if i == 36 else frozenset())
     assert not spans.judge("crash", baseline, floor, 2.0, 5.0).bad
 
 
