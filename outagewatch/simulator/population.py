@@ -89,6 +89,44 @@ class CompiledSelector:
         self.room_cluster = world.room_cluster
 
     def mask(self, pool: Pool) -> np.ndarray:
+        """The selected rows: those matching the selector whose ``unit_hash`` is below its fraction."""
+        mask = self.matching(pool)
+        if self.fraction < 1.0:
+            mask &= unit_hash(pool.uid, self.salt) < self.fraction
+        return mask
+
+    def people(self, pool: Pool, row_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, people)``: the rows with someone selected, and how many of a row's ``row_weight`` are.
+
+        A row standing for w people (a seat) holds ``floor(fraction * w + 1 - u)`` selected ones, u its
+        ``unit_hash``: fraction * w on average, the same ones every second, and for a row of one person
+        exactly ``mask``'s choice. Choosing whole seats instead would put a 1 % slice of a version
+        into the two or three seats the hash picks, which may all sit in one room.
+
+        >>> import numpy as np
+        >>> from outagewatch.simulator.scenarios import Effect, Selector
+        >>> pool = Pool(*(np.zeros(10_000, dtype=np.int64) for _ in POOL_FIELDS))
+        >>> pool.uid = np.arange(10_000)
+        >>> class OneRoom:
+        ...     room_index, room_cluster = {}, np.zeros(1, dtype=np.int64)
+        >>> selector = CompiledSelector(Effect("e", Selector(fraction=0.01, salt=1), ()), OneRoom())  # type: ignore[arg-type]
+        >>> rows, people = selector.people(pool, np.full(10_000, 300.0))
+        >>> rows.shape[0], round(float(people.sum()) / 10_000, 1)   # every seat holds about 3 of its 300
+        (10000, 3.0)
+        >>> rows, people = selector.people(pool, np.ones(10_000))
+        >>> bool((rows == np.flatnonzero(selector.mask(pool))).all()), set(people.tolist())
+        (True, {1.0})
+        """
+        rows = np.flatnonzero(self.matching(pool))
+        weight = row_weight[rows]
+        if self.fraction >= 1.0:
+            return rows, weight
+        people = np.floor(self.fraction * weight + 1.0 - unit_hash(pool.uid[rows], self.salt))
+        keep = people > 0
+        return rows[keep], people[keep]
+
+    def matching(self, pool: Pool) -> np.ndarray:
+        """The rows the selector's rooms, cluster, region, platform and version name (before its fraction)."""
         mask = np.ones(pool.size, dtype=bool)
         if self.rooms.size:
             mask &= np.isin(pool.room, self.rooms)
@@ -102,8 +140,6 @@ class CompiledSelector:
             mask &= pool.platform == self.platform
         if self.version >= 0:
             mask &= pool.version == self.version
-        if self.fraction < 1.0:
-            mask &= unit_hash(pool.uid, self.salt) < self.fraction
         return mask
 
     def share_mask(self, pool: Pool, share: float) -> np.ndarray:

@@ -70,15 +70,21 @@ def no_errors() -> ErrorDraw:
 
 def draw_errors(rng: np.random.Generator, uid: np.ndarray, room: np.ndarray, candidates: np.ndarray,
                 listener_weight: np.ndarray, rate_per_s: float | np.ndarray, cap_per_s: float,
-                code: int | None = None, mix: np.ndarray | None = None) -> ErrorDraw:
+                code: int | None = None, mix: np.ndarray | None = None,
+                people: np.ndarray | None = None) -> ErrorDraw:
     """One second of reports at ``rate_per_s`` per listener among pool rows ``candidates``.
 
     ``rate_per_s`` is one rate, or one per room (indexed by room). ``code``
     is every report's code (-1: none, for joins and leaves), or the codes are
-    drawn from ``mix`` (probabilities over ``ERROR_CODES``).
+    drawn from ``mix`` (probabilities over ``ERROR_CODES``). ``people``: how
+    many of each candidate's listeners report (``CompiledSelector.people``),
+    each a person numbered below it; by default all its room's weight.
     """
     if not candidates.shape[0] or not np.any(np.asarray(rate_per_s) > 0):
         return no_errors()
+    if people is not None:
+        return _draw_people(rng, uid, room, candidates, people, listener_weight.shape[0], rate_per_s, cap_per_s,
+                            code)
     n_rooms = listener_weight.shape[0]
     candidate_room = room[candidates]
     per_room = np.bincount(candidate_room, minlength=n_rooms)
@@ -101,6 +107,23 @@ def draw_errors(rng: np.random.Generator, uid: np.ndarray, room: np.ndarray, can
     return ErrorDraw(rows, pick_room, codes, uid[rows] + person * SUB_CLIENT, report_weight[pick_room])
 
 
+def _draw_people(rng: np.random.Generator, uid: np.ndarray, room: np.ndarray, rows: np.ndarray, people: np.ndarray,
+                 n_rooms: int, rate_per_s: float | np.ndarray, cap_per_s: float, code: int | None) -> ErrorDraw:
+    """``draw_errors`` for rows of ``people`` reporting people each (the same ones: persons below that number)."""
+    row_room = room[rows]
+    rate = np.asarray(rate_per_s)
+    per_row = people * (rate[row_room] if rate.ndim else rate)
+    report_weight = np.maximum(1.0, np.bincount(row_room, weights=per_row, minlength=n_rooms) / cap_per_s)
+    counts = rng.poisson(per_row / report_weight[row_room])
+    picked = np.repeat(np.arange(rows.shape[0]), counts)
+    if not picked.shape[0]:
+        return no_errors()
+    person = (rng.random(picked.shape[0]) * people[picked]).astype(np.int64)
+    chosen = rows[picked]
+    codes = np.full(picked.shape[0], -1 if code is None else code, dtype=np.int64)
+    return ErrorDraw(chosen, row_room[picked], codes, uid[chosen] + person * SUB_CLIENT, report_weight[row_room[picked]])
+
+
 def weighted_errors(rng: np.random.Generator, pool: Pool, weight: np.ndarray, active: list[Active],
                     base_mix: np.ndarray, spammer: Callable[[Active], Part]) -> list[Part]:
     """One second of the normal errors and every active effect's, per person, as parts (a spammer's its own)."""
@@ -112,10 +135,10 @@ def weighted_errors(rng: np.random.Generator, pool: Pool, weight: np.ndarray, ac
         if effect.spam_per_s:
             spam.append(spammer(item))
             continue
-        chosen = np.flatnonzero(selector.mask(pool))
+        chosen, people = selector.people(pool, weight[pool.room])
         for code, rate in effect.error_rates.items():
             draws.append((index, draw_errors(rng, pool.uid, pool.room, chosen, weight, rate * level,
-                                             FAILURE_ERRORS_CAP_PER_S, code=ERROR_CODES.index(code))))
+                                             FAILURE_ERRORS_CAP_PER_S, code=ERROR_CODES.index(code), people=people)))
     parts = [Part(pool.take(draw.rows), ERROR, draw.code, origin=np.full(draw.rows.shape[0], index),
                   weight=draw.weight, client=draw.client) for index, draw in draws if draw.rows.shape[0]]
     return parts + spam
@@ -142,9 +165,10 @@ def churn(rng: np.random.Generator, pool: Pool, weight: np.ndarray, deficit: np.
                                      FAILURE_ERRORS_CAP_PER_S, code=JOIN_FAILED))]
     for index, effect, selector, level in active:
         if effect.join_failure:
-            slice_ = heavy[selector.mask(pool.take(heavy))]
+            # A joiner is in the failing share as often as a listener is (``CompiledSelector.people``).
+            slice_ = heavy[selector.matching(pool.take(heavy))]
             draws.append((ERROR, index, draw_errors(rng, pool.uid, pool.room, slice_, weight,
-                                                    joining * min(0.95, effect.join_failure * level),
+                                                    joining * min(0.95, effect.join_failure * level) * selector.fraction,
                                                     FAILURE_ERRORS_CAP_PER_S, code=JOIN_FAILED)))
     return [Part(pool.take(draw.rows), kind, draw.code, origin=np.full(draw.rows.shape[0], origin),
                  weight=draw.weight, client=draw.client) for kind, origin, draw in draws if draw.rows.shape[0]]
