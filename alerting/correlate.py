@@ -46,6 +46,8 @@ class Verdict:
     decision: Decision
     summary: str
     affected: list[str]
+    # The error codes it is bad on: its rooms' and its own aggregate verdicts' (``Tracked.codes``).
+    codes: frozenset[str] = frozenset()
 
 
 def group_of(labels: Mapping[str, str], group_labels: Sequence[str]) -> tuple[str, str] | None:
@@ -110,7 +112,8 @@ def judge_groups(
             evidence=evidence,
             labels={label: group},
         )
-        verdicts.append(Verdict(decision, incident_summary(group, rooms, active_rooms, kinds, own=own), rooms))
+        codes = frozenset({*kinds, *(d.kind for d in own)}) if bad else frozenset()
+        verdicts.append(Verdict(decision, incident_summary(group, rooms, active_rooms, kinds, own=own), rooms, codes))
     return verdicts
 
 

@@ -257,6 +257,7 @@ class AlertEngine:
             event = observe(track, verdict.decision, self._group_lifecycle, verdict.summary, verdict.affected)
             if event is not None:
                 events.append(event)
+            track.codes = sorted(set(track.codes) | verdict.codes) if track.open else []
             if track.phase == "inactive":
                 del self._groups[verdict.decision.key]
         verdict = judge_global(verdicts, [d for d in recent if d.scope == "global"], grouping, self._watermark)

@@ -99,7 +99,10 @@ class WideFirst:
     incidents are the open cluster and global incidents and the open
     ``platform``/``app_version`` alerts. While one is open:
 
-    - a room's alert of the incident's own error code does not page;
+    - a room's alert of the incident's own error code does not page: a
+      platform's or version's, or one a cluster incident is bad on
+      (``Tracked.codes``) whichever group the room's listeners put it in, as
+      the rooms hosted in a failing cluster have listeners in every region;
     - a generic alert (``error_ratio``, ``volume``) of a room, platform or
       version does not page (it names no cause of its own);
     - nor does a ``heartbeat_loss`` one while the wide alert is an incident or
@@ -122,7 +125,7 @@ class WideFirst:
             wide_leaf = track.scope in WIDE_LEAF_SCOPES
             if not (wide_leaf or track.scope in ("cluster", "global")):
                 continue
-            same_code = wide_leaf and alert.scope == "room" and track.kind == alert.kind
+            same_code = alert.scope == "room" and (track.kind == alert.kind if wide_leaf else alert.kind in track.codes)
             silenced = alert.kind == HEARTBEAT_LOSS and (not wide_leaf or track.kind == HEARTBEAT_LOSS)
             if generic or same_code or silenced:
                 return f"inhibited by the wider {track.scope} {track.key} {track.kind} alert {track.fingerprint}"

@@ -65,6 +65,9 @@ class Tracked:
     labels: dict[str, str] = field(default_factory=dict)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     affected: list[str] = field(default_factory=list)
+    # An incident's error codes this episode (``alerting.correlate.Verdict.codes``): ``WideFirst`` keeps
+    # rooms failing with one of them from paging beside it.
+    codes: list[str] = field(default_factory=list)
 
     @classmethod
     def new(cls, scope: str, key: str, kind: str) -> Tracked:

@@ -50,6 +50,12 @@ most of it. The global window never explains others (it contains them all);
 when two aggregates explain each other (a crash only on one version in one
 region), the one with fewer listeners is the diagnosis and still pages.
 
+A room clear again for at most ``tail_windows`` windows (3) still counts,
+with its current window's counts: a big room's failure has a tail (slow
+clients, late reports) that keeps a small platform or version lit for a
+window or two after the room itself is clear, and that tail paged as the
+platform's incident.
+
 Counts come from a decision's evidence: ``volume_baseline`` observes distinct
 error clients, ``error_ratio`` the ratio (so listeners = clients / ratio);
 ``error_ratio`` decisions carry no count and borrow their ``volume`` sibling's.
@@ -154,8 +160,12 @@ class Explained:
     # A platform or version verdict scoring this much may name a room's incident (``awaited``;
     # ``LifecyclePolicy.suspect_score``); None: none is ever awaited.
     suspect_score: float | None = 0.4
+    # A room still explains what it lifts for this many windows after its last bad one: its failure's
+    # tail (slow clients, late reports) keeps a small platform or version lit after the room is clear.
+    tail_windows: int = 3
 
     def __post_init__(self) -> None:
+        self._last_bad: dict[str, int] = {}  # room -> the window_end of its last bad verdict (as an outage)
         self._rooms: dict[tuple[int, str], BadRooms] = {}  # (window_end, kind) -> the rooms bad there
         self._aggregates: dict[tuple[str, str, int, str], Decision] = {}
         # (window_end, kind) -> (scope, key) -> its platform and version verdicts (what ``awaited`` reads)
@@ -174,9 +184,14 @@ class Explained:
         """
         decisions = list(decisions)
         self._changes += 1
-        failing = {(d.key, d.window_end) for d in decisions if d.bad}
         # Failing as an outage, not only as a suspected forgery (whose errors still explain what they lift).
         outage = {(d.key, d.window_end) for d in decisions if d.bad and d.kind != FORGERY}
+        for key, window_end in outage:
+            self._last_bad[key] = max(window_end, self._last_bad.get(key, window_end))
+        tail = {(d.key, d.window_end) for d in decisions if not d.bad and d.key in self._last_bad
+                and d.window_end - self._last_bad[d.key] <= self.tail_windows * (d.window_end - d.window_start)}
+        failing = {(d.key, d.window_end) for d in decisions if d.bad} | tail
+        outage |= tail
         siblings = {(d.key, d.window_end, d.kind): d for d in decisions}
         for decision in decisions:
             if (decision.key, decision.window_end) not in failing:
@@ -323,6 +338,7 @@ class Explained:
         return lower < self.lift * baseline
 
     def forget_before(self, window_end: int) -> None:
+        self._last_bad = {room: end for room, end in self._last_bad.items() if end >= window_end}
         self._rooms = {slot: v for slot, v in self._rooms.items() if slot[0] >= window_end}
         self._aggregates = {slot: d for slot, d in self._aggregates.items() if slot[2] >= window_end}
         self._wide = {slot: kept for slot, kept in self._wide.items() if slot[0] >= window_end}

@@ -53,6 +53,9 @@ def test_many_rooms_in_a_region_make_one_cluster_incident_and_rooms_are_inhibite
     reasons = {engine.inhibitor.mutes(e) for e in rooms}
     assert reasons == {f"inhibited by cluster incident eu-west ({incident.fingerprint})"}  # ...but not paged
     assert engine.inhibitor.mutes(incident) is None
+    # Its codes, for WideFirst: the rooms' details_not_available, whichever region another such room is in.
+    group = engine.open_group("eu-west")
+    assert group is not None and group.codes == ["details_not_available"]
 
 
 def test_few_rooms_or_a_small_share_stay_per_room() -> None:

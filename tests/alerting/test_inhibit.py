@@ -87,6 +87,18 @@ def test_wide_first_under_an_incident_mutes_only_generic_kinds() -> None:
     assert WideFirst(OpenAlerts(track("room", "room-9", "crash"))).mutes(firing("room", "room-1", "volume")) is None
 
 
+def test_wide_first_under_an_incident_mutes_rooms_of_its_codes_in_any_group() -> None:
+    incident = track("cluster", "ap-south", "correlated")
+    incident.codes = ["timeout"]
+    muter = WideFirst(OpenAlerts(incident))
+    elsewhere = Tracked.new("room", "room-9", "timeout")
+    elsewhere.labels = {"region": "eu-west"}  # hosted in the failing cluster, listened to from eu-west
+    assert muter.mutes(elsewhere.alert("firing", T0)) == (
+        f"inhibited by the wider cluster ap-south correlated alert {incident.fingerprint}")
+    assert muter.mutes(firing("room", "room-9", "crash")) is None  # a failure of its own
+    assert muter.mutes(firing("app_version", "7.41.0", "timeout")) is None  # only rooms
+
+
 def test_a_suspected_forgery_never_mutes_a_real_alert_of_its_room() -> None:
     forgery = track("room", "room-7", "suspected_forgery", onset_ms=T0)
     real = track("room", "room-7", "details_not_available", onset_ms=T0 + 80_000)

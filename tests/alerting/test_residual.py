@@ -143,3 +143,15 @@ def test_a_room_bad_only_as_a_suspected_forgery_is_no_room_of_the_regions_incide
     explained.add_rooms([genuine, *forged])
     # Both rooms' errors still explain the region they lift: one genuine room is no region outage.
     assert explained.explains(judged("region", "eu", 0, 402, 7_000, bad=True, kind="crash"))
+
+
+def test_a_room_just_clear_still_explains_its_tail_then_stops() -> None:
+    explained = Explained()
+    explained.add_rooms([judged("room", "big-1", 0, 900, 170_000, bad=True)])
+    # Clear again, but 38 of its listeners on a small platform still see the error.
+    platform = [judged("platform", "other", i, 40, 1_200, bad=True, baseline=0.004) for i in (1, 5)]
+    explained.add_aggregates(platform)
+    explained.add_rooms([judged("room", "big-1", 1, 38, 170_000, bad=False)])
+    assert explained.explains(platform[0])
+    explained.add_rooms([judged("room", "big-1", 5, 38, 170_000, bad=False)])  # four windows on: its own
+    assert not explained.explains(platform[1])
