@@ -83,6 +83,7 @@ def draw_errors(rng: np.random.Generator, uid: np.ndarray, room: np.ndarray, can
     if not candidates.shape[0] or not np.any(np.asarray(rate_per_s) > 0):
         return no_errors()
     if people is not None:
+        assert code is not None, "draw_errors with people needs a code (a mix is drawn per room only)"
         return _draw_people(rng, uid, room, candidates, people, listener_weight.shape[0], rate_per_s, cap_per_s,
                             code)
     n_rooms = listener_weight.shape[0]
@@ -108,7 +109,7 @@ def draw_errors(rng: np.random.Generator, uid: np.ndarray, room: np.ndarray, can
 
 
 def _draw_people(rng: np.random.Generator, uid: np.ndarray, room: np.ndarray, rows: np.ndarray, people: np.ndarray,
-                 n_rooms: int, rate_per_s: float | np.ndarray, cap_per_s: float, code: int | None) -> ErrorDraw:
+                 n_rooms: int, rate_per_s: float | np.ndarray, cap_per_s: float, code: int) -> ErrorDraw:
     """``draw_errors`` for rows of ``people`` reporting people each (the same ones: persons below that number)."""
     row_room = room[rows]
     rate = np.asarray(rate_per_s)
@@ -120,7 +121,7 @@ def _draw_people(rng: np.random.Generator, uid: np.ndarray, room: np.ndarray, ro
         return no_errors()
     person = (rng.random(picked.shape[0]) * people[picked]).astype(np.int64)
     chosen = rows[picked]
-    codes = np.full(picked.shape[0], -1 if code is None else code, dtype=np.int64)
+    codes = np.full(picked.shape[0], code, dtype=np.int64)
     return ErrorDraw(chosen, row_room[picked], codes, uid[chosen] + person * SUB_CLIENT, report_weight[row_room[picked]])
 
 
