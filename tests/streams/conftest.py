@@ -42,15 +42,22 @@ def generate_reports(rooms: int, per_room: int, start_ms: int, span_ms: int, see
     return out
 
 
-def produce_batches(bootstrap: str, topic: str, reports: list[ClientReport], per_batch: int = 20) -> None:
+def produce_batches(bootstrap: str, topic: str, reports: list[ClientReport], per_batch: int = 20,
+                    producer: Any = None) -> None:
     """As the collector does: one request's reports (a short span of event time) grouped by room.
 
     Requests must stay short in event time: the watermark is per partition, so a
     message spanning seconds would make other rooms' reports in its partition late.
+    ``producer``: a ``KafkaProducer`` to reuse (flushed, not closed), for input paced
+    in wall time: a new one probes the broker first, which on a busy machine took
+    long enough for the worker to take its partition for idle (``--idle-seconds 1``)
+    and close the window the next chunk belongs to.
     """
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    owned = producer is None
+    if owned:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     for offset in range(0, len(reports), per_batch):
         chunk = reports[offset:offset + per_batch]
         by_room: dict[str, list[ClientReport]] = {}
@@ -59,7 +66,8 @@ def produce_batches(bootstrap: str, topic: str, reports: list[ClientReport], per
         for room, items in by_room.items():
             producer.send(topic, key=room.encode(), value=schemas.encode(schemas.ReportBatch(reports=items)))
     producer.flush()
-    producer.close()
+    if owned:
+        producer.close()
 
 
 def read_topic(bootstrap: str, topic: str, until: Callable[[list[Any]], bool], timeout_s: float,

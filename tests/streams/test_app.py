@@ -69,9 +69,12 @@ def check_totals(values: list[RoomHealth], reports: list[ClientReport]) -> None:
     expected = expected_rooms(reports)
     kept = latest(values)
     rooms = {(key, start): as_counts(h) for (scope, key, start), h in kept.items() if scope == "room"}
-    assert rooms == {key: {name: counts.get(name, 0.0) for name in ("reports", "joins", "errors", "listeners",
-                                                                    "error_clients")}
-                     for key, counts in expected.items()}
+    wanted = {key: {name: counts.get(name, 0.0) for name in ("reports", "joins", "errors", "listeners", "error_clients")}
+              for key, counts in expected.items()}
+    # On a mismatch, say whether reports were lost, doubled or counted late (in another window).
+    late = {(scope, key, start): h.late_reports for (scope, key, start), h in kept.items() if h.late_reports}
+    assert rooms == wanted, ({key: (rooms.get(key), wanted.get(key)) for key in set(rooms) | set(wanted)
+                              if rooms.get(key) != wanted.get(key)}, f"late: {late}")
     total = sum(r.weight for r in reports)
     assert sum(h.reports for (scope, _, _), h in kept.items() if scope == "global") == total
     assert sum(h.reports for (scope, _, _), h in kept.items() if scope == "platform") == total
@@ -97,9 +100,13 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(worker_topics: WorkerTopic
     chunks = [reports[i:i + 300] for i in range(0, len(reports), 300)]
 
     def produce_paced() -> None:  # input keeps arriving while the worker dies and comes back
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=5)
         for chunk in chunks:
-            produce_batches(kafka_bootstrap, worker_topics.reports, chunk)
+            produce_batches(kafka_bootstrap, worker_topics.reports, chunk, producer=producer)
             time.sleep(0.6)
+        producer.close()
 
     producer = threading.Thread(target=produce_paced)
     producer.start()
