@@ -13,7 +13,13 @@ bad or not (the good ones let alerting resolve). For a ``RoomHealth`` window
   clients, same ratio. Counting distinct clients is what keeps one client
   spamming errors quiet. A volume detector still in warm-up (a new room) does
   not veto the ratio.
-- ``error_ratio``: all distinct error clients over listeners, proven above
+- ``join_failed`` is judged as a share of join attempts (the window's joins,
+  at least the mean of the key's last ``JOIN_WINDOWS``, plus its failed
+  joins) **and** as a share of listeners: both must be proven up. A room
+  filling at 50k a minute makes far more attempts than its listeners'
+  rhythm; a sampled crowd's joins come in lumps while its failures come one
+  by one (``PER_ATTEMPT_CODES``).
+- ``error_ratio``: all distinct error clients but failed joins over listeners, proven above
   normal by ``ErrorRatio``, or a sustained rise by ``Cusum`` (slow
   degradations the baselines would absorb) while the current window is still
   above the CUSUM reference and the ratio score is at least ``confirm_score``.
@@ -62,6 +68,7 @@ forest learns only normal windows (and one anomalous window in
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
@@ -137,6 +144,24 @@ SPANS_ON: dict[str, Any] = {"spans": (6, 30), "alpha": 1e-7, "min_sources": 3}
 HEARTBEAT_LOSS = "heartbeat_loss"
 # Windows a room keeps judging ``suspected_forgery`` (good) after its last bad one, so the alert can resolve.
 FORGERY_FOLLOW_UP = 10
+# Codes a client reports instead of joining: a share of the join attempts (joins plus those failures), not of
+# the listeners. A room filling at 50k a minute makes far more attempts than its listeners' normal rhythm, and
+# at the usual one failure in a hundred its failed joins lifted its region, platform and version over a
+# baseline learned per listener (mega_room's false pages). Nor are they in ``error_ratio``, which is per listener.
+PER_ATTEMPT_CODES = frozenset({"join_failed"})
+# Windows whose mean joins a window's join attempts are at least. Joins of a sampled crowd arrive in lumps
+# (one report standing for 2,700 people): a region can see none for a window while its failed joins,
+# reported one by one, keep coming.
+JOIN_WINDOWS = 6
+
+
+def exposure(code: str, clients: float, listeners: float, joins: float) -> float:
+    """What ``code``'s ``clients`` are a share of: the window's listeners, or its join attempts.
+
+    >>> exposure("crash", 12.0, 4_000.0, 900.0), exposure("join_failed", 12.0, 4_000.0, 900.0)
+    (4000.0, 912.0)
+    """
+    return joins + clients if code in PER_ATTEMPT_CODES else listeners
 
 
 def error_clients(window: RoomHealth) -> tuple[float, dict[str, float]]:
@@ -145,6 +170,11 @@ def error_clients(window: RoomHealth) -> tuple[float, dict[str, float]]:
     if window.capped_error_clients is None or window.capped_error_clients_by_code is None:
         return window.error_clients, window.error_clients_by_code
     return window.capped_error_clients, window.capped_error_clients_by_code
+
+
+def _of(kind: str) -> str:
+    """What a kind's ratio evidence counts its error clients among."""
+    return "join attempts" if kind in PER_ATTEMPT_CODES else "listeners"
 
 
 def _severity(config: EnsembleConfig, bad: bool, score: float, clients: float) -> Severity:
@@ -165,6 +195,8 @@ class RoomEnsemble:
         self.cusum = Cusum(**config.cusum)
         self.code_volume = {code: VolumeBaseline(**config.volume) for code in ERROR_CODES}
         self.code_ratio = {code: ErrorRatio(**config.ratio) for code in ERROR_CODES}
+        # A per-attempt code's share of listeners too: both must be proven up (``PER_ATTEMPT_CODES``).
+        self.listener_ratio = {code: ErrorRatio(**config.ratio) for code in PER_ATTEMPT_CODES}
         self.audience = Audience(**(config.audience if scope == "room"
                                     else {**config.audience, **config.aggregate_audience}))
         # The region of the key's last window with its usual audience: a room whose listeners in one region
@@ -177,12 +209,18 @@ class RoomEnsemble:
         self.forgery_follow_up = 0
         # A room's recent windows, for the trickle no single window proves; aggregates have no sources.
         self.spans = ErrorSpans(**config.span) if scope == "room" and config.span is not None else None
+        # The joins of the key's last windows (``JOIN_WINDOWS``): what a failed join is a share of.
+        self.recent_joins: deque[float] = deque(maxlen=JOIN_WINDOWS)
 
     def observe(self, window: RoomHealth) -> list[Decision]:
         config = self.config
         listeners = max(float(window.listeners), 0.0)
+        self.recent_joins.append(max(float(window.joins), 0.0))
+        joins = max(self.recent_joins[-1], sum(self.recent_joins) / len(self.recent_joins))
         judged, by_code = error_clients(window)
-        clients = max(float(judged), 0.0)
+        all_clients = max(float(judged), 0.0)
+        # error_ratio, volume and the CUSUM judge the share of listeners; failed joins have their own kind.
+        clients = max(all_clients - sum(max(float(by_code.get(code, 0.0)), 0.0) for code in PER_ATTEMPT_CODES), 0.0)
         labels = {"region": window.region} if window.region else {}
 
         def decision(kind: str, bad: bool, score: float, kind_clients: float, evidence: list[Evidence]) -> Decision:
@@ -191,18 +229,18 @@ class RoomEnsemble:
                             severity=_severity(config, bad, score, kind_clients), labels=labels,
                             error_keep=window.error_keep)
 
-        def pooled(made: Decision, ratio: ErrorRatio, errors: float, score: float) -> Decision:
+        def pooled(made: Decision, ratio: ErrorRatio, errors: float, trials: float, score: float) -> Decision:
             """``made`` reaching back to the previous window if the rise began there (see the module doc)."""
             before = self.previous.pop(made.kind, None)
             if score > 0 and errors >= config.min_error_clients:  # elevated: the next window may pool with it
-                self.previous[made.kind] = (window.window_start, window.window_end, errors, listeners)
+                self.previous[made.kind] = (window.window_start, window.window_end, errors, trials)
             if not made.bad or before is None or before[1] != window.window_start:
                 return made
-            both_errors, both_listeners = before[2] + errors, before[3] + listeners
-            both_score = ratio.score_one(both_errors, both_listeners)
+            both_errors, both_trials = before[2] + errors, before[3] + trials
+            both_score = ratio.score_one(both_errors, both_trials)
             if both_score < config.threshold:
                 return made
-            evidence = self._ratio_evidence(ratio, both_errors, both_listeners, both_score)
+            evidence = self._ratio_evidence(ratio, both_errors, both_trials, both_score, _of(made.kind))
             evidence.detail = f"with the window before: {evidence.detail}"
             return msgspec.structs.replace(made, evidence=[*made.evidence, evidence], since=before[0])
 
@@ -234,20 +272,28 @@ class RoomEnsemble:
             if code not in self.seen_codes:
                 continue
             count = max(float(by_code.get(code, 0.0)), 0.0)
+            trials = exposure(code, count, listeners, joins)
             volume, ratio = self.code_volume[code], self.code_ratio[code]
-            volume_score, ratio_score = volume.score_one(count, window.window_start), ratio.score_one(count, listeners)
+            volume_score, ratio_score = volume.score_one(count, window.window_start), ratio.score_one(count, trials)
+            evidence = [self._volume_evidence(volume, count, volume_score, window.window_start),
+                        self._ratio_evidence(ratio, count, trials, ratio_score, _of(code))]
+            per_listener = self.listener_ratio.get(code)
+            if per_listener is not None:
+                listener_score = per_listener.score_one(count, listeners)
+                evidence.append(self._ratio_evidence(per_listener, count, listeners, listener_score))
+                ratio_score = min(ratio_score, listener_score)
             volume_agrees = volume_score >= config.threshold or not volume.ready
             bad = count >= config.min_error_clients and ratio_score >= config.threshold and volume_agrees
             score = min(ratio_score, volume_score) if volume.ready else ratio_score
-            evidence = [self._volume_evidence(volume, count, volume_score, window.window_start),
-                        self._ratio_evidence(ratio, count, listeners, ratio_score)]
             # A window bad on its own is its own evidence: leaving its errors out of the spans keeps the end
-            # of a loud incident, with a background blip, from paging as a five-minute trickle.
-            span = over_spans(code, ratio, 0.0 if bad else count, [code] if count > 0 else [])
+            # of a loud incident, with a background blip, from paging as a five-minute trickle. The spans
+            # count exposure in listeners, so a per-attempt code is judged window by window only.
+            spanned = 0.0 if bad or code in PER_ATTEMPT_CODES else count
+            span = over_spans(code, ratio, spanned, [code] if spanned > 0 else [])
             if span.bad and not bad:  # the trickle no one window proves
                 bad, score = True, max(score, span.score)
                 evidence.append(self._span_evidence(span, window))
-            decisions.append(pooled(decision(code, bad, score, count, evidence), ratio, count, score))
+            decisions.append(pooled(decision(code, bad, score, count, evidence), ratio, count, trials, score))
 
         volume_score, ratio_score = self.volume.score_one(clients, window.window_start), self.ratio.score_one(clients, listeners)
         observed_ratio = clients / max(listeners, clients) if clients > 0 else 0.0
@@ -266,21 +312,21 @@ class RoomEnsemble:
         # window alone proves, which is what alerting weighs as suspect).
         ratio_decision_score = max(ratio_score, cusum_score) if ratio_bad else ratio_score
         span = over_spans("error_ratio", self.ratio, 0.0 if ratio_bad else clients,
-                          [code for code, count in by_code.items() if count > 0])
+                          [code for code, count in by_code.items() if count > 0 and code not in PER_ATTEMPT_CODES])
         if span.bad and not ratio_bad:
             ratio_bad, ratio_decision_score = True, max(ratio_decision_score, span.score)
             ratio_evidence = [*ratio_evidence, self._span_evidence(span, window)]
         decisions.append(pooled(decision("error_ratio", ratio_bad, ratio_decision_score, clients, ratio_evidence),
-                                self.ratio, clients, ratio_score))
+                                self.ratio, clients, listeners, ratio_score))
         volume_bad = enough and volume_score >= config.threshold and ratio_score >= config.confirm_score
         decisions.append(decision("volume", volume_bad, volume_score, clients, [
             self._volume_evidence(self.volume, clients, volume_score, window.window_start), ratio_evidence[0]]))
-        forgery = self._forgery(window, clients)
+        forgery = self._forgery(window, all_clients)
         if forgery is not None:
             decisions.append(forgery)
         decisions.append(self._audience(window))
 
-        self._learn(window, by_code, listeners, clients, observed_ratio, use_cusum, suspicious)
+        self._learn(window, by_code, listeners, joins, clients, observed_ratio, use_cusum, suspicious)
         return decisions
 
     def observe_dark(self, window: RoomHealth) -> list[Decision]:
@@ -350,11 +396,14 @@ class RoomEnsemble:
                         error_keep=window.error_keep, evidence=[Evidence(detector="source_cap", observed=float(window.error_clients),
                                            baseline=capped, score=score, detail=detail)])
 
-    def _learn(self, window: RoomHealth, by_code: dict[str, float], listeners: float, clients: float,
-               observed_ratio: float, use_cusum: bool, suspicious: set[str]) -> None:
+    def _learn(self, window: RoomHealth, by_code: dict[str, float], listeners: float, joins: float,
+               clients: float, observed_ratio: float, use_cusum: bool, suspicious: set[str]) -> None:
         for code in ERROR_CODES:
             count = max(float(by_code.get(code, 0.0)), 0.0)
-            self._learn_ratio(self.code_ratio[code], count, listeners, code in suspicious)
+            self._learn_ratio(self.code_ratio[code], count, exposure(code, count, listeners, joins),
+                              code in suspicious)
+            if code in self.listener_ratio:
+                self._learn_ratio(self.listener_ratio[code], count, listeners, code in suspicious)
             self.code_volume[code].learn_one(count, window.window_start)
         self._learn_ratio(self.ratio, clients, listeners, "error_ratio" in suspicious)
         self.volume.learn_one(clients, window.window_start)
@@ -379,12 +428,13 @@ class RoomEnsemble:
                         score=round(score, 4), detail=f"distinct error clients; {state}")
 
     @staticmethod
-    def _ratio_evidence(ratio: ErrorRatio, errors: float, listeners: float, score: float) -> Evidence:
+    def _ratio_evidence(ratio: ErrorRatio, errors: float, listeners: float, score: float,
+                        of: str = "listeners") -> Evidence:
         trials = max(listeners, errors)
         observed = errors / trials if trials > 0 else 0.0
         return Evidence(detector="error_ratio", observed=round(observed, 6), baseline=round(ratio.baseline_ratio, 6),
                         score=round(score, 4),
-                        detail=f"{errors:.0f} error clients of {listeners:.0f} listeners, "
+                        detail=f"{errors:.0f} error clients of {listeners:.0f} {of}, "
                                f"proven lift x{ratio.lift(errors, listeners):.2f} (alarm x{ratio.alarm_lift:g})")
 
     def to_state(self) -> dict[str, Any]:
@@ -392,11 +442,13 @@ class RoomEnsemble:
             "volume": self.volume.to_state(), "ratio": self.ratio.to_state(), "cusum": self.cusum.to_state(),
             "code_volume": {code: d.to_state() for code, d in self.code_volume.items()},
             "code_ratio": {code: d.to_state() for code, d in self.code_ratio.items()},
+            "listener_ratio": {code: d.to_state() for code, d in self.listener_ratio.items()},
             "seen_codes": sorted(self.seen_codes),
             "previous": {kind: list(window) for kind, window in self.previous.items()},
             "forgery_follow_up": self.forgery_follow_up,
             "audience": self.audience.to_state(),
             "home_region": self.home_region,
+            "recent_joins": list(self.recent_joins),
             **({"spans": self.spans.to_state()} if self.spans is not None else {}),
         }
 
@@ -408,6 +460,7 @@ class RoomEnsemble:
         ensemble.cusum = Cusum.from_state(state["cusum"])
         ensemble.code_volume.update({c: VolumeBaseline.from_state(s) for c, s in state["code_volume"].items()})
         ensemble.code_ratio.update({c: ErrorRatio.from_state(s) for c, s in state["code_ratio"].items()})
+        ensemble.listener_ratio.update({c: ErrorRatio.from_state(s) for c, s in state.get("listener_ratio", {}).items()})
         ensemble.seen_codes = set(state["seen_codes"])
         ensemble.previous = {kind: (int(w[0]), int(w[1]), float(w[2]), float(w[3]))
                              for kind, w in state.get("previous", {}).items()}
@@ -415,6 +468,7 @@ class RoomEnsemble:
         if "audience" in state:  # a state saved before the audience existed: it warms up afresh (one minute)
             ensemble.audience = Audience.from_state(state["audience"])
         ensemble.home_region = str(state.get("home_region", ""))
+        ensemble.recent_joins.extend(float(joins) for joins in state.get("recent_joins", ()))
         if ensemble.spans is not None and "spans" in state:  # a state saved before spans: they fill in 5 minutes
             ensemble.spans = ErrorSpans.from_state(state["spans"])
         return ensemble

@@ -63,6 +63,50 @@ def _crash_verdicts(ensemble: RoomEnsemble, first: int, counts: list[int], liste
             for d in ensemble.observe(_crashes(i, count, listeners)) if d.kind == "crash"]
 
 
+def _joins(index: int, listeners: float, joins: float, failed: int) -> RoomHealth:
+    """Window ``index`` of a region: ``joins`` people joined, ``failed`` clients failed to."""
+    return RoomHealth(scope="region", key="us-east", window_start=index * 10_000, window_end=(index + 1) * 10_000,
+                      listeners=listeners, joins=joins, error_clients=failed,
+                      error_clients_by_code={"join_failed": failed})
+
+
+def _join_verdicts(windows: list[RoomHealth]) -> list[Decision]:
+    ensemble = RoomEnsemble(EnsembleConfig(), scope="region")
+    return [d for window in windows for d in ensemble.observe(window) if d.kind == "join_failed"]
+
+
+def test_a_crowd_joining_at_the_usual_failure_rate_is_no_join_outage() -> None:
+    # 5,000 listeners, 100 joins a window, 1% failing; then a new room fills: 4,000 joins a window in lumps
+    # (a sampled crowd's reports stand for 2,700 people each), heartbeats lagging, and still 1% of the
+    # attempts fail: six times the failures per listener this region knows.
+    rng = np.random.default_rng(11)
+    steady = [_joins(i, 5_000.0, 100.0, int(rng.binomial(100, 0.01))) for i in range(60)]
+    lumps = [2_700.0 * int(rng.poisson(1.5)) for _ in range(30)]
+    lumps[0] = 2_700.0  # the crowd's first joins come with its first failures (a window of failures alone pages)
+    filling = [_joins(60 + i, 5_000.0 + 1_000.0 * i, lump, int(rng.binomial(4_000, 0.01)))
+               for i, lump in enumerate(lumps)]
+    verdicts = _join_verdicts(steady + filling)
+    assert not any(d.bad for d in verdicts)
+    assert "join attempts" in verdicts[-1].evidence[1].detail and "listeners" in verdicts[-1].evidence[2].detail
+
+
+def test_joins_failing_page_as_join_failed() -> None:
+    rng = np.random.default_rng(12)
+    steady = [_joins(i, 50_000.0, 500.0, int(rng.binomial(500, 0.01))) for i in range(60)]
+    failing = [_joins(60 + i, 50_000.0, 250.0, 250) for i in range(3)]  # half of the attempts fail
+    verdicts = _join_verdicts(steady + failing)
+    assert not any(d.bad for d in verdicts[:60]) and all(d.bad for d in verdicts[60:])
+
+
+def test_join_attempts_survive_a_restart() -> None:
+    ensemble = RoomEnsemble(EnsembleConfig(), scope="region")
+    for i in range(20):
+        ensemble.observe(_joins(i, 50_000.0, 500.0 + i, 5))
+    restored = RoomEnsemble.from_state(json.loads(json.dumps(ensemble.to_state())), EnsembleConfig(), scope="region")
+    assert restored.to_state() == ensemble.to_state()
+    assert list(restored.recent_joins) == [514.0, 515.0, 516.0, 517.0, 518.0, 519.0]
+
+
 def test_a_rise_that_began_in_the_window_before_reaches_back_to_it() -> None:
     # 5 crashing clients: proven above normal, short of the alarm; then 8: bad.
     before, now = _crash_verdicts(_small_room(), 60, [5, 8])
