@@ -23,6 +23,8 @@ bad or not (the good ones let alerting resolve). For a ``RoomHealth`` window
   normal by ``ErrorRatio``, or a sustained rise by ``Cusum`` (slow
   degradations the baselines would absorb) while the current window is still
   above the CUSUM reference and the ratio score is at least ``confirm_score``.
+  The CUSUM sees only windows expecting ``cusum_min_expected`` error clients,
+  each counting at most the deviations its own binomial noise allows.
 - ``volume``: all distinct error clients above baseline, confirmed by a ratio
   score of at least ``confirm_score`` (the surge is not just more listeners).
 - ``heartbeat_loss``: the key's heartbeats fell short of its expected
@@ -100,6 +102,11 @@ class EnsembleConfig:
     anomalous_weight: float = 0.05
     anomalous_learn_every: int = 10
     cusum_min_listeners: float = 50.0
+    # Error clients a window must expect at the key's normal ratio for the CUSUM to judge or learn it. Below
+    # that a window's ratio is mostly 0 and now and then one client over a few dozen listeners: skewed
+    # far past the normal the CUSUM assumes, its reference (each step clipped) learns low and the sum
+    # wanders up on noise (a version down to 79 listeners, its sum at 87, paged on 5 error clients).
+    cusum_min_expected: float = 2.0
     # Error clients beyond the capped count (CLIENTS_PER_SOURCE per source) that make a suspected forgery.
     forgery_min_clients: float = 20.0
     max_keys: int = 100_000
@@ -297,9 +304,13 @@ class RoomEnsemble:
 
         volume_score, ratio_score = self.volume.score_one(clients, window.window_start), self.ratio.score_one(clients, listeners)
         observed_ratio = clients / max(listeners, clients) if clients > 0 else 0.0
-        use_cusum = listeners >= config.cusum_min_listeners
-        cusum_score = self.cusum.score_one(observed_ratio) if use_cusum else 0.0
-        shift_now = observed_ratio > self.cusum.mean + self.cusum.k * self.cusum.deviation()
+        use_cusum = (listeners >= config.cusum_min_listeners
+                     and listeners * self.ratio.baseline_ratio >= config.cusum_min_expected)
+        # The window's ratio is only as precise as its listeners allow (binomial, at the reference ratio).
+        reference = min(max(self.cusum.mean, 1e-6), 1.0)
+        noise = math.sqrt(reference * (1.0 - reference) / max(listeners, 1.0))
+        cusum_score = self.cusum.score_one(observed_ratio, noise) if use_cusum else 0.0
+        shift_now = observed_ratio > self.cusum.mean + self.cusum.k * max(self.cusum.deviation(), noise)
         enough = clients >= config.min_error_clients
         ratio_bad = enough and (ratio_score >= config.threshold or (cusum_score >= config.threshold and shift_now
                                                                    and ratio_score >= config.confirm_score))
@@ -326,7 +337,8 @@ class RoomEnsemble:
             decisions.append(forgery)
         decisions.append(self._audience(window))
 
-        self._learn(window, by_code, listeners, joins, clients, observed_ratio, use_cusum, suspicious)
+        self._learn(window, by_code, listeners, joins, clients, observed_ratio, noise if use_cusum else None,
+                    suspicious)
         return decisions
 
     def observe_dark(self, window: RoomHealth) -> list[Decision]:
@@ -397,7 +409,8 @@ class RoomEnsemble:
                                            baseline=capped, score=score, detail=detail)])
 
     def _learn(self, window: RoomHealth, by_code: dict[str, float], listeners: float, joins: float,
-               clients: float, observed_ratio: float, use_cusum: bool, suspicious: set[str]) -> None:
+               clients: float, observed_ratio: float, cusum_noise: float | None, suspicious: set[str]) -> None:
+        """Learn the window (after judging it); ``cusum_noise`` None: too few listeners for the CUSUM."""
         for code in ERROR_CODES:
             count = max(float(by_code.get(code, 0.0)), 0.0)
             self._learn_ratio(self.code_ratio[code], count, exposure(code, count, listeners, joins),
@@ -407,8 +420,8 @@ class RoomEnsemble:
             self.code_volume[code].learn_one(count, window.window_start)
         self._learn_ratio(self.ratio, clients, listeners, "error_ratio" in suspicious)
         self.volume.learn_one(clients, window.window_start)
-        if use_cusum:
-            self.cusum.learn_one(observed_ratio)
+        if cusum_noise is not None:
+            self.cusum.learn_one(observed_ratio, cusum_noise)
 
     def _learn_ratio(self, ratio: ErrorRatio, errors: float, listeners: float, span_suspicious: bool) -> None:
         suspicious = span_suspicious or ratio.score_one(errors, listeners) >= self.config.threshold

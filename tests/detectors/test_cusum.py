@@ -55,3 +55,17 @@ def test_band_upper_edge_is_where_a_value_adds_to_the_sum() -> None:
     assert upper - detector.mean == pytest.approx(detector.mean - lower) == detector.k * detector.deviation()
     step = 1e-6 * detector.deviation()
     assert detector.score_one(upper - step) == 0.0 < detector.score_one(upper + step)
+
+
+def test_a_value_counts_no_more_deviations_than_its_own_noise_allows() -> None:
+    rng = np.random.default_rng(5)
+    cusum = Cusum(warmup=20, rel_floor=0.0)
+    for value in rng.normal(0.005, 0.0005, 200):  # a ratio over thousands of listeners: precise
+        cusum.learn_one(float(value))
+    # 5 error clients over 79 listeners: 100 deviations of the precise series, 7 of its own binomial noise.
+    noise = (0.005 * 0.995 / 79) ** 0.5
+    assert cusum.score_one(5 / 79) > 0.9
+    assert cusum.score_one(5 / 79, noise) < 0.5
+    before, mean = cusum.total, cusum.mean
+    cusum.learn_one(5 / 79, noise)
+    assert cusum.total - before == pytest.approx((5 / 79 - mean) / noise - cusum.k)

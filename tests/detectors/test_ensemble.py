@@ -366,3 +366,19 @@ def test_a_service_reports_no_bands() -> None:
     for window in service_windows(np.random.default_rng(8), 80):
         ensemble.observe(window)
     assert ensemble.bands(0) == {}
+
+
+def test_the_cusum_leaves_windows_expecting_under_two_error_clients_alone() -> None:
+    config = EnsembleConfig()
+    ensemble = RoomEnsemble(config, scope="app_version")
+    for i in range(100):  # 70 listeners at the prior ratio of 1%: 0.7 error clients expected a window
+        ensemble.observe(RoomHealth(scope="app_version", key="7.39.1", window_start=i * 10_000,
+                                    window_end=(i + 1) * 10_000, listeners=70.0, error_clients=1 if i % 3 == 0 else 0,
+                                    error_clients_by_code={"crash": 1} if i % 3 == 0 else {}))
+    assert ensemble.cusum.n == 0 and not ensemble.cusum.ready
+    big = RoomEnsemble(config, scope="app_version")
+    for i in range(100):  # 700 listeners: 7 expected, the CUSUM learns
+        big.observe(RoomHealth(scope="app_version", key="7.39.1", window_start=i * 10_000,
+                               window_end=(i + 1) * 10_000, listeners=700.0, error_clients=7,
+                               error_clients_by_code={"crash": 7}))
+    assert big.cusum.n == 100
