@@ -160,6 +160,8 @@ PER_ATTEMPT_CODES = frozenset({"join_failed"})
 # (one report standing for 2,700 people): a region can see none for a window while its failed joins,
 # reported one by one, keep coming.
 JOIN_WINDOWS = 6
+# The evidence of a per-attempt code's share of listeners (its ``error_ratio`` evidence is per attempt).
+LISTENER_RATIO = "listener_ratio"
 
 
 def exposure(code: str, clients: float, listeners: float, joins: float) -> float:
@@ -287,7 +289,10 @@ class RoomEnsemble:
             per_listener = self.listener_ratio.get(code)
             if per_listener is not None:
                 listener_score = per_listener.score_one(count, listeners)
-                evidence.append(self._ratio_evidence(per_listener, count, listeners, listener_score))
+                # Its own detector name: anomaly-score rows are keyed by it, each with its own band.
+                by_listener = self._ratio_evidence(per_listener, count, listeners, listener_score)
+                by_listener.detector = LISTENER_RATIO
+                evidence.append(by_listener)
                 ratio_score = min(ratio_score, listener_score)
             volume_agrees = volume_score >= config.threshold or not volume.ready
             bad = count >= config.min_error_clients and ratio_score >= config.threshold and volume_agrees
@@ -388,6 +393,8 @@ class RoomEnsemble:
         for code in self.seen_codes:
             found[(code, "volume_baseline")] = self.code_volume[code].band(ts_ms)
             found[(code, "error_ratio")] = self.code_ratio[code].band()
+            if code in self.listener_ratio:
+                found[(code, LISTENER_RATIO)] = self.listener_ratio[code].band()
         return {slot: band for slot, band in found.items() if band is not None}
 
     def _forgery(self, window: RoomHealth, capped: float) -> Decision | None:

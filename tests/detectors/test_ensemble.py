@@ -87,7 +87,9 @@ def test_a_crowd_joining_at_the_usual_failure_rate_is_no_join_outage() -> None:
                for i, lump in enumerate(lumps)]
     verdicts = _join_verdicts(steady + filling)
     assert not any(d.bad for d in verdicts)
-    assert "join attempts" in verdicts[-1].evidence[1].detail and "listeners" in verdicts[-1].evidence[2].detail
+    per_attempt, per_listener = verdicts[-1].evidence[1:3]
+    assert (per_attempt.detector, per_listener.detector) == ("error_ratio", "listener_ratio")
+    assert "join attempts" in per_attempt.detail and "listeners" in per_listener.detail
 
 
 def test_joins_failing_page_as_join_failed() -> None:
