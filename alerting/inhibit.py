@@ -107,15 +107,23 @@ class WideFirst:
       version does not page (it names no cause of its own);
     - nor does a ``heartbeat_loss`` one while the wide alert is an incident or
       itself a silence: a region gone dark takes the listeners it had from
-      every platform, version and room it feeds.
+      every platform, version and room it feeds;
+    - nor does a cluster incident every error code of which (``Tracked.codes``)
+      an open platform or version alert pages: a failing release is in every
+      region, and a region where most rooms carry it sees all of them fail; it
+      is the release's incident seen from that region (version_failure and
+      platform_failure paged a region cluster minutes after the version).
 
-    A room failing in another way still pages through its own error code.
+    A room failing in another way still pages through its own error code, and
+    a held cluster pages once the wider alert resolves while it is still open.
     """
 
     def __init__(self, alerts: OpenAlerts) -> None:
         self._alerts = alerts
 
     def mutes(self, alert: Alert) -> str | None:
+        if alert.scope == "cluster":
+            return self._cluster_of_a_leaf(alert)
         if alert.scope not in ("room", *WIDE_LEAF_SCOPES):
             return None
         generic = alert.kind in GENERIC_KINDS
@@ -130,6 +138,18 @@ class WideFirst:
             if generic or same_code or silenced:
                 return f"inhibited by the wider {track.scope} {track.key} {track.kind} alert {track.fingerprint}"
         return None
+
+    def _cluster_of_a_leaf(self, alert: Alert) -> str | None:
+        tracks = self._alerts.open_alerts()
+        mine = next((track for track in tracks if track.fingerprint == alert.fingerprint), None)
+        codes = set(mine.codes).difference(GENERIC_KINDS) if mine is not None else set()
+        leaves = {track.kind: track for track in tracks
+                  if track.scope in WIDE_LEAF_SCOPES and track.kind not in (*GENERIC_KINDS, HEARTBEAT_LOSS)}
+        if not codes or not codes <= leaves.keys():
+            return None
+        leaf = leaves[min(codes)]
+        return (f"inhibited by the wider {leaf.scope} {leaf.key} {leaf.kind} alert {leaf.fingerprint}: "
+                f"every code this cluster fails with ({', '.join(sorted(codes))}) pages there")
 
 
 class AwaitsWider:

@@ -106,3 +106,20 @@ def test_a_suspected_forgery_never_mutes_a_real_alert_of_its_room() -> None:
     assert muter.mutes(firing("room", "room-7", "details_not_available", T0 + 80_000)) is None
     assert muter.mutes(firing("room", "room-7", "suspected_forgery")) == (
         f"inhibited by the details_not_available alert {real.fingerprint} of the same room")
+
+
+def test_wide_first_holds_a_cluster_incident_whose_every_code_a_version_pages() -> None:
+    version = track("app_version", "7.40.2", "crash")
+    region = track("cluster", "eu-west", "correlated")
+    region.codes = ["crash", "error_ratio", "volume"]  # its rooms crash (the generic kinds name no cause)
+    muter = WideFirst(OpenAlerts(version, region))
+    assert muter.mutes(region.alert("firing", T0 + 300_000)) == (
+        f"inhibited by the wider app_version 7.40.2 crash alert {version.fingerprint}: every code this cluster "
+        "fails with (crash) pages there")
+    region.codes = ["crash", "timeout"]  # a failure of its own besides the release's
+    assert muter.mutes(region.alert("firing", T0 + 300_000)) is None
+    region.codes = []  # nothing known of its codes: it pages
+    assert muter.mutes(region.alert("firing", T0 + 300_000)) is None
+    region.codes = ["heartbeat_loss"]
+    silent = track("platform", "android", "heartbeat_loss")
+    assert WideFirst(OpenAlerts(silent, region)).mutes(region.alert("firing", T0)) is None  # a region gone dark
