@@ -15,8 +15,25 @@ from pathlib import Path
 
 from alerting.maintenance import MaintenanceWindow, load_windows
 from core.config import AlertingSettings
+from core.schemas import Alert
+from detectors.ensemble import FORGERY
 
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+# Kinds routed to a ticket queue rather than to on-call (deploy/prometheus/alertmanager.example.yml): a
+# suspected forgery is abuse to look into by day, not an outage to wake anyone for.
+NOTICE_KINDS = frozenset({FORGERY})
+
+
+def pages_on_call(alert: Alert) -> bool:
+    """Whether an alert (not muted) reaches on-call: what an evaluation counts as a page.
+
+    >>> import msgspec
+    >>> crash = Alert(fingerprint="f", status="firing", scope="room", key="room-7", kind="crash",
+    ...               severity="warning", starts_at=0, event_ts=0, summary="")
+    >>> pages_on_call(crash), pages_on_call(Alert(**{**msgspec.structs.asdict(crash), "kind": FORGERY}))
+    (True, False)
+    """
+    return alert.kind not in NOTICE_KINDS
 
 
 @dataclass(frozen=True)

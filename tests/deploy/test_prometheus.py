@@ -58,6 +58,15 @@ def test_the_example_prometheus_and_alertmanager_configs_are_valid() -> None:
     assert routes.returncode == 0, routes.stdout + routes.stderr
 
 
+def test_the_example_routes_send_a_suspected_forgery_to_the_ticket_queue_and_outages_to_on_call() -> None:
+    amtool, config = ensure_peer("amtool"), f"--config.file={DEPLOY / 'alertmanager.example.yml'}"
+    for labels, receiver in ((["alertname=suspected_forgery", "kind=suspected_forgery", "scope=room"], "abuse-queue"),
+                             (["alertname=crash", "kind=crash", "scope=room"], "on-call")):
+        routed = _run(amtool, "config", "routes", "test", config, *labels)
+        assert routed.returncode == 0, routed.stdout + routed.stderr
+        assert routed.stdout.split() == [receiver]
+
+
 def rule_metric_names() -> set[str]:
     """Every metric of ours the rules read (alternatives of a ``__name__`` regex spelled out)."""
     names: set[str] = set()
