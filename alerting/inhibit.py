@@ -136,6 +136,9 @@ class WideFirst:
             same_code = alert.scope == "room" and (track.kind == alert.kind if wide_leaf else alert.kind in track.codes)
             silenced = alert.kind == HEARTBEAT_LOSS and (not wide_leaf or track.kind == HEARTBEAT_LOSS)
             if generic or same_code or silenced:
+                if alert.scope == "room" and not wide_leaf and alert.key not in track.held_rooms:
+                    # The incident names the room it holds: its next firing event says so (``lifecycle``).
+                    track.held_rooms.append(alert.key)
                 return f"inhibited by the wider {track.scope} {track.key} {track.kind} alert {track.fingerprint}"
         return None
 

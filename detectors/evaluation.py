@@ -12,7 +12,9 @@ and returns the JSON object docs/design.md specifies. The rules, from docs/desig
   minus the start;
 - an alert is one firing episode: the events sharing a fingerprint and
   ``starts_at`` (re-notifications are not new alerts). It fires at its first
-  firing event and lasts until its resolved event (or the end of the replay).
+  firing event and lasts until its resolved event (or the end of the replay);
+  it covers every room any of its firing events named, each from the first
+  event that named it (an incident notifies again when it takes in rooms).
   It is a false alert when that span overlaps no incident it covers, each
   incident stretched by the same grace after its end.
 
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.schemas import Alert
@@ -64,11 +66,20 @@ class AlertEpisode:
     fired_ms: int
     ended_ms: float  # math.inf while still firing at the end of the replay
     starts_at: int = 0  # with the fingerprint, what names the episode
+    # room -> when a firing event of the episode first named it: an incident notifies again when it takes
+    # in rooms (their own pages are held by it), so a room failing later is found then, not at its first page.
+    named_ms: Mapping[str, int] = field(default_factory=dict, hash=False, compare=False)
 
     def covers(self, incident: Incident) -> bool:
         if incident.scope == "global":
             return self.scope == "global"
         return self.scope == "global" or self.key == incident.key or incident.key in self.affected
+
+    def found_ms(self, incident: Incident) -> int:
+        """When this episode (covering ``incident``) paged it: its first firing, or the one that named its key."""
+        if self.scope == "global" or self.key == incident.key:
+            return self.fired_ms
+        return self.named_ms.get(incident.key, self.fired_ms)
 
 
 def parse_labels(document: Mapping[str, Any]) -> list[Incident]:
@@ -108,18 +119,22 @@ def alert_episodes(alerts: Iterable[Alert]) -> list[AlertEpisode]:
     """One episode per (fingerprint, starts_at) that fired, in firing order."""
     fired: dict[tuple[str, int], Alert] = {}
     first_fired: dict[tuple[str, int], int] = {}
+    named: dict[tuple[str, int], dict[str, int]] = {}
     ended: dict[tuple[str, int], int] = {}
     for alert in alerts:
         episode = (alert.fingerprint, alert.starts_at)
         if alert.status == "firing":
             fired.setdefault(episode, alert)
             first_fired[episode] = min(first_fired.get(episode, alert.event_ts), alert.event_ts)
+            rooms = named.setdefault(episode, {})
+            for room in alert.affected:
+                rooms[room] = min(rooms.get(room, alert.event_ts), alert.event_ts)
         else:
             ended[episode] = alert.ends_at if alert.ends_at is not None else alert.event_ts
     episodes = [
         AlertEpisode(fingerprint=alert.fingerprint, scope=alert.scope, key=alert.key,
-                     affected=frozenset(alert.affected), fired_ms=first_fired[episode],
-                     ended_ms=ended.get(episode, math.inf), starts_at=alert.starts_at)
+                     affected=frozenset(named[episode]), fired_ms=first_fired[episode],
+                     ended_ms=ended.get(episode, math.inf), starts_at=alert.starts_at, named_ms=named[episode])
         for episode, alert in fired.items()
     ]
     return sorted(episodes, key=lambda episode: (episode.fired_ms, episode.fingerprint))
@@ -154,8 +169,8 @@ def match_incidents(episodes: Iterable[AlertEpisode], incidents: Iterable[Incide
     ordered = list(episodes)
     matches = []
     for incident in incidents:
-        firings = [(e.fired_ms, e.fingerprint) for e in ordered
-                   if e.covers(incident) and incident.start_ms <= e.fired_ms <= incident.end_ms + grace_ms]
+        firings = [(e.found_ms(incident), e.fingerprint) for e in ordered
+                   if e.covers(incident) and incident.start_ms <= e.found_ms(incident) <= incident.end_ms + grace_ms]
         first = min(firings) if firings else None
         matches.append(Match(incident, first[0] if first else None, first[1] if first else None))
     return matches

@@ -97,6 +97,7 @@ def test_wide_first_under_an_incident_mutes_rooms_of_its_codes_in_any_group() ->
         f"inhibited by the wider cluster ap-south correlated alert {incident.fingerprint}")
     assert muter.mutes(firing("room", "room-9", "crash")) is None  # a failure of its own
     assert muter.mutes(firing("app_version", "7.41.0", "timeout")) is None  # only rooms
+    assert incident.held_rooms == ["room-9"]  # the incident names the room it holds (lifecycle re-notifies)
 
 
 def test_a_suspected_forgery_never_mutes_a_real_alert_of_its_room() -> None:

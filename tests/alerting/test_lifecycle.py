@@ -102,6 +102,23 @@ def test_escalation_notifies_immediately_and_never_downgrades() -> None:
     assert track.severity == "critical"
 
 
+def test_an_incident_that_takes_in_rooms_it_has_not_named_notifies_again() -> None:
+    # Its rooms' own pages are held by it: room-11 failing 25 s after the incident paged was named nowhere.
+    policy = LifecyclePolicy(pending_windows=2, renotify_seconds=3600)
+    track = Tracked.new("cluster", "eu-west", "correlated")
+    rooms = [["room-8"], ["room-8", "room-10"], ["room-10", "room-8"], ["room-10", "room-11", "room-8"],
+             ["room-10", "room-8"], ["room-10", "room-11"]]
+    events = [observe(track, decision("eu-west", w, True), policy, "s", affected) for w, affected in enumerate(rooms)]
+    assert [e and e.affected for e in events] == [None, ["room-8", "room-10"], None, ["room-10", "room-11", "room-8"],
+                                                  None, None]
+    assert track.named == ["room-10", "room-11", "room-8"]
+    track.held_rooms.append("room-3")  # held by it in another region (WideFirst): named at its next window
+    again = observe(track, decision("eu-west", 6, True), policy, "s", ["room-10", "room-11"])
+    assert again is not None and again.affected == ["room-10", "room-11", "room-3"]
+    restored = Tracked.from_state(track.to_state())
+    assert (restored.named, restored.held_rooms) == (track.named, ["room-3"])
+
+
 def test_duplicate_and_late_windows_change_nothing() -> None:
     policy = LifecyclePolicy(pending_windows=2)
     track = Tracked.new("room", "room-17", "details_not_available")

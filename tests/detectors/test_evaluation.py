@@ -72,6 +72,16 @@ def test_global_alerts_cover_rooms_and_global_incidents_need_global_alerts() -> 
     assert both["detected"] == 2 and both["delay_s"] == {"p50": 10.0, "p95": 40.0, "max": 40.0}
 
 
+def test_a_room_an_incident_names_in_a_later_notification_is_found_then() -> None:
+    labels = {"incidents": [_incident("a", "room-8", 0, 300), _incident("b", "room-11", 35, 300)]}
+    first = _alert("c", "eu-west", 10, scope="cluster", affected=("room-8",), starts_s=0)
+    later = _alert("c", "eu-west", 50, scope="cluster", affected=("room-8", "room-11"), starts_s=0)
+    result = score_alerts([first, later], labels, room_days=1.0)
+    assert (result["detected"], result["alerts"], result["false_alerts"]) == (2, 1, 0)
+    assert result["delay_s"] == {"p50": 10.0, "p95": 15.0, "max": 15.0}  # room-11 from its naming at 50 s
+    assert score_alerts([first], labels, room_days=1.0)["detected"] == 1
+
+
 def test_silent_negative_scenario_scores_perfectly() -> None:
     assert score_alerts([], {"incidents": []}, room_days=10.0) == {
         "incidents": 0, "detected": 0, "recall": 1.0, "precision": 1.0, "f1": 1.0,
