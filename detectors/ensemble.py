@@ -290,9 +290,8 @@ class RoomEnsemble:
             if per_listener is not None:
                 listener_score = per_listener.score_one(count, listeners)
                 # Its own detector name: anomaly-score rows are keyed by it, each with its own band.
-                by_listener = self._ratio_evidence(per_listener, count, listeners, listener_score)
-                by_listener.detector = LISTENER_RATIO
-                evidence.append(by_listener)
+                evidence.append(self._ratio_evidence(per_listener, count, listeners, listener_score,
+                                                     detector=LISTENER_RATIO))
                 ratio_score = min(ratio_score, listener_score)
             volume_agrees = volume_score >= config.threshold or not volume.ready
             bad = count >= config.min_error_clients and ratio_score >= config.threshold and volume_agrees
@@ -449,10 +448,10 @@ class RoomEnsemble:
 
     @staticmethod
     def _ratio_evidence(ratio: ErrorRatio, errors: float, listeners: float, score: float,
-                        of: str = "listeners") -> Evidence:
+                        of: str = "listeners", detector: str = "error_ratio") -> Evidence:
         trials = max(listeners, errors)
         observed = errors / trials if trials > 0 else 0.0
-        return Evidence(detector="error_ratio", observed=round(observed, 6), baseline=round(ratio.baseline_ratio, 6),
+        return Evidence(detector=detector, observed=round(observed, 6), baseline=round(ratio.baseline_ratio, 6),
                         score=round(score, 4),
                         detail=f"{errors:.0f} error clients of {listeners:.0f} {of}, "
                                f"proven lift x{ratio.lift(errors, listeners):.2f} (alarm x{ratio.alarm_lift:g})")

@@ -15,22 +15,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.schemas import Alert
-from detectors.evaluation import GRACE_S, alert_episodes, parse_labels
+from detectors.evaluation import GRACE_S, alert_episodes, match_incidents, parse_labels
 
 
 def incident_delays(labels: Mapping[str, Any], alerts: Sequence[Alert], grace_s: float = GRACE_S) -> list[dict[str, Any]]:
-    """Per labelled incident: was it detected, and how long after its start (the evaluate rules)."""
+    """Per labelled incident: was it detected, and how long after its start (``match_incidents``, the evaluate rules)."""
     episodes = alert_episodes(alerts)
+    by_fingerprint = {e.fingerprint: e for e in episodes}
     rows = []
-    for incident in parse_labels(labels):
-        firings = [e for e in episodes
-                   if e.covers(incident) and incident.start_ms <= e.fired_ms <= incident.end_ms + grace_s * 1000]
-        first = min(firings, key=lambda e: e.fired_ms) if firings else None
+    for match in match_incidents(episodes, parse_labels(labels), grace_s):
+        incident, delay_s = match.incident, match.delay_s
+        by = by_fingerprint[match.fingerprint] if match.fingerprint is not None else None
         rows.append({
             "id": incident.id, "scope": incident.scope, "key": incident.key, "kind": incident.kind,
-            "detected": first is not None,
-            "delay_s": round((first.fired_ms - incident.start_ms) / 1000, 1) if first else None,
-            "by": f"{first.scope}:{first.key}" if first else None,
+            "detected": delay_s is not None,
+            "delay_s": round(delay_s, 1) if delay_s is not None else None,
+            "by": f"{by.scope}:{by.key}" if by is not None else None,
         })
     return rows
 

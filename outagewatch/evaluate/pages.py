@@ -23,14 +23,21 @@ or ``false`` when it matched none, a false page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
 
+from alerting.policy import pages_on_call
+from alerting.stage import Emitted
 from core.schemas import Alert
 from core.timeutil import format_ms
 from detectors.evaluation import GRACE_S, Incident, alert_episodes, overlapped
+
+
+def on_call_pages(emitted: Iterable[Emitted]) -> list[Alert]:
+    """The alert events that reached on-call: not muted, and not a notice (``alerting.policy.pages_on_call``)."""
+    return [event.alert for event in emitted if event.muted is None and pages_on_call(event.alert)]
 
 
 def page_records(pages: Sequence[Alert], incidents: Sequence[Incident], grace_s: float = GRACE_S) -> list[dict[str, Any]]:

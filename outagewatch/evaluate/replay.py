@@ -42,12 +42,12 @@ from typing import IO, Any, cast
 
 import msgspec
 
-from alerting.policy import AlertingPolicy, pages_on_call
+from alerting.policy import AlertingPolicy
 from core.config import Settings, load_settings
 from core.schemas import ClientReport, MetricSample, ReportBatch
 from detectors.ensemble import EnsembleConfig
 from detectors.evaluation import parse_labels, score_alerts
-from outagewatch.evaluate.pages import page_records
+from outagewatch.evaluate.pages import on_call_pages, page_records
 from streams.detection import replay_alerts
 
 log = logging.getLogger("outagewatch.evaluate")
@@ -192,7 +192,7 @@ def evaluate(reports: Path, labels: Path, metrics: Path | None = None, settings:
                             window_s=window_s, lateness_s=lateness_s, config=config,
                             policy=AlertingPolicy.from_settings(settings.alerting, live_silences=False),
                             dark_give_up_s=settings.streams.dark_key_seconds, bound=settings.event_time.bound())
-    pages = [e.alert for e in emitted if e.muted is None and pages_on_call(e.alert)]
+    pages = on_call_pages(emitted)
     room_days = coverage.room_days(window_s * 1000)
     log.info("evaluated %d reports of %d rooms (%.3f room-days): %d alert events paged",
              coverage.reports, len(coverage.rooms), room_days, len(pages))

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerting.policy import AlertingPolicy, pages_on_call
+from alerting.policy import AlertingPolicy
 from core.timeutil import format_ms, parse_event_time
 from detectors.evaluation import alert_episodes, match_incidents, overlapped, parse_labels
-from outagewatch.evaluate.pages import page_records
+from outagewatch.evaluate.pages import on_call_pages, page_records
 from outagewatch.evaluate.replay import Coverage
 from outagewatch.simulator.families import FULL, Budget, draw, get_family
 from outagewatch.simulator.recording import Recording
@@ -93,7 +93,7 @@ def run_draw(job: Job) -> DrawResult:
     reports = coverage.track(report for batch in recording.report_batches() for report in to_client_reports(batch))
     emitted = replay_alerts(reports, samples, window_s=job.window_s, lateness_s=job.lateness_s, policy=job.policy,
                             dark_give_up_s=job.dark_key_s)
-    pages = [event.alert for event in emitted if event.muted is None and pages_on_call(event.alert)]
+    pages = on_call_pages(emitted)
     document = recording.labels()
     incidents = parse_labels(document)
     episodes = alert_episodes(pages)
