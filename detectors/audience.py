@@ -192,10 +192,16 @@ class Audience:
 
     def learn_one(self, listeners: float, joins: float = 0.0, leaves: float = 0.0, reporting: float = 0.0) -> None:
         people = self.seen(listeners, joins, leaves, reporting)
+        leaves = max(leaves, 0.0) if math.isfinite(leaves) else 0.0
         if self.learned < self.warmup:
-            # Warm-up: the running mean of the people seen (joins and leaves are in it already).
+            # Warm-up: the running mean of the people seen, its windows so far moved by who joined and who
+            # said they left since, as the prediction is (a heavy listener leaving in a new region's first
+            # minute taught it an audience three times the one left, and a silent failure after).
+            stayed = self._stayed(people, leaves)
+            if self.learned:
+                self.level = self.expected(joins, leaves)
             self.learned += 1
-            self.level += (people - self.level) / self.learned
+            self.level += (stayed - self.level) / self.learned
             self.recent.append(people)
             return
         score, _, expected = self.evidence(listeners, joins, leaves, reporting)
@@ -206,17 +212,22 @@ class Audience:
             squared = min(relative * relative, 25.0 * self.deviation2)
             self.deviation2 += self._deviation_alpha * (squared - self.deviation2)
         alpha = self._alpha * (self.anomalous_weight if suspicious else 1.0)
-        # Who left in this window may have heartbeated in it before leaving: their heartbeats must not teach
-        # the level that they are still here. Leaving one by one, they were seen about half the time; a
-        # room that ends (half its people or more leaving at once) was seen whole until it ended.
-        leaves = max(leaves, 0.0)
         if leaves >= 0.5 * self.level:
             # What the prediction keeps after such an exodus is its own error, not people still there.
-            self.level = min(expected, max(people - leaves, 0.0))
+            self.level = min(expected, self._stayed(people, leaves))
         else:
-            self.level = expected + alpha * (max(people - 0.5 * leaves, 0.0) - expected)
+            self.level = expected + alpha * (self._stayed(people, leaves) - expected)
         self.learned += 1
         self.recent.append(people)
+
+    def _stayed(self, people: float, leaves: float) -> float:
+        """The people of a window still there at its end.
+
+        Who left in it may have heartbeated in it before leaving: their heartbeats must not teach the
+        level that they are still here. Leaving one by one, they were seen about half the time; a room
+        that ends (half its people or more leaving at once) was seen whole until it ended.
+        """
+        return max(people - (leaves if leaves >= 0.5 * self.level else 0.5 * leaves), 0.0)
 
     def band(self) -> tuple[float, float] | None:
         """People the key counts as normal (None in warm-up): from the drop alarm up to the level."""

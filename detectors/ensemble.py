@@ -14,7 +14,8 @@ bad or not (the good ones let alerting resolve). For a ``RoomHealth`` window
   spamming errors quiet. A volume detector still in warm-up (a new room) does
   not veto the ratio.
 - ``join_failed`` is judged as a share of join attempts (the window's joins,
-  at least the mean of the key's last ``JOIN_WINDOWS``, plus its failed
+  at least the mean of the key's last ``JOIN_WINDOWS`` and the most of
+  its last ``JOIN_LUMP_WINDOWS``, plus its failed
   joins) **and** as a share of listeners: both must be proven up. A room
   filling at 50k a minute makes far more attempts than its listeners'
   rhythm; a sampled crowd's joins come in lumps while its failures come one
@@ -69,6 +70,7 @@ forest learns only normal windows (and one anomalous window in
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -160,6 +162,11 @@ PER_ATTEMPT_CODES = frozenset({"join_failed"})
 # (one report standing for 2,700 people): a region can see none for a window while its failed joins,
 # reported one by one, keep coming.
 JOIN_WINDOWS = 6
+# ... and at least the largest of its last windows up to this many: a lump stands for people arriving over
+# the next windows too. A room born a mega-room has no mean yet (its first lump is most of its key's joins,
+# and the region's earlier windows dilute it), and a window without a lump made its usual one failure in a
+# hundred a 6% join failure of its region and versions (mega_room seed 6).
+JOIN_LUMP_WINDOWS = 3
 # The evidence of a per-attempt code's share of listeners (its ``error_ratio`` evidence is per attempt).
 LISTENER_RATIO = "listener_ratio"
 
@@ -225,7 +232,8 @@ class RoomEnsemble:
         config = self.config
         listeners = max(float(window.listeners), 0.0)
         self.recent_joins.append(max(float(window.joins), 0.0))
-        joins = max(self.recent_joins[-1], sum(self.recent_joins) / len(self.recent_joins))
+        joins = max(*itertools.islice(self.recent_joins, max(len(self.recent_joins) - JOIN_LUMP_WINDOWS, 0), None),
+                    sum(self.recent_joins) / len(self.recent_joins))
         judged, by_code = error_clients(window)
         all_clients = max(float(judged), 0.0)
         # error_ratio, volume and the CUSUM judge the share of listeners; failed joins have their own kind.

@@ -63,6 +63,20 @@ def test_a_room_that_ends_is_explained_by_its_leaves() -> None:
     assert max(scores(audience, [(100.0, 0.0, 900.0)] + [(0.0, 0.0, 0.0)] * 30)) < 0.5
 
 
+def test_who_leaves_in_the_warm_up_is_gone_from_what_it_learns() -> None:
+    # A new region's first minute: 200 heartbeats (600 people), 500 of whom leave in the third window (one
+    # heavy sampled listener), then the 100 left heartbeat on. The level is the 100, not the minute's mean.
+    audience = Audience(warmup=6)
+    warm = [(200.0, 0.0, 0.0), (200.0, 0.0, 0.0), (200.0, 0.0, 500.0), (34.0, 0.0, 0.0), (34.0, 0.0, 0.0),
+            (34.0, 0.0, 0.0)]
+    assert max(scores(audience, warm + [(34.0, 0.0, 0.0)] * 30)) < 0.5
+    assert audience.expected() == pytest.approx(100, rel=0.05)
+    # Joiners in the warm-up count for the windows before them too: a room filling up is not a drop.
+    filling = Audience(warmup=6)
+    scores(filling, [(20.0 * (n - 1) / 3 + 20.0, 20.0, 0.0) for n in range(1, 7)])  # 20, 40, ... 120 people
+    assert filling.expected() == pytest.approx(120)
+
+
 def test_an_evening_decline_with_its_leaves_and_a_surge_stay_quiet() -> None:
     audience = Audience()
     rng = np.random.default_rng(4)
