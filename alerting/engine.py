@@ -6,8 +6,8 @@
 >>> def window(i, bad):
 ...     return Decision(scope="room", key="room-17", kind="crash", window_start=i * 10_000,
 ...                     window_end=(i + 1) * 10_000, bad=bad, labels={"region": "eu"})
->>> [[a.status for a in engine.process([window(i, bad)])] for i, bad in enumerate([1, 1, 0, 0, 0])]
-[[], ['firing'], [], [], ['resolved']]
+>>> [[a.status for a in engine.process([window(i, bad)])] for i, bad in enumerate([1, 1, 0, 0, 0, 0, 0, 0])]
+[[], ['firing'], [], [], [], [], [], ['resolved']]
 """
 
 from __future__ import annotations

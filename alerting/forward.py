@@ -25,10 +25,10 @@ staleness and correlation share stay what they are with every decision.
 >>> def window(i, bad):
 ...     return Decision(scope="room", key="room-1", kind="crash", window_start=i * 10_000,
 ...                     window_end=(i + 1) * 10_000, bad=bad, labels={"region": "eu"})
->>> [len(forwarder.forward([window(i, bad)])[0]) for i, bad in enumerate([0, 1, 1, 0, 0, 0, 0, 0])]
-[0, 1, 1, 1, 1, 1, 0, 0]
->>> forwarder.forward([window(8, False)])[1].active
-[('region', 'eu', 90000, 1)]
+>>> [len(forwarder.forward([window(i, bad)])[0]) for i, bad in enumerate([0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0])]
+[0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0]
+>>> forwarder.forward([window(11, False)])[1].active
+[('region', 'eu', 120000, 1)]
 """
 
 from __future__ import annotations

@@ -105,6 +105,10 @@ class WideFirst:
       the rooms hosted in a failing cluster have listeners in every region;
     - a generic alert (``error_ratio``, ``volume``) of a room, platform or
       version does not page (it names no cause of its own);
+    - nor does a platform's or version's alert of the code an open alert of
+      the other dimension pages with (a version, a platform): one failure seen
+      twice, and a version can be all of its platform (web has one); the
+      holder names it among the keys it affects;
     - nor does a ``heartbeat_loss`` one while the wide alert is an incident or
       itself a silence: a region gone dark takes the listeners it had from
       every platform, version and room it feeds;
@@ -134,11 +138,16 @@ class WideFirst:
             if not (wide_leaf or track.scope in ("cluster", "global")):
                 continue
             same_code = alert.scope == "room" and (track.kind == alert.kind if wide_leaf else alert.kind in track.codes)
+            # A platform and one of its versions failing with the same code are one failure seen twice (a
+            # version may be its platform's every client): the first to page names the other. Only an alert
+            # that paged holds: two held by each other would stay silent.
+            other_dimension = (alert.scope in WIDE_LEAF_SCOPES and wide_leaf and track.scope != alert.scope
+                               and track.kind == alert.kind and not track.held)
             silenced = alert.kind == HEARTBEAT_LOSS and (not wide_leaf or track.kind == HEARTBEAT_LOSS)
-            if generic or same_code or silenced:
-                if alert.scope == "room" and not wide_leaf and alert.key not in track.held_rooms:
-                    # The incident names the room it holds: its next firing event says so (``lifecycle``).
-                    track.held_rooms.append(alert.key)
+            if generic or same_code or silenced or other_dimension:
+                if ((alert.scope == "room" and not wide_leaf) or other_dimension) and alert.key not in track.held_keys:
+                    # The holder names the key it holds: its next firing event says so (``lifecycle``).
+                    track.held_keys.append(alert.key)
                 return f"inhibited by the wider {track.scope} {track.key} {track.kind} alert {track.fingerprint}"
         return None
 

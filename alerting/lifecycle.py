@@ -65,9 +65,10 @@ class Tracked:
     labels: dict[str, str] = field(default_factory=dict)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     affected: list[str] = field(default_factory=list)
-    # Rooms of other groups an open incident holds back this episode (``alerting.inhibit.WideFirst``: they
-    # fail with its codes): it names them among the rooms it affects, since their own pages wait on it.
-    held_rooms: list[str] = field(default_factory=list)
+    # The keys this open alert holds back this episode (``alerting.inhibit.WideFirst``): an incident's, the
+    # rooms of other groups failing with its codes; a platform's or version's, the version or platform
+    # failing with its code. It names them among the keys it affects, since their own pages wait on it.
+    held_keys: list[str] = field(default_factory=list)
     # The rooms an incident's firing events have named this episode: one that takes in a room it has not
     # named notifies again, since it holds that room's own page (``alerting.inhibit``).
     named: list[str] = field(default_factory=list)
@@ -104,7 +105,7 @@ class Tracked:
             summary=self.summary,
             labels=dict(self.labels),
             evidence=msgspec.convert(self.evidence, list[Evidence]),
-            affected=[*self.affected, *sorted(set(self.held_rooms).difference(self.affected))],
+            affected=[*self.affected, *sorted(set(self.held_keys).difference(self.affected))],
         )
 
 
@@ -143,7 +144,7 @@ def _bad(
         track.suspect_end = 0
         track.onset_ms = decision.window_start
         track.severity = "info"
-        track.named, track.held_rooms = [], []
+        track.named, track.held_keys = [], []
     track.bad_streak += 1
     track.good_streak = track.clear_streak = 0
     # Severity only rises while an alert is open: a page escalates, it never quietly downgrades.
@@ -160,7 +161,7 @@ def _bad(
             return _fire(track, event_ts)
         return None
     escalated = SEVERITY_RANK.get(track.severity, 0) > SEVERITY_RANK.get(track.notified_severity, 0)
-    spread = not set(track.affected).union(track.held_rooms) <= set(track.named)
+    spread = not set(track.affected).union(track.held_keys) <= set(track.named)
     if escalated or spread or event_ts - track.last_emitted_ms >= policy.renotify_seconds * 1000:
         return _fire(track, event_ts)
     return None
@@ -222,7 +223,7 @@ def release(track: Tracked, event_ts: int, policy: LifecyclePolicy) -> Alert | N
 def _fire(track: Tracked, event_ts: int) -> Alert:
     track.last_emitted_ms = event_ts
     track.notified_severity = track.severity
-    track.named = sorted(set(track.named).union(track.affected, track.held_rooms))
+    track.named = sorted(set(track.named).union(track.affected, track.held_keys))
     return track.alert("firing", event_ts)
 
 

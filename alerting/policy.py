@@ -46,7 +46,7 @@ class LifecyclePolicy:
 
     pending_windows: int = 2
     critical_pending_windows: int = 1
-    resolve_windows: int = 3
+    resolve_windows: int = 6
     renotify_seconds: float = 3600.0
     # A window that was not bad but scored at least this (evidence short of
     # proof, e.g. the first ten seconds of a ramp) counts as one of the pending

@@ -288,7 +288,9 @@ class AlertingSettings:
     slack_webhook_url: str = ""
     pagerduty_routing_key: str = ""
     pending_windows: int = 2
-    resolve_windows: int = 3
+    # A minute clear before a firing alert resolves: an incident whose reports come in bursts dips under its
+    # alarm for 30-50 s between them, and resolving after three windows re-paged it (platform_failure).
+    resolve_windows: int = 6
     renotify_seconds: float = 3600.0
     # A critical decision may page sooner: on-call must hear within seconds.
     critical_pending_windows: int = 1

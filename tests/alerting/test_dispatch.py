@@ -179,7 +179,7 @@ def test_silenced_firing_is_not_sent_and_neither_is_its_resolved() -> None:
     stage = AlertStage(AlertingPolicy())
     stage.engine.silences.add(["region=~eu-.*"], starts_at_ms=T0, ends_at_ms=T0 + 3_600_000,
                               comment="planned maintenance")
-    events = [e for window in range(6) for e in stage.step([decision("room-17", window, window < 2)])]
+    events = [e for window in range(9) for e in stage.step([decision("room-17", window, window < 2)])]
     assert [e.alert.status for e in events] == ["firing", "resolved"]
 
     async def body(receiver: Receiver) -> None:

@@ -80,6 +80,21 @@ def test_wide_first_mutes_the_incident_code_and_generic_kinds_under_a_wide_alert
     assert muter.mutes(firing("service", "room-api", "server_anomaly")) is None
 
 
+def test_wide_first_pages_a_platform_and_its_version_failing_with_one_code_once() -> None:
+    platform = track("platform", "web", "crash")
+    muter = WideFirst(OpenAlerts(platform))
+    assert muter.mutes(firing("app_version", "web-2026.47", "crash")) == (
+        f"inhibited by the wider platform web crash alert {platform.fingerprint}")
+    assert platform.held_keys == ["web-2026.47"]  # the platform's page names the version it holds
+    assert platform.alert("firing", T0).affected == ["web-2026.47"]
+    assert muter.mutes(firing("app_version", "7.41.0", "timeout")) is None  # another failure
+    assert muter.mutes(firing("platform", "ios", "crash")) is None  # same dimension: its own
+    # A held alert holds nothing: the version's page, held by the platform, must not hold the platform back.
+    version = track("app_version", "web-2026.47", "crash")
+    version.held = True
+    assert WideFirst(OpenAlerts(version)).mutes(firing("platform", "web", "crash")) is None
+
+
 def test_wide_first_under_an_incident_mutes_only_generic_kinds() -> None:
     muter = WideFirst(OpenAlerts(track("cluster", "eu-west", "correlated")))
     assert muter.mutes(firing("room", "room-1", "error_ratio")) is not None
@@ -97,7 +112,7 @@ def test_wide_first_under_an_incident_mutes_rooms_of_its_codes_in_any_group() ->
         f"inhibited by the wider cluster ap-south correlated alert {incident.fingerprint}")
     assert muter.mutes(firing("room", "room-9", "crash")) is None  # a failure of its own
     assert muter.mutes(firing("app_version", "7.41.0", "timeout")) is None  # only rooms
-    assert incident.held_rooms == ["room-9"]  # the incident names the room it holds (lifecycle re-notifies)
+    assert incident.held_keys == ["room-9"]  # the incident names the room it holds (lifecycle re-notifies)
 
 
 def test_a_suspected_forgery_never_mutes_a_real_alert_of_its_room() -> None:

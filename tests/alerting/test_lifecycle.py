@@ -112,11 +112,11 @@ def test_an_incident_that_takes_in_rooms_it_has_not_named_notifies_again() -> No
     assert [e and e.affected for e in events] == [None, ["room-8", "room-10"], None, ["room-10", "room-11", "room-8"],
                                                   None, None]
     assert track.named == ["room-10", "room-11", "room-8"]
-    track.held_rooms.append("room-3")  # held by it in another region (WideFirst): named at its next window
+    track.held_keys.append("room-3")  # held by it in another region (WideFirst): named at its next window
     again = observe(track, decision("eu-west", 6, True), policy, "s", ["room-10", "room-11"])
     assert again is not None and again.affected == ["room-10", "room-11", "room-3"]
     restored = Tracked.from_state(track.to_state())
-    assert (restored.named, restored.held_rooms) == (track.named, ["room-3"])
+    assert (restored.named, restored.held_keys) == (track.named, ["room-3"])
 
 
 def test_duplicate_and_late_windows_change_nothing() -> None:

@@ -141,7 +141,7 @@ def test_forged_errors_page_no_outage_and_do_not_mute_a_real_one_after_them() ->
     forged: dict[int, dict[str, int | str]] = {w: {"forged_ids": 300} for w in range(6, 18)}
     for w in range(14, 17):
         forged[w] = {**forged[w], "errors": 15}
-    events = run(world(24, WINDOW_MS, {SPIKE_ROOM: forged}, rooms=21))
+    events = run(world(30, WINDOW_MS, {SPIKE_ROOM: forged}, rooms=21))
     firing = [e for e in events if e.alert.status == "firing"]
     first_real = min(e.alert.starts_at for e in firing if e.alert.kind != "suspected_forgery")
     assert first_real == T0 + 14 * WINDOW_MS, [(e.alert.kind, e.alert.starts_at) for e in firing]

@@ -99,7 +99,8 @@ def test_a_worker_killed_while_an_alert_fires_restores_it_and_pages_it_once(
     worker_topics.env["OUTAGEWATCH_ALERTING_WEBHOOK_URLS"] = f"{webhook.url}/hook"
     window_ms = WINDOW_S * 1000
     start_ms = (time.time_ns() // 1_000_000 - 60_000) // window_ms * window_ms
-    reports = list(world(16, window_ms, {SPIKE_ROOM: spike(range(6, 12))}, rooms=21, start_ms=start_ms))
+    # Six clear windows after the spike resolve the alert (alerting.resolve_windows): 20 windows in all.
+    reports = list(world(20, window_ms, {SPIKE_ROOM: spike(range(6, 12))}, rooms=21, start_ms=start_ms))
     # Up to the middle of the spike: the alert fires and is still open when the worker dies.
     cut = next(i for i, report in enumerate(reports) if report.ts >= start_ms + 10 * window_ms)
     first = worker_topics.start()
