@@ -23,7 +23,7 @@ The glue between detection and alerting, used unchanged by the Faust agents
 ...         yield ClientReport(report_id=f"{window}-{client}", ts=T + window * 10_000 + client, room_id="room-1",
 ...                            client_id=f"c{client}", kind=kind, platform="web", region="eu",
 ...                            error_code="crash" if kind == "error" else None)
->>> errors = [1] * 8 + [20] * 3 + [1] * 6
+>>> errors = [1] * 8 + [20] * 3 + [1] * 9
 >>> stream = (r for window, count in enumerate(errors) for r in reports(window, count))
 >>> events = list(replay_alerts(stream))
 >>> for e in events:
@@ -31,8 +31,8 @@ The glue between detection and alerting, used unchanged by the Faust agents
 ...         print(e.alert.scope, e.alert.kind, e.alert.status, (e.alert.event_ts - T) // 1000, e.muted is not None)
 room crash firing 90 False
 room error_ratio firing 90 True
-room crash resolved 140 False
-room error_ratio resolved 140 False
+room crash resolved 170 False
+room error_ratio resolved 170 False
 
 Here the room is the whole world, so its global window is bad too, but the
 global window is explained by the one failing room (``alerting/residual.py``):
