@@ -212,11 +212,12 @@ class Audience:
             squared = min(relative * relative, 25.0 * self.deviation2)
             self.deviation2 += self._deviation_alpha * (squared - self.deviation2)
         alpha = self._alpha * (self.anomalous_weight if suspicious else 1.0)
+        stayed = self._stayed(people, leaves)
         if leaves >= 0.5 * self.level:
             # What the prediction keeps after such an exodus is its own error, not people still there.
-            self.level = min(expected, self._stayed(people, leaves))
+            self.level = min(expected, stayed)
         else:
-            self.level = expected + alpha * (self._stayed(people, leaves) - expected)
+            self.level = expected + alpha * (stayed - expected)
         self.learned += 1
         self.recent.append(people)
 

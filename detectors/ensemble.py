@@ -232,7 +232,7 @@ class RoomEnsemble:
         config = self.config
         listeners = max(float(window.listeners), 0.0)
         self.recent_joins.append(max(float(window.joins), 0.0))
-        joins = max(*itertools.islice(self.recent_joins, max(len(self.recent_joins) - JOIN_LUMP_WINDOWS, 0), None),
+        joins = max(max(itertools.islice(reversed(self.recent_joins), JOIN_LUMP_WINDOWS)),
                     sum(self.recent_joins) / len(self.recent_joins))
         judged, by_code = error_clients(window)
         all_clients = max(float(judged), 0.0)
