@@ -425,21 +425,29 @@ class RoomEnsemble:
     def _learn(self, window: RoomHealth, by_code: dict[str, float], listeners: float, joins: float,
                clients: float, observed_ratio: float, cusum_noise: float | None, suspicious: set[str]) -> None:
         """Learn the window (after judging it); ``cusum_noise`` None: too few listeners for the CUSUM."""
+        spans = self.spans
         for code in ERROR_CODES:
             count = max(float(by_code.get(code, 0.0)), 0.0)
-            self._learn_ratio(self.code_ratio[code], count, exposure(code, count, listeners, joins),
-                              code in suspicious)
+            weight = self._learn_ratio(self.code_ratio[code], count, exposure(code, count, listeners, joins),
+                                       code in suspicious)
+            if spans is not None:
+                spans.learned(code, window.window_start, weight * count)
             if code in self.listener_ratio:
                 self._learn_ratio(self.listener_ratio[code], count, listeners, code in suspicious)
             self.code_volume[code].learn_one(count, window.window_start)
-        self._learn_ratio(self.ratio, clients, listeners, "error_ratio" in suspicious)
+        weight = self._learn_ratio(self.ratio, clients, listeners, "error_ratio" in suspicious)
+        if spans is not None:
+            spans.learned("error_ratio", window.window_start, weight * clients)
         self.volume.learn_one(clients, window.window_start)
         if cusum_noise is not None:
             self.cusum.learn_one(observed_ratio, cusum_noise)
 
-    def _learn_ratio(self, ratio: ErrorRatio, errors: float, listeners: float, span_suspicious: bool) -> None:
+    def _learn_ratio(self, ratio: ErrorRatio, errors: float, listeners: float, span_suspicious: bool) -> float:
+        """Learn one window into ``ratio``; returns the weight it was learned at."""
         suspicious = span_suspicious or ratio.score_one(errors, listeners) >= self.config.threshold
-        ratio.learn_one(errors, listeners, self.config.anomalous_weight if suspicious else 1.0)
+        weight = self.config.anomalous_weight if suspicious else 1.0
+        ratio.learn_one(errors, listeners, weight)
+        return weight
 
     @staticmethod
     def _span_evidence(span: SpanVerdict, window: RoomHealth) -> Evidence:

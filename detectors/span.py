@@ -60,7 +60,11 @@ False
 ...     spans.add("crash", i * 10_000, 2.0, frozenset({3 + 2 * (i % 3), 4 + 2 * (i % 3)}))
 >>> best = spans.judge("crash", (8.0, 4000.0), 0.002, 2.0, 5.0)
 >>> best.bad, best.windows, best.errors, best.sources, round(best.expected, 2)
-(True, 6, 12.0, 6, 0.4)
+(True, 6, 12.0, 6, 0.41)
+
+The expected 0.41 is against 4000 listeners less the span's own five
+earlier windows (``_before``): a span is judged against what the baseline
+knew before it began.
 """
 
 from __future__ import annotations
@@ -131,6 +135,8 @@ class ErrorSpans:
         self.listeners: deque[tuple[int, float]] = deque(maxlen=keep)
         # kind -> windows with error clients only (most windows of most rooms have none).
         self.errors: dict[str, deque[tuple[int, float, frozenset[int] | None]]] = {}
+        # kind -> (window start, error clients its baseline learned from that window), told by ``learned``.
+        self.taught: dict[str, deque[tuple[int, float]]] = {}
 
     def window(self, window_start: int, listeners: float) -> None:
         """Start a window: its listeners, before ``add`` records the kinds that had errors in it."""
@@ -153,6 +159,21 @@ class ErrorSpans:
         if not ring:
             del self.errors[kind]
 
+    def learned(self, kind: str, window_start: int, errors: float) -> None:
+        """Note that ``kind``'s baseline learned ``errors`` error clients from the window ``window_start``
+        began (its weight applied): a span is judged against the baseline without its own windows."""
+        taught = self.taught.get(kind)
+        if errors > 0:
+            if taught is None:
+                taught = self.taught[kind] = deque()
+            taught.append((window_start, errors))
+        if taught is not None:
+            oldest = self.listeners[0][0] if self.listeners else window_start
+            while taught and taught[0][0] < oldest:
+                taught.popleft()
+            if not taught:
+                del self.taught[kind]
+
     def judge(self, kind: str, baseline: tuple[float, float], floor: float, alarm_lift: float,
               min_errors: float) -> SpanVerdict:
         """The strongest span of ``kind`` ending with the newest window, against ``baseline``: its
@@ -161,9 +182,26 @@ class ErrorSpans:
         if not ring or baseline[1] <= 0:
             return NOTHING
         windows = list(self.listeners)
-        verdicts = [self._judge_span(windows[-span:], ring, baseline, floor, alarm_lift, min_errors)
+        taught = self.taught.get(kind, ())
+        verdicts = [self._judge_span(windows[-span:], ring, self._before(windows[-span:], taught, baseline), floor,
+                                     alarm_lift, min_errors)
                     for span in self.spans if len(windows) >= span]
         return max(verdicts, key=lambda verdict: verdict.score, default=NOTHING)
+
+    @staticmethod
+    def _before(windows: list[tuple[int, float]], taught: deque[tuple[int, float]] | tuple[()],
+                baseline: tuple[float, float]) -> tuple[float, float]:
+        """``baseline`` without what it learned from ``windows`` (all but the newest, not learned yet).
+
+        A small room's baseline holds a few error clients: five minutes of a
+        trickle learned into it doubled it, and the span, judged against
+        itself, never proved its rise.
+        """
+        first = windows[0][0]
+        errors = baseline[0] - sum(count for start, count in taught if start >= first)
+        trials = baseline[1] - sum(count for _, count in windows[:-1])
+        # Learned partly (an anomalous window), a window gave less than its listeners: never below a tenth.
+        return max(errors, 0.0), max(trials, 0.1 * baseline[1])
 
     def _judge_span(self, windows: list[tuple[int, float]], ring: deque[tuple[int, float, frozenset[int] | None]],
                     baseline: tuple[float, float], floor: float, alarm_lift: float, min_errors: float) -> SpanVerdict:
@@ -209,6 +247,7 @@ class ErrorSpans:
         return {"spans": list(self.spans), "alpha": self.alpha, "min_sources": self.min_sources,
                 "recent_alpha": self.recent_alpha,
                 "listeners": [list(w) for w in self.listeners],
+                "taught": {kind: [list(w) for w in taught] for kind, taught in self.taught.items() if taught},
                 "errors": {kind: [[start, count, sorted(tokens) if tokens is not None else None]
                                   for start, count, tokens in ring] for kind, ring in self.errors.items() if ring}}
 
@@ -220,4 +259,6 @@ class ErrorSpans:
         for kind, ring in state["errors"].items():
             spans.errors[kind] = deque((int(start), float(count), frozenset(tokens) if tokens is not None else None)
                                        for start, count, tokens in ring)
+        for kind, taught in state.get("taught", {}).items():
+            spans.taught[kind] = deque((int(start), float(count)) for start, count in taught)
         return spans
