@@ -33,6 +33,14 @@ bad or not (the good ones let alerting resolve). For a ``RoomHealth`` window
   in which nothing arrived for a known key (``streams.dark``) is judged on
   this kind alone (``observe_dark``): errors cannot be judged on nothing.
 
+Listeners, wherever a share is of them, are the window's, at least their
+mean over the key's last heartbeat period (the audience's ``span``): a
+sampled crowd's heavy heartbeat is in one window of three, its errors in
+all. And no error verdict is bad unless its count is beyond chance at the
+key's learned normal (``proven``: an exact Poisson tail at most
+``window_alpha``), which the Wilson bounds are too kind to small counts
+to promise.
+
 A bad error-code or ``error_ratio`` verdict whose previous window was
 already elevated (scored above 0: proven above normal, short of the alarm,
 with at least ``min_error_clients``, the least any verdict rests on) is
@@ -80,7 +88,7 @@ import msgspec
 
 from core.schemas import CLIENTS_PER_SOURCE, ERROR_CODES, Decision, Evidence, RoomHealth, ServiceHealth
 from detectors.audience import Audience
-from detectors.base import Band, squash
+from detectors.base import Band, poisson_deviance, poisson_tail, squash
 from detectors.cusum import Cusum
 from detectors.ratio import ErrorRatio
 from detectors.server import ServerAnomaly
@@ -99,6 +107,12 @@ class EnsembleConfig:
     threshold: float = 0.5
     confirm_score: float = 0.4
     min_error_clients: float = 5.0
+    # The most a bad error verdict's count may be chance at the key's normal ratio (``proven``). At most one
+    # false page per 100 room-days is about 1e-6 per key and window; a warning pages on a second window bad
+    # or suspect, so 1e-6 per kind keeps chance pages well inside it. Without it a region of 96 listeners
+    # paged on 7 error clients against 0.96 expected (6e-5); 1e-7 held a region failure's second room
+    # (7 of 154 against 0.46, 5e-7) a minute, and its cluster incident with it.
+    window_alpha: float = 1e-6
     critical_score: float = 0.8
     critical_error_clients: float = 1000.0
     anomalous_weight: float = 0.05
@@ -188,6 +202,31 @@ def error_clients(window: RoomHealth) -> tuple[float, dict[str, float]]:
     return window.capped_error_clients, window.capped_error_clients_by_code
 
 
+def proven(ratio: ErrorRatio, errors: float, trials: float, alpha: float) -> bool:
+    """Whether ``errors`` among ``trials`` are beyond chance (at most ``alpha``) at ``ratio``'s normal, exactly.
+
+    The ratio's Wilson bounds are an approximation that is kind to small
+    counts: 7 of 96 against a 1 % normal proves a lift of 2, and is a
+    Poisson chance of 6e-5, which the many small keys of a day will meet.
+
+    >>> normal = ErrorRatio()
+    >>> for _ in range(200):  # a region at 1 %
+    ...     normal.learn_one(1.0, 100.0)
+    >>> proven(normal, 7.0, 96.0, 1e-6), proven(normal, 10.0, 96.0, 1e-6), proven(normal, 30.0, 700.0, 1e-6)
+    (False, True, True)
+    """
+    # At the learned normal, not its floor: the floor asks a big lift of a near-zero normal, which the
+    # ratio's score already does; 8 crashes among 480 listeners who crash once in 80 s are no chance.
+    # More error clients than listeners (everyone crashed, nobody heartbeated) count the errors as the
+    # trials, as the ratio does.
+    expected = ratio.baseline_ratio * max(trials, errors)
+    if expected <= 0.0:
+        return errors > 0.0
+    # The Chernoff bound is above the exact tail: where it proves, the exact sum need not run.
+    return errors > expected and (-poisson_deviance(errors, expected) <= math.log(alpha)
+                                  or poisson_tail(errors, expected) <= alpha)
+
+
 def _of(kind: str) -> str:
     """What a kind's ratio evidence counts its error clients among."""
     return "join attempts" if kind in PER_ATTEMPT_CODES else "listeners"
@@ -227,10 +266,17 @@ class RoomEnsemble:
         self.spans = ErrorSpans(**config.span) if scope == "room" and config.span is not None else None
         # The joins of the key's last windows (``JOIN_WINDOWS``): what a failed join is a share of.
         self.recent_joins: deque[float] = deque(maxlen=JOIN_WINDOWS)
+        # The listeners of its last heartbeat period: what its error clients are a share of (``observe``).
+        self.recent_listeners: deque[float] = deque(maxlen=self.audience.span)
 
     def observe(self, window: RoomHealth) -> list[Decision]:
         config = self.config
-        listeners = max(float(window.listeners), 0.0)
+        # A window's errors are a share of its listeners, at least of their mean over one heartbeat period:
+        # a sampled crowd's heavy heartbeat (one report standing for 3,000 people) lands in one window of
+        # three while its error clients, one by one, come in all three, and a region of 99 listeners the
+        # other two windows paged a 10% error ratio on a benign surge's normal errors (benign_surge seed 8).
+        self.recent_listeners.append(max(float(window.listeners), 0.0))
+        listeners = max(self.recent_listeners[-1], sum(self.recent_listeners) / len(self.recent_listeners))
         self.recent_joins.append(max(float(window.joins), 0.0))
         joins = max(max(itertools.islice(reversed(self.recent_joins), JOIN_LUMP_WINDOWS)),
                     sum(self.recent_joins) / len(self.recent_joins))
@@ -302,7 +348,8 @@ class RoomEnsemble:
                                                      detector=LISTENER_RATIO))
                 ratio_score = min(ratio_score, listener_score)
             volume_agrees = volume_score >= config.threshold or not volume.ready
-            bad = count >= config.min_error_clients and ratio_score >= config.threshold and volume_agrees
+            bad = (count >= config.min_error_clients and ratio_score >= config.threshold and volume_agrees
+                   and self._proven(code, ratio, count, trials, window))
             score = min(ratio_score, volume_score) if volume.ready else ratio_score
             # A window bad on its own is its own evidence: leaving its errors out of the spans keeps the end
             # of a loud incident, with a background blip, from paging as a five-minute trickle. The spans
@@ -324,8 +371,14 @@ class RoomEnsemble:
         cusum_score = self.cusum.score_one(observed_ratio, noise) if use_cusum else 0.0
         shift_now = observed_ratio > self.cusum.mean + self.cusum.k * max(self.cusum.deviation(), noise)
         enough = clients >= config.min_error_clients
-        ratio_bad = enough and (ratio_score >= config.threshold or (cusum_score >= config.threshold and shift_now
-                                                                   and ratio_score >= config.confirm_score))
+        # What this window proves alone must be beyond chance (the exact test runs only where it may page);
+        # the CUSUM's sustained rise speaks for many windows, each short of that by design (slow_ramp).
+        window_proven = (enough and ratio_score >= config.confirm_score
+                         and max(ratio_score, volume_score) >= config.threshold
+                         and self._proven("error_ratio", self.ratio, clients, listeners, window))
+        ratio_bad = ((ratio_score >= config.threshold and window_proven)
+                     or (enough and cusum_score >= config.threshold and shift_now
+                         and ratio_score >= config.confirm_score))
         ratio_evidence = [self._ratio_evidence(self.ratio, clients, listeners, ratio_score),
                           Evidence(detector="cusum", observed=round(observed_ratio, 6),
                                    baseline=round(self.cusum.mean, 6), score=round(cusum_score, 4),
@@ -341,7 +394,7 @@ class RoomEnsemble:
             ratio_evidence = [*ratio_evidence, self._span_evidence(span, window)]
         decisions.append(pooled(decision("error_ratio", ratio_bad, ratio_decision_score, clients, ratio_evidence),
                                 self.ratio, clients, listeners, ratio_score))
-        volume_bad = enough and volume_score >= config.threshold and ratio_score >= config.confirm_score
+        volume_bad = window_proven and volume_score >= config.threshold
         decisions.append(decision("volume", volume_bad, volume_score, clients, [
             self._volume_evidence(self.volume, clients, volume_score, window.window_start), ratio_evidence[0]]))
         forgery = self._forgery(window, all_clients)
@@ -352,6 +405,16 @@ class RoomEnsemble:
         self._learn(window, by_code, listeners, joins, clients, observed_ratio, noise if use_cusum else None,
                     suspicious)
         return decisions
+
+    def _proven(self, kind: str, ratio: ErrorRatio, errors: float, trials: float, window: RoomHealth) -> bool:
+        """``proven`` on the window, or on it with the elevated window before it (``previous``): a rise
+        that began there has two windows of evidence (6 of 52, then 12 of 102, in a slow ramp's small room)."""
+        alpha = self.config.window_alpha
+        if proven(ratio, errors, trials, alpha):
+            return True
+        before = self.previous.get(kind)
+        return (before is not None and before[1] == window.window_start
+                and proven(ratio, errors + before[2], trials + before[3], alpha))
 
     def observe_dark(self, window: RoomHealth) -> list[Decision]:
         """Judge a window in which nothing arrived for this key (``streams.dark``): only its audience.
@@ -484,6 +547,7 @@ class RoomEnsemble:
             "audience": self.audience.to_state(),
             "home_region": self.home_region,
             "recent_joins": list(self.recent_joins),
+            "recent_listeners": list(self.recent_listeners),
             **({"spans": self.spans.to_state()} if self.spans is not None else {}),
         }
 
@@ -504,6 +568,7 @@ class RoomEnsemble:
             ensemble.audience = Audience.from_state(state["audience"])
         ensemble.home_region = str(state.get("home_region", ""))
         ensemble.recent_joins.extend(float(joins) for joins in state.get("recent_joins", ()))
+        ensemble.recent_listeners.extend(float(listeners) for listeners in state.get("recent_listeners", ()))
         if ensemble.spans is not None and "spans" in state:  # a state saved before spans: they fill in 5 minutes
             ensemble.spans = ErrorSpans.from_state(state["spans"])
         return ensemble

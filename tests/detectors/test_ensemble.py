@@ -137,6 +137,69 @@ def test_the_window_before_survives_a_restart() -> None:
     assert [d.since for d in _crash_verdicts(restored, 61, [8])] == [600_000]
 
 
+def _region_of_96(index: int, by_code: dict[str, int]) -> RoomHealth:
+    return RoomHealth(scope="region", key="eu-west", window_start=index * 10_000, window_end=(index + 1) * 10_000,
+                      listeners=96, error_clients=sum(by_code.values()), error_clients_by_code=by_code)
+
+
+def test_a_small_region_pages_on_what_is_beyond_chance_at_its_normal_not_on_a_lift_alone() -> None:
+    # A region of 96 listeners, 1 % of them erring (about one a window), 3 codes.
+    rng = np.random.default_rng(5)
+    codes = ("crash", "details_not_available", "audio_garbled")
+    ensemble = RoomEnsemble(EnsembleConfig(), scope="region")
+    for i in range(300):
+        counts = rng.multinomial(int(rng.binomial(96, 0.01)), [1 / 3] * 3)
+        assert not any(d.bad for d in ensemble.observe(_region_of_96(i, dict(zip(codes, counts.tolist(), strict=True)))))
+    # 7 of 96: a proven lift of 2, and a Poisson chance of 6e-5 that a sweep's many small keys met.
+    chance = ensemble.observe(_region_of_96(300, {"crash": 3, "details_not_available": 2, "audio_garbled": 2}))
+    assert [d.kind for d in chance if d.bad] == []
+    ratio = next(d for d in chance if d.kind == "error_ratio")
+    assert ratio.evidence[0].score >= 0.5  # the lift alone would have paged
+    outage = ensemble.observe(_region_of_96(301, {"crash": 6, "details_not_available": 3, "audio_garbled": 3}))
+    assert {d.kind for d in outage if d.bad} >= {"error_ratio"}
+
+
+def test_two_windows_prove_what_one_window_of_a_small_room_cannot() -> None:
+    # A room of 52 listeners, about 1 % of them erring; then 7 error clients a window, each a proven lift of
+    # 3 but a Poisson chance of 3e-6 alone, and of 3e-11 with the window before.
+    rng = np.random.default_rng(3)
+    ensemble = RoomEnsemble(EnsembleConfig())
+    for i in range(300):
+        errors = int(rng.poisson(0.012 * 52))
+        ensemble.observe(RoomHealth(key="room-5", window_start=i * 10_000, window_end=(i + 1) * 10_000,
+                                    listeners=52, error_clients=errors, error_clients_by_code={"timeout": errors}))
+    verdicts = [next(d for d in ensemble.observe(RoomHealth(
+        key="room-5", window_start=i * 10_000, window_end=(i + 1) * 10_000, listeners=52, error_clients=7,
+        error_clients_by_code={"timeout": 7})) if d.kind == "timeout") for i in (300, 301)]
+    assert [d.bad for d in verdicts] == [False, True]
+    assert verdicts[0].evidence[1].score >= 0.5  # the lift alone would have paged the first
+    assert verdicts[1].since == verdicts[0].window_start
+
+
+def test_a_window_of_errors_and_no_listeners_is_judged_on_its_errors() -> None:
+    # Everyone crashed before heartbeating: the errors are the trials, and the exact test must not divide by 0.
+    ensemble = _small_room()
+    verdicts = _crash_verdicts(ensemble, 60, [40, 40], listeners=0)
+    assert [d.bad for d in verdicts] == [True, True]
+
+
+def test_a_crowds_heavy_heartbeat_in_one_window_of_three_does_not_make_its_errors_a_spike_in_the_other_two() -> None:
+    # A region of 96 listeners plus 3,000 of a surging room, sampled as one heartbeat of weight 3,000 every
+    # 30 s; their errors, 1 % of the people a window sees, arrive one by one in every window.
+    rng = np.random.default_rng(8)
+    ensemble = RoomEnsemble(EnsembleConfig(), scope="region")
+    bad = []
+    for i in range(300):
+        errors = int(rng.poisson(0.01 * (96 + 1_000)))
+        window = RoomHealth(scope="region", key="ap-south", window_start=i * 10_000, window_end=(i + 1) * 10_000,
+                            listeners=96 + (3_000 if i % 3 == 0 else 0), error_clients=errors,
+                            error_clients_by_code={"audio_dropout": errors})
+        bad += [d.kind for d in ensemble.observe(window) if d.bad and d.kind != "heartbeat_loss"]
+    assert bad == []  # (heartbeats are the audience's to judge: its own tests)
+    restored = RoomEnsemble.from_state(json.loads(json.dumps(ensemble.to_state())), EnsembleConfig(), scope="region")
+    assert list(restored.recent_listeners) == [3_096.0, 96.0, 96.0]
+
+
 def test_tiny_room_never_pages_even_when_most_listeners_err() -> None:
     window = RoomHealth(key="tiny", window_start=0, window_end=10_000, listeners=5, error_clients=3,
                         error_clients_by_code={"crash": 3})
