@@ -27,7 +27,12 @@ one machine and to wall time, and a replay must score the same everywhere.
 ...     "kind": "crash", "start": "2026-11-22T05:01:20Z", "end": "2026-11-22T05:01:50Z"}]}))
 >>> result = evaluate(folder / "r.ndjson", folder / "l.json")
 >>> result["recall"], result["precision"], result["delay_s"]["p50"], result["false_alerts"]
-(1.0, 1.0, 10.0, 0)
+(1.0, 1.0, 20.0, 0)
+
+Twenty seconds: 15 of the room's 40 crash, and are shares of the listeners
+of its last heartbeat period (34 on average, not the 25 still
+heartbeating, ``detectors.ensemble``), a warning that pages on its second
+window.
 """
 
 from __future__ import annotations
